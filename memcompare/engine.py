@@ -1,0 +1,306 @@
+"""The engine: replays one trace under one model and measures it (DESIGN.md §4).
+
+Every metric is computed here, from what the model wrote into its :class:`Output`, by the same
+code for every model. The engine also runs the safety oracle: always, it checks that no object
+is used after the model reclaimed it and that nothing reachable at the end was reclaimed; with
+``check="full"`` it also re-traces the heap from the registers at every collection the model
+reports (MMTk's sanity collection).
+
+This module must not know about configs, runs, files or reports.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .costs import MutatorCosts
+from .errors import OutOfMemory, SafetyError
+from .metrics import envelope, mmu, percentile, step_mean, stall_intervals
+from .model import Model, Output
+from .trace import ALLOC, CLEAR, FREE, LOAD, MOVE, OP_NAMES, STORE, Trace, reachable
+
+CHECK_LEVELS = ("basic", "full")
+#: the metric keys of DESIGN.md §4, in table order
+METRIC_KEYS = (
+    "wall_time_s", "cpu_time_s", "mm_cpu_fraction", "gc_cpu_fraction", "throughput_ops_per_s",
+    "pause_count", "pause_total_s", "pause_max_s", "pause_p50_s", "pause_p95_s", "pause_p99_s",
+    "max_stall_s", "mmu", "footprint_peak_bytes", "footprint_mean_bytes", "live_peak_bytes",
+    "allocated_bytes", "leaked_bytes", "gc_count", "gc_counts",
+)
+
+
+def default_check() -> str:
+    """``MEMCOMPARE_CHECK`` (``basic`` or ``full``); the test suite sets ``full``."""
+    level = os.environ.get("MEMCOMPARE_CHECK", "basic")
+    return level if level in CHECK_LEVELS else "basic"
+
+
+@dataclass
+class Result:
+    """One cell's outcome: ``status`` ok / oom, the metrics, and the timeline plots draw from."""
+
+    status: str
+    metrics: dict[str, Any] | None = None
+    timeline: dict[str, Any] | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    oom_at: int | None = None
+
+
+def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
+           check: str | None = None, mutator: MutatorCosts | None = None) -> Result:
+    """Replay ``trace`` under a model and measure it. A model's exception propagates."""
+    check = check or default_check()
+    if check not in CHECK_LEVELS:
+        raise ValueError(f"check must be one of {CHECK_LEVELS}, got {check!r}")
+    mutator = mutator or MutatorCosts()
+    model = model_cls(params, costs)
+    out = Output(trace)
+    # The simulator's own structures hold no reference cycles: Python's collector would only
+    # slow the replay down ~2× (reference/simulator-speed.md §3).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        try:
+            model.run(trace, out)
+        except OutOfMemory as e:
+            return Result("oom", error=str(e), oom_at=e.index, stats=dict(out.stats))
+        held_ids, held_bytes = model.held()
+    finally:
+        if was_enabled:
+            gc.enable()
+    held_ids = np.asarray(held_ids, dtype=np.int64)
+    held_bytes = np.asarray(held_bytes, dtype=np.int64)
+    name = getattr(model_cls, "name", model_cls.__name__)
+    reclaimed_ids, reclaimed_at = _reclaims(out)
+    _check_accounting(trace, name, reclaimed_ids, reclaimed_at, held_ids)
+    _check_use_after_reclaim(trace, name, reclaimed_ids, reclaimed_at)
+    if check == "full" and out.collections:
+        _check_collections(trace, name, out.collections)
+    metrics, timeline = measure(trace, out, held_ids, held_bytes, mutator)
+    return Result("ok", metrics, timeline, dict(out.stats))
+
+
+# -- measurement ------------------------------------------------------------------------------
+
+def _per_event(values, n: int, what: str) -> np.ndarray:
+    if values is None:
+        return np.zeros(n)
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.shape != (n,):
+        raise ValueError(f"Output.{what} must have one entry per event ({n}), got {arr.shape}")
+    return arr
+
+
+def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndarray,
+            mutator: MutatorCosts) -> tuple[dict[str, Any], dict[str, Any]]:
+    n = trace.events
+    mut = mutator.per_event(trace.op, trace.a)
+    mm = _per_event(out.mm_ns, n, "mm_ns")
+    free = _per_event(out.free_ns, n, "free_ns")
+    gcw = _per_event(out.gc_ns, n, "gc_ns")
+    p_at = np.asarray(out.pause_at, dtype=np.int64)
+    p_ns = np.asarray(out.pause_ns, dtype=np.float64)
+    if p_at.size and (p_at.min() < 0 or p_at.max() >= max(n, 1)):
+        raise ValueError(f"a pause was reported at event {int(p_at.max())}, outside 0..{n - 1}")
+    pause_before = np.zeros(n)
+    if p_at.size:
+        # several pauses before one event happen one after the other; add them in report order
+        np.add.at(pause_before, p_at, p_ns)
+    stall = pause_before + free + gcw
+    progress = mut + mm
+    seg = np.empty(2 * n)
+    seg[0::2] = stall
+    seg[1::2] = progress
+    clock = np.concatenate(([0.0], np.cumsum(seg)))
+    wall_ns = float(clock[-1])
+    # time at which event i makes progress (after anything that stalled it)
+    t_progress = clock[1:2 * n:2] if n else np.zeros(0)
+    t_start = clock[0:2 * n:2] if n else np.zeros(0)
+
+    pause_total = math.fsum(out.pause_ns)
+    pause_cpu = math.fsum(out.pause_cpu_ns)
+    mm_total = float(np.cumsum(mm)[-1]) if n else 0.0
+    free_total = float(np.cumsum(free)[-1]) if n else 0.0
+    gc_mut_total = float(np.cumsum(gcw)[-1]) if n else 0.0
+    cpu_ns = wall_ns + out.concurrent_ns + (pause_cpu - pause_total)
+    gc_cpu = pause_cpu + gc_mut_total + out.concurrent_ns
+    mm_cpu = gc_cpu + mm_total + free_total
+
+    st_start, st_dur = stall_intervals(stall, progress)
+    ops = int(n - int(np.count_nonzero(trace.op == FREE)))
+
+    fp_at = np.asarray(out.fp_at, dtype=np.int64)
+    fp_bytes = np.asarray(out.fp_bytes, dtype=np.int64)
+    if fp_at.size:
+        order = np.argsort(fp_at, kind="stable")
+        fp_at, fp_bytes = fp_at[order], fp_bytes[order]
+        fp_t = t_progress[np.clip(fp_at, 0, max(n - 1, 0))] if n else np.zeros(fp_at.size)
+    else:
+        fp_t = np.zeros(1)
+        fp_bytes = np.zeros(1, dtype=np.int64)
+    fp_peak = int(fp_bytes.max())
+    fp_mean = step_mean(fp_t, fp_bytes.astype(np.float64), wall_ns)
+
+    unreachable_held = ~trace.reachable_at_end()[held_ids] if held_ids.size else np.zeros(0, bool)
+    leaked = int(held_bytes[unreachable_held].sum()) if held_ids.size else 0
+
+    pauses_s = p_ns / 1e9
+    metrics: dict[str, Any] = {
+        "wall_time_s": wall_ns / 1e9,
+        "cpu_time_s": cpu_ns / 1e9,
+        "mm_cpu_fraction": mm_cpu / cpu_ns if cpu_ns > 0 else 0.0,
+        "gc_cpu_fraction": gc_cpu / cpu_ns if cpu_ns > 0 else 0.0,
+        "throughput_ops_per_s": ops / (wall_ns / 1e9) if wall_ns > 0 else 0.0,
+        "pause_count": int(p_ns.size),
+        "pause_total_s": pause_total / 1e9,
+        "pause_max_s": float(pauses_s.max()) if pauses_s.size else 0.0,
+        "pause_p50_s": percentile(pauses_s, 50),
+        "pause_p95_s": percentile(pauses_s, 95),
+        "pause_p99_s": percentile(pauses_s, 99),
+        "max_stall_s": float(st_dur.max()) / 1e9 if st_dur.size else 0.0,
+        "mmu": mmu(st_start, st_dur, wall_ns),
+        "footprint_peak_bytes": fp_peak,
+        "footprint_mean_bytes": fp_mean,
+        "live_peak_bytes": trace.live_peak_bytes,
+        "allocated_bytes": int(out.allocated_bytes),
+        "leaked_bytes": leaked,
+        "gc_count": int(sum(out.gc_counts.values())),
+        "gc_counts": dict(sorted(out.gc_counts.items())),
+    }
+    pauses = []
+    offset: dict[int, float] = {}          # several pauses before one event run back to back
+    for a, d, k in zip(out.pause_at, out.pause_ns, out.pause_kind):
+        t = float(t_start[a]) + offset.get(a, 0.0)
+        offset[a] = offset.get(a, 0.0) + d
+        pauses.append([t, float(d), k])
+    timeline = {
+        "wall_ns": wall_ns,
+        "footprint": envelope(fp_t, fp_bytes, wall_ns),
+        "live": envelope(t_progress, trace.live_curve, wall_ns) if n else [],
+        "pauses": pauses,
+    }
+    return metrics, timeline
+
+
+# -- safety oracle ----------------------------------------------------------------------------
+
+def _reclaims(out: Output) -> tuple[np.ndarray, np.ndarray]:
+    ids = [np.asarray(out.reclaimed_ids, dtype=np.int64)]
+    at = [np.asarray(out.reclaimed_at, dtype=np.int64)]
+    if ids[0].shape != at[0].shape:
+        raise ValueError("Output.reclaimed_ids and reclaimed_at differ in length")
+    for a, batch in out.collections:
+        ids.append(batch)
+        at.append(np.full(batch.shape[0], a, dtype=np.int64))
+    return np.concatenate(ids), np.concatenate(at)
+
+
+def _check_accounting(trace: Trace, model: str, ids: np.ndarray, at: np.ndarray,
+                      held: np.ndarray) -> None:
+    """Every object is reclaimed once or held at the end; nothing reachable at the end is gone."""
+    m = trace.objects
+    for what, arr in (("reclaimed", ids), ("held", held)):
+        if arr.size and (arr.min() < 0 or arr.max() >= m):
+            bad = int(arr[(arr < 0) | (arr >= m)][0])
+            raise SafetyError(f"model {model!r} reports {what} object {bad}, but the trace has "
+                              f"objects 0..{m - 1}", object_id=bad, index=-1)
+    count = np.bincount(ids, minlength=m) if ids.size else np.zeros(m, dtype=np.int64)
+    if count.size and count.max() > 1:
+        o = int(np.argmax(count > 1))
+        first = int(at[ids == o].min())
+        raise SafetyError(f"model {model!r} reclaimed object {o} twice (first after event "
+                          f"{first})", object_id=o, index=first)
+    reach = trace.reachable_at_end()
+    gone = reach & (count > 0)
+    if gone.any():
+        o = int(np.argmax(gone))
+        a = int(at[ids == o][0])
+        raise SafetyError(f"model {model!r} reclaimed object {o} after event {a}, but it is "
+                          f"still reachable at the end of the trace", object_id=o, index=a)
+
+
+def _last_touch(trace: Trace) -> np.ndarray:
+    """The last event that names each object (as x, y or z), computed once per trace."""
+    cache = trace._cache
+    if "last_touch" not in cache:
+        last = np.full(trace.objects, -1, dtype=np.int64)
+        idx = np.arange(trace.events, dtype=np.int64)
+        for col in (trace.x, trace.y, trace.z):
+            has = col >= 0
+            np.maximum.at(last, col[has], idx[has])
+        cache["last_touch"] = last
+    return cache["last_touch"]
+
+
+def _check_use_after_reclaim(trace: Trace, model: str, ids: np.ndarray, at: np.ndarray) -> None:
+    if not ids.size:
+        return
+    late = _last_touch(trace)[ids] > at
+    if not late.any():
+        return
+    k = int(np.argmax(late))
+    o, a = int(ids[k]), int(at[k])
+    idx = np.arange(trace.events)
+    uses = np.flatnonzero(((trace.x == o) | (trace.y == o) | (trace.z == o)) & (idx > a))
+    i = int(uses[0])
+    raise SafetyError(f"model {model!r} reclaimed object {o} after event {a}, but event {i} "
+                      f"({OP_NAMES[trace.op[i]]}) still uses it", object_id=o, index=i)
+
+
+class _Shadow:
+    """The heap as the trace defines it, advanced event by event: registers and slots.
+
+    Collector semantics: FREE only clears its register (DESIGN.md §3), so what is reachable is
+    decided by the registers and slots alone.
+    """
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        self.pos = 0
+        self.regs = [-1] * max(trace.registers, 1)
+        self.slots = [-1] * int(trace.obj_nslots.sum())
+        self.base = trace.obj_slot_base.tolist()
+        self.op = trace.op.tolist()
+        self.a = trace.a.tolist()
+        self.b = trace.b.tolist()
+        self.x = trace.x.tolist()
+        self.y = trace.y.tolist()
+
+    def advance(self, through: int) -> None:
+        regs, slots, base = self.regs, self.slots, self.base
+        op, a, b, x, y = self.op, self.a, self.b, self.x, self.y
+        for i in range(self.pos, through + 1):
+            o = op[i]
+            if o == STORE:
+                slots[base[x[i]] + b[i]] = y[i]
+            elif o == ALLOC or o == LOAD or o == MOVE:
+                regs[a[i]] = x[i]
+            elif o == CLEAR or o == FREE:
+                regs[a[i]] = -1
+        self.pos = max(self.pos, through + 1)
+
+    def reachable(self) -> np.ndarray:
+        t = self.trace
+        return reachable(np.asarray(self.regs), np.asarray(self.slots, dtype=np.int64),
+                         t.obj_slot_base, t.obj_nslots, t.objects)
+
+
+def _check_collections(trace: Trace, model: str, collections) -> None:
+    shadow = _Shadow(trace)
+    for at, batch in sorted(collections, key=lambda c: c[0]):
+        if not batch.size:
+            continue
+        shadow.advance(at)
+        live = shadow.reachable()
+        bad = batch[live[batch]]
+        if bad.size:
+            o = int(bad[0])
+            raise SafetyError(f"model {model!r} reclaimed object {o} in a collection after event "
+                              f"{at}, but the full re-trace finds it reachable from the registers "
+                              f"then", object_id=o, index=at)

@@ -1,0 +1,114 @@
+"""The metric arithmetic of DESIGN.md §4, shared by every model: percentiles, MMU, footprint.
+
+Pure functions of numpy arrays. Sums of floats use ``math.fsum`` or sequential ``cumsum`` so
+that the same inputs give the same bits on every machine (numpy's pairwise ``sum`` may group
+differently across builds).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: MMU window widths in seconds, as the results keys spell them (DESIGN.md §4)
+MMU_WINDOWS = ("0.001", "0.01", "0.1")
+
+
+def percentile(values: np.ndarray, q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default, Hyndman & Fan type 7).
+
+    An empty distribution gives 0.0: no pause is a pause of length zero for every percentile.
+    """
+    if values.size == 0:
+        return 0.0
+    return float(np.percentile(values, q))
+
+
+def stall_intervals(stall: np.ndarray, progress: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge per-event stall segments into maximal intervals without mutator progress.
+
+    The timeline is ``stall[0], progress[0], stall[1], progress[1], ...``; consecutive stall
+    segments with no progress between them are one interval. Returns (start times, durations)
+    in ns, for intervals of positive length.
+    """
+    n = stall.shape[0]
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    seg = np.empty(2 * n)
+    seg[0::2] = stall
+    seg[1::2] = progress
+    ends = np.cumsum(seg)
+    starts_stall = ends[0::2] - stall           # time each event's stall segment begins
+    # a new group starts at event i when event i-1 made progress
+    newgroup = np.empty(n, dtype=bool)
+    newgroup[0] = True
+    newgroup[1:] = progress[:-1] > 0
+    gid = np.cumsum(newgroup) - 1
+    has = stall > 0
+    if not has.any():
+        return np.zeros(0), np.zeros(0)
+    g = gid[has]
+    # per group: first stall start, and total stall (the members are contiguous in time)
+    firsts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    start = starts_stall[has][firsts]
+    dur = np.add.reduceat(stall[has], firsts) if firsts.size else np.zeros(0)
+    # reduceat sums in order, sequentially: deterministic
+    return start, dur
+
+
+def mmu(starts: np.ndarray, durations: np.ndarray, total: float,
+        windows_s: tuple[str, ...] = MMU_WINDOWS) -> dict[str, float]:
+    """Minimum mutator utilisation for each window width (Cheng & Blelloch).
+
+    For a window of width w the worst case starts at a stall's start or ends at a stall's end,
+    so those candidate windows suffice. A window wider than the whole run is the whole run.
+    """
+    out = {}
+    if starts.size:
+        ends = starts + durations
+        cum = np.concatenate(([0.0], np.cumsum(durations)))
+    for key in windows_s:
+        w = min(float(key) * 1e9, total)
+        if w <= 0 or starts.size == 0:
+            out[key] = 1.0
+            continue
+
+        def stalled_before(t):
+            # total stall time in [0, t]
+            k = np.searchsorted(starts, t, side="right") - 1
+            before = cum[np.maximum(k, 0)]
+            partial = np.where(k >= 0, np.clip(t - starts[np.maximum(k, 0)], 0.0,
+                                               durations[np.maximum(k, 0)]), 0.0)
+            return np.where(k >= 0, before + partial, 0.0)
+
+        lo = np.clip(np.concatenate((starts, ends - w)), 0.0, total - w)
+        hi = lo + w
+        stalled = stalled_before(hi) - stalled_before(lo)
+        worst = float(stalled.max())
+        out[key] = max(0.0, min(1.0, 1.0 - worst / w))
+    return out
+
+
+def step_mean(times: np.ndarray, values: np.ndarray, total: float) -> float:
+    """Time-weighted mean of a step function that takes ``values[k]`` from ``times[k]`` on."""
+    if total <= 0 or times.size == 0:
+        return float(values[-1]) if values.size else 0.0
+    t = np.clip(times, 0.0, total)
+    widths = np.diff(np.concatenate((t, [total])))
+    return math.fsum((widths * values).tolist()) / total
+
+
+def envelope(times: np.ndarray, values: np.ndarray, total: float, points: int = 1000
+             ) -> list[list[float]]:
+    """Down-sample a step function for the results file, keeping each bucket's maximum.
+
+    Peaks survive (a plot of footprint must show the true peak), short dips may not.
+    """
+    if times.size <= points:
+        return [[float(a), int(b)] for a, b in zip(times.tolist(), values.tolist())]
+    width = total / points if total > 0 else 1.0
+    bucket = np.minimum((times / width).astype(np.int64), points - 1)
+    firsts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    peak = np.maximum.reduceat(values, firsts)
+    t = times[firsts]
+    return [[float(a), int(b)] for a, b in zip(t.tolist(), peak.tolist())]

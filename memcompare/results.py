@@ -1,0 +1,139 @@
+"""The results directory: ``results.json`` (the contract of DESIGN.md §6), ``results.csv`` and
+``tables.md``, each written atomically (a temporary file, then ``os.replace``).
+
+This module formats and writes; it never simulates.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+FORMAT = "memcompare-results"
+VERSION = 1
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``path`` so that a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8",
+                                                              "newline": ""})) as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def git_commit() -> str | None:
+    """The commit of the memcompare checkout in use, when it is one."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                           text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if r.returncode != 0:
+        return None
+    commit = r.stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                           capture_output=True, text=True, timeout=5).stdout.strip()
+    return commit + ("-dirty" if dirty else "")
+
+
+def environment(plugin_versions: dict[str, Any]) -> dict[str, Any]:
+    import numpy
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "numpy": numpy.__version__,
+        "plugins": plugin_versions,
+        "git_commit": git_commit(),
+        "argv": [Path(sys.argv[0]).name] + sys.argv[1:],
+    }
+
+
+def document(config: dict[str, Any], env: dict[str, Any], cells: list[dict[str, Any]],
+             version: str) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "memcompare_version": version,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "config": config,
+        "environment": env,
+        "cells": cells,
+    }
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
+
+
+def read(path: Path) -> dict[str, Any]:
+    """Read a results file, checking its format and version."""
+    from .errors import ConfigError
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a memcompare results file (format {FORMAT!r} expected)")
+    if doc.get("version") != VERSION:
+        raise ConfigError(f"{path}: results format version {doc.get('version')!r}; this "
+                          f"memcompare reads version {VERSION}")
+    return doc
+
+
+def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            flatten(f"{prefix}.{k}" if prefix else k, v, out)
+    elif isinstance(value, list):
+        out[prefix] = json.dumps(value)
+    else:
+        out[prefix] = value
+
+
+def to_csv(cells: list[dict[str, Any]]) -> str:
+    """One row per cell: identity, params as ``model.<name>`` / ``workload.<name>`` columns,
+    then every metric (``mmu.0.01``, ``gc_counts.minor``)."""
+    rows = []
+    for c in cells:
+        row: dict[str, Any] = {"model": c["model"], "workload": c["workload"],
+                               "repeat": c["repeat"], "status": c["status"],
+                               "trace_sha256": c["trace"]["sha256"]}
+        flatten("model", c["model_params"], row)
+        flatten("costs", c.get("model_costs", {}), row)
+        flatten("workload", c["workload_params"], row)
+        flatten("", c.get("metrics") or {}, row)
+        row["error"] = c.get("error") or ""
+        rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        for k in row:
+            if k not in columns:
+                columns.append(k)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow(row)
+    return buf.getvalue()

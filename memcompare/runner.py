@@ -1,0 +1,263 @@
+"""The runner: a config's matrix of cells, in a process pool, into a results directory.
+
+Each workload instance is recorded once, before any cell runs, and shared by every model (the
+pool forks after recording, so workers see the traces without copying them). A cell's exception
+becomes ``status: error`` naming the plugin and the cell; the other cells go on. Every finished
+cell is written to ``results.json`` at once, atomically; re-running the same config into the same
+directory reuses the cells already finished with the same settings and trace hash.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__
+from . import params as P
+from .api import record_entry
+from .config import Config, ModelSpec, WorkloadSpec
+from .engine import replay
+from .errors import ConfigError, MemcompareError
+from .plugins import plugins
+from .results import atomic_write, document, dumps, environment, read, to_csv
+from .tables import markdown
+from .trace import Trace
+
+FINISHED = ("ok", "oom")
+
+# Traces recorded by the parent, inherited by forked workers: key -> Trace or error message.
+_TRACES: dict[str, Trace | str] = {}
+
+
+@dataclass
+class Outcome:
+    out_dir: Path
+    cells: list[dict[str, Any]]
+    reused: int
+    computed: int
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [c for c in self.cells if c["status"] not in FINISHED]
+
+
+def _wkey(w: WorkloadSpec) -> str:
+    return json.dumps([w.name, w.plain_params], sort_keys=True)
+
+
+def cell_key(model: str, model_params: dict, model_costs: dict, workload: str,
+             workload_params: dict, repeat: int, sha256: str | None) -> str:
+    return json.dumps([model, model_params, model_costs, workload, workload_params, repeat,
+                       sha256], sort_keys=True)
+
+
+def _key_of(cell: dict[str, Any]) -> str:
+    return cell_key(cell["model"], cell["model_params"], cell.get("model_costs", {}),
+                    cell["workload"], cell["workload_params"], cell["repeat"],
+                    cell["trace"]["sha256"])
+
+
+def prepare_traces(workloads: list[WorkloadSpec], progress: Callable[[str], None]) -> None:
+    """Record (or load) each workload instance once; a failure is remembered, not raised."""
+    from .traceio import load
+    for w in workloads:
+        key = _wkey(w)
+        if key in _TRACES:
+            continue
+        progress(f"recording {w.name} {w.plain_params}")
+        try:
+            if w.trace_path is not None:
+                _TRACES[key] = load(w.trace_path)
+            else:
+                _TRACES[key] = record_entry(w.entry, w.params)
+        except MemcompareError as e:
+            _TRACES[key] = (f"workload {w.name!r} could not be loaded: {e}" if w.trace_path else
+                            f"workload {w.name!r} (plugin {w.entry.plugin!r}) recorded an "
+                            f"invalid trace: {e}")
+        except Exception as e:
+            where = _where(e)
+            _TRACES[key] = (f"workload {w.name!r} (plugin {w.entry.plugin!r}) failed while "
+                            f"recording: {type(e).__name__}: {e}{where}")
+
+
+def _where(e: BaseException) -> str:
+    tb = traceback.extract_tb(e.__traceback__)
+    if not tb:
+        return ""
+    f = tb[-1]
+    return f" (at {Path(f.filename).name}:{f.lineno})"
+
+
+def _config_doc(config: Config) -> dict[str, Any]:
+    return {
+        "file": config.path.name if config.path else None,
+        "text": config.text,
+        "run": {"name": config.name, "repeats": config.repeats, "seed": config.seed,
+                "check": config.check, "mutator_costs": P.as_dict(config.mutator)},
+        "workloads": [{"name": w.name, "params": w.plain_params} for w in config.workloads],
+        "models": [{"name": m.name, "params": P.as_dict(m.params),
+                    "costs": m.cost_overrides} for m in config.models],
+    }
+
+
+def _cell_task(model: ModelSpec, w: WorkloadSpec, repeat: int, check: str, mutator) -> dict:
+    """Run one cell (in a worker or in-process) and return its results entry."""
+    trace = _TRACES.get(_wkey(w))
+    cell: dict[str, Any] = {
+        "model": model.name, "model_params": P.as_dict(model.params),
+        "model_costs": model.cost_overrides, "plugin": model.entry.plugin,
+        "workload": w.name, "workload_params": w.plain_params, "repeat": repeat,
+        "trace": {"sha256": None, "events": None, "objects": None},
+        "status": "error", "error": None, "metrics": None,
+    }
+    if trace is None:       # a spawned worker: record again (deterministic) or load
+        prepare_traces([w], lambda s: None)
+        trace = _TRACES[_wkey(w)]
+    if isinstance(trace, str):
+        cell["error"] = trace
+        return cell
+    cell["trace"] = {"sha256": trace.sha256, "events": trace.events, "objects": trace.objects}
+    try:
+        result = replay(trace, model.entry.cls, model.params, model.costs, check=check,
+                        mutator=mutator)
+    except Exception as e:
+        params = ", ".join(f"{k}={v}" for k, v in cell["model_params"].items())
+        cell["error"] = (f"model {model.name!r} (plugin {model.entry.plugin!r}) failed on "
+                         f"workload {w.name!r}{f' with {params}' if params else ''}: "
+                         f"{type(e).__name__}: {e}{_where(e)}")
+        return cell
+    cell["status"] = result.status
+    cell["error"] = result.error
+    if result.oom_at is not None:
+        cell["oom_at_event"] = result.oom_at
+    cell["metrics"] = result.metrics
+    cell["stats"] = result.stats
+    cell["timeline"] = result.timeline
+    return cell
+
+
+def _pool_context():
+    # fork shares the recorded traces (and any plugin registered in-process) with the workers
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def run(config: Config, out_dir: Path, *, jobs: int = 1,
+        progress: Callable[[str], None] | None = None) -> Outcome:
+    progress = progress or (lambda s: None)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_traces(config.workloads, progress)
+    cfg_doc = _config_doc(config)
+    env = environment(plugins().versions())
+
+    previous: dict[str, dict[str, Any]] = {}
+    res_path = out_dir / "results.json"
+    if res_path.exists():
+        try:
+            old = read(res_path)
+        except ConfigError as e:
+            raise ConfigError(f"{e}; move it away or choose another --out") from None
+        same_run = (old.get("config", {}).get("run", {}).get("check") == config.check and
+                    old.get("config", {}).get("run", {}).get("mutator_costs") ==
+                    cfg_doc["run"]["mutator_costs"])
+        if same_run:
+            previous = {_key_of(c): c for c in old.get("cells", [])
+                        if c.get("status") in FINISHED}
+
+    specs = config.cells()
+    slots: list[dict[str, Any] | None] = [None] * len(specs)
+    todo: list[int] = []
+    for k, (m, w, r) in enumerate(specs):
+        t = _TRACES.get(_wkey(w))
+        sha = t.sha256 if isinstance(t, Trace) else None
+        key = cell_key(m.name, P.as_dict(m.params), m.cost_overrides, w.name, w.plain_params,
+                       r, sha)
+        if key in previous:
+            slots[k] = previous[key]
+        else:
+            todo.append(k)
+    reused = len(specs) - len(todo)
+    if reused:
+        progress(f"reusing {reused} finished cell(s) from {res_path}")
+
+    def save() -> None:
+        done = [c for c in slots if c is not None]
+        atomic_write(res_path, dumps(document(cfg_doc, env, done, __version__)))
+
+    def finished(k: int, cell: dict[str, Any], n_done: int) -> None:
+        slots[k] = cell
+        save()
+        m, w, _ = specs[k]
+        status = cell["status"]
+        progress(f"[{n_done}/{len(todo)}] {m.name} on {w.name}: {status}"
+                 + (f" — {cell['error']}" if status not in ("ok",) and cell.get("error") else ""))
+
+    if jobs <= 1 or len(todo) <= 1:
+        for n, k in enumerate(todo, 1):
+            m, w, r = specs[k]
+            progress(f"running {m.name} on {w.name} ...")
+            finished(k, _cell_task(m, w, r, config.check, config.mutator), n)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
+            futures = {pool.submit(_cell_task, *specs[k], config.check, config.mutator): k
+                       for k in todo}
+            pending = set(futures)
+            n = 0
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        k = futures[f]
+                        n += 1
+                        try:
+                            cell = f.result()
+                        except Exception as e:   # the worker process itself died
+                            m, w, r = specs[k]
+                            cell = _cell_task_failed(m, w, r, f"worker process failed: "
+                                                              f"{type(e).__name__}: {e}")
+                        finished(k, cell, n)
+            except BaseException:
+                for f in pending:
+                    f.cancel()
+                raise
+    save()
+    cells = [c for c in slots if c is not None]
+    atomic_write(out_dir / "results.csv", to_csv(cells))
+    atomic_write(out_dir / "tables.md", markdown(cells, f"memcompare run {config.name}"))
+    return Outcome(out_dir, cells, reused, len(todo))
+
+
+def _cell_task_failed(m: ModelSpec, w: WorkloadSpec, r: int, message: str) -> dict[str, Any]:
+    t = _TRACES.get(_wkey(w))
+    return {
+        "model": m.name, "model_params": P.as_dict(m.params), "model_costs": m.cost_overrides,
+        "plugin": m.entry.plugin, "workload": w.name, "workload_params": w.plain_params,
+        "repeat": r,
+        "trace": ({"sha256": t.sha256, "events": t.events, "objects": t.objects}
+                  if isinstance(t, Trace) else {"sha256": None, "events": None,
+                                                "objects": None}),
+        "status": "error", "error": message, "metrics": None,
+    }
+
+
+def default_jobs() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def stderr_progress(quiet: bool = False) -> Callable[[str], None]:
+    """Progress lines on stderr for a person at a terminal; silent otherwise."""
+    if quiet or not sys.stderr.isatty():
+        return lambda s: None
+    start = time.monotonic()
+
+    def say(s: str) -> None:
+        print(f"[{time.monotonic() - start:6.1f}s] {s}", file=sys.stderr, flush=True)
+    return say

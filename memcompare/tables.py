@@ -1,0 +1,120 @@
+"""Comparison tables from results cells (tabulate), in the benchstat manner: one unit per column
+header, the same figures every run, a "vs baseline" column, nothing a diff would trip on.
+
+A pure function of the cells: it never re-simulates.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tabulate import tabulate
+
+MiB = 1 << 20
+
+#: (header, function of a cell's metrics and the baseline's) in column order
+COLUMNS = (
+    ("throughput (Mops/s)", lambda m, b: m["throughput_ops_per_s"] / 1e6),
+    ("wall (ms)", lambda m, b: m["wall_time_s"] * 1e3),
+    ("wall vs base (×)", lambda m, b: m["wall_time_s"] / b["wall_time_s"]
+     if b and b["wall_time_s"] else None),
+    ("pause p99 (ms)", lambda m, b: m["pause_p99_s"] * 1e3),
+    ("pause max (ms)", lambda m, b: m["pause_max_s"] * 1e3),
+    ("max stall (ms)", lambda m, b: m["max_stall_s"] * 1e3),
+    ("MMU 10ms", lambda m, b: m["mmu"]["0.01"]),
+    ("footprint peak (MiB)", lambda m, b: m["footprint_peak_bytes"] / MiB),
+    ("footprint mean (MiB)", lambda m, b: m["footprint_mean_bytes"] / MiB),
+    ("peak / live (×)", lambda m, b: m["footprint_peak_bytes"] / m["live_peak_bytes"]
+     if m["live_peak_bytes"] else None),
+    ("leaked (KiB)", lambda m, b: m["leaked_bytes"] / 1024),
+    ("GC count", lambda m, b: m["gc_count"]),
+)
+BASELINE = "cpp"
+
+
+def fmt(v: Any) -> str:
+    """Four significant figures, never scientific notation for the ranges tables show."""
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 0.001:
+        return f"{v:.4g}" if abs(v) < 1 else f"{v:.4g}"
+    return f"{v:.2e}"
+
+
+def label(cell: dict[str, Any], varying: set[str]) -> str:
+    """The model and the parameters that vary within the run (``go gogc=50``)."""
+    parts = [cell["model"]]
+    for k, v in cell["model_params"].items():
+        if k in varying:
+            parts.append(f"{k}={v}")
+    for k, v in (cell.get("model_costs") or {}).items():
+        parts.append(f"costs.{k}={v}")
+    if cell.get("repeat"):
+        parts.append(f"#{cell['repeat']}")
+    return " ".join(parts)
+
+
+def workload_label(cell: dict[str, Any]) -> str:
+    params = cell["workload_params"]
+    inner = ", ".join(f"{k}={v}" for k, v in params.items())
+    return f"{cell['workload']} ({inner})" if inner else cell["workload"]
+
+
+def _varying(cells: list[dict[str, Any]]) -> dict[str, set[str]]:
+    seen: dict[str, dict[str, set]] = {}
+    for c in cells:
+        for k, v in c["model_params"].items():
+            seen.setdefault(c["model"], {}).setdefault(k, set()).add(repr(v))
+    return {m: {k for k, vs in ps.items() if len(vs) > 1} for m, ps in seen.items()}
+
+
+def tables(cells: list[dict[str, Any]], fmt_name: str = "github") -> list[tuple[str, str]]:
+    """(title, table) per workload instance, in the order the cells first name them."""
+    varying = _varying(cells)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in cells:
+        groups.setdefault(workload_label(c), []).append(c)
+    out = []
+    for title, group in groups.items():
+        base = next((c["metrics"] for c in group
+                     if c["model"] == BASELINE and c["status"] == "ok"), None)
+        if base is None:
+            base = next((c["metrics"] for c in group if c["status"] == "ok"), None)
+        rows = []
+        for c in group:
+            name = label(c, varying.get(c["model"], set()))
+            if c["status"] != "ok":
+                rows.append([name] + [f"({c['status']})"] + ["–"] * (len(COLUMNS) - 1))
+                continue
+            m = c["metrics"]
+            rows.append([name] + [fmt(f(m, base)) for _, f in COLUMNS])
+        headers = ["model"] + [h for h, _ in COLUMNS]
+        out.append((title, tabulate(rows, headers=headers, tablefmt=fmt_name,
+                                    disable_numparse=True, colalign=("left",) +
+                                    ("right",) * len(COLUMNS))))
+    return out
+
+
+def markdown(cells: list[dict[str, Any]], title: str | None = None) -> str:
+    parts = [f"# {title}\n"] if title else []
+    base_note = (f"Simulated, deterministic figures. \"wall vs base\" is wall time relative to "
+                 f"`{BASELINE}` on the same workload (or the first model when `{BASELINE}` is "
+                 f"absent). Metric definitions: docs/metrics.md.\n")
+    parts.append(base_note)
+    for t, table in tables(cells):
+        parts.append(f"## {t}\n\n{table}\n")
+    failed = [c for c in cells if c["status"] not in ("ok",)]
+    if failed:
+        parts.append("## Cells that did not finish\n")
+        for c in failed:
+            parts.append(f"- {c['model']} on {workload_label(c)}: **{c['status']}** — "
+                         f"{c.get('error') or ''}")
+        parts.append("")
+    return "\n".join(parts)
