@@ -108,7 +108,9 @@ class Plugins:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as e:
-            raise PluginError(f"plugin {e.plugin_name!r} implements an unknown hook: {e}") from e
+            name = self.pm.get_name(e.plugin) or repr(e.plugin)
+            raise PluginError(f"plugin {name!r} implements a hook memcompare does not have: "
+                              f"{e} (hooks: register_models, register_workloads)") from e
 
     # -- registries ---------------------------------------------------------------------------
     def _collect(self, hook_name: str, kind: str, base: type,

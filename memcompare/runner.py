@@ -72,14 +72,17 @@ def prepare_traces(workloads: list[WorkloadSpec], progress: Callable[[str], None
         if key in _TRACES:
             continue
         progress(f"recording {w.name} {w.plain_params}")
-        try:
-            if w.trace_path is not None:
+        if w.trace_path is not None:
+            # bad input, not a plugin's fault: stop before any cell runs (exit 2)
+            try:
                 _TRACES[key] = load(w.trace_path)
-            else:
-                _TRACES[key] = record_entry(w.entry, w.params)
+            except MemcompareError as e:
+                raise ConfigError(f"workload[{w.index}].trace: {e}") from None
+            continue
+        try:
+            _TRACES[key] = record_entry(w.entry, w.params)
         except MemcompareError as e:
-            _TRACES[key] = (f"workload {w.name!r} could not be loaded: {e}" if w.trace_path else
-                            f"workload {w.name!r} (plugin {w.entry.plugin!r}) recorded an "
+            _TRACES[key] = (f"workload {w.name!r} (plugin {w.entry.plugin!r}) recorded an "
                             f"invalid trace: {e}")
         except Exception as e:
             where = _where(e)
@@ -154,6 +157,7 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
     progress = progress or (lambda s: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _TRACES.clear()                 # files may have changed since a previous run in-process
     prepare_traces(config.workloads, progress)
     cfg_doc = _config_doc(config)
     env = environment(plugins().versions())
