@@ -35,6 +35,7 @@ class TraceError(MemcompareError):
         self.line = line
         self.source = source
         self.reason = message
+        self._kwargs = {"index": index, "line": line, "source": source}
         where = []
         if source:
             where.append(source if line is None else f"{source}:{line}")
@@ -43,6 +44,9 @@ class TraceError(MemcompareError):
         if index is not None:
             where.append(f"event {index}")
         super().__init__(f"{': '.join(where)}: {message}" if where else message)
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.reason, self._kwargs))
 
 
 class TraceFormatError(MemcompareError):
@@ -67,6 +71,10 @@ class SafetyError(MemcompareError):
         self.index = index
         super().__init__(message)
 
+    def __reduce__(self):       # keyword-only arguments: pickle (process pools) needs help
+        return (_rebuild, (type(self), str(self), {"object_id": self.object_id,
+                                                   "index": self.index}))
+
 
 class OutOfMemory(Exception):
     """Raised by a model that runs out of its configured memory: the cell ends with status ``oom``.
@@ -78,3 +86,10 @@ class OutOfMemory(Exception):
     def __init__(self, message: str, *, index: int):
         self.index = index
         super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), str(self), {"index": self.index}))
+
+
+def _rebuild(cls, message, kwargs):
+    return cls(message, **kwargs)

@@ -43,6 +43,9 @@ NULL = -1
 #: Register numbers are small dense integers handed out by the recorder; a limit keeps a typo in
 #: a hand-written trace ("alloc 4000000000 ...") from allocating a huge register file.
 MAX_REGISTER = 1 << 20
+#: Likewise for slots: 16 Mi pointer slots (128 MiB of pointers) is beyond any real object, and a
+#: typo must not allocate gigabytes in the validator.
+MAX_SLOTS = 1 << 24
 SLOT_BYTES = 8
 
 #: the five columns an event consists of, and the derived ones, with their on-disk dtypes
@@ -247,15 +250,44 @@ def build(op, a, b, c, flags=None, *, workload: str | None = None,
     Raises :class:`TraceError` naming the event index (and line, when ``lines`` maps events to
     lines of a text file) and the reason.
     """
-    op = np.ascontiguousarray(op, dtype=np.uint8)
+    def fail(i, msg):
+        raise TraceError(msg, index=i, line=None if lines is None else lines[i], source=source)
+
+    cols = []
+    for name, col, dt in (("op", op, np.int64), ("a", a, np.int64), ("b", b, np.int64),
+                          ("c", c, np.int64), ("flags", flags, np.int64)):
+        if col is None:
+            cols.append(None)
+            continue
+        try:
+            cols.append(np.ascontiguousarray(col, dtype=dt))
+        except OverflowError:
+            bad = next(i for i, v in enumerate(col) if not -(1 << 63) <= int(v) < (1 << 63))
+            fail(bad, f"operand {name} = {col[bad]} does not fit in 64 bits")
+    op, a, b, c, flags = cols
     n = op.shape[0]
-    a = np.ascontiguousarray(a, dtype=np.int64)
-    b = np.ascontiguousarray(b, dtype=np.int64)
-    c = np.ascontiguousarray(c, dtype=np.int64)
-    flags = (np.zeros(n, dtype=np.uint8) if flags is None
-             else np.ascontiguousarray(flags, dtype=np.uint8))
+    if flags is None:
+        flags = np.zeros(n, dtype=np.int64)
     if not (a.shape[0] == b.shape[0] == c.shape[0] == flags.shape[0] == n):
         raise ValueError("event columns differ in length")
+    bad = np.flatnonzero((op < 0) | (op > WORK))
+    if bad.size:
+        i = int(bad[0])
+        fail(i, f"unknown op code {int(op[i])} (valid: 0..6 = {', '.join(OP_NAMES)})")
+    # canonical events only: what the text form cannot say must not change a trace's sha256
+    bad = np.flatnonzero((flags != 0) & (op != ALLOC))
+    if bad.size:
+        i = int(bad[0])
+        fail(i, f"flags {int(flags[i])} on {OP_NAMES[op[i]]}: only alloc takes a flag (local)")
+    arity = np.asarray(OP_ARITY)[op]
+    unused = ((arity < 2) & (b != 0)) | ((arity < 3) & (c != 0))
+    bad = np.flatnonzero(unused)
+    if bad.size:
+        i = int(bad[0])
+        fail(i, f"{OP_NAMES[op[i]]} takes {OP_ARITY[op[i]]} operand(s); the unused ones must "
+                f"be 0, got b={int(b[i])} c={int(c[i])}")
+    op = op.astype(np.uint8)
+    flags = flags.astype(np.uint8)
     x, y, z, nregs = _validate(op.tolist(), flags.tolist(), a.tolist(), b.tolist(), c.tolist(),
                                lines, source)
     return Trace(op, flags, a, b, c, np.array(x, dtype=np.int64), np.array(y, dtype=np.int64),
@@ -320,8 +352,8 @@ def _validate(op, flags, a, b, c, lines, source):
             size, ns = b[i], c[i]
             if size < 0:
                 fail(i, f"alloc size must be >= 0, got {size}")
-            if ns < 0:
-                fail(i, f"alloc slot count must be >= 0, got {ns}")
+            if ns < 0 or ns > MAX_SLOTS:
+                fail(i, f"alloc slot count must be in 0..{MAX_SLOTS}, got {ns}")
             if flags[i] & ~FLAG_LOCAL:
                 fail(i, f"unknown flags {flags[i]:#x} (only local = {FLAG_LOCAL})")
             oid = len(rc)
@@ -425,7 +457,9 @@ class Recorder:
     """Records a trace through handles: ``node = t.alloc(32, 2)``, ``t.store(node, 0, child)``.
 
     Registers are assigned (lowest free first) and reused by the recorder, never by the author.
-    Rules of the register machine are checked when :meth:`build` validates the whole trace.
+    The recorder follows the heap's shape (which object each register and slot refers to) so
+    that :meth:`load` of a null slot returns ``None`` rather than a handle to nothing. Every
+    rule of the register machine is checked again when :meth:`build` validates the trace.
     """
 
     def __init__(self, workload: str | None = None, params: dict[str, Any] | None = None):
@@ -438,6 +472,8 @@ class Recorder:
         self._flags: list[int] = []
         self._free_regs: list[int] = []   # a heap: lowest register first keeps traces compact
         self._next_reg = 0
+        self._held: list[int] = []        # object id per register (-1 = empty)
+        self._slots: list[list[int]] = []  # slot values per object id
 
     def __len__(self) -> int:
         return len(self._op)
@@ -447,13 +483,13 @@ class Recorder:
             return heapq.heappop(self._free_regs)
         r = self._next_reg
         self._next_reg += 1
+        self._held.append(-1)
         return r
 
     def _release(self, h: Handle, what: str) -> int:
-        r = h.reg
-        if r < 0:
-            raise ValueError(f"{what}: handle already dropped or freed")
+        r = self._reg(h, what)
         h.reg = -1
+        self._held[r] = -1
         heapq.heappush(self._free_regs, r)
         return r
 
@@ -466,33 +502,59 @@ class Recorder:
 
     @staticmethod
     def _reg(h: Handle, what: str) -> int:
+        if not isinstance(h, Handle):
+            raise TypeError(f"{what}: expected a Handle, got {h!r}")
         if h.reg < 0:
             raise ValueError(f"{what}: handle already dropped or freed")
         return h.reg
+
+    def _slot(self, obj: int, slot: int, what: str) -> None:
+        n = len(self._slots[obj])
+        if not 0 <= slot < n:
+            raise ValueError(f"{what}: slot {slot} out of range for an object with {n} slot(s) "
+                             f"(event {len(self._op)})")
 
     def alloc(self, size: int, nslots: int = 0, *, local: bool = False) -> Handle:
         """A new object of ``size`` payload bytes and ``nslots`` null pointer slots."""
         r = self._take()
         self._emit(ALLOC, r, size, nslots, FLAG_LOCAL if local else 0)
+        self._held[r] = len(self._slots)
+        self._slots.append([-1] * nslots)
         return Handle(r)
 
-    def load(self, h: Handle, slot: int) -> Handle:
-        """A new handle to what ``h``'s slot refers to (an empty handle when the slot is null)."""
+    def load(self, h: Handle, slot: int) -> Handle | None:
+        """A new handle to what ``h``'s slot refers to, or ``None`` when the slot is null.
+
+        A null load is still an event (the program reads the field); its register is free again
+        at once.
+        """
         src = self._reg(h, "load")
+        obj = self._held[src]
+        self._slot(obj, slot, "load")
         r = self._take()
         self._emit(LOAD, r, src, slot)
+        v = self._slots[obj][slot]
+        if v < 0:
+            heapq.heappush(self._free_regs, r)
+            return None
+        self._held[r] = v
         return Handle(r)
 
     def store(self, h: Handle, slot: int, value: Handle | None) -> None:
         """``h.slot = value``; ``None`` stores null."""
         v = NULL if value is None else self._reg(value, "store value")
-        self._emit(STORE, self._reg(h, "store"), slot, v)
+        dst = self._reg(h, "store")
+        obj = self._held[dst]
+        self._slot(obj, slot, "store")
+        self._emit(STORE, dst, slot, v)
+        self._slots[obj][slot] = -1 if value is None else self._held[v]
 
     def copy(self, h: Handle) -> Handle:
         """A second handle to the same object (a MOVE into a new register)."""
         src = self._reg(h, "copy")
         r = self._take()
         self._emit(MOVE, r, src)
+        self._held[r] = self._held[src]
         return Handle(r)
 
     def drop(self, h: Handle) -> None:
@@ -511,4 +573,3 @@ class Recorder:
         """Validate everything recorded and return the trace."""
         return build(self._op, self._a, self._b, self._c, self._flags,
                      workload=self.workload, params=self.params)
-

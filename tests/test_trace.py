@@ -1,0 +1,553 @@
+"""Traces: the register machine's rules, the recorder, and both file forms (docs/trace-format.md).
+
+Expected values are worked out by hand from DESIGN.md §3 and the derived-column table in
+memcompare/trace.py; the property tests check that the parsers and the binary reader turn any
+input into a trace or a TraceError / TraceFormatError, and nothing else.
+"""
+from __future__ import annotations
+
+import os
+import re
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import memcompare
+from memcompare.errors import TraceError, TraceFormatError
+from memcompare.trace import (ALLOC, CLEAR, FREE, LOAD, MOVE, NULL, OP_ARITY, OP_CODES, OP_NAMES,
+                              STORE, WORK, Recorder, Trace, build)
+from memcompare.traceio import dumps, load, loads, parse_text, save, show, to_text
+
+DESIGN_EXAMPLE = """\
+# a two-node cycle, dropped, then freed together
+alloc 0 16 1        # r0 = new object, 16 payload bytes, 1 slot
+alloc 1 16 1        # r1 = new object
+store 0 0 1         # r0.slot0 = r1
+store 1 0 0         # r1.slot0 = r0
+load 2 0 0          # r2 = r0.slot0   (the object in r1)
+clear 2
+move 3 0            # r3 = r0
+clear 3
+work 500            # 500 ns of computation
+free 0
+free 1
+"""
+
+CANONICAL_EXAMPLE = """\
+alloc 0 16 1
+alloc 1 16 1
+store 0 0 1
+store 1 0 0
+load 2 0 0
+clear 2
+move 3 0
+clear 3
+work 500
+free 0
+free 1
+"""
+
+
+def body_start(data: bytes) -> int:
+    """File offset of the body: the 20-byte prefix, then the header (its length at offset 12)."""
+    return 20 + struct.unpack_from("<I", data, 12)[0]
+
+
+# -- the DESIGN.md §3 example -----------------------------------------------------------------
+
+def test_design_example_parses_with_the_derived_columns_of_the_table():
+    t = parse_text(DESIGN_EXAMPLE, source="example.mctrace.txt")
+    assert t.events == 11
+    assert t.objects == 2
+    assert t.registers == 4                      # r0..r3
+    assert t.op.tolist() == [ALLOC, ALLOC, STORE, STORE, LOAD, CLEAR, MOVE, CLEAR, WORK, FREE, FREE]
+    #          alloc alloc store store load clear move clear work free free
+    assert t.x.tolist() == [0, 1, 0, 1, 1, 1, 0, 0, -1, 0, 1]
+    # y: only store (the object stored) and load (the object read from) have one
+    assert t.y.tolist() == [-1, -1, 1, 0, 0, -1, -1, -1, -1, -1, -1]
+    # z: every overwritten register and slot was empty
+    assert t.z.tolist() == [-1] * 11
+    assert t.b[t.op == STORE].tolist() == [0, 0]
+    assert t.c.tolist()[2:4] == [1, 0]
+
+
+def test_design_example_live_peak_is_two_objects_of_16_bytes_and_one_slot():
+    t = parse_text(DESIGN_EXAMPLE)
+    assert t.live_peak_bytes == 2 * (16 + 8) == 48
+    assert t.live_curve.tolist() == [24, 48, 48, 48, 48, 48, 48, 48, 48, 24, 0]
+
+
+def test_overwritten_values_land_in_z():
+    t = parse_text("alloc 0 8 2\nalloc 1 8 0\nstore 0 1 1\nstore 0 1 -\n"
+                   "alloc 1 8 0\nload 1 0 0\nmove 0 0\n")
+    # object ids: 0 (r0), 1 (first r1), 2 (second alloc into r1, overwriting object 1)
+    assert t.x.tolist() == [0, 1, 0, 0, 2, -1, 0]
+    assert t.y.tolist() == [-1, -1, 1, -1, -1, 0, -1]
+    assert t.z.tolist() == [-1, -1, -1, 1, 1, 2, 0]   # move 0 0: rd held object 0 itself
+
+
+def test_to_text_is_canonical():
+    t = parse_text(DESIGN_EXAMPLE)
+    assert to_text(t) == CANONICAL_EXAMPLE
+    messy = "  alloc\t0  16 2   local # comment\n\n\nalloc 1 0 1\r\nstore 1 0 -\nwork 0"
+    assert to_text(parse_text(messy)) == "alloc 0 16 2 local\nalloc 1 0 1\nstore 1 0 -\nwork 0\n"
+    assert to_text(parse_text("# nothing\n\n")) == ""
+
+
+def test_show_prints_a_summary_then_the_events():
+    t = parse_text(DESIGN_EXAMPLE, workload="cycle")
+    out = show(t).splitlines()
+    assert out[:8] == [
+        "# workload: cycle",
+        "# params: {}",
+        "# events: 11",
+        "# objects: 2",
+        "# registers: 4",
+        f"# sha256: {t.sha256}",
+        "# counts: alloc=2 load=1 store=2 move=1 clear=2 free=2 work=1",
+        "# live_peak_bytes: 48",
+    ]
+    assert "\n".join(out[8:]) + "\n" == CANONICAL_EXAMPLE
+    # the whole output is itself a text trace: the summary is comments
+    assert parse_text(show(t)).sha256 == t.sha256
+    limited = show(t, limit=3).splitlines()
+    assert limited[8:] == ["alloc 0 16 1", "alloc 1 16 1", "store 0 0 1", "# ... 8 more events"]
+    assert "more events" not in show(t, limit=11)
+
+
+# -- the recorder -----------------------------------------------------------------------------
+
+def test_recorder_assigns_the_lowest_free_register_and_reuses_it():
+    t = Recorder("w", {"n": 1})
+    a, b, c = t.alloc(8, 1), t.alloc(8), t.alloc(8)
+    assert (a.reg, b.reg, c.reg) == (0, 1, 2)
+    t.drop(b)                                # r1 free
+    d = t.alloc(8)
+    assert d.reg == 1
+    t.free(c)                                # r2 free
+    e = t.copy(a)
+    assert e.reg == 2
+    t.drop(d)
+    t.drop(e)                                # r1 and r2 free: the lower one comes first
+    f = t.load(a, 0)                         # a null slot: loaded into r1, which stays free
+    assert f is None
+    t.store(a, 0, None)
+    trace = t.build()
+    assert trace.workload == "w" and trace.params == {"n": 1}
+    assert trace.registers == 3
+    #                           a  b  c  drop b  d  free c  copy  drop d  drop e  load  store
+    assert trace.a.tolist() == [0, 1, 2, 1, 1, 2, 2, 1, 2, 1, 0]
+    assert trace.op.tolist() == [ALLOC, ALLOC, ALLOC, CLEAR, ALLOC, FREE, MOVE, CLEAR, CLEAR,
+                                 LOAD, STORE]
+
+
+def test_recorder_rejects_a_dropped_or_freed_handle_at_once():
+    t = Recorder()
+    a = t.alloc(8, 1)
+    b = t.alloc(8)
+    t.drop(b)
+    for use in (lambda: t.drop(b), lambda: t.free(b), lambda: t.copy(b), lambda: t.load(b, 0),
+                lambda: t.store(b, 0, None), lambda: t.store(a, 0, b)):
+        with pytest.raises(ValueError, match="already dropped or freed"):
+            use()
+    assert len(t) == 3                       # alloc, alloc, clear: the failed calls record nothing
+    t.free(a)
+    with pytest.raises(ValueError, match="already dropped or freed"):
+        t.store(a, 0, None)
+
+
+def test_recorder_trace_is_validated_when_built():
+    t = Recorder()
+    n = t.alloc(16, 1)
+    leaf = t.alloc(8, 0, local=True)
+    t.store(n, 0, leaf)
+    with pytest.raises(TraceError) as info:
+        t.build()
+    assert info.value.index == 2
+    assert str(info.value) == ("event 2: object 1 was allocated local and must not be stored "
+                               "into a slot")
+
+
+# -- validation errors carry the event index (and the line) -----------------------------------
+
+@pytest.mark.parametrize("text, index, line, reason", [
+    ("alloc 0 16 1\nclear 1\n", 1, 2, "register r1 is empty"),
+    ("alloc 0 16 1\n# comment\n\nload 1 0 1\n", 1, 4,
+     "slot 1 out of range for object 0 with 1 slot(s)"),
+    ("alloc 0 16 1\nalloc 1 8 0 local\nstore 0 0 1\n", 2, 3,
+     "object 1 was allocated local and must not be stored into a slot"),
+    ("alloc 0 16 1\nmove 1 0\nfree 0\nwork 5\n", 2, 3,
+     "invalid free of object 0: still referenced (1 reference(s) from registers or slots of "
+     "live objects)"),
+    ("alloc 0 16 0\nmove 1 0\nfree 0\nfree 1\n", 3, 4, "object 0 is freed twice"),
+    ("alloc 0 16 0\nfree 0\nfree 0\n", 2, 3, "register r0 is empty"),   # freed: register cleared
+    ("alloc 0 16 0\n\nalocc 1 8 0\n", 1, 3,
+     "unknown op 'alocc' (valid: alloc, load, store, move, clear, free, work); "
+     "did you mean 'alloc'?"),
+])
+def test_validation_error_names_event_and_line(text, index, line, reason):
+    with pytest.raises(TraceError) as info:
+        parse_text(text, source="t.mctrace.txt")
+    err = info.value
+    assert (err.index, err.line, err.source, err.reason) == (index, line, "t.mctrace.txt", reason)
+    assert str(err) == f"t.mctrace.txt:{line}: event {index}: {reason}"
+
+
+def test_validation_error_without_text_names_the_event_only():
+    with pytest.raises(TraceError) as info:
+        build([ALLOC, STORE], [0, 0], [8, 3], [2, NULL])
+    assert (info.value.index, info.value.line) == (1, None)
+    assert str(info.value) == "event 1: slot 3 out of range for object 0 with 2 slot(s)"
+
+
+CYCLE = "alloc 0 16 1\nalloc 1 16 1\nstore 0 0 1\nstore 1 0 0\n"
+
+
+def test_a_dead_cycle_freed_by_two_consecutive_frees_is_valid():
+    t = parse_text(CYCLE + "free 0\nfree 1\n")
+    assert t.obj_free_at.tolist() == [4, 5]
+    assert t.live_curve.tolist()[-1] == 0
+
+
+def test_work_between_the_frees_of_a_cycle_splits_the_batch():
+    # after "free 0" alone, object 1's slot still refers to object 0: the first FREE is wrong
+    with pytest.raises(TraceError) as info:
+        parse_text(CYCLE + "free 0\nwork 1\nfree 1\n", source="c.txt")
+    assert (info.value.index, info.value.line) == (4, 5)
+    assert "invalid free of object 0: still referenced" in str(info.value)
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("store 0 0", "store takes 3 operands (store rs slot rv), got 2"),
+    ("clear 0 1", "clear takes 1 operand (clear r), got 2"),
+    ("load 1 x 0", "load's operand rs must be a decimal integer, got 'x'"),
+    ("work 1_000", "work's operand ns must be a decimal integer, got '1_000'"),
+    ("work +5", "work's operand ns must be a decimal integer, got '+5'"),
+    ("move -1 0", "move's operand rd is a register and must be >= 0, got -1"),
+    ("clear -", "'-' (null) is only allowed as store's value operand rv, not as clear's r"),
+    ("store - 0 0", "'-' (null) is only allowed as store's value operand rv, not as store's rs"),
+    ("alloc 1 8 0 lokal",
+     "unknown alloc flag 'lokal' (the only flag is 'local': alloc r size nslots [local])"),
+    ("free 0 local", "the 'local' flag only applies to alloc, not free"),
+    ("ALLOC 1 8 0", "unknown op 'ALLOC' (valid: alloc, load, store, move, clear, free, work); "
+                    "did you mean 'alloc'?"),
+    ("frobnicate 1", "unknown op 'frobnicate' (valid: alloc, load, store, move, clear, free, "
+                     "work)"),
+    ("alloc 1 99999999999999999999 0",
+     "alloc's operand size = 99999999999999999999 is out of range (a 64-bit signed integer)"),
+])
+def test_syntax_errors_name_the_line(line, reason):
+    with pytest.raises(TraceError) as info:
+        parse_text(f"alloc 0 8 1\n# two\n{line}  # trailing comment\n", source="s.txt")
+    assert str(info.value) == f"s.txt:3: event 1: {reason}"
+
+
+def test_text_that_is_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "bad.mctrace.txt"
+    path.write_bytes(b"alloc 0 8 0\n# caf\xe9\n")
+    with pytest.raises(TraceError) as info:
+        load(path)
+    assert info.value.line == 2
+    assert "not UTF-8" in str(info.value)
+
+
+# -- files ------------------------------------------------------------------------------------
+
+def test_save_and_load_both_forms(tmp_path):
+    t = parse_text(DESIGN_EXAMPLE, workload="cycle", params={"depth": 2})
+    save(t, tmp_path / "a.mctrace.txt")
+    t.save(tmp_path / "a.mctrace")
+    assert (tmp_path / "a.mctrace.txt").read_text() == CANONICAL_EXAMPLE
+    assert (tmp_path / "a.mctrace").read_bytes()[:8] == b"MCTRACE\0"
+    from_text = memcompare.load_trace(tmp_path / "a.mctrace.txt")
+    from_binary = memcompare.load_trace(str(tmp_path / "a.mctrace"))
+    assert from_text.sha256 == from_binary.sha256 == t.sha256
+    # the text form has no place for the workload and params; the binary header does
+    assert (from_binary.workload, from_binary.params) == ("cycle", {"depth": 2})
+    assert from_text.workload is None
+    # a binary file is recognised by its magic number whatever its name
+    os.replace(tmp_path / "a.mctrace", tmp_path / "misnamed.txt")
+    assert load(tmp_path / "misnamed.txt").sha256 == t.sha256
+    # the temporary files of the atomic writes are gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mctrace.txt", "misnamed.txt"]
+
+
+def test_loaded_columns_are_native_writable_arrays():
+    t = loads(dumps(parse_text(DESIGN_EXAMPLE)))
+    for name in ("op", "flags", "a", "b", "c", "x", "y", "z"):
+        col = getattr(t, name)
+        assert col.dtype.isnative and col.flags.writeable and col.flags.c_contiguous
+    assert t.op.dtype == np.uint8 and t.x.dtype == np.int64
+
+
+def test_a_missing_file_is_a_trace_format_error(tmp_path):
+    with pytest.raises(TraceFormatError, match="cannot read the trace file"):
+        load(tmp_path / "nope.mctrace")
+
+
+def test_a_text_trace_under_a_binary_name_says_so(tmp_path):
+    path = tmp_path / "cycle.mctrace"
+    path.write_text(DESIGN_EXAMPLE)
+    with pytest.raises(TraceFormatError) as info:
+        load(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: at offset 0: not a memcompare binary trace")
+    assert "looks like the text form" in msg
+    with pytest.raises(TraceFormatError) as info:
+        loads(b"\x89PNG\r\n\x1a\n" + bytes(100), "img.png")
+    assert "not a memcompare binary trace" in str(info.value)
+    assert "text form" not in str(info.value)
+
+
+def test_truncated_body_names_expected_and_actual_size():
+    data = dumps(parse_text(DESIGN_EXAMPLE))
+    start = body_start(data)
+    assert len(data) == start + 11 * 50      # 11 events × (1 + 1 + 6 × 8) bytes
+    with pytest.raises(TraceFormatError) as info:
+        loads(data[:-5], "t.bin")
+    assert str(info.value) == (
+        f"t.bin: at offset {len(data) - 5}: truncated: 11 events need a body of 550 bytes at "
+        f"offsets {start}..{start + 550}, the file has 545 (data ends at offset {len(data) - 5})")
+    with pytest.raises(TraceFormatError, match=f"at offset {len(data)}: 3 unexpected bytes"):
+        loads(data + b"abc", "t.bin")
+
+
+def test_every_truncation_of_a_file_is_reported_at_its_end():
+    data = dumps(parse_text(DESIGN_EXAMPLE, workload="cycle"))
+    for n in range(len(data)):
+        with pytest.raises(TraceFormatError) as info:
+            loads(data[:n], "t.bin")
+        assert f"at offset {n}: " in str(info.value)
+        assert "truncated" in str(info.value) or "empty" in str(info.value)
+
+
+def test_a_flipped_bit_names_the_bad_block():
+    t = Recorder()
+    for _ in range(1400):                    # 2800 events × 50 bytes = 3 blocks of 64 KiB
+        t.drop(t.alloc(8))
+    data = dumps(t.build())
+    start = body_start(data)
+    assert len(data) - start == 140000
+    bad = bytearray(data)
+    bad[start + 65536 + 10] ^= 0x10          # inside block 1
+    with pytest.raises(TraceFormatError) as info:
+        loads(bytes(bad), "big.bin")
+    assert str(info.value) == (f"big.bin: at offset {start + 65536}: body block 1 (file offsets "
+                               f"{start + 65536}..{start + 131072}) is corrupted: crc32 mismatch")
+    bad = bytearray(data)
+    bad[25] ^= 1                             # inside the header
+    with pytest.raises(TraceFormatError, match=r"at offset 20: header \(offsets 20\.\."):
+        loads(bytes(bad), "big.bin")
+
+
+def test_every_single_byte_flip_of_a_file_is_caught():
+    data = dumps(parse_text(DESIGN_EXAMPLE))
+    for pos in range(len(data)):
+        for xor in (0x01, 0x80, 0xff):
+            bad = bytearray(data)
+            bad[pos] ^= xor
+            with pytest.raises(TraceFormatError):
+                loads(bytes(bad))
+
+
+def test_unsupported_version_is_named():
+    data = bytearray(dumps(parse_text(DESIGN_EXAMPLE)))
+    data[8] = 2
+    with pytest.raises(TraceFormatError) as info:
+        loads(bytes(data), "v2.bin")
+    assert str(info.value).startswith("v2.bin: at offset 8: unsupported format version 2")
+
+
+def _forge(**columns) -> bytes:
+    """A file with valid checksums around columns that build() would never produce."""
+    t = parse_text(DESIGN_EXAMPLE)
+    cols = {name: getattr(t, name).copy() for name in ("op", "flags", "a", "b", "c", "x", "y", "z")}
+    for name, (i, v) in columns.items():
+        cols[name][i] = v
+    return dumps(Trace(*cols.values(), t.registers))
+
+
+@pytest.mark.parametrize("column, event, value, reason", [
+    ("op", 8, 9, "event 8 (9): op code out of range"),
+    ("flags", 4, 1, "event 4 (load): flags on an event that is not an alloc"),
+    ("x", 6, 2, "event 6 (move): derived object id x out of range (-1..1)"),
+    ("a", 7, 4, "event 7 (clear): register operand a out of range (0..3)"),
+    ("b", 3, 1, "event 3 (store): store slot out of range for the object written into"),
+])
+def test_a_consistent_but_wrong_file_is_rejected_without_a_replay(column, event, value, reason):
+    data = _forge(**{column: (event, value)})
+    with pytest.raises(TraceFormatError) as info:
+        loads(data, "forged.bin")
+    # the offset of the event's op byte
+    assert str(info.value).startswith(f"forged.bin: at offset {body_start(data) + event}: ")
+    assert reason in str(info.value)
+
+
+# -- properties -------------------------------------------------------------------------------
+
+@st.composite
+def valid_traces(draw, max_events: int = 40) -> Trace:
+    """A random valid trace, from a simulated register machine.
+
+    Frees only objects that were never stored into a slot and are held by exactly one register:
+    then nothing else can refer to them, so every FREE is valid on its own.
+    """
+    nregs = draw(st.integers(1, 5))
+    regs: list[int | None] = [None] * nregs
+    slots: list[list[int | None]] = []       # per object, what each slot refers to
+    local: list[bool] = []
+    stored: list[bool] = []
+    cols: list[tuple[int, int, int, int, int]] = []   # op, a, b, c, flags
+    for _ in range(draw(st.integers(0, max_events))):
+        held = [r for r in range(nregs) if regs[r] is not None]
+        with_slots = [r for r in held if slots[regs[r]]]
+        freeable = [r for r in held if not stored[regs[r]] and regs.count(regs[r]) == 1]
+        kinds = ["alloc", "work"] + (["move", "clear"] if held else []) \
+            + (["load", "store"] if with_slots else []) + (["free"] if freeable else [])
+        kind = draw(st.sampled_from(kinds))
+        if kind == "alloc":
+            r = draw(st.integers(0, nregs - 1))
+            size, ns, loc = draw(st.integers(0, 64)), draw(st.integers(0, 3)), draw(st.booleans())
+            regs[r] = len(slots)
+            slots.append([None] * ns)
+            local.append(loc)
+            stored.append(False)
+            cols.append((ALLOC, r, size, ns, int(loc)))
+        elif kind == "load":
+            rs = draw(st.sampled_from(with_slots))
+            k = draw(st.integers(0, len(slots[regs[rs]]) - 1))
+            rd = draw(st.integers(0, nregs - 1))
+            regs[rd] = slots[regs[rs]][k]
+            cols.append((LOAD, rd, rs, k, 0))
+        elif kind == "store":
+            rs = draw(st.sampled_from(with_slots))
+            k = draw(st.integers(0, len(slots[regs[rs]]) - 1))
+            values = [r for r in held if not local[regs[r]]]
+            rv = draw(st.sampled_from(values + [NULL]))
+            v = None if rv == NULL else regs[rv]
+            if v is not None:
+                stored[v] = True
+            slots[regs[rs]][k] = v
+            cols.append((STORE, rs, k, rv, 0))
+        elif kind == "move":
+            rs = draw(st.sampled_from(held))
+            rd = draw(st.integers(0, nregs - 1))
+            regs[rd] = regs[rs]
+            cols.append((MOVE, rd, rs, 0, 0))
+        elif kind == "clear":
+            r = draw(st.sampled_from(held))
+            regs[r] = None
+            cols.append((CLEAR, r, 0, 0, 0))
+        elif kind == "free":
+            r = draw(st.sampled_from(freeable))
+            regs[r] = None
+            cols.append((FREE, r, 0, 0, 0))
+        else:
+            cols.append((WORK, draw(st.integers(0, 10**6)), 0, 0, 0))
+    op, a, b, c, flags = (list(col) for col in zip(*cols)) if cols else ([], [], [], [], [])
+    return build(op, a, b, c, flags)
+
+
+PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(valid_traces())
+def test_text_and_binary_round_trips_keep_the_trace(trace):
+    text = to_text(trace)
+    parsed = parse_text(text)
+    loaded = loads(dumps(parsed))
+    assert to_text(loaded) == text
+    assert loaded.sha256 == parsed.sha256 == trace.sha256
+    assert (loaded.objects, loaded.registers) == (trace.objects, trace.registers)
+    assert loaded.live_peak_bytes == trace.live_peak_bytes
+
+
+@PROPERTY
+@given(valid_traces(max_events=15), st.data())
+def test_any_single_byte_flip_is_a_trace_format_error(trace, data):
+    blob = dumps(trace)
+    pos = data.draw(st.integers(0, len(blob) - 1), label="position")
+    xor = data.draw(st.integers(1, 255), label="xor")
+    bad = bytearray(blob)
+    bad[pos] ^= xor
+    with pytest.raises(TraceFormatError):
+        loads(bytes(bad), "flipped.bin")
+
+
+@PROPERTY
+@given(valid_traces(max_events=15), st.data())
+def test_any_truncation_is_a_trace_format_error_naming_the_end(trace, data):
+    blob = dumps(trace)
+    n = data.draw(st.integers(0, len(blob) - 1), label="length")
+    with pytest.raises(TraceFormatError) as info:
+        loads(blob[:n], "cut.bin")
+    assert re.search(rf"\bat offset {n}: ", str(info.value))
+
+
+# Operands are small, or too large for 64 bits: a slot count in between would make build()
+# allocate that many slots (trace.py has no upper limit on nslots).
+_tokens = st.one_of(
+    st.sampled_from(OP_NAMES + ("alocc", "ALLOC", "stor", "-", "local", "#", "# x", "--", "0x1")),
+    st.integers(-3, 40).map(str),
+    st.integers(2**63, 2**70).map(str),
+    st.integers(-(2**70), -(2**63) - 1).map(str),
+    st.text(max_size=4),
+)
+_operands = st.one_of(st.integers(0, 3).map(str), st.integers(-2, 6).map(str),
+                      st.sampled_from(["-", "local", "x", "+1", "1_0"]),
+                      st.integers(2**63, 2**70).map(str))
+#: lines with a real op and about the right number of operands, so that many reach the
+#: validator and not only the tokenizer
+_event_lines = st.sampled_from(OP_NAMES).flatmap(
+    lambda op: st.lists(_operands, min_size=OP_ARITY[OP_CODES[op]],
+                        max_size=OP_ARITY[OP_CODES[op]] + 1)
+    .map(lambda rest: " ".join([op, *rest])))
+_lines = st.one_of(_event_lines, _event_lines, _event_lines,
+                   st.lists(_tokens, max_size=6).map(" ".join), st.text(max_size=12))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_lines, max_size=8).map("\n".join))
+def test_garbage_text_is_a_trace_or_a_trace_error(text):
+    try:
+        trace = parse_text(text, source="g.txt")
+    except TraceError as err:
+        assert err.line is not None and 1 <= err.line <= text.count("\n") + 1
+        assert err.index is not None and str(err).startswith(f"g.txt:{err.line}: event ")
+    else:
+        assert parse_text(to_text(trace)).sha256 == trace.sha256
+
+
+def test_build_rejects_non_canonical_events_with_their_index():
+    from memcompare.trace import MAX_SLOTS, build
+    with pytest.raises(TraceError, match=r"event 1: flags 1 on work"):
+        build([ALLOC, WORK], [0, 5], [8, 0], [0, 0], [0, 1])
+    with pytest.raises(TraceError, match=r"event 1: work takes 1 operand"):
+        build([ALLOC, WORK], [0, 5], [8, 7], [0, 0])
+    with pytest.raises(TraceError, match=r"event 0: unknown op code 300"):
+        build([300], [0], [0], [0])
+    with pytest.raises(TraceError, match=r"event 0: alloc slot count must be in 0\.\."):
+        build([ALLOC], [0], [8], [MAX_SLOTS + 1])
+    with pytest.raises(TraceError, match=r"event 1: operand b"):
+        build([ALLOC, ALLOC], [0, 1], [8, 1 << 70], [0, 0])
+
+
+def test_recorder_load_of_a_null_slot_returns_none_and_the_trace_validates():
+    t = Recorder()
+    a = t.alloc(8, 2)
+    b = t.alloc(8)
+    t.store(a, 1, b)
+    assert t.load(a, 0) is None              # slot 0 is null
+    c = t.load(a, 1)
+    assert c is not None and c.reg == 2      # r2 was used by the null load and is free again
+    t.drop(c)
+    t.drop(b)
+    t.store(a, 1, None)
+    t.free(a)
+    trace = t.build()
+    assert trace.op.tolist() == [ALLOC, ALLOC, STORE, LOAD, LOAD, CLEAR, CLEAR, STORE, FREE]
+    assert trace.x.tolist()[3:5] == [-1, 1]  # the null load loads nothing, the next object 1
