@@ -566,8 +566,9 @@ class Recorder:
         self._emit(FREE, self._release(h, "free"))
 
     def work(self, ns: int) -> None:
-        """Computation unrelated to memory, in simulated nanoseconds."""
-        self._emit(WORK, int(ns))
+        """Computation unrelated to memory, in simulated nanoseconds (zero records nothing)."""
+        if ns:
+            self._emit(WORK, int(ns))
 
     def build(self) -> Trace:
         """Validate everything recorded and return the trace."""

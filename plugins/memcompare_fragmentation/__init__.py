@@ -1,8 +1,8 @@
 """fragmentation: mixed small and large blocks, every other one freed, then bigger requests.
 
 A synthetic program — the classic pattern for exposing *external fragmentation* (Wilson,
-Johnstone, Neely & Boles, "Dynamic Storage Allocation: A Survey and Critical Review", IWMM 1995,
-§2.3; Johnstone & Wilson, "The Memory Fragmentation Problem: Solved?", ISMM 1998). It stands for
+Johnstone, Neely & Boles, "Dynamic Storage Allocation: A Survey and Critical Review", IWMM 1995;
+Johnstone & Wilson, "The Memory Fragmentation Problem: Solved?", ISMM 1998). It stands for
 a long-running program that interleaves small records with kilobyte buffers and frees them in an
 order unrelated to their addresses: the free memory ends up in holes between survivors, and a
 later, bigger request fits none of them. A non-moving allocator (C++'s ``malloc``, Go's spans)

@@ -23,9 +23,9 @@ table; a hit reads the value and moves the entry to the front of the recency lis
 ``miss_ns`` (computing the value), evicts the least recently used entry when the cache is full —
 unlinking it from the recency list and from its chain, found by walking the chain from the
 table — and inserts the new entry at the head of its chain and of the recency list. Eviction comes
-before insertion, so the cache never holds more than ``capacity`` entries. A bucket that is null
-is known to be null without a LOAD (the recorder cannot express a LOAD whose null result is then
-discarded). At the end the cache, the table and every entry and value are deleted as one batch of
+before insertion, so the cache never holds more than ``capacity`` entries. Null pointers — an
+empty bucket, the end of a chain — are known from the shadow and not LOADed: the recorder cannot
+release a handle that a LOAD left empty. At the end the cache, the table and every entry and value are deleted as one batch of
 FREEs, as the cache's destructor would.
 
 A Python-side shadow of the chains and the recency list decides which LOADs and STOREs to emit;

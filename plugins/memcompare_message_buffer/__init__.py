@@ -2,9 +2,10 @@
 
 The program it stands for is the message store of Pusher's pub/sub bus as distilled by James
 Fisher, "Low latency, large working set, and GHC's garbage collector: pick two of three" (Pusher
-blog, May 2016), and carried to Go, OCaml, Racket, Java and others by Will Sewell, "Golang's
-Real-time GC in Theory and Practice" (Pusher blog, 2017), Gabriel Scherer, "Measuring GC latencies
-in Haskell, OCaml, Racket" (PRL blog, 2016), and https://github.com/WillSewell/gc-latency-experiment.
+blog, May 2016). Gabriel Scherer carried it to OCaml and Racket ("Measuring GC latencies in
+Haskell, OCaml, Racket", PRL blog, 2016) and Will Sewell to Go ("Golang's Real-time GC in Theory
+and Practice", Pusher blog, 2017); versions in many languages are collected at
+https://github.com/WillSewell/gc-latency-experiment.
 Its Go version keeps ``windowSize = 200000`` messages of 1024 bytes in an array, writes message
 ``i`` into slot ``i % windowSize`` for ``msgCount = 1000000`` messages, and measures the worst
 time of one push: a large, slowly changing working set whose every message dies at the same age,
