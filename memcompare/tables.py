@@ -61,10 +61,19 @@ def label(cell: dict[str, Any], varying: set[str]) -> str:
     return " ".join(parts)
 
 
-def workload_label(cell: dict[str, Any]) -> str:
+def workload_label(cell: dict[str, Any], varying: set[str] | None = None) -> str:
+    """The workload and, when one workload appears with several params, those that vary."""
     params = cell["workload_params"]
-    inner = ", ".join(f"{k}={v}" for k, v in params.items())
+    inner = ", ".join(f"{k}={v}" for k, v in params.items() if varying and k in varying)
     return f"{cell['workload']} ({inner})" if inner else cell["workload"]
+
+
+def _workload_varying(cells: list[dict[str, Any]]) -> dict[str, set[str]]:
+    seen: dict[str, dict[str, set]] = {}
+    for c in cells:
+        for k, v in c["workload_params"].items():
+            seen.setdefault(c["workload"], {}).setdefault(k, set()).add(repr(v))
+    return {w: {k for k, vs in ps.items() if len(vs) > 1} for w, ps in seen.items()}
 
 
 def _varying(cells: list[dict[str, Any]]) -> dict[str, set[str]]:
@@ -75,14 +84,20 @@ def _varying(cells: list[dict[str, Any]]) -> dict[str, set[str]]:
     return {m: {k for k, vs in ps.items() if len(vs) > 1} for m, ps in seen.items()}
 
 
-def tables(cells: list[dict[str, Any]], fmt_name: str = "github") -> list[tuple[str, str]]:
-    """(title, table) per workload instance, in the order the cells first name them."""
+def tables(cells: list[dict[str, Any]], fmt_name: str = "github"
+           ) -> list[tuple[str, str, str]]:
+    """(title, params line, table) per workload instance, in the order the cells name them."""
     varying = _varying(cells)
+    wvarying = _workload_varying(cells)
     groups: dict[str, list[dict[str, Any]]] = {}
     for c in cells:
-        groups.setdefault(workload_label(c), []).append(c)
+        groups.setdefault(workload_label(c, wvarying.get(c["workload"])), []).append(c)
     out = []
     for title, group in groups.items():
+        params = ", ".join(f"{k}={v}" for k, v in group[0]["workload_params"].items())
+        events = next((c["trace"]["events"] for c in group if c["trace"]["events"]), None)
+        if events is not None:
+            params += f"; {events:,} events"
         base = next((c["metrics"] for c in group
                      if c["model"] == BASELINE and c["status"] == "ok"), None)
         if base is None:
@@ -96,9 +111,9 @@ def tables(cells: list[dict[str, Any]], fmt_name: str = "github") -> list[tuple[
             m = c["metrics"]
             rows.append([name] + [fmt(f(m, base)) for _, f in COLUMNS])
         headers = ["model"] + [h for h, _ in COLUMNS]
-        out.append((title, tabulate(rows, headers=headers, tablefmt=fmt_name,
-                                    disable_numparse=True, colalign=("left",) +
-                                    ("right",) * len(COLUMNS))))
+        out.append((title, params, tabulate(rows, headers=headers, tablefmt=fmt_name,
+                                            disable_numparse=True, colalign=("left",) +
+                                            ("right",) * len(COLUMNS))))
     return out
 
 
@@ -108,8 +123,8 @@ def markdown(cells: list[dict[str, Any]], title: str | None = None) -> str:
                  f"`{BASELINE}` on the same workload (or the first model when `{BASELINE}` is "
                  f"absent). Metric definitions: docs/metrics.md.\n")
     parts.append(base_note)
-    for t, table in tables(cells):
-        parts.append(f"## {t}\n\n{table}\n")
+    for t, params, table in tables(cells):
+        parts.append(f"## {t}\n\n{params}\n\n{table}\n")
     failed = [c for c in cells if c["status"] not in ("ok",)]
     if failed:
         parts.append("## Cells that did not finish\n")
