@@ -1,0 +1,189 @@
+"""The ``cpp`` model: the replay loop and parameters of C++ new/delete over glibc malloc.
+
+``new`` is ``malloc(payload + 8 × slots)`` and ``delete`` is ``free`` (libstdc++'s operator
+new/delete forward to them; reference/runtimes.md §4). Every rule of the allocator lives in
+malloc.py; this module lowers the trace with numpy, runs one plain loop over the ALLOC and FREE
+events with the tcache fast paths inline (reference/simulator-speed.md §6.4), and hands the
+engine what happened. It computes no metric.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from memcompare import Model, Output, Trace, param
+from memcompare.trace import ALLOC, FREE
+
+from .costs import Costs
+from .malloc import (DEFAULT_MMAP_THRESHOLD_MAX, MALLOC_ALIGN_MASK, MAX_FAST_SIZE,
+                     MAX_TCACHE_SIZE, MINSIZE, SIZE_SZ, Arena)
+
+
+@dataclass(frozen=True)
+class Params:
+    """glibc malloc tunables (mallopt / GLIBC_TUNABLES), defaults of glibc 2.36 on x86-64."""
+
+    tcache_count: int = param(
+        7, "chunks per tcache bin (glibc.malloc.tcache_count; TCACHE_FILL_COUNT = 7); "
+           "0 disables the tcache", minimum=0, maximum=65535)
+    tcache_max_bytes: int = param(
+        1032, "largest request the tcache holds (glibc.malloc.tcache_max; 64 bins up to "
+              "1032 B = chunks up to 1040 B)", minimum=0, maximum=MAX_TCACHE_SIZE)
+    max_fast: int = param(
+        128, "largest request served by fastbins (M_MXFAST; DEFAULT_MXFAST = 64 * SIZE_SZ / 4 "
+             "= 128 B); 0 disables fastbins", minimum=0, maximum=MAX_FAST_SIZE)
+    mmap_threshold: int = param(
+        131072, "chunk size from which sysmalloc maps a chunk of its own instead of growing "
+                "the heap (M_MMAP_THRESHOLD; DEFAULT_MMAP_THRESHOLD_MIN = 128 KiB)",
+        minimum=0, maximum=DEFAULT_MMAP_THRESHOLD_MAX)
+    trim_threshold: int = param(
+        131072, "free top-chunk bytes that make free() shrink the heap with a negative sbrk "
+                "(M_TRIM_THRESHOLD; DEFAULT_TRIM_THRESHOLD = 128 KiB)", minimum=0)
+    top_pad: int = param(
+        131072, "extra bytes every brk growth asks for and every trim keeps (M_TOP_PAD; glibc "
+                "DEFAULT_TOP_PAD = 128 KiB: the first sbrk of a C program is 135168 B)",
+        minimum=0)
+    mmap_max: int = param(
+        65536, "most chunks mmapped at once; beyond it large requests grow the heap "
+               "(M_MMAP_MAX; DEFAULT_MMAP_MAX = 65536)", minimum=0)
+    dynamic_threshold: bool = param(
+        True, "freeing an mmapped chunk raises mmap_threshold to its size and trim_threshold "
+              "to twice that (__libc_free); glibc turns this off when a program sets any of "
+              "the four thresholds above through mallopt or tunables")
+
+
+def _request2size(req: np.ndarray) -> np.ndarray:
+    """malloc.c request2size over an array (the scalar rule is malloc.request2size)."""
+    return np.maximum(MINSIZE, (req + SIZE_SZ + MALLOC_ALIGN_MASK) & ~MALLOC_ALIGN_MASK)
+
+
+class CppModel(Model):
+    """C++ new/delete over glibc malloc (ptmalloc2): tcache, fastbins, bins, brk and mmap.
+
+    After :meth:`run`, ``addresses[o]`` and ``chunk_sizes[o]`` are object ``o``'s chunk (its
+    start, not malloc's result 16 bytes on; mmapped chunks at ``malloc.MMAP_BASE`` and above)
+    and ``arena`` is the allocator's final state — for tests and inspection; a local object's
+    entries are meaningless.
+    """
+
+    name = "cpp"
+    Params = Params
+    Costs = Costs
+
+    def run(self, trace: Trace, out: Output) -> None:
+        c = self.costs
+        n_obj = trace.objects
+        # -- lowering (numpy): chunk size per object, the ALLOC/FREE stream of heap objects --
+        # request = payload + 8 × slots; C++ `new` of 0 bytes asks malloc for 1, which
+        # request2size rounds to the same 32-byte chunk
+        nb = _request2size(trace.obj_bytes.astype(np.int64))
+        local = trace.obj_local
+        op = trace.op
+        ev = np.flatnonzero((op == ALLOC) | (op == FREE))
+        obj = trace.x[ev]
+        # `local` objects are C++ automatic variables: on the stack, no malloc, no free
+        heap = ~local[obj]
+        ev, obj = ev[heap], obj[heap]
+        is_alloc = op[ev] == ALLOC
+        code = np.where(is_alloc, obj, ~obj)            # alloc: id; free: ~id
+        self._local = local
+        self._free_at = trace.obj_free_at
+
+        out.footprint(0, 0)
+        arena = Arena(self.params, c, out.fp_at, out.fp_bytes)
+        self.arena = arena
+        osize = nb.tolist()        # each object's chunk size; differs from nb only when the
+        oaddr = [0] * n_obj        # slow path hands out a whole free chunk or an mmapped one
+        slow_at: list[int] = []    # events that left the tcache fast path, and their cost
+        slow_ns: list[float] = []
+        fast_free_at: list[int] = []   # frees pushed on a fastbin by the loop itself
+        extra = 0                  # chunk bytes beyond nb (exhausted chunks, mmap rounding)
+
+        tcache = arena.tcache
+        tc_max = arena.tc_max
+        tcount = arena.tcount
+        malloc = arena.malloc
+        free = arena.free
+        fastbins = arena.fastbins
+        max_fast = arena.max_fast
+        slow_append = slow_at.append
+        ns_append = slow_ns.append
+        fast_append = fast_free_at.append
+        for i, o in zip(ev.tolist(), code.tolist()):
+            if o >= 0:
+                s = osize[o]
+                if s <= tc_max:
+                    t = tcache[s >> 4]
+                    if t:
+                        # __libc_malloc: tcache_get, most recently freed chunk first
+                        oaddr[o] = t.pop()
+                        continue
+                a, size, ns = malloc(s, i)
+                oaddr[o] = a
+                if size != s:
+                    osize[o] = size
+                    extra += size - s
+                slow_append(i)
+                ns_append(ns)
+            else:
+                o = ~o
+                s = osize[o]
+                if s <= tc_max:
+                    t = tcache[s >> 4]
+                    if len(t) < tcount:
+                        # _int_free: tcache_put while the bin holds fewer than tcache_count
+                        t.append(oaddr[o])
+                        continue
+                if s <= max_fast:
+                    # _int_free: fastbin push, no coalescing (Arena.free's fastbin branch,
+                    # inline: freeing a whole structure sends all but 7 chunks of a size here)
+                    fastbins[s >> 4].append(oaddr[o])
+                    arena.have_fast = True
+                    fast_append(i)
+                    continue
+                slow_append(i)
+                ns_append(free(oaddr[o], s, i))
+        self.addresses = oaddr
+        self.chunk_sizes = osize
+
+        # -- costs: every heap ALLOC/FREE at its tcache price, the slow ones patched in --
+        alloc_ev = ev[is_alloc]
+        free_ev = ev[~is_alloc]
+        mm = np.zeros(trace.events)
+        fr = np.zeros(trace.events)
+        mm[alloc_ev] = c.tcache_get_ns
+        fr[free_ev] = c.tcache_put_ns
+        fr[np.asarray(fast_free_at, dtype=np.int64)] = c.fastbin_put_ns
+        arena.fastbin_frees += len(fast_free_at)
+        s_at = np.asarray(slow_at, dtype=np.int64)
+        s_ns = np.asarray(slow_ns, dtype=np.float64)
+        slow_alloc = op[s_at] == ALLOC
+        mm[s_at[slow_alloc]] = s_ns[slow_alloc]
+        fr[s_at[~slow_alloc]] = s_ns[~slow_alloc]
+        out.mm_ns = mm
+        out.free_ns = fr
+
+        out.allocated_bytes = int(nb[~local].sum()) + extra
+        # every FREE ends its object's life: heap chunks go back to malloc, locals' frames end
+        frees = np.flatnonzero(op == FREE)
+        out.reclaimed_ids = trace.x[frees]
+        out.reclaimed_at = frees
+        n_slow_alloc = int(np.count_nonzero(slow_alloc))
+        st = out.stats
+        st["mallocs"] = int(alloc_ev.size)
+        st["frees"] = int(free_ev.size)
+        st["local_objects"] = int(np.count_nonzero(local))
+        st["tcache_hits"] = int(alloc_ev.size) - n_slow_alloc
+        st["tcache_frees"] = (int(free_ev.size) - (int(s_at.size) - n_slow_alloc)
+                              - len(fast_free_at))
+        st.update(arena.stats())
+
+    def held(self) -> tuple[np.ndarray, np.ndarray]:
+        """Objects the trace never frees — a manual heap keeps them forever — with their chunk
+        sizes; never-freed ``local`` objects take no heap bytes."""
+        ids = np.flatnonzero(self._free_at < 0)
+        osize = self.chunk_sizes
+        nbytes = np.array([osize[j] for j in ids.tolist()], dtype=np.int64)
+        nbytes[self._local[ids]] = 0
+        return ids, nbytes
