@@ -64,7 +64,7 @@ def best_of(repeat: int, fn) -> float:
 
 
 def reference_trace(min_events: int):
-    depth = 12
+    depth = 8
     while True:
         t0 = time.perf_counter()
         trace = memcompare.record("binary-trees", max_depth=depth)

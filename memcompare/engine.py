@@ -88,6 +88,13 @@ def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
 
 # -- measurement ------------------------------------------------------------------------------
 
+def prepare(trace: Trace) -> None:
+    """Compute what every replay of ``trace`` needs, once (before a process pool forks)."""
+    trace.live_peak_bytes
+    trace.reachable_at_end()
+    _last_touch(trace)
+
+
 def _per_event(values, n: int, what: str) -> np.ndarray:
     if values is None:
         return np.zeros(n)
@@ -114,25 +121,23 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
         np.add.at(pause_before, p_at, p_ns)
     stall = pause_before + free + gcw
     progress = mut + mm
-    seg = np.empty(2 * n)
-    seg[0::2] = stall
-    seg[1::2] = progress
-    clock = np.concatenate(([0.0], np.cumsum(seg)))
-    wall_ns = float(clock[-1])
-    # time at which event i makes progress (after anything that stalled it)
-    t_progress = clock[1:2 * n:2] if n else np.zeros(0)
-    t_start = clock[0:2 * n:2] if n else np.zeros(0)
+    # one sequential cumsum gives every event's start; its stall segment comes first
+    t_end = np.cumsum(stall + progress)
+    wall_ns = float(t_end[-1]) if n else 0.0
+    t_start = t_end - stall - progress
+    t_progress = t_start + stall        # when event i makes progress, after anything stalling it
 
     pause_total = math.fsum(out.pause_ns)
     pause_cpu = math.fsum(out.pause_cpu_ns)
-    mm_total = float(np.cumsum(mm)[-1]) if n else 0.0
-    free_total = float(np.cumsum(free)[-1]) if n else 0.0
-    gc_mut_total = float(np.cumsum(gcw)[-1]) if n else 0.0
+    # numpy's pairwise sum has a fixed order for a given length: the same bits everywhere
+    mm_total = float(mm.sum())
+    free_total = float(free.sum())
+    gc_mut_total = float(gcw.sum())
     cpu_ns = wall_ns + out.concurrent_ns + (pause_cpu - pause_total)
     gc_cpu = pause_cpu + gc_mut_total + out.concurrent_ns
     mm_cpu = gc_cpu + mm_total + free_total
 
-    st_start, st_dur = stall_intervals(stall, progress)
+    st_start, st_dur = stall_intervals(stall, progress, t_start)
     ops = int(n - int(np.count_nonzero(trace.op == FREE)))
 
     fp_at = np.asarray(out.fp_at, dtype=np.int64)

@@ -24,35 +24,26 @@ def percentile(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def stall_intervals(stall: np.ndarray, progress: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def stall_intervals(stall: np.ndarray, progress: np.ndarray, t_start: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Merge per-event stall segments into maximal intervals without mutator progress.
 
-    The timeline is ``stall[0], progress[0], stall[1], progress[1], ...``; consecutive stall
-    segments with no progress between them are one interval. Returns (start times, durations)
-    in ns, for intervals of positive length.
+    The timeline is ``stall[0], progress[0], stall[1], progress[1], ...`` and event ``i`` starts
+    at ``t_start[i]``; consecutive stall segments with no progress between them are one
+    interval. Returns (start times, durations) in ns, for intervals of positive length.
     """
-    n = stall.shape[0]
-    if n == 0:
+    has = np.flatnonzero(stall > 0)
+    if has.size == 0:
         return np.zeros(0), np.zeros(0)
-    seg = np.empty(2 * n)
-    seg[0::2] = stall
-    seg[1::2] = progress
-    ends = np.cumsum(seg)
-    starts_stall = ends[0::2] - stall           # time each event's stall segment begins
-    # a new group starts at event i when event i-1 made progress
-    newgroup = np.empty(n, dtype=bool)
+    # stalls at events j < k are one interval when none of events j .. k-1 made progress:
+    # moved[i] counts the events before i that did
+    moved = np.searchsorted(np.flatnonzero(progress > 0), has)
+    newgroup = np.empty(has.size, dtype=bool)
     newgroup[0] = True
-    newgroup[1:] = progress[:-1] > 0
-    gid = np.cumsum(newgroup) - 1
-    has = stall > 0
-    if not has.any():
-        return np.zeros(0), np.zeros(0)
-    g = gid[has]
-    # per group: first stall start, and total stall (the members are contiguous in time)
-    firsts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    start = starts_stall[has][firsts]
-    dur = np.add.reduceat(stall[has], firsts) if firsts.size else np.zeros(0)
-    # reduceat sums in order, sequentially: deterministic
+    newgroup[1:] = moved[1:] != moved[:-1]
+    firsts = np.flatnonzero(newgroup)
+    start = t_start[has][firsts]
+    dur = np.add.reduceat(stall[has], firsts)     # sums in order: deterministic
     return start, dur
 
 

@@ -23,7 +23,7 @@ from . import __version__
 from . import params as P
 from .api import record_entry
 from .config import Config, ModelSpec, WorkloadSpec
-from .engine import replay
+from .engine import prepare, replay
 from .errors import ConfigError, MemcompareError
 from .plugins import plugins
 from .results import atomic_write, document, dumps, environment, read, to_csv
@@ -78,9 +78,11 @@ def prepare_traces(workloads: list[WorkloadSpec], progress: Callable[[str], None
                 _TRACES[key] = load(w.trace_path)
             except MemcompareError as e:
                 raise ConfigError(f"workload[{w.index}].trace: {e}") from None
+            prepare(_TRACES[key])
             continue
         try:
             _TRACES[key] = record_entry(w.entry, w.params)
+            prepare(_TRACES[key])       # once here, not once per forked worker
         except MemcompareError as e:
             _TRACES[key] = (f"workload {w.name!r} (plugin {w.entry.plugin!r}) recorded an "
                             f"invalid trace: {e}")

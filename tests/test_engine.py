@@ -87,7 +87,8 @@ def test_every_metric_of_a_hand_timed_trace():
 def test_stall_intervals_merge_only_without_progress_between():
     stall = np.array([0.0, 5, 5, 0, 7])
     progress = np.array([1.0, 0, 2, 1, 1])
-    start, dur = stall_intervals(stall, progress)
+    t_start = np.concatenate(([0.0], np.cumsum(stall + progress)[:-1]))
+    start, dur = stall_intervals(stall, progress, t_start)
     # timeline: p1 | s5 p0 s5 p2 | p1 | s7 p1 -> stalls [1, 10] and [14, 7]
     assert start.tolist() == [1.0, 14.0]
     assert dur.tolist() == [10.0, 7.0]
