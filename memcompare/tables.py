@@ -17,9 +17,9 @@ COLUMNS = (
     ("wall (ms)", lambda m, b: m["wall_time_s"] * 1e3),
     ("wall vs base (×)", lambda m, b: m["wall_time_s"] / b["wall_time_s"]
      if b and b["wall_time_s"] else None),
-    ("pause p99 (ms)", lambda m, b: m["pause_p99_s"] * 1e3),
-    ("pause max (ms)", lambda m, b: m["pause_max_s"] * 1e3),
-    ("max stall (ms)", lambda m, b: m["max_stall_s"] * 1e3),
+    ("pause p99 (µs)", lambda m, b: m["pause_p99_s"] * 1e6),
+    ("pause max (µs)", lambda m, b: m["pause_max_s"] * 1e6),
+    ("max stall (µs)", lambda m, b: m["max_stall_s"] * 1e6),
     ("MMU 10ms", lambda m, b: m["mmu"]["0.01"]),
     ("footprint peak (MiB)", lambda m, b: m["footprint_peak_bytes"] / MiB),
     ("footprint mean (MiB)", lambda m, b: m["footprint_mean_bytes"] / MiB),
