@@ -238,3 +238,35 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["run"])
     assert e.value.code == 2
+
+
+# -- the other commands -----------------------------------------------------------------------
+
+def test_trace_record_then_show_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "bt.mctrace"
+    code, _, err = run_cli(capsys, "trace", "record", "binary-trees", "--param", "max_depth=5",
+                           "--param", "min_depth=4", "-o", str(out))
+    assert code == 0 and "sha256" in err
+    direct = __import__("memcompare").record("binary-trees", max_depth=5, min_depth=4)
+    code, shown, _ = run_cli(capsys, "trace", "show", str(out), "--limit", "2")
+    assert code == 0
+    assert f"# sha256: {direct.sha256}" in shown            # the file holds the same trace
+    assert "# workload: binary-trees" in shown
+    assert shown.splitlines()[-1].startswith("# ...")
+
+
+def test_trace_record_rejects_a_bad_param(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "trace", "record", "binary-trees", "--param",
+                           "max_depht=5", "-o", str(tmp_path / "x.mctrace"))
+    assert code == 2 and "did you mean 'max_depth'" in err
+
+
+def test_list_json_describes_every_parameter(capsys):
+    code, out, _ = run_cli(capsys, "list", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    models = {m["name"]: m for m in doc["models"]}
+    heap = next(p for p in models["nogc"]["params"] if p["name"] == "heap_mb")
+    assert heap["default"] is None and heap["doc"]
+    assert {w["name"] for w in doc["workloads"]} >= {"binary-trees", "lru-cache"}
+    assert {c["name"] for c in doc["mutator_costs"]} >= {"load_ns", "store_ns"}
