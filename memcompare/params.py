@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import types
 import typing
 from typing import Any, Callable, Literal, Mapping
@@ -44,20 +45,40 @@ def hints(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls, include_extras=False)
 
 
+_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def show(value: Any) -> str:
+    """A value as the user wrote it in TOML (double-quoted strings)."""
+    try:
+        return json.dumps(to_plain(value))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _plural(name: str) -> str:
+    for article in ("a ", "an "):
+        if name.startswith(article):
+            return name[len(article):] + "s"
+    return name
+
+
 def type_name(tp: Any) -> str:
-    """How a parameter's type reads in errors and listings."""
+    """How a parameter's type reads in errors and listings: ``an integer or "off"``."""
     origin = typing.get_origin(tp)
     if origin is Literal:
-        return " | ".join(repr(v) for v in typing.get_args(tp))
+        return " or ".join(show(v) for v in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
-        return " | ".join("absent" if a is type(None) else type_name(a)
-                          for a in typing.get_args(tp))
+        return " or ".join("absent" if a is type(None) else type_name(a)
+                           for a in typing.get_args(tp))
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"list of {type_name(args[0])}"
-        return f"list of {len(args)} {' , '.join(type_name(a) for a in args)}".replace(" , ", ", ")
-    return getattr(tp, "__name__", str(tp))
+            return f"a list of {_plural(type_name(args[0]))}"
+        if len(set(args)) == 1:
+            return f"a list of {len(args)} {_plural(type_name(args[0]))}"
+        return f"a list of {', '.join(type_name(a) for a in args)}"
+    return _NAMES.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def describe(cls) -> list[dict[str, Any]]:
@@ -92,40 +113,39 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
                 return _coerce(value, alt, path)
             except ConfigError as e:
                 errors.append(e)
-        raise ConfigError(f"{path}: must be {type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{path}: must be {type_name(tp)}, got {show(value)}")
     if origin is Literal:
         allowed = typing.get_args(tp)
         if value in allowed and type(value) in {type(a) for a in allowed}:
             return value
-        raise ConfigError(f"{path}: must be one of {', '.join(repr(a) for a in allowed)}, "
-                          f"got {value!r}")
+        raise ConfigError(f"{path}: must be {type_name(tp)}, got {show(value)}")
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: must be a {type_name(tp)}, got {value!r}")
+            raise ConfigError(f"{path}: must be {type_name(tp)}, got {show(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
-            raise ConfigError(f"{path}: must be a {type_name(tp)}, got {len(value)} item(s)")
+            raise ConfigError(f"{path}: must be {type_name(tp)}, got {len(value)} item(s)")
         return tuple(_coerce(v, t, f"{path}[{i}]") for i, (v, t) in enumerate(zip(value, args)))
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{path}: must be true or false, got {value!r}")
+        raise ConfigError(f"{path}: must be true or false, got {show(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ConfigError(f"{path}: must be an integer, got {value!r}")
+        raise ConfigError(f"{path}: must be an integer, got {show(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        raise ConfigError(f"{path}: must be a number, got {value!r}")
+        raise ConfigError(f"{path}: must be a number, got {show(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(f"{path}: must be a string, got {value!r}")
+        raise ConfigError(f"{path}: must be a string, got {show(value)}")
     raise TypeError(f"unsupported parameter type {tp!r} at {path}")
 
 
@@ -154,14 +174,14 @@ def build(cls, values: Mapping[str, Any] | None, path: str = "params"):
         lo, hi = f.metadata.get("minimum"), f.metadata.get("maximum")
         for item, ip in (_numbers(v, p)):
             if lo is not None and item < lo:
-                raise ConfigError(f"{ip}: must be >= {lo}, got {item!r}")
+                raise ConfigError(f"{ip}: must be >= {lo}, got {show(item)}")
             if hi is not None and item > hi:
-                raise ConfigError(f"{ip}: must be <= {hi}, got {item!r}")
+                raise ConfigError(f"{ip}: must be <= {hi}, got {show(item)}")
         check = f.metadata.get("check")
         if check is not None:
             msg = check(v)
             if msg:
-                raise ConfigError(f"{p}: {msg}, got {to_plain(v)!r}")
+                raise ConfigError(f"{p}: {msg}, got {show(v)}")
         kwargs[f.name] = v
     try:
         obj = cls(**kwargs)

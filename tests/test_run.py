@@ -195,7 +195,7 @@ def test_bad_value_names_the_key_path(tmp_path, capsys):
         'name = "nogc"', 'name = "nogc"\nparams = { heap_mb = [1, 2, "lots"] }'))
     code, _, err = run_cli(capsys, "run", str(path))
     assert code == 2
-    assert f"{path}: model[0].params.heap_mb[2]: must be float | absent, got 'lots'" in err
+    assert f'{path}: model[0].params.heap_mb[2]: must be a number or absent, got "lots"' in err
 
 
 def test_out_of_range_value_names_the_key_path(tmp_path, capsys):
