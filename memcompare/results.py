@@ -26,6 +26,9 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)      # mkstemp's 0600 would otherwise stick to the result
     try:
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8",
                                                               "newline": ""})) as f:
@@ -82,7 +85,20 @@ def document(config: dict[str, Any], env: dict[str, Any], cells: list[dict[str, 
 
 
 def dumps(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
+    """Indented JSON, except each cell's timeline, which is one compact line (thousands of
+    points would otherwise take four lines each)."""
+    compact: dict[str, str] = {}
+    cells = []
+    for i, c in enumerate(doc.get("cells", [])):
+        if c.get("timeline"):
+            key = f"@@timeline-{i}@@"
+            compact[key] = json.dumps(c["timeline"], separators=(",", ":"), allow_nan=False)
+            c = {**c, "timeline": key}
+        cells.append(c)
+    text = json.dumps({**doc, "cells": cells}, indent=1, allow_nan=False)
+    for key, value in compact.items():
+        text = text.replace(f'"{key}"', value, 1)
+    return text + "\n"
 
 
 def read(path: Path) -> dict[str, Any]:
