@@ -12,7 +12,7 @@ from memcompare.engine import METRIC_KEYS, replay
 from memcompare.errors import SafetyError
 from memcompare.metrics import mmu, stall_intervals
 from memcompare.params import NoParams
-from memcompare.trace import FREE, build
+from memcompare.trace import FREE
 
 
 def text_trace(text: str):

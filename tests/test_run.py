@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from memcompare import Model, hookimpl, param
+from memcompare import Model, hookimpl
 from memcompare import cli, config, runner
 from memcompare.plugins import Plugins, set_plugins
 

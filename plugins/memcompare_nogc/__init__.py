@@ -15,7 +15,6 @@ import numpy as np
 
 from memcompare import Model, Output, Trace, hookimpl, param
 from memcompare.errors import OutOfMemory
-from memcompare.trace import ALLOC
 
 
 @dataclass(frozen=True)
