@@ -20,7 +20,8 @@ import numpy as np
 
 from .costs import MutatorCosts
 from .errors import OutOfMemory, SafetyError
-from .metrics import envelope, mmu, percentile, step_mean, stall_intervals
+from .metrics import (MMU_CURVE_WINDOWS, MMU_WINDOWS, envelope, mmu, percentile, step_mean,
+                      stall_intervals)
 from .model import Model, Output
 from .trace import ALLOC, CLEAR, FREE, LOAD, MOVE, OP_NAMES, STORE, Trace, reachable
 
@@ -156,6 +157,7 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     leaked = int(held_bytes[unreachable_held].sum()) if held_ids.size else 0
 
     pauses_s = p_ns / 1e9
+    curve = mmu(st_start, st_dur, wall_ns, MMU_CURVE_WINDOWS)
     metrics: dict[str, Any] = {
         "wall_time_s": wall_ns / 1e9,
         "cpu_time_s": cpu_ns / 1e9,
@@ -169,7 +171,7 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
         "pause_p95_s": percentile(pauses_s, 95),
         "pause_p99_s": percentile(pauses_s, 99),
         "max_stall_s": float(st_dur.max()) / 1e9 if st_dur.size else 0.0,
-        "mmu": mmu(st_start, st_dur, wall_ns),
+        "mmu": {k: curve[k] for k in MMU_WINDOWS},
         "footprint_peak_bytes": fp_peak,
         "footprint_mean_bytes": fp_mean,
         "live_peak_bytes": trace.live_peak_bytes,
@@ -189,6 +191,7 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
         "footprint": envelope(fp_t, fp_bytes, wall_ns),
         "live": envelope(t_progress, trace.live_curve, wall_ns) if n else [],
         "pauses": pauses,
+        "mmu": [[float(k), curve[k]] for k in MMU_CURVE_WINDOWS],
     }
     return metrics, timeline
 

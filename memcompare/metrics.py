@@ -12,6 +12,8 @@ import numpy as np
 
 #: MMU window widths in seconds, as the results keys spell them (DESIGN.md §4)
 MMU_WINDOWS = ("0.001", "0.01", "0.1")
+#: the MMU curve each timeline carries for plots: 0.1 ms to 1 s, two points per decade
+MMU_CURVE_WINDOWS = ("0.0001", "0.0003", "0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1")
 
 
 def percentile(values: np.ndarray, q: float) -> float:
@@ -49,33 +51,35 @@ def stall_intervals(stall: np.ndarray, progress: np.ndarray, t_start: np.ndarray
 
 def mmu(starts: np.ndarray, durations: np.ndarray, total: float,
         windows_s: tuple[str, ...] = MMU_WINDOWS) -> dict[str, float]:
-    """Minimum mutator utilisation for each window width (Cheng & Blelloch).
+    """Minimum mutator utilisation for each window width, keyed as given (Cheng & Blelloch).
 
-    For a window of width w the worst case starts at a stall's start or ends at a stall's end,
-    so those candidate windows suffice. A window wider than the whole run is the whole run.
+    The stalled time in a window is ``S(t + w) - S(t)`` with ``S`` the cumulative stall up to
+    ``t``, a piecewise-linear function; its maximum over ``t`` is reached when the window starts
+    at a stall's start or ends at a stall's end, so those candidates suffice. A window wider
+    than the whole run is the whole run.
     """
     out = {}
-    if starts.size:
-        ends = starts + durations
-        cum = np.concatenate(([0.0], np.cumsum(durations)))
+    total = float(total)
+    if starts.size == 0 or total <= 0:
+        return {key: 1.0 for key in windows_s}
+    ends = starts + durations
+    cum = np.concatenate(([0.0], np.cumsum(durations)))   # stall before interval i: cum[i]
+
+    def stalled_upto(t: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(starts, t, side="right") - 1   # last interval starting <= t
+        kk = np.maximum(k, 0)
+        inside = np.minimum(np.maximum(t - starts[kk], 0.0), durations[kk])
+        return np.where(k >= 0, cum[kk] + inside, 0.0)
+
     for key in windows_s:
         w = min(float(key) * 1e9, total)
-        if w <= 0 or starts.size == 0:
-            out[key] = 1.0
-            continue
-
-        def stalled_before(t):
-            # total stall time in [0, t]
-            k = np.searchsorted(starts, t, side="right") - 1
-            before = cum[np.maximum(k, 0)]
-            partial = np.where(k >= 0, np.clip(t - starts[np.maximum(k, 0)], 0.0,
-                                               durations[np.maximum(k, 0)]), 0.0)
-            return np.where(k >= 0, before + partial, 0.0)
-
-        lo = np.clip(np.concatenate((starts, ends - w)), 0.0, total - w)
-        hi = lo + w
-        stalled = stalled_before(hi) - stalled_before(lo)
-        worst = float(stalled.max())
+        # windows starting at each stall's start (S(start_i) = cum[i] exactly) ...
+        lo = np.minimum(starts, total - w)
+        a = stalled_upto(lo + w) - np.where(lo == starts, cum[:-1], stalled_upto(lo))
+        # ... and windows ending at each stall's end (S(end_j) = cum[j + 1])
+        hi = np.maximum(ends, w)
+        b = np.where(hi == ends, cum[1:], stalled_upto(hi)) - stalled_upto(hi - w)
+        worst = max(float(a.max()), float(b.max()))
         out[key] = max(0.0, min(1.0, 1.0 - worst / w))
     return out
 
