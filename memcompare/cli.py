@@ -19,6 +19,7 @@ examples:
   memcompare list models                         what models exist, with their parameters
   memcompare trace record binary-trees --param max_depth=8 -o bt.mctrace
   memcompare trace show bt.mctrace --limit 20
+  memcompare compare results/old results/new    what changed between two runs
 
 exit codes: 0 ok, 1 a cell failed, 2 usage or configuration error, 3 a plugin failed to load
 """
@@ -59,6 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only models or only workloads")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
 
+    cp = sub.add_parser("compare", help="cell-by-cell change of every metric between two runs",
+                        description="Match the cells of two results files by model, params "
+                                    "and workload; print every metric's two values and the "
+                                    "change. Exit 1 when a metric got worse by more than the "
+                                    "threshold (higher is worse for times, pauses, stalls and "
+                                    "footprint; lower is worse for throughput and MMU).")
+    cp.add_argument("a", metavar="A", help="the baseline results.json (or its directory)")
+    cp.add_argument("b", metavar="B", help="the results.json to compare (or its directory)")
+    cp.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
+                    help="percent change that counts as worse (default: 5)")
+
     t = sub.add_parser("trace", help="record and inspect trace files",
                        description="Record a workload's trace to a file, or show a trace file.")
     tsub = t.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -89,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "list":
             return cmd_list(args)
+        if args.command == "compare":
+            return cmd_compare(args)
         if args.command == "trace":
             if args.trace_command is None:
                 parser.parse_args(["trace", "--help"])
@@ -130,6 +144,26 @@ def cmd_run(args) -> int:
     if outcome.failed:
         print(f"memcompare: {len(outcome.failed)} cell(s) failed; see the errors above and in "
               f"{out}/results.json", file=sys.stderr)
+        return EXIT_CELL_FAILED
+    return EXIT_OK
+
+
+def _results_path(path: str) -> Path:
+    p = Path(path)
+    return p / "results.json" if p.is_dir() else p
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare, render
+    from .results import read
+    if args.threshold < 0:
+        raise ConfigError(f"--threshold: must be >= 0 (percent), got {args.threshold}")
+    pa, pb = _results_path(args.a), _results_path(args.b)
+    cmp = compare(read(pa), read(pb), args.threshold)
+    print(render(cmp, str(pa), str(pb), args.threshold))
+    if cmp.worse:
+        print(f"memcompare: {len(cmp.worse)} metric(s) got worse by more than "
+              f"{args.threshold:g}%", file=sys.stderr)
         return EXIT_CELL_FAILED
     return EXIT_OK
 
