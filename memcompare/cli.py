@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_run(args) -> int:
     from . import config as C
-    from .runner import default_jobs, run, stderr_progress
+    from .runner import default_jobs, progress_for, run
     from .tables import markdown
     cfg = C.load(args.config)
     if args.check:
@@ -130,7 +130,7 @@ def cmd_run(args) -> int:
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise ConfigError(f"--jobs: must be >= 1, got {jobs}")
-    progress = stderr_progress(args.quiet)
+    progress = progress_for(args.quiet)
     try:
         outcome = run(cfg, out, jobs=jobs, progress=progress)
     except KeyboardInterrupt:

@@ -12,7 +12,6 @@ import json
 import multiprocessing
 import os
 import sys
-import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -48,6 +47,65 @@ class Outcome:
         return [c for c in self.cells if c["status"] not in FINISHED]
 
 
+class Progress:
+    """What the runner tells a person while it works; the base class tells nobody."""
+
+    def note(self, message: str) -> None:
+        """A line of news (recording a workload, reusing cells)."""
+
+    def begin(self, total: int) -> None:
+        """``total`` cells are about to run."""
+
+    def running(self, label: str) -> None:
+        """A cell started (in-process) or was handed to the pool."""
+
+    def done(self, label: str, status: str, error: str | None) -> None:
+        """A cell finished with ``status``."""
+
+    def close(self) -> None:
+        pass
+
+
+class BarProgress(Progress):
+    """A tqdm bar on stderr: cells done of all, the current cell, the time left."""
+
+    def __init__(self):
+        from tqdm import tqdm
+        self._tqdm = tqdm
+        self.bar = None
+
+    def note(self, message: str) -> None:
+        (self.bar.write if self.bar else print)(message, file=sys.stderr)
+
+    def begin(self, total: int) -> None:
+        self.bar = self._tqdm(total=total, unit="cell", file=sys.stderr, dynamic_ncols=True,
+                              smoothing=0.1)
+
+    def running(self, label: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(label, refresh=True)
+
+    def done(self, label: str, status: str, error: str | None) -> None:
+        if self.bar is None:
+            return
+        if status not in FINISHED:
+            self.bar.write(f"{label}: {status} — {error}", file=sys.stderr)
+        self.bar.set_postfix_str(f"{label}: {status}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def progress_for(quiet: bool) -> Progress:
+    """A bar for a person at a terminal; nothing without one or under ``--quiet``."""
+    if quiet or not sys.stderr.isatty():
+        return Progress()
+    return BarProgress()
+
+
 def _wkey(w: WorkloadSpec) -> str:
     return json.dumps([w.name, w.plain_params], sort_keys=True)
 
@@ -64,14 +122,14 @@ def _key_of(cell: dict[str, Any]) -> str:
                     cell["trace"]["sha256"])
 
 
-def prepare_traces(workloads: list[WorkloadSpec], progress: Callable[[str], None]) -> None:
+def prepare_traces(workloads: list[WorkloadSpec], progress: Progress) -> None:
     """Record (or load) each workload instance once; a failure is remembered, not raised."""
     from .traceio import load
     for w in workloads:
         key = _wkey(w)
         if key in _TRACES:
             continue
-        progress(f"recording {w.name} {w.plain_params}")
+        progress.note(f"recording {w.name}")
         if w.trace_path is not None:
             # bad input, not a plugin's fault: stop before any cell runs (exit 2)
             try:
@@ -123,7 +181,7 @@ def _cell_task(model: ModelSpec, w: WorkloadSpec, repeat: int, check: str, mutat
         "status": "error", "error": None, "metrics": None,
     }
     if trace is None:       # a spawned worker: record again (deterministic) or load
-        prepare_traces([w], lambda s: None)
+        prepare_traces([w], Progress())
         trace = _TRACES[_wkey(w)]
     if isinstance(trace, str):
         cell["error"] = trace
@@ -155,8 +213,8 @@ def _pool_context():
 
 
 def run(config: Config, out_dir: Path, *, jobs: int = 1,
-        progress: Callable[[str], None] | None = None) -> Outcome:
-    progress = progress or (lambda s: None)
+        progress: Progress | None = None) -> Outcome:
+    progress = progress or Progress()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _TRACES.clear()                 # files may have changed since a previous run in-process
@@ -192,7 +250,7 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
             todo.append(k)
     reused = len(specs) - len(todo)
     if reused:
-        progress(f"reusing {reused} finished cell(s) from {res_path}")
+        progress.note(f"reusing {reused} finished cell(s) from {res_path}")
 
     def save() -> None:
         done = [c for c in slots if c is not None]
@@ -202,19 +260,33 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
         slots[k] = cell
         save()
         m, w, _ = specs[k]
-        status = cell["status"]
-        progress(f"[{n_done}/{len(todo)}] {m.name} on {w.name}: {status}"
-                 + (f" — {cell['error']}" if status not in ("ok",) and cell.get("error") else ""))
+        progress.done(f"{m.name} on {w.name}", cell["status"], cell.get("error"))
 
+    progress.begin(len(todo))
+    try:
+        _run_cells(specs, todo, jobs, config, progress, finished)
+    finally:
+        progress.close()
+    save()
+    cells = [c for c in slots if c is not None]
+    atomic_write(out_dir / "results.csv", to_csv(cells))
+    atomic_write(out_dir / "tables.md", markdown(cells, f"memcompare run {config.name}"))
+    return Outcome(out_dir, cells, reused, len(todo))
+
+
+def _run_cells(specs, todo: list[int], jobs: int, config: Config, progress: Progress,
+               finished: Callable[[int, dict, int], None]) -> None:
     if jobs <= 1 or len(todo) <= 1:
         for n, k in enumerate(todo, 1):
             m, w, r = specs[k]
-            progress(f"running {m.name} on {w.name} ...")
+            progress.running(f"{m.name} on {w.name}")
             finished(k, _cell_task(m, w, r, config.check, config.mutator), n)
     else:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
             futures = {pool.submit(_cell_task, *specs[k], config.check, config.mutator): k
                        for k in todo}
+            m, w, _ = specs[todo[0]]
+            progress.running(f"{m.name} on {w.name}" + (" …" if len(todo) > 1 else ""))
             pending = set(futures)
             n = 0
             try:
@@ -234,11 +306,6 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
                 for f in pending:
                     f.cancel()
                 raise
-    save()
-    cells = [c for c in slots if c is not None]
-    atomic_write(out_dir / "results.csv", to_csv(cells))
-    atomic_write(out_dir / "tables.md", markdown(cells, f"memcompare run {config.name}"))
-    return Outcome(out_dir, cells, reused, len(todo))
 
 
 def _cell_task_failed(m: ModelSpec, w: WorkloadSpec, r: int, message: str) -> dict[str, Any]:
@@ -256,14 +323,3 @@ def _cell_task_failed(m: ModelSpec, w: WorkloadSpec, r: int, message: str) -> di
 
 def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
-
-
-def stderr_progress(quiet: bool = False) -> Callable[[str], None]:
-    """Progress lines on stderr for a person at a terminal; silent otherwise."""
-    if quiet or not sys.stderr.isatty():
-        return lambda s: None
-    start = time.monotonic()
-
-    def say(s: str) -> None:
-        print(f"[{time.monotonic() - start:6.1f}s] {s}", file=sys.stderr, flush=True)
-    return say
