@@ -32,6 +32,8 @@ RUN_KEYS = {
     "seed": "seed for workloads that declare a `seed` parameter and do not set it",
     "check": "safety oracle: \"basic\" (always-on checks) or \"full\" (re-trace every collection)",
     "mutator_costs": "overrides of the shared mutator cost table (see `memcompare list --json`)",
+    "heap_multiples": "time–space sweep: run models with a heap limit at these multiples of "
+                      "their minimum heap for each workload (found by bisection)",
 }
 WORKLOAD_KEYS = ("name", "trace", "params")
 MODEL_KEYS = ("name", "params", "costs")
@@ -63,6 +65,8 @@ class ModelSpec:
     params: Any
     costs: Any
     cost_overrides: dict[str, Any] = field(default_factory=dict)
+    #: set on the cells of a time–space sweep: this many times the minimum heap
+    heap_multiple: float | None = None
 
     @property
     def name(self) -> str:
@@ -78,6 +82,7 @@ class Config:
     seed: int
     check: str
     mutator: MutatorCosts
+    heap_multiples: tuple[float, ...] | None
     workloads: list[WorkloadSpec]
     models: list[ModelSpec]
     raw: dict[str, Any]
@@ -174,6 +179,16 @@ def _resolve(raw: dict, text: str, path: Path | None, registry: Plugins) -> Conf
                           f"got {check!r}")
     mutator = P.build(MutatorCosts, _table(run.get("mutator_costs", {}), "run.mutator_costs"),
                       "run.mutator_costs")
+    multiples = run.get("heap_multiples")
+    if multiples is not None:
+        if not isinstance(multiples, list) or not multiples:
+            raise ConfigError(f"run.heap_multiples: must be a non-empty list of numbers > 0 "
+                              f"such as [1.25, 1.5, 2, 3, 4, 6], got {P.show(multiples)}")
+        for i, v in enumerate(multiples):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                raise ConfigError(f"run.heap_multiples[{i}]: must be a number > 0, "
+                                  f"got {P.show(v)}")
+        multiples = tuple(float(v) for v in multiples)
 
     workloads: list[WorkloadSpec] = []
     wl_tables = _array_of_tables(raw, "workload")
@@ -222,6 +237,10 @@ def _resolve(raw: dict, text: str, path: Path | None, registry: Plugins) -> Conf
                               f"({', '.join(registry.models())})")
         entry = registry.model(m["name"], f"{mpath}.name")
         pvalues = _table(m.get("params", {}), f"{mpath}.params")
+        hp = entry.cls.heap_param
+        if multiples is not None and hp is not None and hp in pvalues:
+            raise ConfigError(f"{mpath}.params.{hp}: with run.heap_multiples the heap is found "
+                              f"by bisection and set per multiple; remove {hp} here")
         cvalues = _table(m.get("costs", {}), f"{mpath}.costs")
         param_sets = _sweep(entry.cls.Params, pvalues, f"{mpath}.params")
         cost_sets = _sweep(entry.cls.Costs, cvalues, f"{mpath}.costs")
@@ -230,7 +249,8 @@ def _resolve(raw: dict, text: str, path: Path | None, registry: Plugins) -> Conf
                 defaults = P.as_dict(entry.cls.Costs())
                 over = {k: v for k, v in P.as_dict(c).items() if defaults[k] != v}
                 models.append(ModelSpec(i, entry, p, c, over))
-    return Config(path, text, name, repeats, seed, check, mutator, workloads, models, raw)
+    return Config(path, text, name, repeats, seed, check, mutator, multiples, workloads, models,
+                  raw)
 
 
 def _is_tuple_type(tp) -> bool:

@@ -8,7 +8,9 @@ directory reuses the cells already finished with the same settings and trace has
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -163,7 +165,8 @@ def _config_doc(config: Config) -> dict[str, Any]:
         "file": config.path.name if config.path else None,
         "text": config.text,
         "run": {"name": config.name, "repeats": config.repeats, "seed": config.seed,
-                "check": config.check, "mutator_costs": P.as_dict(config.mutator)},
+                "check": config.check, "mutator_costs": P.as_dict(config.mutator),
+                "heap_multiples": list(config.heap_multiples or [])},
         "workloads": [{"name": w.name, "params": w.plain_params} for w in config.workloads],
         "models": [{"name": m.name, "params": P.as_dict(m.params),
                     "costs": m.cost_overrides} for m in config.models],
@@ -198,6 +201,8 @@ def _cell_task(model: ModelSpec, w: WorkloadSpec, repeat: int, check: str, mutat
         return cell
     cell["status"] = result.status
     cell["error"] = result.error
+    if model.heap_multiple is not None:
+        cell["heap_multiple"] = model.heap_multiple
     if result.oom_at is not None:
         cell["oom_at_event"] = result.oom_at
     cell["metrics"] = result.metrics
@@ -223,6 +228,7 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
     env = environment(plugins().versions())
 
     previous: dict[str, dict[str, Any]] = {}
+    known_heaps: dict[str, dict[str, Any]] = {}
     res_path = out_dir / "results.json"
     if res_path.exists():
         try:
@@ -235,8 +241,9 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
         if same_run:
             previous = {_key_of(c): c for c in old.get("cells", [])
                         if c.get("status") in FINISHED}
+            known_heaps = {h["key"]: h for h in old.get("min_heaps", [])}
 
-    specs = config.cells()
+    specs, min_heaps = _expand(config, known_heaps, progress)
     slots: list[dict[str, Any] | None] = [None] * len(specs)
     todo: list[int] = []
     for k, (m, w, r) in enumerate(specs):
@@ -254,7 +261,10 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
 
     def save() -> None:
         done = [c for c in slots if c is not None]
-        atomic_write(res_path, dumps(document(cfg_doc, env, done, __version__)))
+        doc = document(cfg_doc, env, done, __version__)
+        if min_heaps:
+            doc["min_heaps"] = min_heaps
+        atomic_write(res_path, dumps(doc))
 
     def finished(k: int, cell: dict[str, Any], n_done: int) -> None:
         slots[k] = cell
@@ -272,6 +282,78 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
     atomic_write(out_dir / "results.csv", to_csv(cells))
     atomic_write(out_dir / "tables.md", markdown(cells, f"memcompare run {config.name}"))
     return Outcome(out_dir, cells, reused, len(todo))
+
+
+def _expand(config: Config, known: dict[str, dict[str, Any]], progress: Progress
+            ) -> tuple[list[tuple[ModelSpec, WorkloadSpec, int]], list[dict[str, Any]]]:
+    """The cells to run. With ``run.heap_multiples``, each model with a hard heap limit runs at
+    those multiples of its minimum heap for each workload, found by bisection (or taken from a
+    previous run's results, keyed by model, params, workload and trace hash)."""
+    if not config.heap_multiples:
+        return config.cells(), []
+    specs: list[tuple[ModelSpec, WorkloadSpec, int]] = []
+    heaps: list[dict[str, Any]] = []
+    for w in config.workloads:
+        trace = _TRACES.get(_wkey(w))
+        for m in config.models:
+            hp = m.entry.cls.heap_param
+            if hp is None or not isinstance(trace, Trace):
+                specs += [(m, w, r) for r in range(config.repeats)]
+                continue
+            params = P.as_dict(m.params)
+            params.pop(hp)
+            key = json.dumps([m.name, params, m.cost_overrides, w.name, w.plain_params,
+                              trace.sha256], sort_keys=True)
+            found = known.get(key)
+            if found is None:
+                progress.note(f"finding the minimum heap of {m.name} on {w.name}")
+                try:
+                    mib, probes = min_heap(trace, m, config.mutator)
+                except Exception as e:
+                    # every multiple of this model on this workload then fails the same way
+                    specs += [(m, w, r) for r in range(config.repeats)]
+                    progress.note(f"{m.name} on {w.name}: minimum heap not found: {e}")
+                    continue
+                found = {"key": key, "model": m.name, "model_params": params,
+                         "workload": w.name, "workload_params": w.plain_params,
+                         "trace_sha256": trace.sha256, "min_heap_mb": mib, "probes": probes}
+            heaps.append(found)
+            for mult in config.heap_multiples:
+                value = round(found["min_heap_mb"] * mult, 6)
+                spec = dataclasses.replace(m, params=dataclasses.replace(m.params, **{hp: value}),
+                                           heap_multiple=mult)
+                specs += [(spec, w, r) for r in range(config.repeats)]
+    return specs, heaps
+
+
+def min_heap(trace: Trace, m: ModelSpec, mutator) -> tuple[float, int]:
+    """The smallest heap, in MiB on the model's granule, with which ``m`` replays ``trace``
+    without running out of memory: doubling up from the live peak, then bisection. Assumes a
+    heap that suffices keeps sufficing when it grows. Returns (MiB, replays it took)."""
+    cls = m.entry.cls
+    hp, granule = cls.heap_param, cls.heap_granule_mb
+    probes = 0
+
+    def fits(k: int) -> bool:
+        nonlocal probes
+        probes += 1
+        params = dataclasses.replace(m.params, **{hp: k * granule})
+        return replay(trace, cls, params, m.costs, check="basic",
+                      mutator=mutator).status != "oom"
+
+    hi = max(1, math.ceil(trace.live_peak_bytes / (1 << 20) / granule))
+    lo = 0                                 # a heap of nothing holds nothing
+    while not fits(hi):
+        lo, hi = hi, hi * 2
+        if hi * granule > (1 << 20):       # a terabyte: the model never fits
+            raise ValueError(f"{m.name} runs out of memory even with a 1 TiB heap")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi * granule, probes
 
 
 def _run_cells(specs, todo: list[int], jobs: int, config: Config, progress: Progress,

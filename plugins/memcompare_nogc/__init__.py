@@ -41,6 +41,8 @@ class NoGC(Model):
     name = "nogc"
     Params = Params
     Costs = Costs
+    heap_param = "heap_mb"
+    heap_granule_mb = 1 / 64         # bisect to 16 KiB: the baseline's heaps can be tiny
 
     def run(self, trace: Trace, out: Output) -> None:
         p, c = self.params, self.costs
