@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
+from . import __version__, report
 from .errors import EXIT_CELL_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, MemcompareError
 
 EPILOG = """\
@@ -19,6 +19,7 @@ examples:
   memcompare list models                         what models exist, with their parameters
   memcompare trace record binary-trees --param max_depth=8 -o bt.mctrace
   memcompare trace show bt.mctrace --limit 20
+  memcompare report results/quick --format html  tables and figures from a results file
   memcompare compare results/old results/new    what changed between two runs
 
 exit codes: 0 ok, 1 a cell failed, 2 usage or configuration error, 3 a plugin failed to load
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "events in the text form.")
     show.add_argument("file", help="a trace file (binary or .txt)")
     show.add_argument("--limit", "-n", type=int, metavar="N", help="show only the first N events")
+    report.add_parser(sub)
     return p
 
 
@@ -103,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_list(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "report":
+            return report.run(args)
         if args.command == "trace":
             if args.trace_command is None:
                 parser.parse_args(["trace", "--help"])

@@ -1,0 +1,354 @@
+"""``memcompare report``: tables and figures from a results file, as Markdown, HTML or LaTeX.
+
+A report is a pure function of ``results.json`` (DESIGN.md §6): it never re-simulates. What a
+figure needs, the results must hold. The tables are tables.py's (tabulate: GitHub Markdown,
+HTML, LaTeX booktabs), the figures plots.py's, saved into ``figures/`` beside the report.
+
+- Markdown (``report.md``) links the PNGs relatively and carries the run's provenance and the
+  exact config text.
+- HTML (``report.html``) is one self-contained file: inline CSS, every figure embedded as a
+  base64 PNG data URI, no external reference of any kind.
+- LaTeX (``report.tex``) is a complete document: booktabs tables and ``\\includegraphics`` of
+  the PNGs.
+
+Every format lists the cells that did not finish, with their error.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import EXIT_OK, ConfigError
+from .results import atomic_write, read
+from .tables import BASELINE, tables
+
+FORMATS = {"md": "report.md", "html": "report.html", "latex": "report.tex"}
+FIG_DIR = "figures"
+
+NOTE = (f"Simulated, deterministic figures. \"wall vs base\" is wall time relative to "
+        f"`{BASELINE}` on the same workload (or the first model when `{BASELINE}` is absent). "
+        f"Metric definitions: docs/metrics.md.")
+
+
+# -- what every format shows ------------------------------------------------------------------
+
+def results_path(path: str | Path) -> Path:
+    """RESULTS as given on the command line: a results.json or the directory holding one."""
+    p = Path(path)
+    return p / "results.json" if p.is_dir() else p
+
+
+def run_name(doc: dict[str, Any]) -> str:
+    return str(((doc.get("config") or {}).get("run") or {}).get("name") or "run")
+
+
+def provenance(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(what, value) rows: format and version, tool version, time, environment, plugins."""
+    env = doc.get("environment") or {}
+    python = str(env.get("python", "?"))
+    if env.get("implementation"):
+        python += f" ({env['implementation']})"
+    plugins = env.get("plugins") or {}
+    rows = [
+        ("results format", f"{doc.get('format')} version {doc.get('version')}"),
+        ("memcompare", str(doc.get("memcompare_version", "?"))),
+        ("created (UTC)", str(doc.get("created_utc", "?"))),
+        ("Python", python),
+        ("platform", str(env.get("platform", "?"))),
+        ("git commit", str(env.get("git_commit") or "unknown")),
+        ("plugins", ", ".join(f"{k} ({v})" for k, v in sorted(plugins.items())) or "none"),
+    ]
+    if env.get("argv"):
+        rows.append(("command", " ".join(str(a) for a in env["argv"])))
+    return rows
+
+
+def config_text(doc: dict[str, Any]) -> tuple[str, str]:
+    """(file name, exact text) of the run's config as the results recorded it."""
+    cfg = doc.get("config") or {}
+    return str(cfg.get("file") or "config.toml"), str(cfg.get("text") or "")
+
+
+def not_finished(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(model and params, workload, status, error) of every cell whose status is not ok."""
+    from .plots import plan
+    p = plan(doc.get("cells") or [])
+    titles = {id(c): t for t, cs in p.groups.items() for c in cs}
+    return [(p.label(c), titles[id(c)], str(c.get("status")), str(c.get("error") or ""))
+            for c in p.cells if c.get("status") != "ok"]
+
+
+def _sections(doc, figs, fmt_name: str):
+    """(workload title, params line, table, its figures) per workload instance, then the
+    figures that belong to no one workload."""
+    cells = doc.get("cells") or []
+    by_workload: dict[str | None, list] = {}
+    for f in figs:
+        by_workload.setdefault(f.workload, []).append(f)
+    out = []
+    for title, params, table in tables(cells, fmt_name):
+        out.append((title, params, table, by_workload.pop(title, [])))
+    rest = [f for fs in by_workload.values() for f in fs]
+    return out, rest
+
+
+# -- Markdown ---------------------------------------------------------------------------------
+
+def _md_escape(text: str) -> str:
+    return re.sub(r"([\\`*\[\]|<>])", r"\\\1", text)
+
+
+def _fence(text: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _md_figure(f, fig_dir: str) -> str:
+    notes = "".join(f"\n\n> {_md_escape(n)}" for n in f.notes)
+    return (f"![{_md_escape(f.title)}]({fig_dir}/{f.stem}.png)\n\n"
+            f"*{_md_escape(f.caption)}*{notes}\n")
+
+
+def markdown(doc: dict[str, Any], figs, fig_dir: str = FIG_DIR) -> str:
+    parts = [f"# memcompare report: {_md_escape(run_name(doc))}\n", NOTE + "\n",
+             "## Provenance\n",
+             "\n".join(f"- **{k}**: {_md_escape(v)}" for k, v in provenance(doc)) + "\n"]
+    sections, rest = _sections(doc, figs, "github")
+    for title, params, table, fs in sections:
+        parts.append(f"## {_md_escape(title)}\n\n{_md_escape(params)}\n\n{table}\n")
+        parts += [_md_figure(f, fig_dir) for f in fs]
+    for f in rest:
+        parts.append(f"## {_md_escape(f.title)}\n\n{_md_figure(f, fig_dir)}")
+    failed = not_finished(doc)
+    if failed:
+        parts.append("## Cells that did not finish\n")
+        parts += [f"- {_md_escape(m)} on {_md_escape(w)}: **{s}** — {_md_escape(e)}"
+                  for m, w, s, e in failed]
+        parts.append("")
+    name, text = config_text(doc)
+    fence = _fence(text)
+    parts.append(f"## Configuration\n\n`{name}`, exactly as run:\n\n{fence}toml\n"
+                 f"{text.rstrip(chr(10))}\n{fence}\n")
+    return "\n".join(parts)
+
+
+# -- HTML -------------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: sans-serif; max-width: 80rem; margin: 2rem auto; padding: 0 1rem;
+       color: #222; line-height: 1.4; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.85rem; }
+th, td { border-bottom: 1px solid #ccc; padding: 0.2rem 0.6rem; }
+th { border-bottom: 2px solid #444; }
+.wide { overflow-x: auto; }
+figure { margin: 1rem 0 2rem; }
+figure img { max-width: 100%; height: auto; }
+figcaption { font-size: 0.9rem; color: #444; }
+.note { font-size: 0.85rem; color: #8a3f00; }
+pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; }
+"""
+
+
+def _html_figure(f, fig_dir: Path) -> str:
+    data = base64.b64encode((fig_dir / f"{f.stem}.png").read_bytes()).decode("ascii")
+    notes = "".join(f'<br><span class="note">{html.escape(n)}</span>' for n in f.notes)
+    return (f'<figure><img alt="{html.escape(f.title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(f.caption)}{notes}</figcaption></figure>")
+
+
+def html_report(doc: dict[str, Any], figs, fig_dir: Path) -> str:
+    e = html.escape
+    title = f"memcompare report: {run_name(doc)}"
+    note = re.sub(r"`([^`]*)`", r"<code>\1</code>", e(NOTE))
+    body = [f"<h1>{e(title)}</h1>", f"<p>{note}</p>", "<h2>Provenance</h2>", "<table>"]
+    body += [f"<tr><th style=\"text-align: left;\">{e(k)}</th><td>{e(v)}</td></tr>"
+             for k, v in provenance(doc)]
+    body.append("</table>")
+    sections, rest = _sections(doc, figs, "html")
+    for wl, params, table, fs in sections:
+        body += [f"<h2>{e(wl)}</h2>", f"<p>{e(params)}</p>", f'<div class="wide">{table}</div>']
+        body += [_html_figure(f, fig_dir) for f in fs]
+    for f in rest:
+        body += [f"<h2>{e(f.title)}</h2>", _html_figure(f, fig_dir)]
+    failed = not_finished(doc)
+    if failed:
+        body.append("<h2>Cells that did not finish</h2><ul>")
+        body += [f"<li>{e(m)} on {e(w)}: <strong>{e(s)}</strong> — {e(err)}</li>"
+                 for m, w, s, err in failed]
+        body.append("</ul>")
+    name, text = config_text(doc)
+    body += ["<h2>Configuration</h2>", f"<p><code>{e(name)}</code>, exactly as run:</p>",
+             f'<pre class="toml">{e(text)}</pre>']
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n" +
+            "\n".join(body) + "\n</body>\n</html>\n")
+
+
+# -- LaTeX ------------------------------------------------------------------------------------
+
+_TEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+                "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "\\": r"\textbackslash{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+#: characters outside ASCII that the tables and captions use, as pdflatex can set them
+_TEX_UNICODE = {"µ": r"\textmu{}", "×": r"$\times$", "–": "--", "—": "---", "≥": r"$\geq$",
+                "≤": r"$\leq$", "→": r"$\rightarrow$", "·": r"$\cdot$", "…": r"\ldots{}",
+                "▼": r"$\blacktriangledown$", "’": "'", "‘": "`", "“": "``", "”": "''",
+                "\u00a0": "~"}
+
+
+def _tex_unicode(text: str) -> str:
+    """Replace the non-ASCII characters pdflatex cannot set by their LaTeX spelling (Latin-1
+    letters stay: T1 + utf8 set them); anything else becomes ``?``."""
+    out = []
+    for ch in text:
+        if ch in _TEX_UNICODE:
+            out.append(_TEX_UNICODE[ch])
+        elif ord(ch) < 0x80 or 0xC0 <= ord(ch) <= 0xFF:
+            out.append(ch)
+        else:
+            out.append("?")
+    return "".join(out)
+
+
+def tex_escape(text: str) -> str:
+    s = "".join(_TEX_SPECIAL.get(ch, ch) for ch in text)
+    while "--" in s:                    # ``--out`` stays two hyphens, not an en dash
+        s = s.replace("--", "-{}-")
+    return _tex_unicode(s)
+
+
+def _tex_figure(f, fig_dir: str) -> str:
+    notes = "".join(f" {tex_escape(n)}." for n in f.notes)
+    return ("\\begin{figure}[htbp]\n\\centering\n"
+            f"\\includegraphics[width=\\linewidth,height=0.8\\textheight,keepaspectratio]"
+            f"{{{fig_dir}/{f.stem}.png}}\n"
+            f"\\caption{{{tex_escape(f.title)}. {tex_escape(f.caption)}{notes}}}\n"
+            "\\end{figure}\n")
+
+
+def latex(doc: dict[str, Any], figs, fig_dir: str = FIG_DIR) -> str:
+    e = tex_escape
+    title = f"memcompare report: {run_name(doc)}"
+    parts = [
+        "\\documentclass[a4paper,10pt]{article}",
+        "\\usepackage[T1]{fontenc}",
+        "\\usepackage[utf8]{inputenc}",
+        "\\usepackage{textcomp}",
+        "\\usepackage{amssymb}",
+        "\\usepackage[margin=2cm]{geometry}",
+        "\\usepackage{booktabs}",
+        "\\usepackage{graphicx}",
+        f"\\title{{{e(title)}}}",
+        f"\\date{{{e(str(doc.get('created_utc', '')))}}}",
+        "\\author{}",
+        "\\begin{document}",
+        "\\maketitle",
+        e(NOTE.replace("`", "")),
+        "",
+    ]
+    sections, rest = _sections(doc, figs, "latex_booktabs")
+    for wl, params, table, fs in sections:
+        parts += [f"\\section{{{e(wl)}}}", "", e(params), "",
+                  "\\begin{table}[htbp]\n\\centering\n"
+                  f"\\caption{{{e(wl)}: {e(params)}}}\n"
+                  "\\resizebox{\\linewidth}{!}{%\n" + _tex_unicode(table) + "\n}\n"
+                  "\\end{table}\n"]
+        parts += [_tex_figure(f, fig_dir) for f in fs]
+        parts.append("\\clearpage")       # flush this workload's floats before the next
+    for f in rest:
+        parts += [f"\\section{{{e(f.title)}}}", _tex_figure(f, fig_dir), "\\clearpage"]
+    failed = not_finished(doc)
+    if failed:
+        parts.append("\\section{Cells that did not finish}\n\\begin{itemize}")
+        parts += [f"\\item {e(m)} on {e(w)}: \\textbf{{{e(s)}}} --- {e(err)}"
+                  for m, w, s, err in failed]
+        parts.append("\\end{itemize}")
+    parts += ["\\section{Provenance}", "\\begin{tabular}{ll}", "\\toprule"]
+    parts += [f"{e(k)} & {e(v)} \\\\" for k, v in provenance(doc) if k != "plugins"]
+    parts += ["\\bottomrule", "\\end{tabular}", "",
+              "Plugins: " + e(dict(provenance(doc))["plugins"]), ""]
+    name, text = config_text(doc)
+    # verbatim sets the text as it is; only characters pdflatex cannot set are replaced
+    safe = "".join(ch if ord(ch) < 0x80 else "?" for ch in text).rstrip("\n")
+    safe = safe.replace("\\end{verbatim}", "\\end {verbatim}")
+    parts += [f"\\section{{Configuration ({e(name)})}}", "\\begin{verbatim}", safe,
+              "\\end{verbatim}", "", "\\end{document}", ""]
+    return "\n".join(parts)
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+def write(doc: dict[str, Any], out_dir: Path, fmt: str = "md") -> tuple[Path, list]:
+    """Draw the figures into ``out_dir/figures`` and write the report; return its path and the
+    figures."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    from .plots import figures
+    out_dir = Path(out_dir)
+    fig_dir = out_dir / FIG_DIR
+    figs = figures(doc, fig_dir)
+    if fmt == "md":
+        text = markdown(doc, figs)
+    elif fmt == "html":
+        text = html_report(doc, figs, fig_dir)
+    else:
+        text = latex(doc, figs)
+    path = out_dir / FORMATS[fmt]
+    atomic_write(path, text)
+    return path, figs
+
+
+def report(results: str | Path, fmt: str = "md", out: str | Path | None = None
+           ) -> tuple[Path, list, list[str]]:
+    """Read RESULTS (a results.json or its directory) and write the report (default: beside
+    the results file). Returns the report's path, its figures, and what the results lacked
+    that a figure needed."""
+    from .plots import missing
+    src = results_path(results)
+    doc = read(src)
+    out_dir = Path(out) if out is not None else src.parent
+    try:
+        path, figs = write(doc, out_dir, fmt)
+        return path, figs, missing(doc)
+    except OSError as e:
+        raise ConfigError(f"--out {out_dir}: cannot write the report: "
+                          f"{e.strerror or e}{f' ({e.filename})' if e.filename else ''}") from None
+
+
+# -- command line -----------------------------------------------------------------------------
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    """Add the ``report`` subcommand to the ``memcompare`` subparsers ``sub``."""
+    r = sub.add_parser(
+        "report", help="tables and figures from a results file (Markdown, HTML, LaTeX)",
+        description="Write a report of RESULTS — the comparison tables and figures "
+                    "(footprint over time, pause distributions, MMU curves, throughput against "
+                    "footprint, time–space curves for sweeps) — from the results file alone, "
+                    "never re-simulating. Figures go to DIR/figures/ as PNG and SVG; the report "
+                    "to DIR/report.md, report.html (one self-contained file) or report.tex.")
+    r.add_argument("results", metavar="RESULTS", help="a results.json (or its directory)")
+    r.add_argument("--format", "-f", choices=tuple(FORMATS), default="md",
+                   help="md (GitHub Markdown, default), html (self-contained) or latex "
+                        "(booktabs)")
+    r.add_argument("--out", metavar="DIR",
+                   help="where to write the report and figures/ (default: the results "
+                        "file's directory)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no messages on stderr")
+    return r
+
+
+def run(args) -> int:
+    """Run ``memcompare report``: the report's path on stdout, notes on stderr."""
+    path, figs, gaps = report(args.results, args.format, args.out)
+    print(path)
+    if not getattr(args, "quiet", False):
+        for gap in gaps:
+            print(f"memcompare: warning: {gap}", file=sys.stderr)
+        print(f"report: {path} ({len(figs)} figure(s) in {path.parent / FIG_DIR}/)",
+              file=sys.stderr)
+    return EXIT_OK
