@@ -64,21 +64,25 @@ def mmu(starts: np.ndarray, durations: np.ndarray, total: float,
         return {key: 1.0 for key in windows_s}
     ends = starts + durations
     cum = np.concatenate(([0.0], np.cumsum(durations)))   # stall before interval i: cum[i]
+    # S has knots at every start (value cum[i]) and end (cum[i + 1]) and is linear between
+    knots_t = np.empty(2 * starts.size)
+    knots_t[0::2] = starts
+    knots_t[1::2] = ends
+    knots_s = np.empty(2 * starts.size)
+    knots_s[0::2] = cum[:-1]
+    knots_s[1::2] = cum[1:]
 
     def stalled_upto(t: np.ndarray) -> np.ndarray:
-        k = np.searchsorted(starts, t, side="right") - 1   # last interval starting <= t
-        kk = np.maximum(k, 0)
-        inside = np.minimum(np.maximum(t - starts[kk], 0.0), durations[kk])
-        return np.where(k >= 0, cum[kk] + inside, 0.0)
+        return np.interp(t, knots_t, knots_s)
 
     for key in windows_s:
         w = min(float(key) * 1e9, total)
-        # windows starting at each stall's start (S(start_i) = cum[i] exactly) ...
+        # windows starting at each stall's start ...
         lo = np.minimum(starts, total - w)
-        a = stalled_upto(lo + w) - np.where(lo == starts, cum[:-1], stalled_upto(lo))
-        # ... and windows ending at each stall's end (S(end_j) = cum[j + 1])
+        a = stalled_upto(lo + w) - stalled_upto(lo)
+        # ... and windows ending at each stall's end
         hi = np.maximum(ends, w)
-        b = np.where(hi == ends, cum[1:], stalled_upto(hi)) - stalled_upto(hi - w)
+        b = stalled_upto(hi) - stalled_upto(hi - w)
         worst = max(float(a.max()), float(b.max()))
         out[key] = max(0.0, min(1.0, 1.0 - worst / w))
     return out
