@@ -9,8 +9,10 @@ Division of labour with model.py: the replay loop there inlines the two tcache f
 ``__libc_malloc`` (tcache_get) and ``_int_free`` (tcache_put) over the lists in
 :attr:`Arena.tcache`, and calls :meth:`Arena.malloc` (= ``_int_malloc``) and :meth:`Arena.free`
 (= ``__libc_free``'s munmap branch and ``_int_free`` past the tcache) for everything else.
-This module prices paths with the :class:`Costs` table and records footprint changes; it must
-not compute metrics.
+Callers that do not inline the tcache paths (the ``cpython`` model, whose requests over 512
+bytes go to this same malloc) use :meth:`Arena.libc_malloc` and :meth:`Arena.libc_free`, which
+take the same paths as that loop. This module prices paths with the :class:`Costs` table and
+records footprint changes; it must not compute metrics.
 
 Bookkeeping of free chunks (the ones neighbours coalesce with: unsorted, small and large bins):
 
@@ -166,6 +168,37 @@ class Arena:
     def brk(self) -> int:
         """Heap extent: the heap starts at address 0 and ends where the top chunk ends."""
         return self.top + self.top_size
+
+    @property
+    def held_bytes(self) -> int:
+        """What the arena holds from the operating system: heap extent + mmapped chunks."""
+        return self.top + self.top_size + self.mmapped_bytes
+
+    # -- whole calls, for callers that do not inline the tcache paths -------------------------
+    def libc_malloc(self, req: int, at: int) -> tuple[int, int, float]:
+        """``malloc(req)`` from start to end at event ``at``: ``__libc_malloc``'s tcache_get
+        when the bin of ``request2size(req)`` has a chunk, else :meth:`malloc`.
+
+        Returns the chunk's address, its size and the cost in ns — the same path the cpp
+        model's loop takes inline.
+        """
+        nb = request2size(req)
+        if nb <= self.tc_max:
+            t = self.tcache[nb >> 4]
+            if t:
+                return t.pop(), nb, self.c.tcache_get_ns
+        return self.malloc(nb, at)
+
+    def libc_free(self, a: int, size: int, at: int) -> float:
+        """``free`` of chunk ``a`` of ``size`` bytes (as :meth:`libc_malloc` returned it) at
+        event ``at``: ``_int_free``'s tcache_put while the bin has room, else :meth:`free`.
+        Returns the cost in ns."""
+        if size <= self.tc_max:
+            t = self.tcache[size >> 4]
+            if len(t) < self.tcount:
+                t.append(a)
+                return self.c.tcache_put_ns
+        return self.free(a, size, at)
 
     def _footprint(self, at: int) -> None:
         nbytes = self.top + self.top_size + self.mmapped_bytes

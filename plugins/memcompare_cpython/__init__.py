@@ -1,0 +1,47 @@
+"""``cpython``: CPython's memory management — reference counting, the generational cycle
+collector and pymalloc over glibc malloc (64-bit default build, 3.11–3.14).
+
+What it models (reference/runtimes.md §3 and the CPython sources each module cites):
+
+- layout.py: an object is a 16-byte ``PyObject`` header, plus a 16-byte ``PyGC_Head`` when it has
+  a slot (a container, tracked by the collector), plus payload and 8 bytes per slot;
+- refcount.py: every register write and slot store moves a reference count; at zero the object
+  is deallocated at once and drops its slots' references — a cascade, one stall at that event;
+- gc.py: three generations with thresholds (700, 10, 10) up to 3.12 and (2000, 10, 10) from
+  3.13; a collection examines generations 0..g, subtracts internal references, frees what is
+  unreachable from outside and promotes the survivors; the oldest generation only once 25 % of
+  it is pending. 3.11 collects inside the allocation that crosses threshold 0; 3.12+ schedules it
+  for the eval breaker, modelled as just before the next event. Each collection is a pause;
+- obmalloc.py: pymalloc's 32 size classes of 16 bytes up to 512, 16 KiB pools with a 48-byte
+  header, 1 MiB arenas (63 usable pools), fullest arena first, an arena unmapped only when empty
+  and one empty arena kept; larger requests go to the ``cpp`` model's glibc malloc;
+- costs.py: prices, with the glibc prices inherited from the ``cpp`` cost table.
+
+Footprint = pymalloc arenas mapped + glibc's heap and mmapped chunks.
+
+What it simplifies or leaves out:
+
+- one thread, the GIL build: no free-threaded build (biased refcounts, mimalloc, non-generational
+  collector), no atomic refcounts, no immortal objects (none in a trace);
+- 3.14.0–3.14.4's incremental collector; "3.14" means 3.14.5 and later, which restored 3.13's;
+- the eval-breaker delay of 3.12+ is taken as one event: the real check comes at the next
+  backward jump or call, which a trace does not record;
+- weak references, finalizers and resurrection, tuple/dict untracking, free lists of built-in
+  types, ``gc.freeze``: trace objects have none of them;
+- the trashcan's reordering of deep deallocations (the work and the freed memory are the same);
+- individual block addresses inside a pool (only how many are in use decides anything measured);
+- CPython's own objects and memory (interpreter, modules, frames): only the trace's objects.
+"""
+from __future__ import annotations
+
+from memcompare import hookimpl
+
+from .costs import Costs
+from .model import CPythonModel, Params
+
+__all__ = ["CPythonModel", "Params", "Costs"]
+
+
+@hookimpl
+def register_models(register):
+    register(CPythonModel)

@@ -1,0 +1,241 @@
+"""CPython's generational cyclic collector (default build): when it runs, what it examines,
+what it frees.
+
+Sources: Modules/gcmodule.c (3.11, 3.12) and Python/gc.c (3.13; 3.14.5+ restores this code
+after 3.14.0–3.14.4's incremental collector), InternalDocs/garbage_collector.md, and
+reference/runtimes.md §3.2–3.3. The rules, each where it is coded below:
+
+- three generations; ``count[0]`` rises on every tracked allocation (``_PyObject_GC_Link``) and
+  falls, never below 0, on every tracked deallocation (``PyObject_GC_Del``);
+- when ``count[0] > threshold[0]`` an allocation starts a collection — inside the allocation in
+  3.11 (``_PyObject_GC_Link`` calls ``gc_collect_generations``), at the next eval-breaker check
+  from 3.12 on (``_Py_ScheduleGC`` sets ``_PY_GC_SCHEDULED_BIT``; ``_Py_RunGC`` collects);
+  the model's loop decides that timing, this module the rest;
+- the collection takes the oldest generation whose count exceeds its threshold — the oldest only
+  when, besides that, ``long_lived_pending >= long_lived_total / 4`` (3.11/3.12
+  ``gc_collect_generations``, 3.13 ``gc_select_generation``);
+- ``gc_collect_main``: ``count[g+1] += 1``, counts of generations ``0..g`` reset to 0, younger
+  generations merged into ``g``; ``deduce_unreachable``: gc_refs = refcount (``update_refs``),
+  minus references from within the examined set (``subtract_refs``); objects with gc_refs > 0
+  and everything reachable from them are reachable (``move_unreachable``); survivors move up one
+  generation (the oldest stays), ``long_lived_pending`` grows by generation 1's survivors and a
+  full collection resets it and sets ``long_lived_total``; the rest is freed
+  (``delete_garbage``: ``tp_clear`` drops the references, and refcounting frees the objects —
+  and whatever only they referred to, tracked or not).
+
+Generations are kept as id ranges and arrays, not linked lists: object ids are dense in
+allocation order and everything a collection examines moves up together, so generation 0 is
+"containers allocated since the last collection" (an id range) and generations 1 and 2 are the
+sorted ids promoted into them, filtered for the dead when next examined. ``deduce_unreachable``
+runs on numpy arrays: the examined set's slots are gathered once, the references inside the set
+subtracted with a bincount, and the walk from the externally referenced objects goes a frontier
+at a time, one object at a time once the frontier is small (chains). Weak references,
+finalizers (PEP 442, legacy ``tp_del``), resurrection, tuple/dict untracking, ``gc.freeze`` and
+the permanent generation do not arise: trace objects have none of them.
+
+This module decides and performs collections; it prices them with the model's cost table and
+computes no metric.
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+
+import numpy as np
+
+from .refcount import Heap
+
+NUM_GENERATIONS = 3
+#: gc.get_threshold() of each version (runtimes.md §3.3; pycore_runtime_init.h /
+#: pycore_interp_structs.h): 700 up to 3.12, 2000 from 3.13 on; "3.14" is 3.14.5+
+THRESHOLDS = {
+    "3.11": (700, 10, 10),
+    "3.12": (700, 10, 10),
+    "3.13": (2000, 10, 10),
+    "3.14": (2000, 10, 10),
+}
+#: 3.12 made the collection a scheduled eval-breaker event (gh-97922): it runs at the
+#: interpreter's next check, not inside the allocation that crossed the threshold
+SCHEDULED = {"3.11": False, "3.12": True, "3.13": True, "3.14": True}
+#: collection kinds as memcompare reports them, by generation collected
+KINDS = ("gen0", "gen1", "gen2")
+
+
+def gather(values: list[int], idx: np.ndarray) -> np.ndarray:
+    """``values[i]`` for every ``i`` in ``idx``, as an int64 array (itemgetter loops in C)."""
+    n = idx.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if n == 1:
+        return np.array([values[int(idx[0])]], dtype=np.int64)
+    return np.array(itemgetter(*idx.tolist())(values), dtype=np.int64)
+
+
+class Collector:
+    """The three generations, their counters, and ``gc_collect_main``."""
+
+    #: below this many objects on the frontier, move_unreachable's walk continues one object at
+    #: a time (a numpy level costs ~10 µs however small: a 2000-node chain would take 2000)
+    SMALL_FRONTIER = 32
+
+    def __init__(self, heap: Heap, thresholds: tuple[int, int, int], costs,
+                 containers: np.ndarray):
+        self.heap = heap
+        self.c = costs
+        self.threshold = tuple(thresholds)
+        #: generations[i].count
+        self.count = [0, 0, 0]
+        #: containers in generation 0 are those allocated at or after this id (and alive)
+        self.young_start = 0
+        #: ids promoted into generations 1 and 2, ascending; may hold since-freed ids. Every
+        #: generation-2 id is below every generation-1 id, which are below generation 0's
+        self.gen1 = np.zeros(0, dtype=np.int64)
+        self.gen2 = np.zeros(0, dtype=np.int64)
+        self.long_lived_pending = 0
+        self.long_lived_total = 0
+        self._containers = containers          # ids of every container, ascending
+        self._nslots = np.asarray(heap.nsl_np)
+        # -- counters (stats) --
+        self.examined = 0
+        self.collected = 0                     # unreachable objects freed
+        self.cascaded = 0                      # objects only the unreachable ones referred to
+        self.full_deferred = 0                 # full collections the 25 % rule put off
+
+    def select(self) -> int:
+        """The generation to collect, or -1 (gc_select_generation, 3.13; the loop of
+        gc_collect_generations, 3.11/3.12): the oldest whose count exceeds its threshold; the
+        oldest only if long_lived_pending is at least 25 % of long_lived_total (the
+        "amortized linear performance" heuristic, issue #4074)."""
+        count, threshold = self.count, self.threshold
+        for g in range(NUM_GENERATIONS - 1, -1, -1):
+            if count[g] > threshold[g]:
+                if (g == NUM_GENERATIONS - 1
+                        and self.long_lived_pending < self.long_lived_total // 4):
+                    self.full_deferred += 1
+                    continue
+                return g
+        return -1
+
+    def members(self, generation: int, end: int) -> np.ndarray:
+        """The live containers of generations 0..``generation``, ascending (containers with ids
+        below ``end`` are the allocated and tracked ones)."""
+        cont = self._containers
+        lo, hi = np.searchsorted(cont, (self.young_start, end))
+        parts = [cont[lo:hi]]
+        if generation >= 1:
+            parts.insert(0, self.gen1)
+        if generation >= 2:
+            parts.insert(0, self.gen2)
+        ids = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        return ids[gather(self.heap.rc, ids) > 0]
+
+    def deduce_unreachable(self, young: np.ndarray) -> np.ndarray:
+        """update_refs, subtract_refs and move_unreachable over the sorted ids ``young``:
+        a boolean mask of the reachable ones."""
+        heap = self.heap
+        m = young.size
+        refs = gather(heap.rc, young)                       # update_refs: gc_refs = refcount
+        # every slot of every member, and which member holds it
+        ns = self._nslots[young]
+        total = int(ns.sum())
+        first = np.cumsum(ns) - ns
+        src = np.repeat(np.arange(m), ns)
+        idx = np.repeat(heap.sbase_np[young] - first, ns) + np.arange(total)
+        vals = gather(heap.slots, idx)
+        # references from within the examined set (visit_decref: gc_is_collecting only)
+        pos = np.minimum(np.searchsorted(young, vals), max(m - 1, 0))
+        inner = (vals >= 0) & (young[pos] == vals) if m else np.zeros(0, dtype=bool)
+        dst, src = pos[inner], src[inner]
+        refs -= np.bincount(dst, minlength=m)               # subtract_refs
+        # move_unreachable: what has references from outside is reachable, and so is
+        # everything reachable from it (visit_reachable)
+        reached = refs > 0
+        indptr = np.searchsorted(src, np.arange(m + 1))     # inner edges are grouped by src
+        frontier = np.flatnonzero(reached)
+        while frontier.size >= self.SMALL_FRONTIER:
+            starts = indptr[frontier]
+            cnt = indptr[frontier + 1] - starts
+            k = int(cnt.sum())
+            kids = dst[np.repeat(starts - (np.cumsum(cnt) - cnt), cnt) + np.arange(k)]
+            kids = np.unique(kids[~reached[kids]])
+            reached[kids] = True
+            frontier = kids
+        if frontier.size:
+            mark = reached.tolist()
+            ptr = indptr.tolist()
+            out = dst.tolist()
+            stack = frontier.tolist()
+            while stack:
+                a = stack.pop()
+                for b in out[ptr[a]:ptr[a + 1]]:
+                    if not mark[b]:
+                        mark[b] = True
+                        stack.append(b)
+            reached = np.array(mark, dtype=bool)
+        return reached
+
+    def collect(self, generation: int, end: int, at: int) -> tuple[float, list[int]]:
+        """gc_collect_main(generation): examine generations 0..``generation`` (containers with
+        ids below ``end`` are tracked), promote the survivors, free the unreachable. Memory is
+        freed at event ``at``. Returns the pause in ns and the ids freed."""
+        c = self.c
+        heap = self.heap
+        rc, slots, sbase, nsl = heap.rc, heap.slots, heap.sbase, heap.nsl
+        count = self.count
+        # "update collection and allocation counters"
+        if generation + 1 < NUM_GENERATIONS:
+            count[generation + 1] += 1
+        for g in range(generation + 1):
+            count[g] = 0
+        # "merge younger generations with one we are currently collecting"
+        young = self.members(generation, end)
+        self.young_start = end
+        if generation >= 1:
+            self.gen1 = np.zeros(0, dtype=np.int64)
+        reached = self.deduce_unreachable(young)
+        reachable = young[reached]
+        unreachable = young[~reached].tolist()
+
+        # "Move reachable objects to next generation."
+        if generation == 0:
+            self.gen1 = np.concatenate((self.gen1, reachable))
+        elif generation == 1:
+            self.long_lived_pending += reachable.size
+            self.gen2 = np.concatenate((self.gen2, reachable))
+        else:
+            self.gen2 = reachable
+            self.long_lived_pending = 0
+            self.long_lived_total = reachable.size
+
+        # delete_garbage: tp_clear drops every reference the unreachable objects hold; they
+        # die together, and so does whatever only they referred to
+        freed = list(unreachable)
+        for o in unreachable:
+            rc[o] = 0
+        extra = 0.0
+        work: list[int] = []
+        for o in unreachable:
+            extra += heap.free_mem(o, at)
+            b = sbase[o]
+            for v in slots[b:b + nsl[o]]:
+                if v >= 0 and rc[v]:
+                    r = rc[v] - 1
+                    rc[v] = r
+                    if not r:
+                        work.append(v)
+        cascade: list[int] = []
+        # count[0] was reset above, so PyObject_GC_Del's decrements leave it at 0
+        _, extra2 = heap.release(work, at, cascade, 0)
+        freed += cascade
+        dcost = heap.dcost
+        ns = (c.gc_fixed_ns + c.gc_scan_ns * int(reachable.size)
+              + c.gc_garbage_ns * len(unreachable)
+              + sum(dcost[o] for o in cascade) + extra + extra2)
+        self.examined += int(young.size)
+        self.collected += len(unreachable)
+        self.cascaded += len(cascade)
+        return ns, freed
+
+    def stats(self) -> dict[str, int]:
+        return {"gc_examined": self.examined, "gc_collected": self.collected,
+                "gc_cascaded": self.cascaded, "gc_full_deferred": self.full_deferred,
+                "gc_long_lived_total": self.long_lived_total}

@@ -1,0 +1,314 @@
+"""The ``cpython`` model: parameters and the replay loop — refcounting on every event, pymalloc
+inline, the cyclic collector when an allocation pushes the young count over its threshold.
+
+The loop is one function with all state in locals (reference/simulator-speed.md §6.4), over one
+array of integers lowered from the trace with numpy and read through a memoryview (cheaper than
+a list of a million ints): each event becomes the reference-count operations it implies, in
+CPython's order — the new reference is taken before the overwritten
+one is dropped (trace.py), so ``move 3 3`` changes nothing:
+
+=====================  ===================================  =================================
+event                  first entry                          second entry (if the write
+                                                            overwrote a reference)
+=====================  ===================================  =================================
+load rd, rs, k         ``x`` — Py_INCREF the object loaded  ``~z`` — Py_DECREF what rd held
+                       (none for a null load)
+move rd, rs            ``x`` — Py_INCREF the object copied  ``~z``
+store rs, k, rv        ``N + 1 + s`` — store number ``s``:  ``~z`` — what the slot held
+                       the slot takes ``rv`` (side lists)
+alloc r, size, n       ``N + 1 + S + x`` — a new object     ``~z`` — what r held
+clear r / free r       ``~x`` — Py_DECREF                   —
+work ns                ``N`` — nothing                      —
+=====================  ===================================  =================================
+
+``N`` objects, ``S`` stores; ``N`` itself is a no-op, the increment of a spare count. FREE is a
+CLEAR (DESIGN.md §3): CPython has no ``delete``. ``local`` ALLOCs are plain allocations: CPython
+has no escape analysis, every object is on the heap.
+
+Costs the trace fixes (refcount updates, object creation, each deallocation's fast path) are
+summed with numpy after the loop; the loop records only what depends on the allocator's state.
+This module computes no metric.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from memcompare import Model, Output, Trace, param
+from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, STORE, WORK
+
+from . import layout
+from .costs import Costs
+from .gc import KINDS, NUM_GENERATIONS, SCHEDULED, THRESHOLDS, Collector
+from .refcount import Heap
+
+
+def _thresholds_check(value) -> str | None:
+    if value is not None and len(value) != NUM_GENERATIONS:
+        return f"must be {NUM_GENERATIONS} thresholds"
+    return None
+
+
+@dataclass(frozen=True)
+class Params:
+    """CPython's collector settings (default build, 64-bit)."""
+
+    version: Literal["3.11", "3.12", "3.13", "3.14"] = param(
+        "3.13", "CPython version: 3.11 collects inside the allocation that crosses threshold 0; "
+                "3.12+ at the next eval-breaker check (the next event); thresholds (700, 10, 10) "
+                "up to 3.12, (2000, 10, 10) from 3.13. \"3.14\" is 3.14.5 and later, which went "
+                "back to 3.13's generational collector (3.14.0–3.14.4's incremental one is not "
+                "modelled)")
+    gc_enabled: bool = param(
+        True, "the cyclic collector (gc.enable()); false is gc.disable(): refcounting alone, "
+              "so dead cycles leak")
+    thresholds: tuple[int, int, int] | None = param(
+        None, "gc.set_threshold(t0, t1, t2); absent = the version's; t0 = 0 disables "
+              "collection like gc.set_threshold(0)", minimum=0, check=_thresholds_check)
+
+
+class CPythonModel(Model):
+    """CPython: reference counting, the generational cycle collector, pymalloc over glibc.
+
+    After :meth:`run`, ``heap`` (refcount.Heap: counts, slots, pymalloc in ``heap.obm``, glibc
+    in ``heap.glibc``) and ``collector`` (gc.Collector) hold the final state, for tests.
+    """
+
+    name = "cpython"
+    Params = Params
+    Costs = Costs
+    #: with gc_enabled = false (or threshold 0) dead cycles are never reclaimed — CPython's
+    #: own behaviour under gc.disable(); with the collector on, nothing leaks
+    can_leak_cycles = True
+
+    def run(self, trace: Trace, out: Output) -> None:
+        prm, c = self.params, self.costs
+        thresholds = prm.thresholds or THRESHOLDS[prm.version]
+        scheduled = SCHEDULED[prm.version]
+        t0 = thresholds[0]
+        # _PyObject_GC_Link: "gcstate->enabled && gcstate->generations[0].threshold"
+        gc_on = prm.gc_enabled and t0 > 0
+        self.gc_on = gc_on
+        heap = Heap(trace, c, out)
+        containers = np.flatnonzero(layout.is_container(trace.obj_nslots))
+        collector = Collector(heap, thresholds, c, containers)
+        self.heap, self.collector = heap, collector
+        n_ev = trace.events
+        n_obj = trace.objects
+
+        # -- lowering (numpy): the stream of reference-count operations (module docstring) --
+        op, x, y, z = trace.op, trace.x, trace.y, trace.z
+        ev = np.arange(n_ev)
+        is_store = op == STORE
+        is_alloc = op == ALLOC
+        is_drop = (op == CLEAR) | (op == FREE)
+        n_store = int(np.count_nonzero(is_store))
+        inc_end = n_obj + 1                   # increments: object ids, and NOOP = n_obj
+        store_end = inc_end + n_store
+        first = np.where(is_drop, ~x, x)
+        first[is_store] = inc_end + np.arange(n_store)
+        first[is_alloc] = store_end + x[is_alloc]
+        first[op == WORK] = n_obj             # NOOP
+        has_first = (op != LOAD) | (x >= 0)   # a null load takes no reference
+        has_second = (z >= 0) & ~is_drop      # the reference the write overwrote
+        if has_first.all() and not has_second.any():
+            stream, stream_ev = first, ev     # one entry per event (every recorded workload)
+            alloc_entry = np.flatnonzero(is_alloc)
+        else:
+            per_event = has_first.astype(np.int64) + has_second
+            start = np.cumsum(per_event) - per_event
+            stream = np.empty(int(per_event.sum()), dtype=np.int64)
+            stream_ev = np.empty(stream.size, dtype=np.int64)
+            stream[start[has_first]] = first[has_first]
+            stream_ev[start[has_first]] = ev[has_first]
+            k = start[has_second] + has_first[has_second]
+            stream[k] = ~z[has_second]
+            stream_ev[k] = ev[has_second]
+            alloc_entry = start[is_alloc]
+        # The loop knows no event index: an allocation happens at its object's ALLOC, and a
+        # cascade at the last Py_DECREF of the object that started it (it is dead after that)
+        dec = np.flatnonzero(stream < 0)
+        last_dec_np = np.full(n_obj + 1, -1, dtype=np.int64)
+        np.maximum.at(last_dec_np, ~stream[dec], stream_ev[dec])
+        #: for 3.12+'s scheduling: the entry after each ALLOC's, when it is that event's decref
+        next_dec = np.full(n_obj, -1, dtype=np.int64)
+        after = alloc_entry + 1
+        own = after < stream.size
+        own[own] = stream_ev[after[own]] == stream_ev[alloc_entry[own]]
+        next_dec[stream[alloc_entry[own]] - store_end] = after[own]
+        # Static tables are read through memoryviews of the numpy arrays: iterating or indexing
+        # one makes each int when it is read, cheaper than a .tolist() of them all
+        store_slot = memoryview(heap.sbase_np[x[is_store]] + trace.b[is_store])
+        store_val = memoryview(np.ascontiguousarray(y[is_store]))
+        alloc_at = memoryview(trace.obj_alloc_at.astype(np.int64))
+        last_dec = memoryview(last_dec_np)
+        next_dec_mv = memoryview(next_dec)
+        stream_mv = memoryview(stream)        # writable: the loop may void an entry
+
+        def collect(young: int, end: int, pause_at: int, state_at: int) -> int:
+            """_Py_RunGC / gc_collect_generations: select a generation and collect it, as a
+            pause before event ``pause_at``; the heap it sees is the one after ``state_at``."""
+            collector.count[0] = young
+            g = collector.select()
+            if g < 0:
+                return young                   # gc_collect_main: "generation < 0": nothing
+            ns, freed = collector.collect(g, end, pause_at)
+            out.pause(pause_at, ns, KINDS[g])
+            out.collection(KINDS[g], state_at, freed)
+            return collector.count[0]
+
+        # -- the loop: state in locals --
+        rc, slots, death = heap.rc, heap.slots, heap.death
+        ocls, opool, nsl, sbase = heap.ocls, heap.pool, heap.nsl, heap.sbase
+        obm = heap.obm
+        pnext, pprev, pcount, pcap, pcls = obm.pnext, obm.pprev, obm.pcount, obm.pcap, obm.pcls
+        new_pool = obm.allocate_from_new_pool
+        free_pool = obm.insert_to_freepool
+        alloc_large = heap.alloc_large
+        free_mem = heap.free_mem
+        m_at, m_ns = heap.m_at.append, heap.m_ns.append
+        g_at, g_ns = heap.g_at.append, heap.g_ns.append
+        work: list[int] = []
+        trigger = t0 if gc_on else n_obj      # the young count above which a collection starts
+        young = 0                              # generations[0].count
+        for e in stream_mv:
+            if e < 0:                          # Py_DECREF
+                d = ~e
+                r = rc[d] - 1
+                rc[d] = r
+                if not r:
+                    # a deallocation cascade: one stall at this event, however deep
+                    root = d
+                    while True:
+                        death[d] = root
+                        pl = opool[d]
+                        if pl >= 0:
+                            # pymalloc_free's fast path
+                            n = pcount[pl]
+                            if n == pcap[pl]:  # was full: to the front of usedpools[class]
+                                cl = pcls[pl]
+                                nx = pnext[cl]
+                                pnext[pl] = nx
+                                pprev[pl] = cl
+                                pprev[nx] = pl
+                                pnext[cl] = pl
+                            n -= 1
+                            pcount[pl] = n
+                            if not n:
+                                at = last_dec[root]
+                                g_at(at)
+                                g_ns(free_pool(pl, at))
+                        else:
+                            at = last_dec[root]
+                            g_at(at)
+                            g_ns(free_mem(d, at))
+                        n = nsl[d]
+                        if n:
+                            if young:          # PyObject_GC_Del: never below 0
+                                young -= 1
+                            b = sbase[d]
+                            for v in slots[b:b + n]:
+                                if v >= 0:
+                                    r = rc[v] - 1
+                                    rc[v] = r
+                                    if not r:
+                                        work.append(v)
+                        if not work:
+                            break
+                        d = work.pop()
+            elif e < inc_end:                  # Py_INCREF: load, move
+                rc[e] += 1
+            elif e < store_end:                # store: the slot takes a reference
+                e -= inc_end
+                p = store_val[e]
+                slots[store_slot[e]] = p
+                if p >= 0:
+                    rc[p] += 1
+            else:                              # alloc: a new object with one reference
+                p = e - store_end
+                rc[p] = 1
+                cl = ocls[p]
+                if cl >= 0:
+                    # pymalloc_alloc's fast path: the head pool of usedpools[cl]
+                    pl = pnext[cl]
+                    if pl != cl:
+                        n = pcount[pl] + 1
+                        pcount[pl] = n
+                        if n == pcap[pl]:      # full: unlink (pymalloc_pool_extend)
+                            nx = pnext[pl]
+                            pnext[cl] = nx
+                            pprev[nx] = cl
+                    else:
+                        at = alloc_at[p]
+                        pl, ns = new_pool(cl, at)
+                        m_at(at)
+                        m_ns(ns)
+                    opool[p] = pl
+                else:
+                    at = alloc_at[p]
+                    m_at(at)
+                    m_ns(alloc_large(p, at))
+                if nsl[p]:
+                    young += 1                 # _PyObject_GC_Link: a tracked allocation
+                    if young > trigger:
+                        at = alloc_at[p]
+                        if scheduled:
+                            # 3.12+: _Py_ScheduleGC; the eval breaker runs the collection
+                            # before the next event, after this one's register write: the
+                            # decref of what the register held is done now, its entry voided
+                            j = next_dec_mv[p]
+                            if j >= 0:
+                                young = heap.decref(~stream_mv[j], at, young)
+                                stream_mv[j] = n_obj    # NOOP
+                            if at + 1 < n_ev:
+                                young = collect(young, p + 1, at + 1, at)
+                        else:
+                            # 3.11: inside the allocation, before the new object is tracked
+                            # (PyType_GenericAlloc tracks it after _PyObject_GC_Link returns)
+                            # and before the register drops what it held
+                            young = collect(young, p, at, at - 1)
+        collector.count[0] = young
+
+        # -- costs the trace fixes, summed with numpy --
+        small = heap.size_class >= 0
+        rc_ops = ((x >= 0) & ~is_store & ~is_alloc).astype(np.int64) + (is_store & (y >= 0))
+        rc_ops += (z >= 0)
+        per = rc_ops * c.rc_ns
+        per[is_alloc] += c.object_init_ns + np.where(small[x[is_alloc]], c.pymalloc_alloc_ns, 0.0)
+        mm = per
+        np.add.at(mm, np.asarray(heap.m_at, dtype=np.int64), np.asarray(heap.m_ns))
+        death_np = np.asarray(death, dtype=np.int64)
+        dead = np.flatnonzero(death_np >= 0)
+        death_at = last_dec_np[death_np[dead]]
+        gcw = np.zeros(n_ev)
+        np.add.at(gcw, death_at, heap.dcost_np[dead])
+        np.add.at(gcw, np.asarray(heap.g_at, dtype=np.int64), np.asarray(heap.g_ns))
+        out.mm_ns = mm
+        out.gc_ns = gcw
+        out.reclaimed_ids = dead
+        out.reclaimed_at = death_at
+        out.allocated_bytes = heap.allocated_bytes()
+
+        st = out.stats
+        st["objects"] = n_obj
+        st["containers"] = int(containers.size)
+        st["rc_deallocs"] = int(dead.size)
+        st["largest_cascade"] = int(np.bincount(death_at).max()) if dead.size else 0
+        st["pymalloc_objects"] = int(np.count_nonzero(small))
+        st["glibc_objects"] = heap.large_allocs
+        st.update(obm.stats())
+        st["glibc_brk_grows"] = heap.glibc.brk_grows
+        st["glibc_mmaps"] = heap.glibc.mmaps
+        st.update(collector.stats())
+
+    def held(self) -> tuple[np.ndarray, np.ndarray]:
+        """A final full collection (gc.collect(), not measured) when the collector is on, then
+        every object still alive with its block or chunk size."""
+        heap = self.heap
+        heap.reporting = False
+        if self.gc_on:
+            self.collector.collect(NUM_GENERATIONS - 1, len(heap.rc) - 1, -1)
+        ids = np.flatnonzero(np.asarray(heap.rc[:-1], dtype=np.int64) > 0)
+        return ids, heap.bytes_of(ids)

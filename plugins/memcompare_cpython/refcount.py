@@ -1,0 +1,179 @@
+"""The objects of one replay: reference counts, slots, and where each object's memory lives.
+
+Reference counting as CPython does it (reference/runtimes.md §3.1; InternalDocs/
+garbage_collector.md, "Abstract"): every reference held in a register (a local variable) or in a
+slot of a live object counts one in ``ob_refcnt``; when the count reaches zero the object is
+deallocated at once, and its ``tp_dealloc`` drops the references in its slots, which may free
+more objects — a deallocation cascade. CPython runs the cascade as nested ``tp_dealloc`` calls
+(with the "trashcan" parking objects past a depth of 50 to bound the C stack, Objects/object.c);
+here it is an explicit worklist, so a 200,000-node list cannot hit Python's recursion limit. The
+order of the deallocations inside one cascade differs from CPython's nesting, which changes
+nothing memcompare measures: every object of a cascade is freed at the same event, the pools it
+empties are the same in any order, and so is the number of arenas it leaves mapped (an empty
+arena is unmapped unless it is the last on usable_arenas, so one empty arena stays either way).
+
+Per-object state lives in lists indexed by object id (reference/simulator-speed.md §6.4); the
+model's replay loop takes them as locals and inlines the common paths of this module. Slots are
+one flat list, object ``o``'s slot ``k`` at ``sbase[o] + k``. ``rc`` has one spare entry past the
+last object, whose count the loop may bump as a no-op.
+
+This module keeps state and frees memory; it decides nothing about collections and computes no
+metric.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from memcompare import Output, Trace
+from memcompare_cpp.malloc import Arena
+from memcompare_cpp.model import Params as GlibcParams
+
+from . import layout
+from .obmalloc import ARENA_SIZE, Obmalloc, size_class
+
+
+class Heap:
+    """Reference counts, slots and memory of every object of a trace, with pymalloc and glibc.
+
+    ``rc[o]`` is the reference count (0 once the object is freed, by refcounting or by the
+    collector). ``death[o]``, for an object refcounting freed on the mutator's timeline, is the
+    object whose Py_DECREF started that cascade (its last decrement is the cascade's event;
+    -1 for objects not freed that way). ``pool[o]`` is the pymalloc pool of an object of size
+    class ``ocls[o] >= 0`` (-1 for one over 512 bytes), ``big[o]`` the glibc chunk
+    ``(address, size)`` of one over 512 bytes.
+    """
+
+    def __init__(self, trace: Trace, costs, out: Output):
+        c = costs
+        self.out = out
+        n = trace.objects
+        nslots = trace.obj_nslots.astype(np.int64)
+        #: the request PyObject_Malloc gets, and the pymalloc class serving it (-1: glibc)
+        self.request = layout.object_bytes(trace.obj_size, nslots)
+        self.size_class = size_class(self.request)
+        small = self.size_class >= 0
+        self.ocls: list[int] = self.size_class.tolist()
+        self.nsl_np = nslots
+        self.nsl: list[int] = nslots.tolist()
+        self.sbase_np = trace.obj_slot_base.astype(np.int64)
+        self.sbase: list[int] = self.sbase_np.tolist()
+        self.slots: list[int] = [-1] * int(nslots.sum())
+        self.rc: list[int] = [0] * (n + 1)
+        self.death: list[int] = [-1] * n
+        self.pool: list[int] = [-1] * n
+        self.big: dict[int, tuple[int, int]] = {}
+        #: tp_dealloc's cost besides freeing a glibc chunk: the dealloc itself, a Py_XDECREF per
+        #: slot, and pymalloc_free's fast path for a small object
+        self.dcost_np = c.dealloc_ns + c.rc_ns * nslots + np.where(small, c.pymalloc_free_ns, 0.0)
+        self.dcost: list[float] = self.dcost_np.tolist()
+        # -- allocators: pymalloc's arenas and glibc's heap are separate mappings --
+        self.obm = Obmalloc(costs, self._footprint)
+        #: requests over 512 bytes: PyMem_RawMalloc → glibc malloc with default tunables, the
+        #: cpp model's allocator (memcompare_cpp/malloc.py)
+        self.glibc = Arena(GlibcParams(), costs, [], [])
+        self.glibc_bytes = 0
+        self.large_allocs = 0
+        #: extra costs beyond what the loop prices in bulk: (event, ns) for mm_ns and gc_ns
+        self.m_at: list[int] = []
+        self.m_ns: list[float] = []
+        self.g_at: list[int] = []
+        self.g_ns: list[float] = []
+        self.reporting = True
+        out.footprint(0, 0)
+
+    # -- footprint ----------------------------------------------------------------------------
+    def _footprint(self, at: int) -> None:
+        """Footprint = pymalloc arenas mapped + what glibc holds; one entry per event."""
+        if not self.reporting:
+            return
+        nbytes = self.obm.narenas * ARENA_SIZE + self.glibc_bytes
+        out = self.out
+        if out.fp_at and out.fp_at[-1] == at:
+            out.fp_bytes[-1] = nbytes
+        else:
+            out.footprint(at, nbytes)
+
+    def _glibc_changed(self, at: int) -> None:
+        held = self.glibc.held_bytes
+        if held != self.glibc_bytes:
+            self.glibc_bytes = held
+            self._footprint(at)
+
+    # -- memory -------------------------------------------------------------------------------
+    def alloc_large(self, o: int, at: int) -> float:
+        """``PyObject_Malloc`` of more than 512 bytes: pymalloc declines, PyMem_RawMalloc calls
+        glibc's malloc (obmalloc.c ``_PyObject_Malloc``). Returns glibc's cost."""
+        a, size, ns = self.glibc.libc_malloc(int(self.request[o]), at)
+        self.big[o] = (a, size)
+        self.large_allocs += 1
+        self._glibc_changed(at)
+        return ns
+
+    def free_mem(self, o: int, at: int) -> float:
+        """``PyObject_Free`` of object ``o``'s memory; returns the cost beyond pymalloc_free's
+        fast path (all of glibc's free for a large object)."""
+        pool = self.pool[o]
+        if pool >= 0:
+            return self.obm.free(pool, at)
+        a, size = self.big[o]
+        ns = self.glibc.libc_free(a, size, at)
+        self._glibc_changed(at)
+        return ns
+
+    def bytes_of(self, ids: np.ndarray) -> np.ndarray:
+        """Each object's memory in this layout: its pymalloc block, or its glibc chunk."""
+        cls = self.size_class[ids]
+        nbytes = np.where(cls >= 0, (cls + 1) << 4, 0).astype(np.int64)
+        big = self.big
+        for k in np.flatnonzero(cls < 0).tolist():
+            nbytes[k] = big[int(ids[k])][1]
+        return nbytes
+
+    def allocated_bytes(self) -> int:
+        """Every object's block or chunk: headers and rounding included."""
+        small = self.size_class[self.size_class >= 0]
+        return int(((small + 1) << 4).sum()) + sum(size for _, size in self.big.values())
+
+    # -- deallocation -------------------------------------------------------------------------
+    def release(self, work: list[int], at: int, freed: list[int], young: int) -> tuple[int, float]:
+        """Deallocate the objects in ``work`` (count already 0) and everything their slots held
+        the last reference to, at event ``at``: a deallocation cascade.
+
+        Appends every freed id to ``freed``; returns the young generation's count after
+        PyObject_GC_Del's decrement for each container freed ("never below 0", Python/gc.c),
+        and the cost beyond ``dcost`` of the objects freed (pool and arena releases, glibc).
+        """
+        rc, slots, sbase, nsl = self.rc, self.slots, self.sbase, self.nsl
+        extra = 0.0
+        while work:
+            d = work.pop()
+            freed.append(d)
+            extra += self.free_mem(d, at)
+            ns = nsl[d]
+            if ns:
+                if young:
+                    young -= 1
+                b = sbase[d]
+                for v in slots[b:b + ns]:
+                    if v >= 0:
+                        r = rc[v] - 1
+                        rc[v] = r
+                        if not r:
+                            work.append(v)
+        return young, extra
+
+    def decref(self, o: int, at: int, young: int) -> int:
+        """Py_DECREF of ``o`` on the mutator's timeline at event ``at`` (the loop inlines this;
+        this is for the rare places it cannot). Returns the young generation's count."""
+        r = self.rc[o] - 1
+        self.rc[o] = r
+        if r:
+            return young
+        freed: list[int] = []
+        young, extra = self.release([o], at, freed, young)
+        death = self.death
+        for d in freed:
+            death[d] = o
+        self.g_at.append(at)
+        self.g_ns.append(extra)
+        return young

@@ -1,0 +1,445 @@
+"""The ``cpython`` model (refcounting, the cyclic collector, pymalloc) against numbers derived by
+hand from CPython's rules (reference/runtimes.md §3; Modules/gcmodule.c, Python/gc.c,
+Objects/obmalloc.c), worked through in the comments. Constants used throughout:
+
+- object size = 16 (PyObject) + 16 (PyGC_Head, only with a slot) + payload + 8 × slots;
+- pymalloc serves 1..512 bytes in 16-byte classes from 16 KiB pools with a 48-byte header:
+  ⌊16336 / block⌋ blocks per pool; 63 usable pools per 1 MiB arena; larger requests go to
+  glibc, whose first malloc grows the heap by 135168 bytes (test_cpp.py's FIRST_BRK);
+- thresholds (700, 10, 10) up to 3.12, (2000, 10, 10) from 3.13. The young count must
+  *exceed* threshold 0, and a collection resets it, so with everything kept alive a collection
+  comes every threshold0 + 1 tracked allocations; generation 1's count (young collections since
+  its last collection) must exceed threshold 1 = 10, so every 12th collection is a generation-1
+  one. 3.11 collects inside the allocation (its object not yet tracked); 3.12+ before the next
+  event.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+import memcompare
+from memcompare import Output, Recorder
+from memcompare.errors import ConfigError
+from memcompare_cpp import Costs as CppCosts
+from memcompare_cpp import CppModel
+from memcompare_cpp import Params as CppParams
+from memcompare_cpp.malloc import Arena, request2size
+from memcompare_cpython import Costs, CPythonModel, Params
+from memcompare_cpython.obmalloc import blocks_per_pool
+
+MiB = 1 << 20
+FIRST_BRK = 135168              # glibc: page_round(656 + 131072 + 32), see test_cpp.py
+COSTS = Costs()
+
+
+def run(trace, **params):
+    """Replay with the model alone (no engine): the model and its Output."""
+    model = CPythonModel(Params(**params), Costs())
+    out = Output(trace)
+    model.run(trace, out)
+    return model, out
+
+
+def footprint_after(out: Output, i: int) -> int:
+    at = np.asarray(out.fp_at)
+    k = int(np.searchsorted(at, i, side="right")) - 1
+    return int(out.fp_bytes[k])
+
+
+def reclaimed(out: Output) -> dict[int, int]:
+    """Object id → event after which refcounting freed it."""
+    return dict(zip(np.asarray(out.reclaimed_ids).tolist(), np.asarray(out.reclaimed_at).tolist()))
+
+
+def kept_alive_chain(t: Recorder, n: int, payload: int = 0):
+    """``n`` one-slot containers in a linked list held from its head: all stay alive."""
+    head = t.alloc(payload, 1)
+    cur = t.copy(head)
+    for _ in range(n - 1):
+        node = t.alloc(payload, 1)
+        t.store(cur, 0, node)
+        t.drop(cur)
+        cur = node
+    return head, cur
+
+
+# -- layout and pymalloc ----------------------------------------------------------------------
+
+# (payload, slots, bytes held): 16-byte header, +16 GC header with a slot, 16-byte classes to 512
+LAYOUT = [
+    (8, 0, 32),         # 24-byte request → 32-byte block
+    (0, 0, 16),         # the bare header: the smallest class
+    (16, 0, 32),        # 32 exactly
+    (0, 1, 48),         # 16 + 16 + 8 = 40 → 48: a container with one slot
+    (16, 2, 64),        # a binary-trees node: 16 + 16 + 16 + 16 = 64
+    (496, 0, 512),      # 512: the largest pymalloc request
+    (497, 0, request2size(513)),    # 513: glibc, chunk (513 + 8 + 15) & ~15 = 528
+]
+
+
+@pytest.mark.parametrize("payload,slots,nbytes", LAYOUT)
+def test_object_layout_and_size_class(payload, slots, nbytes):
+    t = Recorder()
+    t.alloc(payload, slots)
+    model, out = run(t.build())
+    ids, held = model.held()
+    assert ids.tolist() == [0] and held.tolist() == [nbytes]
+    assert out.allocated_bytes == nbytes
+    assert request2size(513) == 528
+
+
+def test_blocks_per_pool():
+    assert blocks_per_pool(1) == 510          # ⌊16336 / 32⌋
+    assert blocks_per_pool(0) == 1021         # 16-byte blocks: runtimes.md's 994 + 27
+    assert blocks_per_pool(31) == 31          # ⌊16336 / 512⌋
+    t = Recorder()
+    keep = [t.alloc(8, 0) for _ in range(511)]      # 24-byte requests: 32-byte blocks
+    model, _ = run(t.build())
+    obm = model.heap.obm
+    assert obm.pools_initialised == 2               # 510 fill the first pool, the 511th opens one
+    assert obm.pools_in_use() == 2
+    assert len(keep) == 511
+
+
+def test_an_arena_goes_back_only_when_empty_and_the_last_empty_one_stays():
+    # 512-byte blocks: 31 per pool, 63 pools → 1953 objects fill arena A, the 1954th opens B
+    per_arena = 31 * 63
+    t = Recorder()
+    objs = [t.alloc(496, 0) for _ in range(per_arena + 1)]
+    for h in objs[:per_arena - 1]:            # all of A but one: A has 62 free pools of 63
+        t.free(h)
+    t.free(objs[per_arena - 1])                # A empty and not last on usable_arenas: unmapped
+    t.free(objs[per_arena])                    # B empty but the last: kept (bpo-37257)
+    trace = t.build()
+    _, out = run(trace)
+    first_free = per_arena + 1                 # event index of the first FREE
+    assert footprint_after(out, first_free - 1) == 2 * MiB
+    assert footprint_after(out, first_free + per_arena - 2) == 2 * MiB
+    assert footprint_after(out, first_free + per_arena - 1) == 1 * MiB
+    assert footprint_after(out, trace.events - 1) == 1 * MiB
+
+
+def test_footprint_is_pymalloc_arenas_plus_glibc():
+    t = Recorder()
+    t.alloc(8, 0)                              # pymalloc: one arena
+    t.alloc(1000, 0)                           # 1016 bytes: glibc's first sbrk
+    _, out = run(t.build())
+    assert footprint_after(out, 0) == MiB
+    assert footprint_after(out, 1) == MiB + FIRST_BRK
+
+
+# -- reference counting -----------------------------------------------------------------------
+
+def test_refcount_frees_each_object_when_its_last_reference_goes():
+    t = Recorder()
+    root = t.alloc(0, 2)                       # object 0
+    a = t.alloc(0, 1)                          # 1
+    b = t.alloc(0, 0)                          # 2
+    c = t.alloc(0, 0)                          # 3
+    t.store(root, 0, a)
+    t.store(root, 1, b)
+    t.store(a, 0, c)
+    t.drop(b)
+    t.drop(c)                                  # event 8
+    t.drop(root)                               # event 9: root dies and b with it; a is held
+    t.store(a, 0, None)                        # event 10: the slot held c's last reference
+    t.drop(a)                                  # event 11
+    trace = t.build()
+    _, out = run(trace)
+    assert reclaimed(out) == {0: 9, 2: 9, 3: 10, 1: 11}
+    gc_ns = np.asarray(out.gc_ns)
+    # each deallocation: tp_dealloc 10 + pymalloc_free 5 + 0.5 per slot's Py_XDECREF; root and
+    # a share a 48-byte pool, b and c a 16-byte one, and a pool's last block going back costs
+    # insert_to_freepool's 20 (the arena, the only one, is kept)
+    assert gc_ns[9] == pytest.approx((10 + 5 + 2 * 0.5) + (10 + 5))
+    assert gc_ns[10] == pytest.approx(10 + 5 + 20)
+    assert gc_ns[11] == pytest.approx(10 + 5 + 0.5 + 20)
+    # refcount updates are the mutator's: store 0 → slot of root takes a (+1), drop (−1) ...
+    assert np.asarray(out.mm_ns)[4] == pytest.approx(0.5)       # store: +1, old slot null
+    assert np.asarray(out.mm_ns)[10] == pytest.approx(0.5)      # store None: −1 only
+
+
+def test_move_onto_itself_changes_nothing():
+    trace = memcompare.trace.build([0, 3, 4], [0, 0, 0], [8, 0, 0], [0, 0, 0])
+    _, out = run(trace)                        # alloc r0; move r0 r0; clear r0
+    assert reclaimed(out) == {0: 2}
+
+
+@pytest.mark.parametrize("gc_enabled", [False, True])
+def test_one_clear_of_a_100000_node_list_is_one_stall_freeing_every_node(gc_enabled):
+    n = 100_000
+    t = Recorder()
+    head, tail = kept_alive_chain(t, n)
+    t.drop(tail)
+    t.drop(head)
+    trace = t.build()
+    clear_at = trace.events - 1
+    costs = {"pool_free_ns": 0, "munmap_ns": 0}
+    r = memcompare.replay(trace, "cpython", gc_enabled=gc_enabled, costs=costs)
+    out = Output(trace)
+    CPythonModel(Params(gc_enabled=gc_enabled), Costs(**costs)).run(trace, out)
+    # a worklist, not recursion: every node freed at the one CLEAR
+    assert set(reclaimed(out).values()) == {clear_at} and len(reclaimed(out)) == n
+    # one node: tp_dealloc 10 + pymalloc_free 5 + one slot's Py_XDECREF 0.5
+    cascade = n * (10 + 5 + 0.5)
+    assert np.asarray(out.gc_ns)[clear_at] == pytest.approx(cascade)
+    assert r.metrics["leaked_bytes"] == 0
+    if not gc_enabled:                          # nothing else ever stalls
+        assert r.metrics["max_stall_s"] == pytest.approx(cascade / 1e9)
+        assert r.metrics["pause_count"] == 0
+
+
+# -- the cyclic collector ---------------------------------------------------------------------
+
+def two_node_cycle(t: Recorder):
+    a = t.alloc(0, 2)
+    b = t.alloc(0, 2)
+    t.store(a, 0, b)
+    t.store(b, 0, a)
+    return a, b
+
+
+def test_a_dead_cycle_survives_refcounting_and_the_next_young_collection_frees_it():
+    # thresholds (10, 10, 10): the 11th tracked allocation triggers (count 11 > 10)
+    t = Recorder()
+    a, b = two_node_cycle(t)                   # objects 0, 1: count 2
+    t.drop(a)
+    t.drop(b)                                  # dead, but each still holds the other
+    keep = [t.alloc(0, 1) for _ in range(9)]   # count 11 at the 9th: collect before next event
+    t.work(100)
+    trace = t.build()
+    model, out = run(trace, thresholds=(10, 10, 10))
+    assert reclaimed(out) == {}
+    assert [k for k in out.gc_counts] == ["gen0"] and out.gc_counts["gen0"] == 1
+    last_alloc = int(trace.obj_alloc_at[-1])
+    (at, freed), = out.collections
+    assert at == last_alloc and sorted(freed.tolist()) == [0, 1]
+    assert out.pause_at == [last_alloc + 1]
+    # the pause: fixed 1000 + 9 survivors × 50 + 2 garbage × 135
+    assert out.pause_ns[0] == pytest.approx(1000 + 9 * 50 + 2 * 135)
+    assert len(keep) == 9
+
+
+def test_a_cycle_promoted_to_generation_1_waits_for_a_generation_1_collection():
+    # collection #1 (gen0) promotes the still-live cycle; it dies; #2..#11 are gen0 (count1
+    # goes to 11), #12 collects generation 1 (11 > 10) and frees it
+    t = Recorder()
+    a, b = two_node_cycle(t)
+    keep = [t.alloc(0, 1) for _ in range(9)]   # → collection #1 with the cycle alive
+    t.drop(a)
+    t.drop(b)
+    keep += [t.alloc(0, 1) for _ in range(11 * 11)]
+    t.work(100)
+    _, out = run(t.build(), thresholds=(10, 10, 10))
+    batches = [sorted(ids.tolist()) for _, ids in out.collections]
+    assert out.pause_kind == ["gen0"] * 11 + ["gen1"]
+    assert batches == [[]] * 11 + [[0, 1]]
+    assert len(keep) == 130
+
+
+def test_what_only_a_dead_cycle_refers_to_goes_with_it_in_the_same_collection():
+    t = Recorder()
+    a, b = two_node_cycle(t)
+    leaf = t.alloc(64, 0)                      # untracked (no slot): refcounting frees it
+    t.store(a, 1, leaf)
+    t.drop(leaf)
+    t.drop(a)
+    t.drop(b)
+    keep = [t.alloc(0, 1) for _ in range(9)]
+    t.work(100)
+    _, out = run(t.build(), thresholds=(10, 10, 10))
+    (_, freed), = out.collections
+    assert sorted(freed.tolist()) == [0, 1, 2]
+    assert reclaimed(out) == {}
+    assert len(keep) == 9
+
+
+def test_70000_live_objects_collect_every_threshold0_plus_1_allocations():
+    t = Recorder()
+    head, tail = kept_alive_chain(t, 70_000)
+    trace = t.build()
+    # 3.11: ⌊70000 / 701⌋ = 99 collections; every 12th is generation 1: 12, 24, ..., 96 → 8
+    _, out11 = run(trace, version="3.11")
+    assert dict(out11.gc_counts) == {"gen0": 91, "gen1": 8}
+    # 3.13: ⌊70000 / 2001⌋ = 34; generation 1 at the 12th and 24th
+    _, out13 = run(trace, version="3.13")
+    assert dict(out13.gc_counts) == {"gen0": 32, "gen1": 2}
+    # where: 3.11 inside the 701st allocation (object 700), 3.13 right after the 2001st
+    alloc_at = trace.obj_alloc_at
+    assert out11.pause_at[0] == alloc_at[700]
+    assert out13.pause_at[0] == alloc_at[2000] + 1
+    # what: 3.11's first collection sees the 700 tracked before; the 701st is not yet tracked
+    # and counts for nothing after the reset, so later ones see 701. 3.13 sees 2001 each time.
+    assert out11.pause_ns[0] == pytest.approx(1000 + 700 * 50)
+    assert out11.pause_ns[1] == pytest.approx(1000 + 701 * 50)
+    assert out13.pause_ns[0] == pytest.approx(1000 + 2001 * 50)
+    # 3.14 (3.14.5+) is 3.13's collector again
+    _, out14 = run(trace, version="3.14")
+    assert out14.pause_at == out13.pause_at and out14.pause_kind == out13.pause_kind
+
+
+def text_trace(text: str):
+    lines = [ln.split() for ln in text.strip().splitlines()]
+    codes = {"alloc": 0, "load": 1, "store": 2, "move": 3, "clear": 4, "free": 5, "work": 6}
+    cols = [[int(ln[k]) if len(ln) > k else 0 for ln in lines] for k in (1, 2, 3)]
+    return memcompare.trace.build([codes[ln[0]] for ln in lines], *cols)
+
+
+def test_an_allocation_over_the_threshold_collects_before_or_after_its_register_write():
+    # t0 = 1: the 2nd tracked allocation (C, count 2 > 1) starts a collection; it also drops
+    # A (untracked, no slot) from r0. 3.11 collects inside the allocation: C is not tracked yet,
+    # B alone is examined, A still held. 3.13 collects before the next event: A is gone, B and
+    # C are examined.
+    trace = text_trace("""
+        alloc 0 8 0
+        alloc 1 0 1
+        alloc 0 0 1
+        work 10
+    """)
+    _, out11 = run(trace, version="3.11", thresholds=(1, 10, 10))
+    _, out13 = run(trace, version="3.13", thresholds=(1, 10, 10))
+    assert out11.pause_at == [2] and out11.pause_ns == [pytest.approx(1000 + 1 * 50)]
+    assert out13.pause_at == [3] and out13.pause_ns == [pytest.approx(1000 + 2 * 50)]
+    assert reclaimed(out11) == reclaimed(out13) == {0: 2}
+
+
+def test_a_scheduled_collection_finds_nothing_to_do_when_the_write_freed_a_container():
+    # the 2nd allocation (count 2 > 1) overwrites r0, whose container dies: PyObject_GC_Del
+    # brings the count back to 1, so when the eval breaker runs gc_select_generation there is
+    # no generation over its threshold (3.13); 3.11 collected before the write could free it
+    trace = text_trace("""
+        alloc 0 0 1
+        alloc 0 0 1
+        work 10
+    """)
+    _, out13 = run(trace, version="3.13", thresholds=(1, 10, 10))
+    _, out11 = run(trace, version="3.11", thresholds=(1, 10, 10))
+    assert out13.pause_at == [] and reclaimed(out13) == {0: 1}
+    assert out11.pause_at == [1] and reclaimed(out11) == {0: 1}
+    assert out11.collections[0][1].size == 0
+
+
+def test_local_objects_are_ordinary_heap_objects():
+    t = Recorder()
+    h = t.alloc(8, 0, local=True)             # CPython has no escape analysis
+    t.free(h)
+    _, out = run(t.build())
+    assert out.allocated_bytes == 32 and reclaimed(out) == {0: 1}
+
+
+def test_the_oldest_generation_waits_until_25_percent_of_it_is_pending():
+    # thresholds (10, 0, 0), all kept alive, 11 objects per young collection:
+    #  #1 gen0 · #2 gen1 (pending 22) · #3 gen2: 22 >= 0 // 4 → total 33
+    #  #4 gen0 · #5 gen1 (22) · #6 gen2: 22 >= 33 // 4 = 8 → total 66
+    #  #7 gen0 · #8 gen1 (22) · #9 gen2: 22 >= 66 // 4 = 16 → total 99
+    #  #10 gen0 · #11 gen1 (22) · #12: 22 < 99 // 4 = 24, so not gen2; count1 is 0 → gen0
+    #  #13: still 22 < 24 → gen1 (pending 44) · #14: 44 >= 24 → gen2, total 154
+    t = Recorder()
+    kept_alive_chain(t, 14 * 11)
+    t.work(100)
+    model, out = run(t.build(), thresholds=(10, 0, 0))
+    assert out.pause_kind == ["gen0", "gen1", "gen2"] * 3 + ["gen0", "gen1", "gen0", "gen1",
+                                                              "gen2"]
+    assert model.collector.full_deferred == 2
+    assert model.collector.long_lived_total == 154
+
+
+def test_with_the_collector_off_cyclic_garbage_leaks_exactly_its_cycles():
+    trace = memcompare.record("cyclic-garbage", structures=200)
+    # every structure is a cycle (lists of >= 2 nodes, rings): no node is ever freed. A node is
+    # 16 + 16 + 32 payload + 2 × 8 = 80 bytes, an 80-byte block
+    off = memcompare.replay(trace, "cpython", gc_enabled=False)
+    assert off.metrics["leaked_bytes"] == 80 * trace.objects
+    assert off.metrics["gc_count"] == 0
+    zero = memcompare.replay(trace, "cpython", thresholds=(0, 10, 10))   # gc.set_threshold(0)
+    assert zero.metrics["leaked_bytes"] == 80 * trace.objects
+    on = memcompare.replay(trace, "cpython")
+    assert on.metrics["leaked_bytes"] == 0
+
+
+def test_thresholds_must_be_three():
+    with pytest.raises(ConfigError, match="thresholds"):
+        memcompare.replay(memcompare.record("binary-trees", min_depth=2, max_depth=2),
+                          "cpython", thresholds=[700, 10])
+
+
+# -- every workload, under the full safety check (conftest) -----------------------------------
+
+WORKLOADS = {
+    "binary-trees": {"max_depth": 6},
+    "message-buffer": {"messages": 3000, "window": 300},
+    "lru-cache": {"operations": 2000, "capacity": 300, "key_space": 600},
+    "queue-churn": {"steps": 4000},
+    "cyclic-garbage": {"structures": 300},
+    "fragmentation": {"rounds": 2},
+    "large-objects": {"steps": 2000},
+}
+SETTINGS = [{}, {"version": "3.11"}, {"thresholds": (50, 3, 3)}]
+
+
+@pytest.fixture(scope="module")
+def traces():
+    return {w: memcompare.record(w, **p) for w, p in WORKLOADS.items()}
+
+
+@pytest.mark.parametrize("params", SETTINGS, ids=lambda p: ",".join(map(str, p.values())) or
+                         "default")
+@pytest.mark.parametrize("workload", list(WORKLOADS))
+def test_every_workload_is_safe_and_leaks_nothing(workload, params, traces):
+    trace = traces[workload]
+    r = memcompare.replay(trace, "cpython", **params)
+    assert r.status == "ok", r.error
+    m = r.metrics
+    assert m["leaked_bytes"] == 0
+    assert m["gc_count"] == m["pause_count"] == sum(m["gc_counts"].values())
+    # refcounting frees an object at its FREE at the earliest (a FREE clears the last
+    # reference), and every object is bigger here than its payload and slots
+    assert m["footprint_peak_bytes"] >= m["live_peak_bytes"]
+    again = memcompare.replay(memcompare.record(workload, **WORKLOADS[workload]), "cpython",
+                              **params)
+    assert repr(again.metrics) == repr(m)
+
+
+@pytest.mark.parametrize("workload", list(WORKLOADS))
+def test_with_the_collector_off_only_cycles_leak(workload, traces):
+    trace = traces[workload]
+    r = memcompare.replay(trace, "cpython", gc_enabled=False)
+    assert r.status == "ok", r.error
+    leaked = r.metrics["leaked_bytes"]
+    if workload == "cyclic-garbage":
+        assert leaked == 80 * trace.objects
+    elif workload == "lru-cache":
+        # the recency list is doubly linked: its 300 entries (16 + 16 + 16 key + 4 × 8 = 80
+        # bytes each) and their values outlive the cache's deletion
+        assert leaked >= 300 * 80
+    else:
+        assert leaked == 0                     # no cycles: refcounting frees everything
+
+
+def test_the_shared_glibc_entry_points_take_the_cpp_loops_paths():
+    # Arena.libc_malloc / libc_free (used for requests over 512 bytes) against the cpp model's
+    # inlined tcache paths: the same chunks at the same addresses for the same calls
+    rng = random.Random(7)
+    t = Recorder()
+    live = []
+    for _ in range(3000):
+        if live and rng.random() < 0.45:
+            t.free(live.pop(rng.randrange(len(live))))
+        else:
+            live.append(t.alloc(rng.choice([8, 40, 100, 600, 1000, 5000, 200_000]), 0))
+    trace = t.build()
+    cpp = CppModel(CppParams(), CppCosts())
+    cpp.run(trace, Output(trace))
+    arena = Arena(CppParams(), CppCosts(), [], [])
+    addr, size = {}, {}
+    for i in np.flatnonzero((trace.op == 0) | (trace.op == 5)).tolist():
+        o = int(trace.x[i])
+        if trace.op[i] == 0:
+            addr[o], size[o], _ = arena.libc_malloc(int(trace.obj_bytes[o]), i)
+        else:
+            arena.libc_free(addr[o], size[o], i)
+    assert [addr[o] for o in range(trace.objects)] == cpp.addresses
+    assert [size[o] for o in range(trace.objects)] == cpp.chunk_sizes
