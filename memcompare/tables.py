@@ -51,8 +51,11 @@ def fmt(v: Any) -> str:
 def label(cell: dict[str, Any], varying: set[str]) -> str:
     """The model and the parameters that vary within the run (``go gogc=50``)."""
     parts = [cell["model"]]
+    multiple = cell.get("heap_multiple")
     for k, v in cell["model_params"].items():
         if k in varying:
+            if multiple is not None and isinstance(v, float) and k.startswith("heap"):
+                v = f"{v:.4g} ({multiple:g}× min)"       # a time–space sweep's heap
             parts.append(f"{k}={v}")
     for k, v in (cell.get("model_costs") or {}).items():
         parts.append(f"costs.{k}={v}")
