@@ -1,0 +1,41 @@
+"""``jvm``: HotSpot's generational collectors, Serial (DefNew + mark-compact) and Parallel.
+
+What it models (OpenJDK HotSpot, current mainline sources; reference/runtimes.md §2): a heap of
+``-Xms`` = ``-Xmx`` split into eden, two survivor spaces and an old generation exactly as
+HotSpot's flag processing sizes them (heap.py); objects laid out with a 12-byte header, 4-byte
+compressed references and 8-byte alignment (layout.py); bump-pointer allocation in TLABs
+carved from eden, with shared-eden and direct-old slow paths (tlab.py); a card-marking
+post-write barrier on 512-byte cards (barrier.py); young collections that copy live objects
+to the to-space or promote them by age, with Serial's breadth-first Cheney order and age-table
+tenuring threshold, or Parallel's depth-first order (young.py); full collections that
+mark-compact the whole heap in four phases with Serial's dead-wood allowance (full.py); and
+the triggers between them — promotion safety from a padded average, promotion failure,
+last-ditch compaction, OutOfMemoryError (policy.py). Costs: costs.py.
+
+What it simplifies or leaves out:
+
+- one mutator thread and, for Parallel, one deterministic copy order (work stealing would
+  permute it), no promotion LABs, stacks always drained completely;
+- Parallel runs without its adaptive size policy (``-XX:-UseAdaptiveSizePolicy``: fixed
+  eden and survivors, tenuring threshold fixed at ``MaxTenuringThreshold``), without the GC
+  overhead limit, and with full compaction every time (no dense prefix);
+- no reference processing, class unloading, string deduplication or JIT effects beyond
+  scalar replacement of ``local`` objects; no biased or compact object headers;
+- the card of a store is the slot's own card (precise marking; HotSpot marks an instance
+  field store on the object's first card); the TLAB end reserve is not modelled;
+- the footprint counts each space's touched pages and the card table, not the block offset
+  table, mark bitmaps, metaspace, code cache or thread stacks.
+"""
+from __future__ import annotations
+
+from memcompare import hookimpl
+
+from .costs import Costs
+from .model import JVMModel, Params
+
+__all__ = ["JVMModel", "Params", "Costs"]
+
+
+@hookimpl
+def register_models(register):
+    register(JVMModel)

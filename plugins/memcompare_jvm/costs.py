@@ -1,0 +1,89 @@
+"""The cost table of the ``jvm`` model: simulated nanoseconds per counted unit of work.
+
+Defaults come from reference/runtimes.md §5 (sections named in each doc) or are stated
+assumptions; every entry can be overridden from TOML (``costs = { copy_ns_per_byte = 0.4 }``).
+The model counts work (objects allocated, TLAB refills, barrier executions, cards and slots
+scanned, objects and bytes copied, objects marked, forwarded, adjusted and moved) and this
+table prices it; it must not decide anything else.
+
+Anchors (reference/runtimes.md §5.2, JDK 17 Serial on the reference VM): allocation ≈3 ns per
+24-byte object; young-collection copying ≈0.5 ns/B (≈17 ns per 32-byte object); a young pause
+with ≈1 MB of survivors ≈0.25–0.4 ms; full-collection marking ≈15–22 ns per object, a full
+collection without movement ≈43 ns per live object in all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memcompare import param
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Nanoseconds per unit of JVM memory-management work (reference/runtimes.md §5)."""
+
+    # -- allocation (mutator) --
+    tlab_alloc_ns: float = param(
+        3.0, "TLAB bump-pointer allocation per object (§5.3: 3 ns; Goetz 2005, Shipilëv "
+             "TLAB quark, local ≈3 ns per 24-B object)", minimum=0)
+    zero_ns_per_byte: float = param(
+        0.05, "zeroing per allocated byte (§5.3)", minimum=0)
+    tlab_refill_ns: float = param(
+        50.0, "retiring a TLAB and carving a new one from eden "
+              "(MemAllocator::mem_allocate_inside_tlab_slow; assumption: a CAS on eden's top "
+              "and TLAB bookkeeping)", minimum=0)
+    shared_alloc_ns: float = param(
+        20.0, "an allocation outside the TLAB in shared eden (mem_allocate_outside_tlab, a "
+              "CAS on eden's top; assumption)", minimum=0)
+    old_alloc_ns: float = param(
+        100.0, "an allocation directly in the old generation (a large object: Heap_lock "
+               "and the old space's allocator; assumption)", minimum=0)
+    card_mark_ns: float = param(
+        0.5, "card-marking post-write barrier per non-null reference store (§5.3: ≈0.5 ns, "
+             "1–2 % of mutator time; Blackburn & Hosking 2004)", minimum=0)
+    # -- young collection --
+    young_pause_ns: float = param(
+        200_000.0, "fixed cost of a young pause: safepoint, root scanning set-up, reference "
+                   "processing (§5.3: JVM young ≥ 0.2 ms + copy cost)", minimum=0)
+    copy_ns_per_byte: float = param(
+        0.5, "copying a live object, per byte (§5.3/§5.2: ≈14 MB in ≈7 ms)", minimum=0)
+    copy_ns_per_object: float = param(
+        5.0, "copying a live object: forwarding pointer, age, destination choice (§5.3)",
+        minimum=0)
+    scan_ns_per_slot: float = param(
+        0.5, "scanning one reference slot or root for pointers into the collected space "
+             "(§5.3: 0.5 ns per pointer slot)", minimum=0)
+    dirty_card_ns: float = param(
+        10.0, "finding the first object of a dirty card and clearing it (block offset table "
+              "lookup; assumption)", minimum=0)
+    card_table_ns_per_card: float = param(
+        0.02, "walking the card table over the old generation, per card "
+              "(CardTableRS::find_first_dirty_card compares 8 cards a word; assumption)",
+        minimum=0)
+    # -- full collection (mark-compact) --
+    full_pause_ns: float = param(
+        1_000_000.0, "fixed cost of a full pause: safepoint, class unloading, code cache and "
+                     "metadata work (assumption; no figure in runtimes.md)", minimum=0)
+    mark_ns_per_object: float = param(
+        20.0, "phase 1, marking a live object (§5.3: 20 ns/object; §5.2: 15–22 ns)", minimum=0)
+    mark_ns_per_slot: float = param(
+        0.5, "phase 1, following one reference slot (§5.3: 0.5 ns per pointer slot)",
+        minimum=0)
+    forward_ns_per_object: float = param(
+        8.0, "phase 2, computing a live object's new address (assumption: part of §5.2's "
+             "≈23 ns per live object for the phases after marking)", minimum=0)
+    dead_ns_per_object: float = param(
+        2.0, "phase 2, stepping over a dead object (assumption)", minimum=0)
+    adjust_ns_per_object: float = param(
+        15.0, "phase 3, adjusting a live object's references (assumption: the rest of §5.2's "
+              "≈23 ns per live object)", minimum=0)
+    # phase 3 also pays scan_ns_per_slot per reference slot, phase 4 the copy costs above
+    # -- parallel collector --
+    parallel_efficiency: float = param(
+        0.75, "fraction of linear speed-up the parallel collector's threads achieve "
+              "(assumption: work stealing and termination keep Parallel Scavenge below "
+              "linear scaling, and it degrades beyond ≈8 cores — Gidra et al., PLOS 2011)",
+        minimum=0.01, maximum=1)
+    gc_thread_ns: float = param(
+        20_000.0, "per parallel GC thread and pause: waking the worker and the termination "
+                  "protocol (assumption)", minimum=0)

@@ -1,0 +1,309 @@
+"""The ``jvm`` model: the replay driver and parameters of HotSpot's Serial and Parallel GC.
+
+The trace's heap objects are laid out (layout.py) and allocated in order through TLABs in
+eden (tlab.py). Allocation alone decides when eden is exhausted, so the replay runs from one
+allocation failure to the next: the events in between only store pointers, move registers
+and allocate, and are applied to the heap in one numpy step per segment (barrier.py, with
+the card-marking barrier as a vectorised filter; reference/simulator-speed.md §6.3). At each
+failure the heap's policy (policy.py) runs a young collection (young.py) — a Python worklist
+over the live young objects only, since the copy order decides which objects overflow the
+to-space — or a full one (full.py), and the allocation is retried; a heap too small for the
+live data ends in OutOfMemory at the allocating event.
+
+Costs: every heap allocation pays the TLAB path plus zeroing, and the slow paths their own
+prices; every non-null reference store pays the card mark; pauses are priced from the work
+each collection counted (costs.py). A Parallel pause is its fixed costs plus the work divided
+over ``gc_threads`` at ``parallel_efficiency``, and its CPU is the pause × threads.
+
+``local`` objects (DESIGN.md §3): C2's escape analysis (``ConnectionGraph``, opto/escape.cpp)
+finds allocations that do not escape the compiled method, and ``PhaseMacroExpand::
+eliminate_allocate_node`` (opto/macro.cpp) replaces them by their fields (scalar replacement,
+``-XX:+EliminateAllocations``, on by default). A ``local`` object is such an allocation, so with
+``scalar_replacement`` it takes no heap space and costs nothing, and its fields are roots while
+a register holds it. HotSpot only does this in C2-compiled (hot) code after inlining; turn
+``scalar_replacement`` off for interpreted or cold code, where the object is a normal one.
+
+Footprint is what resident memory would show: each space's touched pages (eden, both
+survivor spaces, old's high-water mark) plus the card table for them — not the reserved heap.
+This module computes no metric.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from memcompare import Model, Output, Trace, param
+from memcompare.errors import OutOfMemory
+from memcompare.trace import STORE
+
+from .barrier import Mutations
+from .costs import Costs
+from .full import collect_full
+from .heap import EDEN, LOCAL, OLD, SURV, Heap, Sizes
+from .layout import Layout
+from .policy import Policy
+from .tlab import EdenAllocator
+from .young import collect_young
+
+
+@dataclass(frozen=True)
+class Params:
+    """HotSpot flags (defaults as in JDK 17's ``-XX:+PrintFlagsFinal``, reference/runtimes.md
+    §2), with ``-Xms`` = ``-Xmx``."""
+
+    collector: Literal["serial", "parallel"] = param(
+        "serial", "serial = -XX:+UseSerialGC (DefNew + mark-compact, one GC thread); "
+                  "parallel = -XX:+UseParallelGC -XX:-UseAdaptiveSizePolicy (PSYoungGen + "
+                  "parallel compaction over gc_threads)")
+    heap_mb: float = param(
+        256.0, "heap size in MiB (-Xms = -Xmx), rounded up to 2 MiB (HeapAlignment)",
+        minimum=2)
+    young_mb: float | None = param(
+        None, "young generation in MiB (-Xmn); absent = heap / (new_ratio + 1), aligned down",
+        minimum=0)
+    new_ratio: int = param(2, "old : young size ratio when young_mb is absent (-XX:NewRatio)",
+                           minimum=1)
+    survivor_ratio: int = param(8, "eden : one survivor space (-XX:SurvivorRatio)", minimum=1)
+    max_tenuring_threshold: int = param(
+        15, "collections an object survives in the young generation before promotion "
+            "(-XX:MaxTenuringThreshold; 16 = never by age)", minimum=0, maximum=16)
+    target_survivor_ratio: int = param(
+        50, "desired % of a survivor space used after a young collection; Serial lowers the "
+            "tenuring threshold to keep under it (-XX:TargetSurvivorRatio; Parallel keeps no "
+            "age table and ignores it without its adaptive size policy)",
+        minimum=0, maximum=100)
+    gc_threads: int = param(
+        4, "GC worker threads of the parallel collector (-XX:ParallelGCThreads); serial "
+           "always uses one", minimum=1)
+    compressed_oops: bool = param(
+        True, "4-byte references (-XX:+UseCompressedOops, ergonomic below ≈32 GB); "
+              "false = 8-byte references")
+    compressed_class_pointers: bool = param(
+        True, "12-byte object header (-XX:+UseCompressedClassPointers); false = 16 bytes. "
+              "Independent of compressed_oops since JDK 15 (JDK-8241825)")
+    scalar_replacement: bool = param(
+        True, "C2 escape analysis replaces `local` objects by their fields: no heap "
+              "allocation (-XX:+EliminateAllocations); false = allocate them normally")
+
+
+class JVMModel(Model):
+    """HotSpot generational GC: Serial or Parallel young copying plus mark-compact old."""
+
+    name = "jvm"
+    Params = Params
+    Costs = Costs
+    # -Xmx is a hard limit: time-space sweeps bisect it on HotSpot's 2 MiB heap alignment
+    heap_param = "heap_mb"
+    heap_granule_mb = 2.0
+
+    # -- pricing ----------------------------------------------------------------------------
+    def _pause(self, out: Output, at: int, kind: str, fixed: float, work: float) -> float:
+        p, c = self.params, self.costs
+        if p.collector == "parallel":
+            t = p.gc_threads
+            ns = fixed + t * c.gc_thread_ns + work / (t * c.parallel_efficiency)
+            out.pause(at, ns, kind, cpu_ns=ns * t)
+        else:
+            ns = fixed + work
+            out.pause(at, ns, kind)
+        return ns
+
+    def _minor_work(self, w) -> float:
+        c = self.costs
+        return (w.registers * c.scan_ns_per_slot
+                + w.card_table_cards * c.card_table_ns_per_card
+                + w.dirty_cards * c.dirty_card_ns
+                + w.card_slots * c.scan_ns_per_slot
+                + w.copied_objects * c.copy_ns_per_object
+                + w.copied_bytes * c.copy_ns_per_byte
+                + w.scanned_slots * c.scan_ns_per_slot)
+
+    def _full_work(self, w, registers: int) -> float:
+        c = self.costs
+        return (registers * c.scan_ns_per_slot
+                + w.marked_objects * c.mark_ns_per_object
+                + w.marked_slots * c.mark_ns_per_slot
+                + w.walked_live * c.forward_ns_per_object
+                + w.walked_dead * c.dead_ns_per_object
+                + w.marked_objects * c.adjust_ns_per_object
+                + w.marked_slots * c.scan_ns_per_slot
+                + w.moved_objects * c.copy_ns_per_object
+                + w.moved_bytes * c.copy_ns_per_byte)
+
+    # -- collections ------------------------------------------------------------------------
+    def _young(self, out, i: int, eden_ids: np.ndarray) -> bool:
+        """A young collection before event ``i``; False when the promotion failed."""
+        p, heap, st = self.params, self.heap, self.stats
+        parallel = p.collector == "parallel"
+        old_before = heap.old_top
+        w = collect_young(heap, eden_ids, depth_first=parallel,
+                          target_survivor_ratio=p.target_survivor_ratio,
+                          max_tenuring_threshold=p.max_tenuring_threshold,
+                          adapt_threshold=not parallel)
+        self._pause(out, i, "minor", self.costs.young_pause_ns, self._minor_work(w))
+        out.collection("minor", max(i - 1, 0), w.reclaimed)
+        st["minor_gcs"] += 1
+        st["copied_objects"] += w.copied_objects
+        st["survivor_copied_bytes"] += w.survived_bytes
+        st["dirty_cards_scanned"] += w.dirty_cards
+        st["card_slots_scanned"] += w.card_slots
+        if w.failed:
+            st["promotion_failures"] += 1
+            return False
+        st["promoted_bytes"] += w.promoted_bytes
+        st["premature_promoted_bytes"] += w.premature_bytes
+        self.policy.sample_after_young(heap.old_top - old_before)
+        self.eden.almost_full = False           # SerialHeap::gc_epilogue: eden is empty
+        return True
+
+    def _full(self, out, i: int, eden_ids: np.ndarray, maximal: bool) -> None:
+        p, heap, st = self.params, self.heap, self.stats
+        st["full_gcs"] += 1
+        # DeadSpacer: Serial only, not every MarkSweepAlwaysCompactCount-th, not last-ditch
+        dead_wood = (p.collector == "serial" and not maximal
+                     and st["full_gcs"] % 4 != 0)
+        w = collect_full(heap, eden_ids, dead_wood)
+        self._pause(out, i, "full", self.costs.full_pause_ns,
+                    self._full_work(w, int(heap.regs.size)))
+        out.collection("full", max(i - 1, 0), w.reclaimed)
+        st["marked_objects"] += w.marked_objects
+        st["compacted_bytes"] += w.moved_bytes
+        st["dead_wood_bytes_last_full"] = w.dead_wood_bytes
+        st["promoted_bytes"] += w.promoted_bytes
+        self.policy.sample_after_full(w.old_growth)
+        # SerialHeap::gc_epilogue: a full collection that leaves eden occupied means the
+        # heap is almost full; allocations outside TLABs then try the old generation
+        self.eden.almost_full = w.spilled_bytes > 0
+
+    def _collect(self, out, k: int, i: int, attempt: int, eden_ids: np.ndarray) -> bool:
+        """The heap's response to a failed allocation of heap object ``k`` at event ``i``,
+        escalating with ``attempt`` (policy.py). Returns whether the retry may use the old
+        generation for any size; raises OutOfMemory when the escalation is exhausted."""
+        heap, policy, eden = self.heap, self.policy, self.eden
+        s = int(self.hsize[k])
+        if policy.serial:
+            if attempt == 0:
+                # SerialHeap::satisfy_failed_allocation → collect_at_safepoint
+                ok = False
+                if policy.young_first(s) and policy.young_gc_safe(
+                        heap.old_free, heap.young_used(eden.eden_used)):
+                    ok = self._young(out, i, eden_ids)
+                if not ok:
+                    self._full(out, i, eden_ids, maximal=False)
+                return True
+            if attempt == 1:
+                # "we're really out of memory": a fully compacting full collection
+                self._full(out, i, eden_ids, maximal=True)
+                return True
+            self._oom(k, i, s)
+        # Parallel: ParallelScavengeHeap::failed_mem_allocate
+        if attempt == 0:
+            self._full_at_attempt0 = False
+            ok = False
+            if policy.young_gc_safe(heap.old_free, heap.young_used(eden.eden_used)):
+                ok = self._young(out, i, eden_ids)
+            if not ok or policy.full_after_young(heap.old_free):
+                if ok:
+                    self.stats["full_after_young"] += 1
+                self._full(out, i, eden_ids, maximal=False)
+                self._full_at_attempt0 = True
+            return self._full_at_attempt0
+        if attempt == 1:
+            self._full(out, i, eden_ids, maximal=self._full_at_attempt0)
+            return True
+        if attempt == 2 and not self._full_at_attempt0:
+            self._full(out, i, eden_ids, maximal=True)
+            return True
+        self._oom(k, i, s)
+
+    def _oom(self, k: int, i: int, s: int):
+        heap = self.heap
+        raise OutOfMemory(
+            f"Java heap space: an object of {s} bytes (object {int(self.hid[k])}) fits "
+            f"neither eden ({heap.sizes.eden - heap.eden_spill} of {heap.sizes.eden} bytes "
+            f"free) nor the old generation ({heap.old_free} of {heap.sizes.old} bytes free) "
+            f"after a full collection", index=i)
+
+    # -- replay -----------------------------------------------------------------------------
+    def run(self, trace: Trace, out: Output) -> None:
+        p, c = self.params, self.costs
+        layout = Layout.for_flags(p.compressed_oops, p.compressed_class_pointers)
+        sizes = Sizes.compute(p.collector, p.heap_mb, p.young_mb, p.new_ratio, p.survivor_ratio)
+        obj_size = layout.object_size(trace.obj_size, trace.obj_nslots).astype(np.int64)
+        heap = Heap(trace, sizes, layout, obj_size)
+        local = trace.obj_local & p.scalar_replacement
+        heap.gen_np[local] = LOCAL
+        hid = np.flatnonzero(~local).astype(np.int64)
+        hsize = obj_size[hid]
+        alloc_event = trace.obj_alloc_at[hid]
+        policy = Policy(p.collector, sizes, p.max_tenuring_threshold)
+        heap.threshold = policy.initial_threshold
+        eden = EdenAllocator(heap, policy, hid, hsize, alloc_event, out)
+        muts = Mutations(trace, heap)
+        self.trace, self.heap, self.policy, self.eden = trace, heap, policy, eden
+        self.hid, self.hsize = hid, hsize
+        # the counters live in out.stats from the start, so an OutOfMemory cell keeps them
+        self.stats = st = out.stats
+        st.update({k: 0 for k in (
+            "minor_gcs", "full_gcs", "promotion_failures", "copied_objects",
+            "survivor_copied_bytes", "promoted_bytes", "premature_promoted_bytes",
+            "dirty_cards_scanned", "card_slots_scanned", "marked_objects", "compacted_bytes",
+            "dead_wood_bytes_last_full", "full_after_young")})
+        st.update({"heap_bytes": sizes.heap, "young_bytes": sizes.young,
+                   "eden_bytes": sizes.eden, "survivor_bytes": sizes.survivor,
+                   "old_bytes": sizes.old, "tlab_bytes": sizes.tlab_size()})
+        heap.report_footprint(out, 0)
+
+        K = hid.size
+        k = 0
+        cycle_start = 0
+        attempt = 0
+        retry = False
+        last_gc = -1                # heap object whose allocation failed last
+        while True:
+            k_new = eden.fill(k, retry)
+            if k_new == K:
+                break
+            # the same object failing again right after a collection escalates
+            attempt = attempt + 1 if k_new == last_gc else 0
+            k = last_gc = k_new
+            i = int(alloc_event[k])
+            muts.apply(heap, i)
+            retry = self._collect(out, k, i, attempt, hid[cycle_start:k])
+            cycle_start = k
+            eden.reset(heap.eden_spill)
+            heap.report_footprint(out, i)
+
+        # -- mutator costs: allocation paths, card marks --
+        mm = np.zeros(trace.events)
+        mm[alloc_event] = c.tlab_alloc_ns + c.zero_ns_per_byte * hsize
+        for ks, ns in ((eden.refills, c.tlab_refill_ns), (eden.shared, c.shared_alloc_ns),
+                       (eden.old, c.old_alloc_ns)):
+            if ks:
+                np.add.at(mm, alloc_event[np.asarray(ks, dtype=np.int64)], ns)
+        # a store into a scalar-replaced object is a local variable write: no barrier
+        stores = np.flatnonzero((trace.op == STORE) & (trace.y >= 0))
+        stores = stores[~local[trace.x[stores]]]
+        mm[stores] += c.card_mark_ns
+        out.mm_ns = mm
+        out.allocated_bytes = int(hsize.sum())
+        st.update({
+            "tenuring_threshold": int(heap.threshold),
+            "tlab_refills": len(eden.refills),
+            "shared_eden_allocs": len(eden.shared),
+            "old_direct_allocs": len(eden.old),
+            "tlab_waste_bytes": int(eden.tlab_waste),
+            "scalar_replaced": int(np.count_nonzero(local)),
+            "card_marks": int(stores.size),
+            "old_used_bytes": heap.old_top,
+        })
+
+    def held(self) -> tuple[np.ndarray, np.ndarray]:
+        """The final full collection: every heap object reachable from the final registers
+        stays (Lisp-2 compaction keeps exactly the marked objects)."""
+        g = self.heap.gen_np
+        in_heap = (g == EDEN) | (g == SURV) | (g == OLD)
+        ids = np.flatnonzero(in_heap & self.trace.reachable_at_end())
+        return ids.astype(np.int64), self.heap.size[ids]

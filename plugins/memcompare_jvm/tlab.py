@@ -1,0 +1,141 @@
+"""Allocation: TLAB bump pointers carved from eden, shared eden, and the old generation.
+
+The rules (gc/shared/memAllocator.cpp, threadLocalAllocBuffer.{cpp,inline.hpp}):
+
+- An object is bump-allocated in the thread's TLAB when it fits
+  (``mem_allocate_inside_tlab_fast``).
+- Otherwise (``mem_allocate_inside_tlab_slow``): if the TLAB's free space exceeds its refill
+  waste limit (desired size / ``TLABRefillWasteFraction`` 64, raised by
+  ``TLABWasteIncrement`` = 4 words at each such miss), the TLAB is kept and the object is
+  allocated outside it; else the TLAB is retired (its tail wasted) and a new one carved:
+  ``compute_size`` = min(eden free, desired size + object), which must be at least
+  ``compute_min_size`` = max(object, ``MinTLABSize`` 2 KiB) — the last TLAB before a
+  collection is smaller than the rest.
+- Outside a TLAB (``mem_allocate_outside_tlab``), the object goes to shared eden if eden has
+  room, else to the old generation when the collector's rule allows (policy.py), else the
+  allocation fails and the heap collects (policy.py, model.py).
+
+The desired TLAB size is eden / 50 for the trace's single thread (heap.py ``Sizes.tlab_size``).
+The TLAB end reserve (a filler header and C2's allocation-prefetch distance, a few hundred
+bytes per TLAB) is not modelled.
+
+The loop here runs once per TLAB, not once per object: within a TLAB the objects that fit are
+found with one ``searchsorted`` over the cumulative sizes (reference/simulator-speed.md §6.3).
+This module decides where each object goes and when eden is exhausted; it must not collect.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .heap import EDEN, HEAP_WORD, KiB, NONE
+
+MIN_TLAB = 2 * KiB                     # MinTLABSize
+REFILL_WASTE_FRACTION = 64             # TLABRefillWasteFraction
+WASTE_INCREMENT = 4 * HEAP_WORD        # TLABWasteIncrement, words
+
+
+class EdenAllocator:
+    """Places heap objects (in allocation order ``hid``) into TLABs, shared eden or old.
+
+    ``fill(k)`` allocates from the ``k``-th heap object on and returns the index of the first
+    object that needs a collection (or the number of heap objects). The kinds of slow-path
+    allocation are recorded by heap-object index for the cost table.
+    """
+
+    def __init__(self, heap, policy, hid: np.ndarray, hsize: np.ndarray, alloc_event: np.ndarray,
+                 out):
+        self.heap = heap
+        self.policy = policy
+        self.hid = hid
+        self.hid_l = hid.tolist()
+        self.hsize_l = hsize.tolist()
+        self.cum0 = np.concatenate(([0], np.cumsum(hsize))).astype(np.int64)
+        self.cum0_l = None
+        self.event = alloc_event
+        self.out = out
+        self.eden_cap = heap.sizes.eden
+        self.desired = heap.sizes.tlab_size()
+        self.eden_free = self.eden_cap
+        self.tlab_free = 0
+        self.waste_limit = self.desired // REFILL_WASTE_FRACTION
+        self.almost_full = False
+        self.refills: list[int] = []       # heap-object index whose allocation refilled
+        self.shared: list[int] = []        # allocated outside a TLAB in eden
+        self.old: list[int] = []           # allocated directly in the old generation
+        self.tlab_waste = 0
+
+    def reset(self, spill: int) -> None:
+        """After a collection: eden empty but for ``spill``; TLABs retired and resized
+        (``ThreadLocalAllocBuffer::resize`` resets the refill waste limit)."""
+        self.eden_free = self.eden_cap - spill
+        self.tlab_free = 0
+        self.waste_limit = self.desired // REFILL_WASTE_FRACTION
+
+    @property
+    def eden_used(self) -> int:
+        """``eden()->used()`` at a collection: everything carved, TLAB tails included."""
+        return self.eden_cap - self.eden_free
+
+    def _touch(self, k: int) -> None:
+        heap = self.heap
+        touched = self.eden_cap - self.eden_free - self.tlab_free
+        if touched > heap.hwm["eden"]:
+            heap.hwm["eden"] = touched
+            heap.report_footprint(self.out, int(self.event[k]))
+
+    def fill(self, k: int, retry: bool = False) -> int:
+        """Allocate heap objects ``k, k + 1, ...`` until one cannot be; return its index.
+
+        ``retry``: object ``k`` is being retried after a collection, and may go to the old
+        generation whatever its size (``expand_heap_and_allocate`` / ``failed_mem_allocate``).
+        """
+        start = k
+        K = len(self.hsize_l)
+        cum0 = self.cum0
+        hs = self.hsize_l
+        heap = self.heap
+        policy = self.policy
+        while k < K:
+            tf = self.tlab_free
+            if tf > 0:
+                # every object from k on that fits the TLAB's rest, in one search
+                j = int(np.searchsorted(cum0, cum0[k] + tf, side="right")) - 1
+                if j > k:
+                    self.tlab_free = tf - int(cum0[j] - cum0[k])
+                    k = j
+                    self._touch(k - 1)
+                    if k == K:
+                        break
+            s = hs[k]
+            if self.tlab_free > self.waste_limit:
+                # keep the TLAB, allocate this one outside it
+                self.waste_limit += WASTE_INCREMENT
+            else:
+                self.tlab_waste += self.tlab_free
+                self.tlab_free = 0
+                new = min(self.eden_free, self.desired + s)
+                if new >= max(s, MIN_TLAB):
+                    self.eden_free -= new
+                    self.tlab_free = new
+                    self.waste_limit = self.desired // REFILL_WASTE_FRACTION
+                    self.refills.append(k)
+                    continue
+            if s <= self.eden_free:
+                self.eden_free -= s
+                self.shared.append(k)
+                self._touch(k)
+                k += 1
+                continue
+            if (retry and k == start) or policy.old_takes_outside_tlab(s, self.almost_full):
+                if s <= heap.old_free:
+                    heap.append_old(np.array([self.hid_l[k]], dtype=np.int64))
+                    self.old.append(k)
+                    heap.report_footprint(self.out, int(self.event[k]))
+                    k += 1
+                    continue
+            break
+        if k > start:
+            ids = self.hid[start:k]
+            g = heap.gen_np[ids]
+            heap.gen_np[ids[g == NONE]] = EDEN
+        return k

@@ -1,0 +1,585 @@
+"""The ``jvm`` model (HotSpot Serial / Parallel GC) against numbers derived by hand.
+
+Every expectation follows from HotSpot's rules as the model's modules cite them
+(reference/runtimes.md §2), worked through in the comments. Constants used throughout:
+
+- ``-Xmx2m`` (Serial): heap 2 MiB; young = the default NewSize floor, 1.25 MiB (NewRatio would
+  give align_down(2 MiB / 3, 64 KiB) = 640 KiB, below ScaleForWordSize(1 MiB) aligned down =
+  1 310 720); survivor = align_down(1 310 720 / 10, 64 KiB) = 128 KiB; eden = 1 MiB; old =
+  768 KiB. TLAB = eden words / 50 = 131 072 / 50 → 2 621 words = 20 968 bytes.
+- A *TLAB-sized* garbage object (20 968 bytes, payload 20 956, no slots) fills eden like a clock:
+  a new TLAB is min(eden free, TLAB + object) = 41 936 bytes and holds two of them, so eden
+  (1 048 576 = 25 × 41 936 + 176) holds 50, and the 51st finds 176 bytes: no TLAB, no room
+  outside one, and a young collection.
+- Object size = align8(12 + payload + 4 × slots) with compressed oops and class pointers.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import memcompare
+from memcompare import Output, Recorder
+from memcompare.trace import ALLOC
+from memcompare_jvm import Costs, JVMModel, Params
+from memcompare_jvm.heap import OLD, SURV, Sizes
+from memcompare_jvm.layout import Layout
+from memcompare_jvm.policy import PaddedNoZeroDevAverage
+from memcompare_jvm.young import tenuring_threshold
+
+K = 1024
+TLAB2M = 20968                  # the -Xmx2m TLAB, and the clock's garbage object
+CLOCK_PAYLOAD = TLAB2M - 12
+
+
+def run(trace, **params):
+    """Replay with the model alone (no engine): the model, its Output."""
+    model = JVMModel(Params(**params), Costs())
+    out = Output(trace)
+    model.run(trace, out)
+    return model, out
+
+
+def garbage(t: Recorder, count: int, payload: int = CLOCK_PAYLOAD) -> None:
+    for _ in range(count):
+        t.drop(t.alloc(payload))
+
+
+def linked_list(t: Recorder, count: int, payload: int):
+    """``count`` objects of ``payload`` bytes and one slot, each pointing to the previous;
+    returns a handle to the last (the head), which keeps them all alive."""
+    head = t.alloc(payload, 1)
+    for _ in range(count - 1):
+        node = t.alloc(payload, 1)
+        t.store(node, 0, head)
+        t.drop(head)
+        head = node
+    return head
+
+
+# -- sizing -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("collector,heap_mb,young_mb,young,eden,survivor,old", [
+    # reference/runtimes.md §2.1, JDK 17 -XX:+UseSerialGC -Xmx64m: young 21 824 K = eden
+    # 17 472 K + 2 × 2 176 K, tenured 43 712 K. 64 MiB / 3 = 21 845.3 K → aligned down to
+    # 64 K: 21 824 K; / 10 = 2 182.4 K → 2 176 K
+    ("serial", 64, None, 21824 * K, 17472 * K, 2176 * K, 43712 * K),
+    # 256 MiB / 3 = 87 381.3 K → 87 360 K; / 10 = 8 736 K → 8 704 K; eden 87 360 − 17 408
+    ("serial", 256, None, 87360 * K, 69952 * K, 8704 * K, 174784 * K),
+    # Parallel aligns to 512 K: 87 381.3 K → 87 040 K; 8 704 K is 17 × 512 K already
+    ("parallel", 256, None, 87040 * K, 69632 * K, 8704 * K, 175104 * K),
+    # -Xmn20m: 20 MiB is aligned; survivor 2 MiB, eden 16 MiB
+    ("serial", 64, 20, 20 * 1024 * K, 16 * 1024 * K, 2 * 1024 * K, 44 * 1024 * K),
+    # -Xmx2m: the NewSize floor of 1.25 MiB wins over NewRatio (module docstring)
+    ("serial", 2, None, 1280 * K, 1024 * K, 128 * K, 768 * K),
+    # -Xmn larger than the heap is cut to heap − one alignment (a warning in HotSpot)
+    ("serial", 8, 100, 8 * 1024 * K - 64 * K, None, None, 64 * K),
+])
+def test_generation_sizes(collector, heap_mb, young_mb, young, eden, survivor, old):
+    s = Sizes.compute(collector, heap_mb, young_mb, 2, 8)
+    assert s.young == young and s.old == old and s.heap == young + old
+    if eden is not None:
+        assert (s.eden, s.survivor) == (eden, survivor)
+    assert s.eden + 2 * s.survivor == s.young
+
+
+def test_heap_is_rounded_up_to_2_mib():
+    # HeapAlignment = 512-byte cards × 4 KiB pages = 2 MiB: -Xmx5m reserves 6 MiB
+    assert Sizes.compute("serial", 5, None, 2, 8).heap == 6 * 1024 * K
+
+
+def test_tlab_is_a_fiftieth_of_eden():
+    # 16 MiB eden = 2 097 152 words; / 50 = 41 943 words = 335 544 bytes
+    assert Sizes.compute("serial", 64, 20, 2, 8).tlab_size() == 335544
+    assert Sizes.compute("serial", 2, None, 2, 8).tlab_size() == TLAB2M
+
+
+# -- object layout ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("oops,klass,payload,slots,size", [
+    (True, True, 16, 2, 40),       # 12 + 16 + 2 × 4 = 36 → 40
+    (False, True, 16, 2, 48),      # 12 + 16 + 2 × 8 = 44 → 48 (JDK 15+: independent flags)
+    (False, False, 16, 2, 48),     # 16 + 16 + 2 × 8 = 48
+    (True, True, 0, 0, 16),        # new Object(): 12 → 16
+    (True, True, 4, 0, 16),        # an int field fills the gap after the header
+    (True, True, 8, 2, 32),        # a binary-trees node: 12 + 8 + 8 = 28 → 32
+    (True, False, 0, 1, 24),       # 16 + 4 = 20 → 24
+])
+def test_object_size(oops, klass, payload, slots, size):
+    assert Layout.for_flags(oops, klass).object_size(payload, slots) == size
+
+
+def test_allocated_bytes_use_the_java_layout():
+    t = Recorder()
+    t.alloc(16, 2)
+    t.alloc(0)
+    trace = t.build()
+    assert run(trace)[1].allocated_bytes == 40 + 16
+    assert run(trace, compressed_oops=False)[1].allocated_bytes == 48 + 16
+
+
+# -- allocation and young collections ---------------------------------------------------------
+
+def test_160_mib_of_dead_objects_in_a_16_mib_eden_give_10_minor_collections():
+    # -Xmx64m -Xmn20m: eden 16 MiB, TLAB 335 544 bytes = 31 objects of 10 824 bytes
+    # (payload 10 812). A refill takes TLAB + object = 346 368 bytes = 32 objects; eden
+    # takes 48 such TLABs, then a last one of the 151 552 bytes left (14 objects), leaving
+    # 16 bytes: 1 550 objects and 49 refills per eden, and the 1 551st object collects.
+    # 15 501 objects (160 MiB + one object) collect at objects 1 551, 3 101, ..., 15 501:
+    # 10 times, each finding nothing alive (every object is dropped before the next).
+    t = Recorder()
+    garbage(t, 15501, payload=10812)
+    trace = t.build()
+    model, out = run(trace, heap_mb=64, young_mb=20)
+    st = out.stats
+    assert out.gc_counts == {"minor": 10}
+    assert st["tlab_bytes"] == 335544 and st["tlab_refills"] == 10 * 49 + 1
+    assert st["promoted_bytes"] == 0 and st["survivor_copied_bytes"] == 0
+    assert [batch.size for _, batch in out.collections] == [1550] * 10
+    # each pause is only the fixed cost plus scanning the trace's one register
+    assert out.pause_ns == [200_000.5] * 10
+    # footprint: eden's touched pages (16 777 200 → 16 MiB) + card table (32 768 cards)
+    assert max(out.fp_bytes) == 16 * 1024 * K + 32 * K
+
+
+def _survivor_clock(n_gcs: int, **params):
+    """A 32-byte object kept alive while ``n_gcs`` young collections happen: it is allocated
+    first, so eden's first TLAB is TLAB + 32 bytes and still holds it plus one garbage
+    object; each eden then holds 50 garbage objects (module docstring), and 50 × n + 1
+    garbage objects make n collections."""
+    t = Recorder()
+    keep = t.alloc(16, 1)                           # 12 + 16 + 4 = 32 bytes
+    garbage(t, 50 * n_gcs + 1)
+    t.drop(keep)
+    return run(t.build(), heap_mb=2, **params)
+
+
+@pytest.mark.parametrize("mtt,n_gcs,promoted", [
+    # age after the n-th collection is n; copy_to_survivor_space promotes once
+    # age >= threshold, i.e. at collection threshold + 1
+    (15, 15, 0), (15, 16, 32),
+    (3, 3, 0), (3, 4, 32),
+    (0, 1, 32),                                     # AlwaysTenure-like: first collection
+])
+def test_an_object_is_promoted_when_its_age_reaches_the_threshold(mtt, n_gcs, promoted):
+    model, out = _survivor_clock(n_gcs, max_tenuring_threshold=mtt)
+    st = out.stats
+    assert out.gc_counts == {"minor": n_gcs}
+    assert st["promoted_bytes"] == promoted
+    # every collection before the promoting one copies it between the survivor spaces
+    assert st["survivor_copied_bytes"] == 32 * (n_gcs - (promoted > 0))
+    assert model.heap.gen[0] == (OLD if promoted else SURV)
+    # 32 live bytes never approach half a survivor space: the threshold stays at the max
+    assert st["tenuring_threshold"] == mtt
+
+
+def _age_one_survivors(nodes: int, clock: int):
+    t = Recorder()
+    head = linked_list(t, nodes, 1008)              # 12 + 1008 + 4 = 1 024 bytes each
+    garbage(t, clock)
+    t.drop(head)
+    return run(t.build(), heap_mb=2)
+
+
+def test_threshold_falls_to_1_when_age_1_survivors_exceed_half_a_survivor_space():
+    # Desired survivor size = 128 KiB / 8 × 50 % = 8 192 words. 70 live KiB = 8 960 words
+    # of age 1 exceed it: AgeTable::compute_tenuring_threshold returns 1. 70 KiB + 60
+    # clock objects (1.33 MB) overflow the 1 MiB eden once but not twice.
+    model, out = _age_one_survivors(70, 60)
+    assert out.gc_counts == {"minor": 1}
+    assert out.stats["survivor_copied_bytes"] == 70 * 1024
+    assert out.stats["tenuring_threshold"] == 1
+    # 60 KiB = 7 680 words do not: the threshold stays 15
+    _, out = _age_one_survivors(60, 60)
+    assert out.stats["tenuring_threshold"] == 15
+
+
+def test_with_threshold_1_the_next_collection_promotes_the_age_1_survivors():
+    # 70 KiB + 110 clock objects (2.38 MB) collect twice; at the second the 70 objects
+    # have age 1 >= threshold 1 and are promoted (not prematurely: they are old enough);
+    # the survivor space is then empty and the threshold back at 15
+    _, out = _age_one_survivors(70, 110)
+    st = out.stats
+    assert out.gc_counts == {"minor": 2}
+    assert st["promoted_bytes"] == 70 * 1024 and st["premature_promoted_bytes"] == 0
+    assert st["tenuring_threshold"] == 15
+
+
+def test_threshold_from_the_runtimes_md_log():
+    # runtimes.md §2.2: "Desired survivor size 1114112 bytes, new threshold 1" with a
+    # 2 176 K survivor (-Xmx64m) and 1.27 MB of age-1 objects: 2 228 224 / 8 × 50 % =
+    # 139 264 words = 1 114 112 bytes
+    ages = [0] * 16
+    ages[1] = 1_270_000
+    assert tenuring_threshold(ages, 2176 * K, 50, 15) == 1
+    ages[1] = 1_114_112                             # exactly the desired size: not above it
+    assert tenuring_threshold(ages, 2176 * K, 50, 15) == 15
+    assert tenuring_threshold(ages, 2176 * K, 50, 6) == 6
+
+
+def _overflow_trace():
+    """A root R (40 bytes, 2 slots) → X (204 800 B, 1 slot) → X2 (153 600 B), R → Y
+    (256 000 B), held across one young collection of a 4 MiB eden with 512 KiB survivors
+    (-Xmx16m -Xmn5m for both collectors: 5 MiB / 10 = 512 KiB is aligned for both)."""
+    t = Recorder()
+    r = t.alloc(16, 2)                              # 12 + 16 + 8 = 36 → 40
+    x = t.alloc(204784, 1)                          # 12 + 204 784 + 4 = 204 800
+    x2 = t.alloc(153588)                            # 12 + 153 588 = 153 600
+    t.store(x, 0, x2)
+    t.drop(x2)
+    y = t.alloc(255988)                             # 12 + 255 988 = 256 000
+    t.store(r, 0, x)
+    t.store(r, 1, y)
+    t.drop(x)
+    t.drop(y)
+    # TLAB 83 880 bytes (524 288 words / 50); 50 of them (4.19 MB) plus the 614 KB above
+    # overflow the 4 MiB eden once
+    garbage(t, 50, payload=83868)
+    t.drop(r)
+    return t.build()
+
+
+@pytest.mark.parametrize("collector,survived,premature,where", [
+    # Serial, breadth-first: R, X, Y fit (40 + 204 800 + 256 000 = 460 840); X2 would make
+    # 614 440 > 524 288 and is promoted prematurely
+    ("serial", 460840, 153600, {"X2": OLD, "Y": SURV}),
+    # Parallel, depth-first: R, X, then X's child X2 (358 440); Y would make 614 440 and is
+    # promoted instead
+    ("parallel", 358440, 256000, {"X2": SURV, "Y": OLD}),
+])
+def test_survivor_overflow_promotes_prematurely_in_copy_order(collector, survived, premature,
+                                                              where):
+    model, out = run(_overflow_trace(), heap_mb=16, young_mb=5, collector=collector)
+    st = out.stats
+    assert out.gc_counts == {"minor": 1}
+    assert st["survivor_bytes"] == 512 * K
+    assert st["survivor_copied_bytes"] == survived
+    assert st["premature_promoted_bytes"] == st["promoted_bytes"] == premature
+    gen = model.heap.gen
+    assert (gen[2], gen[3]) == (where["X2"], where["Y"])    # object ids: R 0, X 1, X2 2, Y 3
+    r = memcompare.replay(_overflow_trace(), "jvm", heap_mb=16, young_mb=5,
+                          collector=collector)
+    assert r.status == "ok" and r.metrics["leaked_bytes"] == 0
+
+
+# -- card table -------------------------------------------------------------------------------
+
+def _old_to_young(store: bool, drop_old: bool):
+    """O (32 B, 1 slot) is promoted by the first collection (MaxTenuringThreshold = 0); then
+    a young Y (32 B) is stored into it (or not) and dropped, and a second collection runs.
+    Each eden holds 50 clock objects: 60 + 60 of them make exactly 2 collections."""
+    t = Recorder()
+    o = t.alloc(16, 1)
+    garbage(t, 60)
+    y = t.alloc(16)
+    if store:
+        t.store(o, 0, y)
+    t.drop(y)
+    if drop_old:
+        t.drop(o)
+    garbage(t, 60)
+    if not drop_old:
+        t.drop(o)
+    return run(t.build(), heap_mb=2, max_tenuring_threshold=0)
+
+
+def test_an_old_to_young_pointer_keeps_the_young_object_alive_through_the_card_table():
+    model, out = _old_to_young(store=True, drop_old=False)
+    st = out.stats
+    assert out.gc_counts == {"minor": 2}
+    # O at the first collection, Y (found through O's dirty card) at the second
+    assert st["promoted_bytes"] == 32 + 32
+    assert st["dirty_cards_scanned"] == 1 and st["card_slots_scanned"] == 1
+    y = 61
+    assert model.heap.gen[y] == OLD
+    assert not any(y in batch for _, batch in out.collections)
+
+
+def test_without_the_store_the_young_object_dies():
+    model, out = _old_to_young(store=False, drop_old=False)
+    assert out.stats["promoted_bytes"] == 32
+    assert out.stats["dirty_cards_scanned"] == 0
+    assert 61 in out.collections[1][1]
+
+
+def test_a_dead_old_object_keeps_its_young_referent_alive_until_a_full_collection():
+    # O is unreachable at the second collection, but its card is dirty and scanned anyway
+    model, out = _old_to_young(store=True, drop_old=True)
+    assert out.stats["promoted_bytes"] == 64
+    assert model.heap.gen[61] == OLD and model.heap.gen[0] == OLD
+    # the final full collection (held) keeps neither
+    ids, _ = model.held()
+    assert 0 not in ids and 61 not in ids
+    trace = model.trace
+    r = memcompare.replay(trace, "jvm", heap_mb=2, max_tenuring_threshold=0)
+    assert r.status == "ok" and r.metrics["leaked_bytes"] == 0
+
+
+def test_card_marks_cost_only_non_null_stores():
+    t = Recorder()
+    a = t.alloc(16, 2)
+    b = t.alloc(16)
+    t.store(a, 0, b)
+    t.store(a, 1, None)
+    _, out = run(t.build())
+    c = Costs()
+    assert out.mm_ns[2] == c.card_mark_ns        # store of b
+    assert out.mm_ns[3] == 0.0                   # store of null: C2 elides the barrier
+    assert out.stats["card_marks"] == 1
+
+
+# -- full collections and OutOfMemoryError ----------------------------------------------------
+
+def test_full_collection_when_old_cannot_take_the_expected_promotion():
+    # -Xmx2m, MaxTenuringThreshold = 0: every survivor is promoted. Each round holds a
+    # 200-object batch B (204 800 B) across one collection, which a 500 000-byte garbage
+    # object G triggers: eden then holds [G][B] (≈ 710 KB) and the next G overflows it.
+    # Collections 1-3 promote 204 800 bytes each: old holds 614 400 of 786 432 bytes and
+    # the padded average of promoted bytes is 204 800 (equal samples, no deviation).
+    # Collection 4: old free 172 032 is below both the padded average and young used, so
+    # promotion_attempt_is_safe fails and the heap does a full collection instead, which
+    # finds only the current batch alive and compacts it into the old generation.
+    t = Recorder()
+    prev = None
+    for _ in range(4):
+        garbage(t, 1, payload=500000 - 12)
+        if prev is not None:
+            t.drop(prev)
+        prev = linked_list(t, 200, 1008)
+    garbage(t, 1, payload=500000 - 12)
+    t.drop(prev)
+    trace = t.build()
+    model, out = run(trace, heap_mb=2, max_tenuring_threshold=0)
+    assert [kind for kind in out.pause_kind] == ["minor", "minor", "minor", "full"]
+    st = out.stats
+    assert st["promoted_bytes"] == 4 * 204800      # the full collection moved batch 4 too
+    assert model.heap.old_top == 204800           # batches 1-3 are gone
+    full_reclaimed = out.collections[-1][1]
+    assert full_reclaimed.size == 3 * 200 + 1     # batches 1-3 and the dropped G before it
+    r = memcompare.replay(trace, "jvm", heap_mb=2, max_tenuring_threshold=0)
+    assert r.status == "ok" and r.metrics["leaked_bytes"] == 0
+
+
+def test_parallel_follows_a_scavenge_with_a_full_collection_when_old_is_nearly_full():
+    # Parallel -Xmx8m: young 2.5 MiB = eden 1.5 MiB + 2 × 512 KiB, old 5.5 MiB (5 767 168);
+    # MaxTenuringThreshold = 0. As above, each collection promotes one batch, here 640
+    # nodes = 655 360 bytes (a 500 000-byte G triggers it: [G][B] ≈ 1.16 MB fits eden, the
+    # next G does not); the padded average stays 655 360. Before the 8th scavenge old has
+    # 1 179 648 bytes free, more than min(padded average, young used): it scavenges; after
+    # it 524 288 are left, less than the padded average, so should_full_GC runs a full
+    # collection at once, which keeps only batch 8.
+    t = Recorder()
+    prev = None
+    for _ in range(8):
+        garbage(t, 1, payload=500000 - 12)
+        if prev is not None:
+            t.drop(prev)
+        prev = linked_list(t, 640, 1008)
+    garbage(t, 1, payload=500000 - 12)
+    trace = t.build()
+    model, out = run(trace, heap_mb=8, collector="parallel", max_tenuring_threshold=0)
+    assert out.stats["old_bytes"] == 5767168 and out.stats["eden_bytes"] == 1536 * K
+    assert out.pause_kind == ["minor"] * 8 + ["full"]
+    assert out.pause_at[-1] == out.pause_at[-2]    # one safepoint, two pauses
+    assert out.stats["full_after_young"] == 1
+    assert model.heap.old_top == 655360
+
+
+def test_promotion_failure_is_followed_by_a_full_collection():
+    # -Xmx4m -Xmn1m: young 1 MiB, survivor align_down(104 857, 64 K) = 64 KiB, eden
+    # 896 KiB, old 3 MiB. A 2 500 000-byte object is larger than eden and goes straight to
+    # old (645 728 bytes left). 800 live KiB then meet a young collection with nothing
+    # promoted so far (padded average 0: "safe"), all of it due for promotion
+    # (MaxTenuringThreshold = 0): the promotion fails part-way, and a full collection
+    # compacts the 3.3 MB of live data into old (3 MiB) and eden.
+    t = Recorder()
+    big = t.alloc(2_500_000 - 12)
+    head = linked_list(t, 800, 1008)
+    garbage(t, 1, payload=200_000 - 12)
+    t.drop(head)
+    t.drop(big)
+    trace = t.build()
+    model, out = run(trace, heap_mb=4, young_mb=1, max_tenuring_threshold=0)
+    st = out.stats
+    assert st["eden_bytes"] == 896 * K and st["old_bytes"] == 3 * 1024 * K
+    assert st["old_direct_allocs"] == 1
+    assert out.pause_kind == ["minor", "full"]
+    assert st["promotion_failures"] == 1
+    assert out.collections[0][1].size == 0        # the failed young collection frees nothing
+    r = memcompare.replay(trace, "jvm", heap_mb=4, young_mb=1, max_tenuring_threshold=0)
+    assert r.status == "ok" and r.metrics["gc_counts"] == {"full": 1, "minor": 1}
+    # old takes the big object and as many 1 KiB nodes as fit: 645 728 // 1 024 = 630;
+    # the other 170 stay in eden, which makes the heap "almost full"
+    assert model.heap.old_top == 2_500_000 + 630 * 1024
+    assert model.eden.almost_full
+
+
+@pytest.mark.parametrize("dead,kinds", [
+    # 100 000 dead bytes at the bottom of old are within the dead-wood allowance, so the
+    # first full collection leaves them (and L) in place and the object still does not fit;
+    # the last-ditch full collection compacts completely and it does
+    (100_000, ["minor", "full", "full"]),
+    # 200 000 dead bytes exceed the allowance: the first full collection compacts
+    (200_000, ["minor", "full"]),
+])
+def test_serial_full_collection_leaves_dead_wood_up_to_5_percent_of_old(dead, kinds):
+    # -Xmx4m -Xmn1m: eden 896 KiB, old 3 MiB; MarkSweepDeadRatio 5 % of 3 145 728 =
+    # 157 286 bytes → 19 660 words = 157 280 bytes may stay as fillers. D (dead bytes) and
+    # L (1 000 B) are promoted by the first young collection (MaxTenuringThreshold = 0; D's
+    # register comes first, so D is at 0 and L right after it); then D dies and an object
+    # of 3 MiB − 1 000 bytes, larger than eden, needs all of old but L's 1 000 bytes.
+    t = Recorder()
+    d = t.alloc(dead - 12)
+    live = t.alloc(1000 - 12)
+    garbage(t, 60, payload=18344 - 12)            # 1.1 MB: one young collection
+    t.drop(d)
+    t.alloc(3 * 1024 * K - 1000 - 12)
+    trace = t.build()
+    model, out = run(trace, heap_mb=4, young_mb=1, max_tenuring_threshold=0)
+    assert out.pause_kind == kinds
+    assert 0 in out.collections[1][1]             # D is reclaimed even as dead wood
+    assert model.heap.addr[1] == 0 and model.heap.addr[62] == 1000
+
+
+def test_an_object_larger_than_the_heap_is_out_of_memory_at_its_allocation():
+    # 1 MiB + 8 bytes exceeds eden (1 MiB) and old (768 KiB): a full collection, a
+    # last-ditch full collection, then OutOfMemoryError at that ALLOC (event 1)
+    t = Recorder()
+    t.alloc(16)
+    t.alloc(1024 * K + 8 - 12)
+    trace = t.build()
+    r = memcompare.replay(trace, "jvm", heap_mb=2)
+    assert r.status == "oom" and r.oom_at == 1
+    assert r.stats["full_gcs"] == 2
+    assert "Java heap space" in r.error
+
+
+@pytest.mark.parametrize("collector,nodes", [
+    # Serial -Xmx2m: old 768 KiB + eden 1 MiB hold 1 792 nodes of 1 KiB; the full
+    # collection compacts them into old, then eden (the from-space only ever receives
+    # survivors), so the 1 793rd node (index 1 792) has nowhere to go
+    ("serial", 1792),
+    # Parallel -Xmx2m: young 1.5 MiB (three 512 KiB alignments) = eden 512 KiB + two
+    # survivors of 512 KiB, old 512 KiB: 1 024 nodes
+    ("parallel", 1024),
+])
+def test_live_data_beyond_the_heap_is_out_of_memory(collector, nodes):
+    t = Recorder()
+    head = linked_list(t, 2000, 1008)             # 1 KiB nodes that never die
+    t.drop(head)
+    trace = t.build()
+    r = memcompare.replay(trace, "jvm", heap_mb=2, collector=collector)
+    assert r.status == "oom"
+    assert trace.op[r.oom_at] == ALLOC
+    assert int(np.searchsorted(trace.obj_alloc_at, r.oom_at)) == nodes
+    assert r.stats["full_gcs"] >= 2                # the last two: normal, then last-ditch
+
+
+# -- the parallel collector -------------------------------------------------------------------
+
+def test_parallel_pauses_divide_the_serial_work_over_the_threads():
+    # 100 live 1 KiB nodes (1 slot each) across one young collection, same sizes for both
+    # collectors (-Xmx16m -Xmn5m) and no overflow, so both copy the same objects:
+    # W = registers × 0.5 + 100 × 5 + 102 400 × 0.5 + 100 slots × 0.5 ns.
+    t = Recorder()
+    head = linked_list(t, 100, 1008)
+    garbage(t, 51, payload=83868)
+    t.drop(head)
+    trace = t.build()
+    work = trace.registers * 0.5 + 100 * 5 + 102400 * 0.5 + 100 * 0.5
+    _, serial = run(trace, heap_mb=16, young_mb=5)
+    _, par = run(trace, heap_mb=16, young_mb=5, collector="parallel", gc_threads=4)
+    assert serial.gc_counts == par.gc_counts == {"minor": 1}
+    assert serial.pause_ns == [pytest.approx(200_000 + work)]
+    # fixed 0.2 ms + 4 threads × 20 µs, then the work at 4 × 75 % of one thread's speed
+    assert par.pause_ns == [pytest.approx(200_000 + 4 * 20_000 + work / (4 * 0.75))]
+    assert par.pause_cpu_ns == [pytest.approx(4 * par.pause_ns[0])]
+    _, par8 = run(trace, heap_mb=16, young_mb=5, collector="parallel", gc_threads=8)
+    assert par8.pause_ns[0] > 200_000 + 8 * 20_000     # never below its fixed costs
+
+
+def test_parallel_sends_objects_of_half_eden_to_old():
+    # Parallel -Xmx16m -Xmn5m: eden 4 MiB; should_alloc_in_eden is size < eden words / 2,
+    # so a 2 MiB object that eden cannot take goes to old; Serial only sends objects larger
+    # than eden there
+    t = Recorder()
+    garbage(t, 1, payload=3 * 1024 * K)
+    t.drop(t.alloc(2 * 1024 * K - 12))
+    trace = t.build()
+    _, par = run(trace, heap_mb=16, young_mb=5, collector="parallel")
+    _, ser = run(trace, heap_mb=16, young_mb=5)
+    assert par.stats["old_direct_allocs"] == 1 and par.gc_counts == {}
+    assert ser.stats["old_direct_allocs"] == 0 and ser.gc_counts == {"minor": 1}
+
+
+# -- policy details ---------------------------------------------------------------------------
+
+def test_padded_average_of_promoted_bytes():
+    # gcUtil.cpp: weights 100/1, 100/2, 100/3 for the first samples (above the weight 10);
+    # a zero sample leaves the deviation alone; padded = average + 3 × deviation
+    a = PaddedNoZeroDevAverage()
+    a.sample(1000)
+    assert (a.average, a.deviation, a.padded_bytes) == (1000, 0, 1000)
+    a.sample(0)                                   # w = 50: average 500, deviation kept
+    assert (a.average, a.deviation, a.padded_bytes) == (500, 0, 500)
+    a.sample(2000)                                # w = 33: 0.67 × 500 + 0.33 × 2000 = 995
+    assert float(a.average) == pytest.approx(995)
+    assert float(a.deviation) == pytest.approx(0.33 * 1005)        # |2000 − 995| × 0.33
+    assert a.padded_bytes == int(995 + 3 * 0.33 * 1005)            # 1989
+
+
+def test_local_objects_are_scalar_replaced_and_their_fields_are_roots():
+    # A local object holding a young object in its field, across one collection: with
+    # scalar replacement it takes no heap and its field keeps the young object alive; without
+    # it, it is a 32-byte object like any other
+    t = Recorder()
+    loc = t.alloc(16, 1, local=True)
+    kept = t.alloc(16)                            # 28 → 32 bytes
+    t.store(loc, 0, kept)
+    t.drop(kept)
+    garbage(t, 51)
+    t.free(loc)
+    trace = t.build()
+    model, out = run(trace, heap_mb=2)
+    assert out.stats["scalar_replaced"] == 1
+    assert out.allocated_bytes == 32 + 51 * TLAB2M
+    assert out.gc_counts == {"minor": 1} and out.stats["survivor_copied_bytes"] == 32
+    model, out = run(trace, heap_mb=2, scalar_replacement=False)
+    assert out.allocated_bytes == 32 + 32 + 51 * TLAB2M
+    assert out.stats["survivor_copied_bytes"] == 64
+
+
+# -- every workload ---------------------------------------------------------------------------
+
+WORKLOADS = ["binary-trees", "message-buffer", "lru-cache", "queue-churn", "cyclic-garbage",
+             "fragmentation", "large-objects"]
+_TRACES: dict[str, object] = {}
+
+
+def _trace(name):
+    if name not in _TRACES:
+        _TRACES[name] = memcompare.record(name, **({"max_depth": 10} if name == "binary-trees"
+                                                  else {}))
+    return _TRACES[name]
+
+
+@pytest.mark.parametrize("collector", ["serial", "parallel"])
+@pytest.mark.parametrize("heap_mb", [256, 16])
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_every_workload_is_safe_and_leaks_nothing(name, heap_mb, collector):
+    # the conftest's full check re-traces the heap at every collection
+    r = memcompare.replay(_trace(name), "jvm", heap_mb=heap_mb, collector=collector)
+    assert r.status == "ok", r.error
+    m = r.metrics
+    assert m["leaked_bytes"] == 0
+    assert m["footprint_peak_bytes"] <= 2 * heap_mb * 1024 * K
+    assert m["gc_count"] == r.stats["minor_gcs"] + r.stats["full_gcs"]
+    if heap_mb == 16 and name in ("message-buffer", "fragmentation", "large-objects"):
+        assert m["gc_count"] > 0                  # the small heap does collect
+
+
+def test_replay_is_deterministic():
+    trace = _trace("message-buffer")
+    a = memcompare.replay(trace, "jvm", heap_mb=4)
+    b = memcompare.replay(trace, "jvm", heap_mb=4)
+    assert repr(a.metrics) == repr(b.metrics) and a.stats == b.stats
