@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .heap import EDEN, HEAP_WORD, KiB, NONE
+from .heap import EDEN, HEAP_WORD, PAGE, KiB, NONE
 
 MIN_TLAB = 2 * KiB                     # MinTLABSize
 REFILL_WASTE_FRACTION = 64             # TLABRefillWasteFraction
@@ -83,6 +83,24 @@ class EdenAllocator:
             heap.hwm["eden"] = touched
             heap.report_footprint(self.out, int(self.event[k]))
 
+    def _touch_run(self, k0: int, k1: int) -> None:
+        """Objects ``k0 .. k1-1`` were bump-allocated in the current TLAB: eden's touched memory
+        grows object by object, so report the footprint at each object that touches a new page
+        (a page becomes resident when first written, reference/runtimes.md §2: RSS counts
+        touched pages)."""
+        heap = self.heap
+        end = self.eden_cap - self.eden_free - self.tlab_free     # touched after object k1-1
+        after = end - (self.cum0[k1] - self.cum0[k0 + 1:k1 + 1])  # ... after each object
+        hwm = heap.hwm["eden"]
+        if end <= hwm:
+            return
+        pages = (after + PAGE - 1) // PAGE
+        first = np.flatnonzero(np.diff(pages, prepend=(hwm + PAGE - 1) // PAGE) > 0)
+        for m in first.tolist():
+            heap.hwm["eden"] = int(after[m])
+            heap.report_footprint(self.out, int(self.event[k0 + m]))
+        heap.hwm["eden"] = max(heap.hwm["eden"], int(end))
+
     def fill(self, k: int, retry: bool = False) -> int:
         """Allocate heap objects ``k, k + 1, ...`` until one cannot be; return its index.
 
@@ -102,8 +120,8 @@ class EdenAllocator:
                 j = int(np.searchsorted(cum0, cum0[k] + tf, side="right")) - 1
                 if j > k:
                     self.tlab_free = tf - int(cum0[j] - cum0[k])
+                    self._touch_run(k, j)
                     k = j
-                    self._touch(k - 1)
                     if k == K:
                         break
             s = hs[k]
