@@ -61,7 +61,7 @@ def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
         raise ValueError(f"check must be one of {CHECK_LEVELS}, got {check!r}")
     mutator = mutator or MutatorCosts()
     model = model_cls(params, costs)
-    out = Output(trace)
+    out = Output(trace, mutator)
     # The simulator's own structures hold no reference cycles: Python's collector would only
     # slow the replay down ~2× (reference/simulator-speed.md §3).
     was_enabled = gc.isenabled()

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
+from .costs import MutatorCosts
 from .params import NoParams
 from .trace import Recorder, Trace
 
@@ -39,8 +40,11 @@ class Output:
       safety oracle. An object reclaimed "at ``at``" is gone after event ``at``.
     """
 
-    def __init__(self, trace: Trace):
+    def __init__(self, trace: Trace, mutator: "MutatorCosts | None" = None):
         self.events = trace.events
+        #: the run's shared mutator cost table (DESIGN.md §4): a model that maps simulated time
+        #: to events (a concurrent phase that lasts so many ns) needs the program's own costs
+        self.mutator = mutator if mutator is not None else MutatorCosts()
         self.mm_ns: Sequence[float] | np.ndarray | None = None
         self.free_ns: Sequence[float] | np.ndarray | None = None
         self.gc_ns: Sequence[float] | np.ndarray | None = None

@@ -21,7 +21,7 @@ SMALL = {
 }
 #: models that never reclaim: they "leak" every object unreachable at the end (docs/metrics.md)
 NEVER_RECLAIM = {"nogc"}
-MODELS = ["cpp", "nogc", "cpython", "jvm"]
+MODELS = ["cpp", "nogc", "cpython", "jvm", "go"]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,65 @@
+"""The cost table of the ``go`` model: simulated nanoseconds per unit of counted work.
+
+The model counts what the Go runtime would do (objects and pointer slots marked, spans swept,
+pages faulted in or released, write barriers executed, stop-the-world pauses) and this table
+prices it. Every default comes from reference/runtimes.md §5 or is a stated assumption, and all
+can be overridden from TOML (``costs = { mark_object_ns = 30 }``). Nothing here decides a policy.
+
+Units: the pacer's "scan work" is measured in nanoseconds of marking at these prices (Go counts
+bytes scanned); the pacer only ever uses ratios of scan work, in which the unit cancels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memcompare import param
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Nanoseconds per counted unit of Go runtime work (reference/runtimes.md §5)."""
+
+    alloc_ns: float = param(
+        15.0, "mallocgc fast path per object: mcache slot or tiny block (§5.3: 15 ns/object, "
+              "from local testing.B figures and the Go 1.26 notes)", minimum=0)
+    alloc_ns_per_byte: float = param(
+        0.1, "mallocgc zeroing per byte of the slot, block or page run handed out (§5.3: "
+             "0.1 ns/B)", minimum=0)
+    refill_ns: float = param(
+        200.0, "mcache.refill → mcentral.cacheSpan: swapping the cached span for one with free "
+               "slots, sweeping not included (assumption: a few spanSet operations and span "
+               "bookkeeping)", minimum=0)
+    span_alloc_ns: float = param(
+        500.0, "mheap.allocSpan under the heap lock: page-allocator search and span "
+               "initialisation (assumption)", minimum=0)
+    grow_ns: float = param(
+        3000.0, "mheap.grow: one sysMap of a new 4 MiB heap chunk (assumption: an mmap-like "
+                "system call, as the cpp model's mmap_ns)", minimum=0)
+    page_fault_ns: float = param(
+        500.0, "first touch of a 4 KiB physical page the heap got from, or gave back to, the "
+               "OS: minor fault plus kernel zeroing (assumption, as the cpp model)", minimum=0)
+    mark_object_ns: float = param(
+        20.0, "marking one object: find its span, set its mark bit, queue it (§5.3: "
+              "20 ns/object, local Go/JVM mark figures)", minimum=0)
+    mark_slot_ns: float = param(
+        0.5, "scanning one pointer slot (8 bytes) of a marked object or of the stack (§5.3: "
+             "0.5 ns per pointer slot)", minimum=0)
+    sweep_span_ns: float = param(
+        50.0, "sweeping one span: lock, swap mark and alloc bitmaps, file it (assumption)",
+        minimum=0)
+    sweep_object_ns: float = param(
+        2.0, "sweeping, per object slot of the span (§5.3: sweep ≈ 10 % of mark cost, "
+             "Green Tea blog; 10 % of mark_object_ns)", minimum=0)
+    write_barrier_ns: float = param(
+        3.0, "the hybrid write barrier on one pointer store while marking: both pointers "
+             "into the per-P buffer (§5.3: 2–5 ns, assumption — no published figure)",
+        minimum=0)
+    stw_ns: float = param(
+        10000.0, "fixed part of each stop-the-world pause (§1.5: Go 1.8+ pauses 'often as "
+                 "low as 10 µs', local gctrace 5–20 µs each)", minimum=0)
+    stw_per_proc_ns: float = param(
+        1000.0, "per P in each pause: preempting and restarting it, flushing its caches "
+                "(assumption)", minimum=0)
+    scavenge_ns: float = param(
+        10000.0, "releasing one 4 KiB physical page to the OS (madvise): mgcscavenge.go "
+                 "approxWorkedNSPerPhysicalPage = 10 µs, 'somewhat pessimistic'", minimum=0)

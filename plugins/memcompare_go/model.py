@@ -1,0 +1,360 @@
+"""The ``go`` model: parameters, the lowering pass and the replay loop.
+
+The loop visits only the events the Go runtime acts on — heap ALLOCs and STOREs — with the
+mcache fast path inline (reference/simulator-speed.md §6.4) and everything else (span refills,
+tiny blocks, large objects, cycle transitions, assists) in heap.py and collector.py. What the
+trace fixes in advance is computed with numpy first: every object's size class, span class and
+mark cost (sizeclasses.py), the flat slot index of every STORE, the static start time of every
+event, the register writes the collector replays at each mark start. The loop keeps the slots
+up to date, so that a cycle's snapshot is the heap as of its mark-start event.
+
+Simulated time: an event starts at its static start time (the shared mutator cost table, as the
+engine uses it, plus each allocation's mallocgc fast-path cost) plus ``extra``, the running sum
+of every dynamic cost put on the mutator's timeline so far (refills, sweeping, assists, write
+barriers, pauses). The concurrent mark ends at the first event that starts after the background
+workers' share of the mark work is done.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from memcompare import Model, Output, Trace, param
+from memcompare.costs import MutatorCosts
+from memcompare.trace import ALLOC, FREE, STORE
+
+from .collector import Collector
+from .costs import Costs
+from .heap import INF, Heap, Ledger
+from .pacer import CPULimiter, Pacer
+from .sizeclasses import KIND_NONE, KIND_TINY, PTR_SIZE, TINY_SIZE, object_layout
+
+MiB = 1 << 20
+#: cmd/compile/internal/ir/cfg.go MaxImplicitStackVarSize: escape analysis keeps a
+#: non-escaping new(T) / make of constant size up to 64 KiB on the stack
+MAX_IMPLICIT_STACK_VAR_SIZE = 64 * 1024
+
+
+def _check_gogc(v):
+    if isinstance(v, int) and v < 1:
+        return 'must be an integer >= 1 or "off"'
+    return None
+
+
+@dataclass(frozen=True)
+class Params:
+    """GOGC, GOMEMLIMIT and GOMAXPROCS, and two runtime behaviours that can be switched off."""
+
+    gogc: int | Literal["off"] = param(
+        100, 'GOGC: heap growth over the marked heap (and roots) before the next cycle, in %; '
+             '"off" disables the GOGC goal (runtime/mgcpacer.go readGOGC)', check=_check_gogc)
+    gomemlimit_mb: float | None = param(
+        None, "GOMEMLIMIT in MiB: a soft limit on the heap's mapped memory; absent = no limit "
+              "(mgcpacer.go memoryLimitHeapGoal)", minimum=0)
+    gomaxprocs: int = param(
+        4, "GOMAXPROCS: Ps for one goroutine; the others run the background mark workers "
+           "(25 %: startCycle) and sweeper", minimum=1, maximum=1024)
+    idle_mark_workers: bool = param(
+        True, "let Ps with nothing to run mark at full speed (proc.go findRunnable's idle "
+              "GC workers; a one-goroutine program leaves GOMAXPROCS-1 Ps idle)")
+    escape_analysis: bool = param(
+        True, "place `local` objects up to 64 KiB on the goroutine's stack, not in the heap "
+              "(cmd/compile escape analysis, MaxImplicitStackVarSize)")
+
+
+class _Lowered:
+    """Everything the trace fixes before the replay starts (numpy, once per run)."""
+
+    def __init__(self, trace: Trace, p: Params, c: Costs, mutator: MutatorCosts):
+        n = trace.events
+        m = trace.objects
+        self.events = n
+        self.objects = m
+        self.registers = trace.registers
+        op, a = trace.op, trace.a
+        nslots = trace.obj_nslots
+        nbytes = trace.obj_bytes
+        local = trace.obj_local
+        on_stack = (local & (nbytes <= MAX_IMPLICIT_STACK_VAR_SIZE)
+                    if p.escape_analysis else np.zeros(m, dtype=bool))
+        kind, hbytes, header = object_layout(trace.obj_size, nslots, on_stack)
+        self.kind = kind
+        self.hbytes = hbytes
+        self.header = header
+        self.on_stack = on_stack
+        heap = kind != KIND_NONE
+        self.heap = heap
+        self.tiny = kind == KIND_TINY
+        self.has_tiny = bool(self.tiny.any())
+        self.heap_ids = np.flatnonzero(heap).astype(np.int64)
+        self.hbytes_nontiny = np.where(self.tiny, 0, hbytes)
+        self.obj_alloc_at = trace.obj_alloc_at
+        # mark cost of each object: find and mark it, scan its slots; an object on the stack
+        # is scanned as part of the stack frame; zerobase is not in the heap
+        mcost = np.where(heap, c.mark_object_ns, 0.0) + c.mark_slot_ns * nslots
+        self.mcost = mcost
+        # Go's scan work of an object: bytes up to its last pointer (pointers laid out first,
+        # after the malloc header); pointer-free objects are marked without being scanned
+        self.scan_bytes = np.where(heap & (nslots > 0), header + PTR_SIZE * nslots, 0)
+        self.cum_mcost = np.concatenate([[0.0], np.cumsum(np.where(heap, mcost, 0.0))])
+        # the heap's slots, kept current by the loop; object -> first slot, slot count
+        self.slots = [-1] * int(nslots.sum())
+        self.base = trace.obj_slot_base.tolist()
+        self.nslots = nslots.tolist()
+        # the event columns the collector reads segment by segment at each mark start
+        self.op, self.a, self.x, self.z = op, a, trace.x, trace.z
+        st_ev = np.flatnonzero(op == STORE)
+        self.st_ev = st_ev
+        self.st_x = trace.x[st_ev]
+        self.st_flat = trace.obj_slot_base[self.st_x] + trace.b[st_ev] if st_ev.size \
+            else np.zeros(0, dtype=np.int64)
+        self.st_y = trace.y[st_ev]
+        self.base_np = trace.obj_slot_base
+        self.nslots_np = nslots
+        # bytes of stack-allocated objects live after each event (their frames)
+        st = np.flatnonzero(on_stack)
+        self.local_bytes = None
+        if st.size:
+            delta = np.zeros(n, dtype=np.int64)
+            delta[trace.obj_alloc_at[st]] += nbytes[st]
+            freed = st[trace.obj_free_at[st] >= 0]
+            delta[trace.obj_free_at[freed]] -= nbytes[freed]
+            self.local_bytes = np.cumsum(delta)
+        # the mallocgc fast path, static per allocation: per object, then per event
+        zbytes = np.where(self.tiny, nbytes, hbytes)
+        ocost = np.where(heap, c.alloc_ns + c.alloc_ns_per_byte * zbytes, 0.0)
+        ocost = np.where((nbytes == 0) & ~on_stack, c.alloc_ns, ocost)   # mallocgc(0): zerobase
+        mm = np.zeros(n)
+        mm[trace.obj_alloc_at] = ocost
+        self.mm_static = mm
+        static = mutator.per_event(op, a) + mm
+        self.t0 = np.concatenate([[0.0], np.cumsum(static)[:-1]]) if n else np.zeros(0)
+        self.t_last = float(self.t0[-1] + static[-1]) if n else 0.0
+        # the loop's stream: heap ALLOCs (object id, kind) and STOREs (~flat slot, value)
+        is_alloc = op == ALLOC
+        ev_kind = np.zeros(n, dtype=np.int64)
+        ev_kind[trace.obj_alloc_at] = kind
+        loop = np.flatnonzero((is_alloc & (ev_kind != KIND_NONE)) | (op == STORE))
+        la = is_alloc[loop]
+        x = trace.x[loop]
+        flat = trace.obj_slot_base[np.where(la, 0, x)] + trace.b[loop]
+        self.loop_ev = loop.tolist()
+        self.loop_a = np.where(la, x, -1 - flat).tolist()
+        self.loop_b = np.where(la, ev_kind[loop], trace.y[loop]).tolist()
+        self.loop_t = self.t0[loop].tolist()
+
+
+class GoModel(Model):
+    """Go's concurrent mark-sweep: size classes, pacer (GOGC/GOMEMLIMIT), assists, scavenger.
+
+    ``local`` objects: Go's escape analysis puts a non-escaping ``new(T)``/``make`` of constant
+    size up to 64 KiB on the goroutine stack (cmd/compile/internal/ir/cfg.go
+    ``MaxImplicitStackVarSize``); the trace promises exactly that (never stored into a slot,
+    dead at its FREE), so such objects take no heap memory and no allocation cost, count into
+    the stack bytes of the heap goal, are scanned with the stack, and are gone at their FREE.
+    Larger ones, or all of them with ``escape_analysis = false``, are heap objects.
+    GOMEMLIMIT is a soft limit: the model never runs out of memory; a limit below the live
+    heap makes the collector run back to back, with the mutator assisting, as Go does.
+    """
+
+    name = "go"
+    Params = Params
+    Costs = Costs
+
+    def run(self, trace: Trace, out: Output) -> None:
+        p, c = self.params, self.costs
+        lw = _Lowered(trace, p, c, out.mutator)
+        self._lw = lw
+        gogc = -1 if p.gogc == "off" else int(p.gogc)
+        limit = INF if p.gomemlimit_mb is None else int(p.gomemlimit_mb * MiB)
+        led = Ledger()
+        n_tiny = int(np.count_nonzero(lw.tiny))
+        heap = Heap(c, p.gomaxprocs, lw.objects, n_tiny, led, out)
+        pacer = Pacer(gogc, limit, p.gomaxprocs, c.mark_slot_ns / PTR_SIZE)
+        limiter = CPULimiter(p.gomaxprocs)
+        heap.pacer = pacer
+        heap.limiter = limiter
+        heap.memory_limit = limit
+        col = Collector(lw, heap, pacer, limiter, led, p, c, out)
+        self._heap, self._col = heap, col
+        out.footprint(0, 0)
+        heap.last_fp = 0
+
+        wb_at, last = self._loop(lw, heap, col, led, c.write_barrier_ns)
+        col.finish(last)
+        n = lw.events
+        mm = lw.mm_static.copy()
+        if led.mm_at:
+            np.add.at(mm, np.asarray(led.mm_at, dtype=np.int64), np.asarray(led.mm_ns))
+        if wb_at:
+            mm[np.asarray(wb_at, dtype=np.int64)] += c.write_barrier_ns
+        gcv = np.zeros(n)
+        if led.gc_at:
+            np.add.at(gcv, np.asarray(led.gc_at, dtype=np.int64), np.asarray(led.gc_ns))
+        out.mm_ns = mm
+        out.gc_ns = gcv
+        out.concurrent_ns = led.concurrent
+        out.allocated_bytes = int(lw.hbytes_nontiny[lw.heap].sum()) + TINY_SIZE * heap.nblocks
+        # stack-allocated objects die with their frame, at their FREE
+        frees = np.flatnonzero(trace.op == FREE)
+        fo = trace.x[frees]
+        st = lw.on_stack[fo]
+        out.reclaimed_ids = fo[st]
+        out.reclaimed_at = frees[st]
+        self._stack_freed = np.zeros(lw.objects, dtype=bool)
+        self._stack_freed[fo[st]] = True
+        self._reach_end = trace.reachable_at_end
+        out.stats.update(self._stats(heap, col, pacer, limiter, len(wb_at), lw))
+
+    def _loop(self, lw: _Lowered, heap: Heap, col: Collector, led: Ledger,
+              wb: float) -> tuple[list[int], int]:
+        """One pass over heap ALLOCs and STOREs; returns the STOREs that paid a barrier and
+        the last event seen while marking."""
+        slots = lw.slots
+        hb = lw.hbytes.tolist()
+        cspan, cfree, cpos, cobjs = heap.cspan, heap.cfree, heap.cpos, heap.cobjs
+        ospan = heap.ospan
+        refill = heap.refill
+        wb_at: list[int] = []
+        wb_add = wb_at.append
+        extra = 0.0
+        marking = False
+        frac = col.frac
+        t_end = INF
+        credit = 0.0
+        mlast = -1
+        for i, a, b, T in zip(lw.loop_ev, lw.loop_a, lw.loop_b, lw.loop_t):
+            if a < 0:
+                # STORE: the slot changes; while marking, the hybrid write barrier runs
+                slots[~a] = b
+                if marking:
+                    t = T + extra
+                    if t >= t_end:
+                        led.extra = extra
+                        col.terminate_timed(i, mlast)
+                        extra = led.extra
+                        marking = False
+                    elif frac:
+                        led.extra = extra
+                        col.p1_tick(i, t)
+                        extra = led.extra
+                        t_end = col.t_end
+                    if marking:
+                        extra += wb
+                        wb_add(i)
+                        mlast = i
+                continue
+            # ALLOC of heap object a, kind b
+            if marking:
+                t = T + extra
+                if t >= t_end:
+                    led.extra = extra
+                    col.terminate_timed(i, mlast)
+                    extra = led.extra
+                    marking = False
+                elif frac:
+                    led.extra = extra
+                    col.p1_tick(i, t)
+                    extra = led.extra
+                    t_end = col.t_end
+                if marking:
+                    # deductAssistCredit: allocating while marking runs up assist debt
+                    credit -= hb[a]
+                    if credit < 0:
+                        led.extra = extra
+                        credit = col.assist(i, T + extra, credit)
+                        extra = led.extra
+                        marking = col.marking
+                        t_end = col.t_end
+                    mlast = i
+            if b >= 2:
+                # mcache fast path: the next free slot of the cached span of this class
+                fl = cfree[b]
+                q = cpos[b]
+                if q < len(fl):
+                    cobjs[b][fl[q]] = a
+                    cpos[b] = q + 1
+                    ospan[a] = cspan[b]
+                    continue
+                led.extra = extra
+                refill(b, i, T + extra)
+                fl = cfree[b]
+                cobjs[b][fl[0]] = a
+                cpos[b] = 1
+                ospan[a] = cspan[b]
+            elif b == KIND_TINY:
+                led.extra = extra
+                if not heap.alloc_tiny(a, hb[a], i, T + extra):
+                    continue
+            else:
+                led.extra = extra
+                heap.alloc_large(a, -b, i, T + extra)
+            # a span came from mcentral or the heap: maybe revise the assist ratio, or start
+            # a cycle (mallocgc's checkGCTrigger)
+            col.after_span(i)
+            extra = led.extra
+            if col.marking and not marking:
+                credit = 0.0
+                t_end = col.t_end
+                mlast = i
+            marking = col.marking
+        led.extra = extra
+        return wb_at, mlast
+
+    def held(self) -> tuple[np.ndarray, np.ndarray]:
+        """The final collection (runtime.GC: finish any cycle, then a full one from the final
+        registers): heap objects reachable at the end, plus dead tiny objects that share a
+        16-byte block with a live one or sit in the block being filled (gcMarkTinyAllocs)."""
+        lw, col, heap = self._lw, self._col, self._heap
+        reach = self._reach_end()
+        resident = lw.heap & ~col.reclaimed
+        keep = resident & reach
+        if lw.has_tiny:
+            tb = np.frombuffer(heap.tblock, dtype=np.int64)
+            rt = np.flatnonzero(resident & lw.tiny)
+            live = np.unique(tb[rt[reach[rt]]])
+            if heap.tiny_block >= 0:
+                live = np.union1d(live, [heap.tiny_block])
+            keep[rt[np.isin(tb[rt], live)]] = True
+        ids = np.flatnonzero(keep)
+        # stack objects the trace never frees stay in their frame: held, in no heap bytes
+        never = np.flatnonzero(lw.on_stack & ~self._stack_freed)
+        ids = np.concatenate([ids, never])
+        nbytes = np.concatenate([lw.hbytes[ids[:ids.size - never.size]],
+                                 np.zeros(never.size, dtype=np.int64)])
+        return ids, nbytes
+
+    @staticmethod
+    def _stats(heap: Heap, col: Collector, pacer: Pacer, limiter: CPULimiter, wbs: int,
+               lw: _Lowered) -> dict:
+        stats = {
+            "cycles": col.cycles,
+            "objects_marked": col.marked_objects,
+            "objects_reclaimed": col.reclaimed_objects,
+            "mark_work_ns": col.mark_work_ns,
+            "background_mark_ns": col.bg_mark_ns,
+            "fractional_mark_ns": col.frac_ns_total,
+            "assists": col.assists,
+            "assist_ns": col.assist_ns_total,
+            "write_barriers": wbs,
+            "background_sweep_ns": heap.bg_sweep_ns,
+            "mutator_sweep_ns": heap.mut_sweep_ns,
+            "spans_swept": heap.swept_spans,
+            "spans_allocated": heap.spans_allocated,
+            "heap_grows": heap.grows,
+            "pages_faulted_in": heap.pages_faulted,
+            "pages_released": heap.released_pages,
+            "scavenge_ns": heap.scavenge_ns_total,
+            "tiny_blocks": heap.nblocks,
+            "stack_objects": int(np.count_nonzero(lw.on_stack)),
+            "heap_marked_bytes": int(pacer.heap_marked),
+            "peak_heap_goal_bytes": float(col.peak_goal),
+            "cons_mark": pacer.cons_mark,
+            "cpu_limiter_overflow_ns": limiter.overflow,
+            "heap_pages_mapped": heap.total_pages,
+            "incremental_snapshots": col.incremental_snapshots,
+        }
+        return {k: (int(v) if isinstance(v, (int, np.integer)) else float(v))
+                for k, v in stats.items()}

@@ -1,0 +1,549 @@
+"""The ``go`` model against numbers derived by hand from the Go runtime's rules.
+
+Constants used throughout (reference/runtimes.md §1, golang/go runtime sources):
+
+- object = payload + 8 × slots; pointerful objects over 512 bytes get an 8-byte malloc header;
+  the size class is the smallest of sizeclasses.go's 67 classes that fits;
+- pages are 8 KiB; an object over 32760 bytes (maxSmallSize − mallocHeaderSize) gets its own
+  run of whole pages; pointer-free objects under 16 bytes share 16-byte tiny blocks;
+- heap goal = marked + (marked + 8 × live registers) × GOGC/100, at least 4 MiB × GOGC/100;
+  the trigger lies 45/64..61/64 of the way from the marked heap to the goal;
+- with the default cost table a stop-the-world pause is 10 µs + 1 µs per P, the sweep
+  termination pause adds 0.5 ns per live register (the goroutine's stack scan).
+
+Scenarios: "garbage" allocates 1 KiB pointer-free objects (size class 1024, 8 per span) and
+drops each at once; "live list" keeps a linked list of 512-byte nodes (504 bytes + 1 slot: size
+class 512, no header).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import memcompare
+from memcompare import Output, Recorder
+from memcompare import params as P
+from memcompare.errors import ConfigError
+from memcompare.trace import ALLOC, STORE
+from memcompare_go import Costs, GoModel, Params
+from memcompare_go.heap import Heap, Ledger
+from memcompare_go.pacer import INF, CPULimiter, Pacer, mark_workers
+from memcompare_go.sizeclasses import (CLASS_TO_NELEMS, CLASS_TO_NPAGES, CLASS_TO_SIZE,
+                                       object_layout)
+
+KiB = 1 << 10
+MiB = 1 << 20
+
+
+def run(trace, costs=None, **params):
+    """Replay with the model alone (no engine): the model, its Output."""
+    model = GoModel(P.build(Params, params), P.build(Costs, costs or {}))
+    out = Output(trace)
+    model.run(trace, out)
+    return model, out
+
+
+def garbage(t: Recorder, nbytes: int, size: int = 1024, work: int = 0) -> None:
+    for _ in range(nbytes // size):
+        g = t.alloc(size)
+        if work:
+            t.work(work)
+        t.drop(g)
+
+
+def live_list(t: Recorder, nbytes: int, node: int = 512):
+    """A linked list of ``nbytes`` in ``node``-byte nodes (payload + one slot); the head's
+    handle is returned."""
+    head = t.alloc(node - 8, 1)
+    cur = t.copy(head)
+    for _ in range(nbytes // node - 1):
+        n = t.alloc(node - 8, 1)
+        t.store(cur, 0, n)
+        t.drop(cur)
+        cur = n
+    t.drop(cur)
+    return head
+
+
+def first_garbage_event(trace) -> int:
+    return int(np.flatnonzero((trace.op == ALLOC) & (trace.b == 1024) & (trace.c == 0))[0])
+
+
+# -- object layout ------------------------------------------------------------------------------
+
+LAYOUTS = [
+    # (payload, slots, heap bytes, what)
+    (8, 0, 8, "tiny: pointer-free and under 16 bytes, 8 bytes of a shared block"),
+    (15, 0, 15, "tiny"),
+    (16, 0, 16, "size class 16 (2), not tiny: 16 is not under 16"),
+    (0, 1, 8, "one pointer: size class 8, never tiny"),
+    (8, 2, 24, "a binary-trees node: 8 + 2 × 8 = 24, size class 24"),
+    (25, 0, 32, "25 rounds up to 32"),
+    (496, 2, 512, "512 with pointers: no malloc header (minSizeForMallocHeader is exclusive)"),
+    (497, 2, 576, "513 with pointers: + 8-byte header = 521 → 576"),
+    (570, 0, 576, "570 pointer-free → 576"),
+    (562, 1, 640, "570 with a pointer: + 8 = 578 → 640"),
+    (1016, 1, 1152, "1024 with a pointer: + 8 = 1032 → 1152"),
+    (32760, 0, 32768, "the largest small object: size class 32768"),
+    (32761, 0, 32768, "over 32768 − 8: large, its own run of ceil(32761 / 8192) = 4 pages"),
+    (32768, 0, 32768, "32 KiB exactly: large, 4 pages"),
+    (33 * KiB, 0, 40960, "33 KiB: its own 5-page run, 40 KiB"),
+    (0, 0, 0, "size 0: mallocgc returns &zerobase, no heap memory"),
+]
+
+
+@pytest.mark.parametrize("payload,slots,nbytes,what", LAYOUTS)
+def test_object_layout(payload, slots, nbytes, what):
+    kind, heap_bytes, _ = object_layout(np.array([payload]), np.array([slots]),
+                                        np.array([False]))
+    assert int(heap_bytes[0]) == nbytes, what
+    if payload + 8 * slots > 32760:
+        assert int(kind[0]) == -(nbytes // 8192), "a large object: its own page run"
+    elif 0 < payload + 8 * slots:
+        assert int(kind[0]) >= 1, "a tiny or small object"
+
+
+def test_size_class_table_is_sizeclasses_go():
+    # spot checks of the table comment in sizeclasses.go: class, bytes/obj, bytes/span, objects
+    for cls, size, span, objs in [(1, 8, 8192, 1024), (3, 24, 8192, 341), (35, 1408, 16384, 11),
+                                  (49, 6784, 40960, 6), (65, 27264, 81920, 3),
+                                  (67, 32768, 32768, 1)]:
+        assert CLASS_TO_SIZE[cls] == size
+        assert CLASS_TO_NPAGES[cls] * 8192 == span
+        assert CLASS_TO_NELEMS[cls] == objs
+    assert len(CLASS_TO_SIZE) == 68          # class 0 (large) + 67 size classes
+
+
+@pytest.mark.parametrize("sizes,blocks", [
+    ([8, 8], 1),          # two 8-byte objects share one 16-byte block
+    ([8, 8, 8], 2),       # the third starts a second block
+    ([12, 4], 1),         # 12 at offset 0, 4 aligned to 4 at offset 12
+    ([12, 8, 8], 2),      # 8 aligns to 16: new block, which keeps more room and becomes current
+])
+def test_tiny_allocator_packs_pointer_free_objects(sizes, blocks):
+    t = Recorder()
+    held = [t.alloc(s) for s in sizes]
+    for h in held:
+        t.drop(h)
+    model, out = run(t.build())
+    assert out.stats["tiny_blocks"] == blocks
+    assert out.allocated_bytes == 16 * blocks
+    assert max(out.fp_bytes) == 8192          # one page of the 16-byte noscan span class
+
+
+def test_tiny_block_lives_while_any_object_in_it_lives():
+    # a and b share a block; a dies, b lives: the final collection keeps the block, so a's
+    # 8 bytes are held although unreachable — Go's tiny allocator's retention
+    t = Recorder()
+    a = t.alloc(8)
+    b = t.alloc(8)
+    t.drop(a)
+    trace = t.build()
+    r = memcompare.replay(trace, "go")
+    assert r.metrics["leaked_bytes"] == 8
+    assert r.metrics["allocated_bytes"] == 16
+
+
+def test_large_object_gets_its_own_page_run():
+    t = Recorder()
+    t.drop(t.alloc(33 * KiB))
+    model, out = run(t.build())
+    assert out.allocated_bytes == 5 * 8192
+    assert max(out.fp_bytes) == 5 * 8192      # the run is all the heap holds
+    assert out.stats["heap_pages_mapped"] == 512   # mheap.grow maps a whole 4 MiB chunk
+
+
+def test_small_objects_fill_spans_before_taking_pages():
+    # 341 objects of 24 bytes fill one 8 KiB span of class 24; the 342nd needs a second
+    t = Recorder()
+    for _ in range(341):
+        t.drop(t.alloc(8, 2))
+    model, out = run(t.build())
+    assert max(out.fp_bytes) == 8192
+    t.drop(t.alloc(8, 2))
+    model, out = run(t.build())
+    assert max(out.fp_bytes) == 2 * 8192
+
+
+# -- pacer --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("procs,dedicated,fractional", [
+    (1, 0, 0.25), (2, 0, 0.25), (3, 0, 0.25),   # rounding off by > 30 %: fractional only
+    (4, 1, 0.0), (8, 2, 0.0),
+    (6, 1, 0.5 / 6),                            # 1.5 rounds to 2, 33 % off: 1 + fractional
+])
+def test_mark_workers_are_25_percent_of_gomaxprocs(procs, dedicated, fractional):
+    assert mark_workers(procs) == (dedicated, pytest.approx(fractional))
+
+
+def test_first_trigger_is_61_64_of_the_minimum_heap():
+    # nothing marked yet, no cons/mark estimate: goal = heapMinimum = 4 MiB × GOGC/100, and a
+    # zero runway puts the trigger at the 61/64 bound
+    for gogc, goal in [(100, 4 * MiB), (200, 8 * MiB), (50, 2 * MiB)]:
+        p = Pacer(gogc, INF, 4, 1.0)
+        assert p.trigger(0, 0, 0) == (goal // 64 * 61, goal)
+
+
+def test_heap_goal_counts_marked_heap_and_stack():
+    p = Pacer(100, INF, 4, 1.0)
+    p.heap_marked = 10 * MiB
+    p.last_stack_bytes = 8 * 100          # 100 live registers
+    p.commit(sweep_done=True)
+    assert p.trigger(0, 0, 0)[1] == 10 * MiB + (10 * MiB + 800)
+
+
+def test_trigger_bounds():
+    p = Pacer(100, INF, 4, 1.0)
+    p.heap_marked = 10 * MiB
+    p.commit(sweep_done=True)             # goal 20 MiB
+    goal = 20 * MiB
+    assert p.trigger(0, 0, 0)[0] == (goal - 10 * MiB) // 64 * 61 + 10 * MiB   # runway 0
+    p.runway = 100 * MiB                  # runway beyond the goal: the 45/64 bound
+    assert p.trigger(0, 0, 0)[0] == (goal - 10 * MiB) // 64 * 45 + 10 * MiB
+    # large heaps: the upper bound is goal − 4 MiB when that is above 61/64 of the way
+    p.heap_marked = 100 * MiB
+    p.runway = 0
+    p.commit(sweep_done=True)             # goal 200 MiB; 61/64 of the way = 195.3 MiB
+    assert p.trigger(0, 0, 0) == (196 * MiB, 200 * MiB)
+
+
+def test_memory_limit_goal_keeps_headroom():
+    p = Pacer(100, 64 * MiB, 4, 1.0)
+    # goal = limit − (limit // 100 × 3) (3 % is above the 1 MiB minimum headroom)
+    assert p.memory_limit_heap_goal(0, 0, 0) == 64 * MiB - 64 * MiB // 100 * 3
+    small = Pacer(100, 8 * MiB, 4, 1.0)
+    assert small.memory_limit_heap_goal(0, 0, 0) == 7 * MiB      # 1 MiB minimum headroom
+    small.heap_marked = 9 * MiB           # never below the marked heap
+    assert small.memory_limit_heap_goal(0, 0, 0) == 9 * MiB
+    # mapped memory that is not heap objects (here: 2 MiB of span waste) comes off the goal
+    assert small.memory_limit_heap_goal(4 * MiB, 0, 2 * MiB) == 9 * MiB   # floored again
+    small.heap_marked = 0
+    assert small.memory_limit_heap_goal(4 * MiB, 0, 2 * MiB) == 5 * MiB
+
+
+def test_cpu_limiter_is_a_leaky_bucket_of_one_second_per_p():
+    lim = CPULimiter(1)
+    lim.accumulate(0.0, 0.9e9)
+    assert not lim.enabled
+    lim.accumulate(0.0, 0.2e9)            # 1.1 s of GC time > 1 s capacity: limiting
+    assert lim.enabled and lim.overflow == pytest.approx(0.1e9)
+    lim.accumulate(0.5e9, 0.0)            # mutator time drains it
+    assert not lim.enabled
+    four = CPULimiter(4)
+    four.pause(0.0, 1e9)                  # a stop-the-world second counts all 4 Ps as GC
+    assert four.enabled
+
+
+# -- collections --------------------------------------------------------------------------------
+
+def test_no_live_data_collects_every_4_mib_and_doubling_gogc_halves_the_count():
+    # 32 MiB of garbage; the goal is the minimum heap 4 MiB × GOGC/100, the trigger 45/64 to
+    # 61/64 of it: GOGC=100 collects 32 / 4 = 8 to 32 / 2.8 = 11 times
+    t = Recorder()
+    garbage(t, 32 * MiB)
+    trace = t.build()
+    counts = {}
+    for gogc in (50, 100, 200):
+        r = memcompare.replay(trace, "go", gogc=gogc)
+        counts[gogc] = r.metrics["gc_count"]
+    assert 8 <= counts[100] <= 11
+    assert 16 <= counts[50] <= 22
+    assert 4 <= counts[200] <= 5
+    assert counts[50] == 2 * counts[100] and counts[100] == 2 * counts[200]
+
+
+def test_steady_live_heap_collects_about_every_live_heap_allocated():
+    # 8 MiB live, then 48 MiB of garbage: goal = 2 × 8 MiB, so each cycle allocates between
+    # 45/64 × 8 MiB and 8 MiB: 6 to 8 collections during the garbage phase
+    t = Recorder()
+    head = live_list(t, 8 * MiB)
+    garbage(t, 48 * MiB)
+    t.drop(head)
+    trace = t.build()
+    start = first_garbage_event(trace)
+    model, out = run(trace)
+    during = sum(1 for at, _ in out.collections if at >= start)
+    assert 6 <= during <= 8
+    assert 8 * MiB <= out.stats["heap_marked_bytes"] <= 8 * MiB + 64 * KiB
+    assert 16 * MiB <= out.stats["peak_heap_goal_bytes"] <= 16 * MiB + 128 * KiB
+    assert max(out.fp_bytes) <= 16 * MiB
+
+
+def test_gogc_off_never_collects():
+    t = Recorder()
+    garbage(t, 16 * MiB)
+    r = memcompare.replay(t.build(), "go", gogc="off")
+    assert r.metrics["gc_count"] == 0 and r.metrics["pause_count"] == 0
+    assert r.metrics["footprint_peak_bytes"] == 16 * MiB      # every page it ever allocated
+    assert r.metrics["allocated_bytes"] == 16 * MiB
+
+
+def _limit_trace():
+    t = Recorder()
+    head = live_list(t, 8 * MiB)
+    garbage(t, 48 * MiB)
+    t.drop(head)
+    return t.build()
+
+
+def test_memory_limit_below_the_gogc_goal_caps_the_heap():
+    # GOGC's goal is 16 MiB; GOMEMLIMIT=12 MiB gives a goal of 12 − 1 MiB headroom (3 % of
+    # 12 MiB is under the 1 MiB minimum) minus span waste: the footprint stays under the limit
+    trace = _limit_trace()
+    free = memcompare.replay(trace, "go")
+    capped = memcompare.replay(trace, "go", gomemlimit_mb=12)
+    assert free.metrics["footprint_peak_bytes"] > 12 * MiB
+    assert capped.metrics["footprint_peak_bytes"] <= 12 * MiB
+    assert capped.stats["peak_heap_goal_bytes"] <= 11 * MiB
+    assert capped.metrics["gc_count"] > 2 * free.metrics["gc_count"]
+    assert capped.metrics["gc_cpu_fraction"] > free.metrics["gc_cpu_fraction"]
+
+
+def test_memory_limit_below_the_live_heap_slows_the_program_down():
+    # 2 MiB live under a 1 MiB limit: the goal is the marked heap itself, so a cycle starts
+    # at nearly every span refill — the program is slower, but it finishes (no OOM)
+    t = Recorder()
+    head = live_list(t, 2 * MiB)
+    garbage(t, 2 * MiB)
+    t.drop(head)
+    trace = t.build()
+    free = memcompare.replay(trace, "go")
+    capped = memcompare.replay(trace, "go", gomemlimit_mb=1)
+    assert capped.status == "ok"
+    assert capped.metrics["gc_count"] > 100
+    assert capped.metrics["wall_time_s"] > 2 * free.metrics["wall_time_s"]
+    assert capped.metrics["gc_cpu_fraction"] > 0.5
+
+
+def test_two_pauses_per_cycle_fixed_plus_stack_scan():
+    # during the garbage phase one register holds the object just allocated when a cycle
+    # starts: sweep termination = 40 µs + 4 × 1 µs + 1 × 0.5 ns, mark termination = 44 µs
+    t = Recorder()
+    garbage(t, 16 * MiB)
+    model, out = run(t.build(), costs={"stw_ns": 40000.0})
+    n = sum(out.gc_counts.values())
+    assert n == 4
+    kinds = out.pause_kind
+    assert kinds == ["sweep termination", "mark termination"] * n
+    assert out.pause_ns[0::2] == [44000.5] * n
+    assert out.pause_ns[1::2] == [44000.0] * n
+
+
+def test_write_barrier_only_on_stores_while_marking():
+    # a list built while cycles run: a STORE pays 1000 ns exactly when it falls between a
+    # sweep-termination pause and the next mark-termination pause
+    t = Recorder()
+    head = live_list(t, 16 * MiB, node=64)
+    t.drop(head)
+    trace = t.build()
+    model, out = run(trace, costs={"write_barrier_ns": 1000.0}, gomaxprocs=1)
+    mm = np.asarray(out.mm_ns)
+    stores = np.flatnonzero(trace.op == STORE)
+    others = np.flatnonzero((trace.op != STORE) & (trace.op != ALLOC))
+    marking = np.zeros(trace.events, dtype=bool)
+    at = out.pause_at
+    for k in range(0, len(at), 2):
+        end = at[k + 1] if k + 1 < len(at) else trace.events
+        marking[at[k]:end] = True
+    paid = mm[stores] == 1000.0
+    assert paid.sum() == out.stats["write_barriers"] > 0
+    assert np.array_equal(paid, marking[stores])
+    assert set(np.unique(mm[stores])) <= {0.0, 1000.0}
+    assert not mm[others].any()
+
+
+def test_background_marking_makes_cpu_exceed_wall_with_gomaxprocs_4():
+    t = Recorder()
+    head = live_list(t, 4 * MiB)
+    garbage(t, 16 * MiB)
+    t.drop(head)
+    trace = t.build()
+    four = memcompare.replay(trace, "go", gomaxprocs=4)
+    one = memcompare.replay(trace, "go", gomaxprocs=1)
+    assert four.metrics["cpu_time_s"] > four.metrics["wall_time_s"]
+    # with one P the fractional worker and the sweeper take the mutator's own core
+    assert one.metrics["cpu_time_s"] == pytest.approx(one.metrics["wall_time_s"])
+    assert one.stats["fractional_mark_ns"] > 0
+    assert one.metrics["wall_time_s"] > four.metrics["wall_time_s"]
+
+
+def test_assists_when_allocation_outruns_marking():
+    # marking 1000× slower than by default: the background worker cannot keep up, the
+    # allocating goroutine assists, on its own timeline (gc_ns at ALLOC events only)
+    t = Recorder()
+    head = live_list(t, 4 * MiB)
+    garbage(t, 16 * MiB)
+    t.drop(head)
+    trace = t.build()
+    model, out = run(trace, costs={"mark_object_ns": 20000.0})
+    gcv = np.asarray(out.gc_ns)
+    assert out.stats["assists"] > 0
+    assert out.stats["assist_ns"] > out.stats["background_mark_ns"] / 10
+    assist_events = np.flatnonzero(gcv)
+    assert (trace.op[assist_events] == ALLOC).all()
+
+
+def test_freed_slots_are_reused_only_after_their_span_is_swept():
+    class Footprint:
+        def footprint(self, at, nbytes):
+            pass
+
+    c = Costs()
+    led = Ledger()
+    heap = Heap(c, 1, 32, 0, led, Footprint())
+    heap.pacer = Pacer(100, INF, 1, 1.0)
+    heap.limiter = CPULimiter(1)
+    spc = 32 << 1 | 1                     # size class 1024, noscan: 8 objects per span
+
+    def alloc(o):
+        if heap.cpos[spc] >= len(heap.cfree[spc]):
+            heap.refill(spc, 0, 0.0)
+        q = heap.cpos[spc]
+        heap.cobjs[spc][heap.cfree[spc][q]] = o
+        heap.cpos[spc] = q + 1
+        heap.ospan[o] = heap.cspan[spc]
+        return heap.cspan[spc], heap.cfree[spc][q]
+
+    first = [alloc(o) for o in range(8)]       # fills span A
+    a = first[0][0]
+    b, slot = alloc(8)                          # span B, slot 0
+    assert b != a and slot == 0
+    # a cycle finds objects 0..3 dead: A becomes unswept; the cached B is swept at the flush
+    for o in range(4):
+        heap.dead[o] = 1
+    heap.start_sweep([(a, 4)], 0, 0.0)
+    assert heap.sp_objs[a][:4] == [0, 1, 2, 3]  # not reusable yet
+    placed = [alloc(o) for o in range(9, 16)]   # B's 7 free slots come first
+    assert all(sp == b for sp, _ in placed)
+    sweeps = len(led.gc_at)
+    sp, slot = alloc(16)                        # only now is A swept, by this allocation
+    assert (sp, slot) == (a, 0)
+    assert heap.sp_gen[a] == heap.sweepgen and len(led.gc_at) > sweeps
+
+
+def test_scavenger_returns_free_pages_at_1_percent_of_cpu():
+    # 16 MiB live is dropped; a cycle then finds it dead and the heap is mostly free pages.
+    # 2048 steps of 100 µs follow (204.8 ms): the background scavenger releases 8 KiB pages
+    # (2 × 10 µs each) with 1 % of GOMAXPROCS' CPU: 0.04 × 204.8 ms / 20 µs ≈ 410 pages with
+    # 4 Ps, ≈ 102 with 1
+    t = Recorder()
+    head = live_list(t, 16 * MiB)
+    t.drop(head)
+    garbage(t, 16 * MiB)
+    garbage(t, 2 * MiB, work=100_000)
+    trace = t.build()
+    for procs, lo, hi in [(4, 390, 440), (1, 97, 112)]:
+        model, out = run(trace, gomaxprocs=procs)
+        released = out.stats["pages_released"]
+        assert lo <= released <= hi
+        assert out.fp_bytes[-1] <= max(out.fp_bytes) - (released - 64) * 8192
+
+
+# -- stack allocation, determinism, parameters ---------------------------------------------------
+
+def test_local_objects_live_on_the_stack():
+    t = Recorder()
+    for _ in range(10):
+        h = t.alloc(100, local=True)
+        t.free(h)
+    big = t.alloc(65 * KiB, local=True)     # over 64 KiB: escapes to the heap
+    t.free(big)
+    trace = t.build()
+    r = memcompare.replay(trace, "go")
+    assert r.metrics["allocated_bytes"] == 9 * 8192   # only the 65 KiB object: 9 pages
+    model, out = run(trace)
+    assert len(out.reclaimed_ids) == 10               # gone at their FREE
+    r = memcompare.replay(trace, "go", escape_analysis=False)
+    assert r.metrics["allocated_bytes"] == 10 * 112 + 9 * 8192   # 100 bytes → class 112
+
+
+def test_replay_is_deterministic():
+    trace = memcompare.record("lru-cache", operations=2000)
+    a = memcompare.replay(trace, "go", gogc=25)
+    b = memcompare.replay(trace, "go", gogc=25)
+    assert repr(a.metrics) == repr(b.metrics)
+
+
+def test_params():
+    assert P.build(Params, {"gogc": "off"}).gogc == "off"
+    assert P.build(Params, {}).gogc == 100
+    with pytest.raises(ConfigError, match="gogc"):
+        P.build(Params, {"gogc": 0})
+    with pytest.raises(ConfigError, match="gogc"):
+        P.build(Params, {"gogc": "fast"})
+    with pytest.raises(ConfigError, match="gomaxprocs"):
+        P.build(Params, {"gomaxprocs": 0})
+    assert P.build(Costs, {"mark_object_ns": 30}).mark_object_ns == 30.0
+
+
+# -- every workload, safety checked in full (conftest) --------------------------------------------
+
+WORKLOADS = [
+    ("binary-trees", {"max_depth": 8}),
+    ("message-buffer", {"messages": 8000, "window": 1000}),
+    ("lru-cache", {"operations": 3000}),
+    ("queue-churn", {}),
+    ("cyclic-garbage", {"structures": 800}),
+    ("fragmentation", {"rounds": 4}),
+    ("large-objects", {"steps": 4000}),
+]
+
+
+@pytest.fixture(scope="module")
+def traces():
+    return {name: memcompare.record(name, **params) for name, params in WORKLOADS}
+
+
+@pytest.mark.parametrize("params", [{}, {"gogc": 10}, {"gogc": 25, "gomaxprocs": 1},
+                                    {"gomemlimit_mb": 2}],
+                         ids=["default", "gogc10", "gogc25-p1", "limit2mib"])
+@pytest.mark.parametrize("workload", [w for w, _ in WORKLOADS])
+def test_workloads_are_safe_and_leak_nothing(traces, workload, params):
+    r = memcompare.replay(traces[workload], "go", **params)
+    assert r.status == "ok"
+    assert r.metrics["leaked_bytes"] == 0
+    # two pauses per finished cycle, and one more if the trace ends while a cycle marks
+    assert r.metrics["pause_count"] - 2 * r.metrics["gc_count"] in (0, 1)
+    assert r.metrics["allocated_bytes"] > 0
+
+
+def _mark_then_compute():
+    # a 1000-node list (512-byte nodes: 16 per span), then one 4 MiB object takes heapLive
+    # past the first trigger (61/64 × 4 MiB): the cycle starts right after that allocation,
+    # with 2 live registers (list head, big object); then only computation follows
+    t = Recorder()
+    head = live_list(t, 1000 * 512)
+    big = t.alloc(4 * MiB)
+    t.drop(big)
+    for _ in range(100):
+        t.work(1000)
+    t.drop(head)
+    return t.build()
+
+
+def test_mark_ends_where_the_mutator_timeline_passes_the_mark_work():
+    # mark work = 1001 objects × 20 ns + 1000 slots × 0.5 ns = 20520 ns. With GOMAXPROCS=4
+    # three workers mark (1 dedicated + 2 idle Ps): 6840 ns. The event after the pause is the
+    # CLEAR (0.3 ns), then 1000-ns WORKs: the k-th event after the pause starts 0.3 +
+    # (k−1) × 1000 ns in, first ≥ 6840 ns at k = 8
+    trace = _mark_then_compute()
+    model, out = run(trace)
+    assert out.stats["cycles"] == 1 and out.stats["objects_marked"] == 1001
+    assert out.stats["mark_work_ns"] == 20520.0
+    s, e = out.pause_at
+    assert e - s == 8
+    assert out.pause_ns == [14001.0, 14000.0]
+    assert out.concurrent_ns >= 20520.0            # the workers' marking, off the timeline
+    # GOMAXPROCS=1: the fractional worker gets a quarter of the wall clock, so the mark
+    # ends when the mutator's own time reaches 3 × 20520 = 61560 ns: k = 63; its 20520 ns
+    # are collector time on the mutator's timeline, charged where the mark ends
+    model, out = run(trace, gomaxprocs=1)
+    s, e = out.pause_at
+    assert e - s == 63
+    assert out.pause_ns == [11001.0, 11000.0]
+    assert out.stats["fractional_mark_ns"] == 20520.0
+    assert out.gc_ns[e] >= 20520.0
+    # idle workers off: the dedicated worker alone, 20520 ns: k = 22
+    model, out = run(trace, idle_mark_workers=False)
+    s, e = out.pause_at
+    assert e - s == 22
