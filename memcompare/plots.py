@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .results import atomic_write
+from .files import atomic_write
 from .tables import BASELINE, label, workload_label
 
 #: one fixed colour per known model name, in every figure (seaborn's colour-blind palette; a

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EXIT_OK, ConfigError
-from .results import atomic_write, read
+from .files import atomic_write
+from .results import read
 from .tables import BASELINE, tables
 
 FORMATS = {"md": "report.md", "html": "report.html", "latex": "report.tex"}

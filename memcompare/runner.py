@@ -27,7 +27,8 @@ from .config import Config, ModelSpec, WorkloadSpec
 from .engine import prepare, replay
 from .errors import ConfigError, MemcompareError
 from .plugins import plugins
-from .results import atomic_write, document, dumps, environment, read, to_csv
+from .files import atomic_write
+from .results import document, dumps, environment, read, to_csv
 from .tables import markdown
 from .trace import Trace
 

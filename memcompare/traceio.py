@@ -18,7 +18,6 @@ import difflib
 import hashlib
 import json
 import os
-import secrets
 import struct
 import zlib
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any, Iterator, NoReturn
 import numpy as np
 
 from .errors import TraceError, TraceFormatError
+from .files import atomic_write
 from .trace import (ALLOC, CLEAR, COLUMNS, FLAG_LOCAL, FREE, LOAD, MAX_REGISTER, MOVE, NULL,
                     OP_ARITY, OP_CODES, OP_NAMES, STORE, WORK, Trace, build)
 
@@ -480,21 +480,7 @@ def save(trace: Trace, path: str | os.PathLike) -> None:
     """
     path = Path(path)
     parts = [to_text(trace).encode("utf-8")] if is_text_path(path) else _encode(trace)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 rather than tempfile.mkstemp: mkstemp's 0o600 would survive the rename
-    # and make every saved trace private; this way the user's umask decides, as for any file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for part in parts:
-                f.write(part)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, parts)
 
 
 def load(path: str | os.PathLike) -> Trace:
