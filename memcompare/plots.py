@@ -449,6 +449,26 @@ def sweep_models(cells) -> list[str]:
     return [m for m, s in settings.items() if len(s) >= 2]
 
 
+def _curve(cell: dict[str, Any], nvalues: dict[str, int]) -> tuple[str, str]:
+    """(curve label, point label) of a cell in a time–space figure; ``nvalues`` counts the
+    distinct values of each of its model's params that vary."""
+    params = cell.get("model_params") or {}
+    varying = set(nvalues)
+    multiple = cell.get("heap_multiple")
+    knob = None
+    if multiple is not None:
+        knob = next((k for k in params if k.startswith("heap") and k in varying), None)
+    if knob is None and varying:
+        knob = max(sorted(varying), key=lambda k: nvalues[k])
+    rest = [f"{k}={params[k]}" for k in params if k in varying and k != knob]
+    curve = " ".join([cell["model"]] + rest)
+    if knob is None:
+        return curve, ""
+    if multiple is not None and knob.startswith("heap"):
+        return curve, f"{multiple:g}×"
+    return curve, f"{knob}={params[knob]}"
+
+
 def time_space_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Figure | None:
     """Wall time relative to ``cpp`` against footprint peak / live peak, one curve per model."""
     import pandas as pd
@@ -460,31 +480,44 @@ def time_space_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> F
     if base is None or not base["metrics"].get("wall_time_s"):
         return None
     base_wall = base["metrics"]["wall_time_s"]
+    # one curve per model and setting of its other params (jvm serial and parallel are two
+    # curves); along a curve, the memory knob: the heap of a heap_multiples sweep, else the
+    # param with the most values. Each point is named by its knob value only.
+    values: dict[str, dict[str, set[str]]] = {}
+    for c in ok:
+        for k, v in (c.get("model_params") or {}).items():
+            values.setdefault(c["model"], {}).setdefault(k, set()).add(repr(v))
+    nvalues = {model: {k: len(vs) for k, vs in ps.items() if len(vs) > 1}
+               for model, ps in values.items()}
     rows = []
     for c in ok:
         m = c["metrics"]
         if not m.get("live_peak_bytes"):
             continue
-        rows.append((c["model"], p.label(c), m["footprint_peak_bytes"] / m["live_peak_bytes"],
+        curve, point = _curve(c, nvalues.get(c["model"], {}))
+        rows.append((c["model"], curve, point, m["footprint_peak_bytes"] / m["live_peak_bytes"],
                      m["wall_time_s"] / base_wall))
     if not rows:
         return None
-    df = pd.DataFrame(rows, columns=["model", "label", "space", "time"])
-    models = list(dict.fromkeys(df["model"]))
+    df = pd.DataFrame(rows, columns=["model", "curve", "point", "space", "time"])
+    curves = list(dict.fromkeys(df["curve"]))
+    variant: dict[str, int] = {}
+    for cv in curves:
+        model = df.loc[df["curve"] == cv, "model"].iloc[0]
+        variant[cv] = sum(1 for other in variant if other.split(" ")[0] == model)
     fig, axes = _new_figure(7.5, 4.2)
     ax = axes[0, 0]
-    sns.lineplot(data=df, x="space", y="time", hue="model", style="model",
-                 palette={m: colour(m) for m in models}, markers=True, dashes=False,
+    sns.lineplot(data=df, x="space", y="time", hue="curve", style="curve",
+                 palette={cv: colour(cv.split(" ")[0]) for cv in curves},
+                 markers={cv: MARKERS[variant[cv] % len(MARKERS)] for cv in curves},
+                 dashes={cv: DASHES[variant[cv] % len(DASHES)] for cv in curves},
                  estimator=None, sort=True, linewidth=1.3, markersize=6, ax=ax)
-    # name each swept point by its params; cells that land on the same point share one note
-    swept = set(sweep_models(cells))
     spots: dict[tuple, list[str]] = {}
     for r in df.itertuples():
-        extra = r.label[len(r.model):].strip()
-        if extra and r.model in swept:
-            spots.setdefault((r.model, round(r.space, 6), round(r.time, 6)), []).append(extra)
-    for (model, x, y), extras in spots.items():
-        text = extras[0] + (f" (+{len(extras) - 1} same)" if len(extras) > 1 else "")
+        if r.point:
+            spots.setdefault((r.model, round(r.space, 6), round(r.time, 6)), []).append(r.point)
+    for (model, x, y), names in spots.items():
+        text = names[0] + (f" (+{len(names) - 1})" if len(names) > 1 else "")
         ax.annotate(text, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6,
                     color=colour(model))
     nogc = df[df["model"] == "nogc"]
