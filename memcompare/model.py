@@ -104,6 +104,8 @@ class Model:
     #: True for models that may legitimately keep unreachable cycles (reference counting
     #: without a cycle collector): the completeness check then tolerates leaks.
     can_leak_cycles: ClassVar[bool] = False
+    #: False for models that never reclaim by design (``nogc``): they "leak" everything.
+    reclaims: ClassVar[bool] = True
     #: For models with a hard heap limit: the parameter that sets it, in MiB (``"heap_mb"``),
     #: and the step in MiB on which ``run.heap_multiples`` bisects for the minimum heap.
     heap_param: ClassVar[str | None] = None

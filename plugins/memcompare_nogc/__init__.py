@@ -42,6 +42,7 @@ class NoGC(Model):
     Params = Params
     Costs = Costs
     heap_param = "heap_mb"
+    reclaims = False
     heap_granule_mb = 1 / 64         # bisect to 16 KiB: the baseline's heaps can be tiny
 
     def run(self, trace: Trace, out: Output) -> None:
