@@ -99,7 +99,10 @@ def prepare(trace: Trace) -> None:
 def _per_event(values, n: int, what: str) -> np.ndarray:
     if values is None:
         return np.zeros(n)
-    arr = np.asarray(values, dtype=np.float64)
+    if isinstance(values, list):        # fromiter reads a list of floats ~2x faster
+        arr = np.fromiter(values, np.float64, count=len(values))
+    else:
+        arr = np.asarray(values, dtype=np.float64)
     if arr.shape != (n,):
         raise ValueError(f"Output.{what} must have one entry per event ({n}), got {arr.shape}")
     return arr

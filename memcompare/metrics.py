@@ -106,8 +106,10 @@ def envelope(times: np.ndarray, values: np.ndarray, total: float, points: int = 
     if times.size <= points:
         return [[float(a), int(b)] for a, b in zip(times.tolist(), values.tolist())]
     width = total / points if total > 0 else 1.0
-    bucket = np.minimum((times / width).astype(np.int64), points - 1)
-    firsts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    # times are sorted: each bucket's first point by binary search, not a pass over all points
+    firsts = np.unique(np.searchsorted(times, np.arange(points) * width, side="left"))
+    firsts = firsts[firsts < times.size]
+    firsts[0] = 0
     peak = np.maximum.reduceat(values, firsts)
     t = times[firsts]
     return [[float(a), int(b)] for a, b in zip(t.tolist(), peak.tolist())]
