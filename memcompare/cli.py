@@ -19,6 +19,7 @@ examples:
   memcompare list models                         what models exist, with their parameters
   memcompare trace record binary-trees --param max_depth=8 -o bt.mctrace
   memcompare trace show bt.mctrace --limit 20
+  memcompare trace import --from tracefilesim run.trace -o run.mctrace --oracle reachability
   memcompare report results/quick --format html  tables and figures from a results file
   memcompare compare results/old results/new    what changed between two runs
 
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "events in the text form.")
     show.add_argument("file", help="a trace file (binary or .txt)")
     show.add_argument("--limit", "-n", type=int, metavar="N", help="show only the first N events")
+    from .importers import add_import_parser, add_oracle_option
+    add_oracle_option(rec)
+    add_import_parser(tsub)
     report.add_parser(sub)
     return p
 
@@ -241,6 +245,9 @@ def cmd_trace(args) -> int:
         entry = plugins().workload(args.workload, "workload")
         params = workload_params(entry, values, seed=args.seed, path="--param")
         trace = record_entry(entry, params)
+        if args.oracle:
+            from .importers import apply_oracle
+            trace = apply_oracle(trace, args.oracle)
         save(trace, args.output)
         print(f"{args.output}: {trace.events} events, {trace.objects} objects, "
               f"sha256 {trace.sha256}", file=sys.stderr)
@@ -250,6 +257,9 @@ def cmd_trace(args) -> int:
             raise ConfigError(f"--limit: must be >= 0, got {args.limit}")
         sys.stdout.write(show(load(args.file), limit=args.limit))
         return EXIT_OK
+    if args.trace_command == "import":
+        from .importers import run_import
+        return run_import(args)
     return EXIT_USAGE
 
 
