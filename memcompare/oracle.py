@@ -121,7 +121,7 @@ def insert_frees_mapped(trace: Trace) -> tuple[Trace, np.ndarray]:
     op_in = _as_collected(trace).tolist()
     A, B, C = trace.a.tolist(), trace.b.tolist(), trace.c.tolist()
     flags = trace.flags.tolist()
-    X, Y, Z = trace.x.tolist(), trace.y.tolist(), trace.z.tolist()
+    X, Z = trace.x.tolist(), trace.z.tolist()
     # objects dying at each event
     dying: dict[int, list[int]] = {}
     for o in np.flatnonzero(death >= 0).tolist():
