@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, report
+from . import __version__, report, scaffold
 from .errors import EXIT_CELL_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, MemcompareError
 
 EPILOG = """\
@@ -22,6 +22,7 @@ examples:
   memcompare trace import --from tracefilesim run.trace -o run.mctrace --oracle reachability
   memcompare report results/quick --format html  tables and figures from a results file
   memcompare compare results/old results/new    what changed between two runs
+  memcompare new-plugin semispace --kind model  a plugin package skeleton with its tests
 
 exit codes: 0 ok, 1 a cell failed, 2 usage or configuration error, 3 a plugin failed to load
 """
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_oracle_option(rec)
     add_import_parser(tsub)
     report.add_parser(sub)
+    scaffold.add_parser(sub)
     return p
 
 
@@ -111,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_compare(args)
         if args.command == "report":
             return report.run(args)
+        if args.command == "new-plugin":
+            return scaffold.run(args)
         if args.command == "trace":
             if args.trace_command is None:
                 parser.parse_args(["trace", "--help"])

@@ -306,7 +306,9 @@ class GoModel(Model):
     def held(self) -> tuple[np.ndarray, np.ndarray]:
         """The final collection (runtime.GC: finish any cycle, then a full one from the final
         registers): heap objects reachable at the end, plus dead tiny objects that share a
-        16-byte block with a live one or sit in the block being filled (gcMarkTinyAllocs)."""
+        16-byte block with a live one. The block being filled is not kept: each cycle's mark
+        termination releases it (mcache.prepareForSweep -> releaseAll sets c.tiny = 0,
+        runtime/mcache.go), so the next full cycle frees it once its objects are dead."""
         lw, col, heap = self._lw, self._col, self._heap
         reach = self._reach_end()
         resident = lw.heap & ~col.reclaimed
@@ -315,8 +317,6 @@ class GoModel(Model):
             tb = np.frombuffer(heap.tblock, dtype=np.int64)
             rt = np.flatnonzero(resident & lw.tiny)
             live = np.unique(tb[rt[reach[rt]]])
-            if heap.tiny_block >= 0:
-                live = np.union1d(live, [heap.tiny_block])
             keep[rt[np.isin(tb[rt], live)]] = True
         ids = np.flatnonzero(keep)
         # stack objects the trace never frees stay in their frame: held, in no heap bytes
