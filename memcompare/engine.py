@@ -119,16 +119,21 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     p_ns = np.asarray(out.pause_ns, dtype=np.float64)
     if p_at.size and (p_at.min() < 0 or p_at.max() >= max(n, 1)):
         raise ValueError(f"a pause was reported at event {int(p_at.max())}, outside 0..{n - 1}")
-    pause_before = np.zeros(n)
+    # in place where possible: every temporary of a few million floats costs its page faults
+    stall = np.zeros(n)
     if p_at.size:
         # several pauses before one event happen one after the other; add them in report order
-        np.add.at(pause_before, p_at, p_ns)
-    stall = pause_before + free + gcw
-    progress = mut + mm
-    # one sequential cumsum gives every event's start; its stall segment comes first
-    t_end = np.cumsum(stall + progress)
+        np.add.at(stall, p_at, p_ns)
+    stall += free
+    stall += gcw
+    progress = mut
+    progress += mm
+    # one sequential cumsum gives every event's end; its stall segment comes first
+    t_end = stall + progress
+    np.cumsum(t_end, out=t_end)
     wall_ns = float(t_end[-1]) if n else 0.0
-    t_start = t_end - stall - progress
+    t_start = t_end - stall
+    t_start -= progress
     t_progress = t_start + stall        # when event i makes progress, after anything stalling it
 
     pause_total = math.fsum(out.pause_ns)

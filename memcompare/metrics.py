@@ -37,12 +37,12 @@ def stall_intervals(stall: np.ndarray, progress: np.ndarray, t_start: np.ndarray
     has = np.flatnonzero(stall > 0)
     if has.size == 0:
         return np.zeros(0), np.zeros(0)
-    # stalls at events j < k are one interval when none of events j .. k-1 made progress:
-    # moved[i] counts the events before i that did
-    moved = np.searchsorted(np.flatnonzero(progress > 0), has)
+    # stalls at events j < k (consecutive in `has`) are one interval when none of events
+    # j .. k-1 made progress
     newgroup = np.empty(has.size, dtype=bool)
     newgroup[0] = True
-    newgroup[1:] = moved[1:] != moved[:-1]
+    if has.size > 1:
+        newgroup[1:] = np.logical_or.reduceat(progress > 0, has)[:-1]
     firsts = np.flatnonzero(newgroup)
     start = t_start[has][firsts]
     dur = np.add.reduceat(stall[has], firsts)     # sums in order: deterministic
@@ -75,14 +75,25 @@ def mmu(starts: np.ndarray, durations: np.ndarray, total: float,
     def stalled_upto(t: np.ndarray) -> np.ndarray:
         return np.interp(t, knots_t, knots_s)
 
+    s_starts, s_ends = cum[:-1], cum[1:]        # S at the knots themselves, exactly
+
+    def at_knots(t: np.ndarray, knots: np.ndarray, s_knots: np.ndarray) -> np.ndarray:
+        # S(t) where t is mostly the knots: interpolate only the points clipping moved
+        moved = t != knots
+        if not moved.any():
+            return s_knots
+        out_ = s_knots.copy()
+        out_[moved] = stalled_upto(t[moved])
+        return out_
+
     for key in windows_s:
         w = min(float(key) * 1e9, total)
         # windows starting at each stall's start ...
         lo = np.minimum(starts, total - w)
-        a = stalled_upto(lo + w) - stalled_upto(lo)
+        a = stalled_upto(lo + w) - at_knots(lo, starts, s_starts)
         # ... and windows ending at each stall's end
         hi = np.maximum(ends, w)
-        b = stalled_upto(hi) - stalled_upto(hi - w)
+        b = at_knots(hi, ends, s_ends) - stalled_upto(hi - w)
         worst = max(float(a.max()), float(b.max()))
         out[key] = max(0.0, min(1.0, 1.0 - worst / w))
     return out
