@@ -176,21 +176,12 @@ def _config_doc(config: Config) -> dict[str, Any]:
 
 def _cell_task(model: ModelSpec, w: WorkloadSpec, repeat: int, check: str, mutator) -> dict:
     """Run one cell (in a worker or in-process) and return its results entry."""
-    trace = _TRACES.get(_wkey(w))
-    cell: dict[str, Any] = {
-        "model": model.name, "model_params": P.as_dict(model.params),
-        "model_costs": model.cost_overrides, "plugin": model.entry.plugin,
-        "workload": w.name, "workload_params": w.plain_params, "repeat": repeat,
-        "trace": {"sha256": None, "events": None, "objects": None},
-        "status": "error", "error": None, "metrics": None,
-    }
-    if trace is None:       # a spawned worker: record again (deterministic) or load
+    if _wkey(w) not in _TRACES:     # a spawned worker: record again (deterministic) or load
         prepare_traces([w], Progress())
-        trace = _TRACES[_wkey(w)]
+    trace = _TRACES[_wkey(w)]
+    cell = _cell_entry(model, w, repeat, trace if isinstance(trace, str) else None)
     if isinstance(trace, str):
-        cell["error"] = trace
         return cell
-    cell["trace"] = {"sha256": trace.sha256, "events": trace.events, "objects": trace.objects}
     try:
         result = replay(trace, model.entry.cls, model.params, model.costs, check=check,
                         mutator=mutator)
@@ -382,8 +373,8 @@ def _run_cells(specs, todo: list[int], jobs: int, config: Config, progress: Prog
                             cell = f.result()
                         except Exception as e:   # the worker process itself died
                             m, w, r = specs[k]
-                            cell = _cell_task_failed(m, w, r, f"worker process failed: "
-                                                              f"{type(e).__name__}: {e}")
+                            cell = _cell_entry(m, w, r, f"worker process failed: "
+                                                        f"{type(e).__name__}: {e}")
                         finished(k, cell, n)
             except BaseException:
                 for f in pending:
@@ -391,7 +382,8 @@ def _run_cells(specs, todo: list[int], jobs: int, config: Config, progress: Prog
                 raise
 
 
-def _cell_task_failed(m: ModelSpec, w: WorkloadSpec, r: int, message: str) -> dict[str, Any]:
+def _cell_entry(m: ModelSpec, w: WorkloadSpec, r: int, error: str | None) -> dict[str, Any]:
+    """A cell's results entry before it runs: status error until a replay says otherwise."""
     t = _TRACES.get(_wkey(w))
     return {
         "model": m.name, "model_params": P.as_dict(m.params), "model_costs": m.cost_overrides,
@@ -400,7 +392,7 @@ def _cell_task_failed(m: ModelSpec, w: WorkloadSpec, r: int, message: str) -> di
         "trace": ({"sha256": t.sha256, "events": t.events, "objects": t.objects}
                   if isinstance(t, Trace) else {"sha256": None, "events": None,
                                                 "objects": None}),
-        "status": "error", "error": message, "metrics": None,
+        "status": "error", "error": error, "metrics": None,
     }
 
 
