@@ -31,7 +31,9 @@ def git_commit() -> str | None:
     if r.returncode != 0:
         return None
     commit = r.stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+    # the published results/ are outputs: rewriting them does not make the code dirty
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":(exclude)results"], cwd=here,
                            capture_output=True, text=True, timeout=5).stdout.strip()
     return commit + ("-dirty" if dirty else "")
 
