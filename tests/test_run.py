@@ -270,3 +270,27 @@ def test_list_json_describes_every_parameter(capsys):
     assert heap["default"] is None and heap["doc"]
     assert {w["name"] for w in doc["workloads"]} >= {"binary-trees", "lru-cache"}
     assert {c["name"] for c in doc["mutator_costs"]} >= {"load_ns", "store_ns"}
+
+
+def test_report_and_new_plugin_through_the_cli(tmp_path, capsys):
+    path = write_config(tmp_path, BASIC.replace('[[model]]\nname = "counting"\n', ""))
+    assert cli.main(["run", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
+    capsys.readouterr()
+    assert cli.main(["report", str(tmp_path / "out"), "--format", "html", "-q"]) == 0
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "<img" in html and "http://" not in html and "https://" not in html
+    assert cli.main(["new-plugin", "tinyheap", "--kind", "model",
+                     "--dir", str(tmp_path / "memcompare-tinyheap")]) == 0
+    assert (tmp_path / "memcompare-tinyheap" / "pyproject.toml").is_file()
+    # the same name again: refused, nothing overwritten
+    assert cli.main(["new-plugin", "tinyheap", "--dir", str(tmp_path / "memcompare-tinyheap")]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_help_names_every_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "list", "report", "compare", "trace", "new-plugin"):
+        assert f"    {command}" in out
