@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .costs import MutatorCosts
-from .errors import OutOfMemory, SafetyError
+from .errors import OutOfMemory, SafetyError, Unavailable
 from .metrics import (MMU_CURVE_WINDOWS, MMU_WINDOWS, envelope, mmu, percentile, step_mean,
                       stall_intervals)
 from .model import Model, Output
@@ -51,6 +51,8 @@ class Result:
     stats: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     oom_at: int | None = None
+    #: False for measured (native) cells: the same inputs give different numbers each run
+    deterministic: bool = True
 
 
 def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
@@ -62,6 +64,8 @@ def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
     mutator = mutator or MutatorCosts()
     model = model_cls(params, costs)
     out = Output(trace, mutator)
+    if getattr(model_cls, "measured", False):
+        return _measured(trace, model, out)
     # The simulator's own structures hold no reference cycles: Python's collector would only
     # slow the replay down ~2× (reference/simulator-speed.md §3).
     was_enabled = gc.isenabled()
@@ -85,6 +89,19 @@ def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
         _check_collections(trace, name, out.collections)
     metrics, timeline = measure(trace, out, held_ids, held_bytes, mutator)
     return Result("ok", metrics, timeline, dict(out.stats))
+
+
+def _measured(trace: Trace, model: Model, out: Output) -> Result:
+    """A model that runs the real runtime: its measured metrics, nothing simulated."""
+    try:
+        model.run(trace, out)
+    except Unavailable as e:
+        return Result("unavailable", error=str(e), deterministic=False)
+    if out.measured is None:
+        raise ValueError(f"measured model {type(model).__name__} set no out.measured")
+    metrics = dict(out.measured)
+    metrics.setdefault("live_peak_bytes", trace.live_peak_bytes)
+    return Result("ok", metrics, None, dict(out.stats), deterministic=False)
 
 
 # -- measurement ------------------------------------------------------------------------------

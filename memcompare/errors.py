@@ -76,6 +76,11 @@ class SafetyError(MemcompareError):
                                                    "index": self.index}))
 
 
+class Unavailable(Exception):
+    """Raised by a model that needs something absent (a toolchain): the cell ends with status
+    ``unavailable`` and this message, which says exactly what to install; the run goes on."""
+
+
 class OutOfMemory(Exception):
     """Raised by a model that runs out of its configured memory: the cell ends with status ``oom``.
 

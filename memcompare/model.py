@@ -64,6 +64,9 @@ class Output:
         self.collections: list[tuple[int, np.ndarray]] = []
         #: model-specific counters (objects marked, bytes copied, ...), reported as they are
         self.stats: dict[str, int | float] = {}
+        #: a measured model's metrics (Model.measured): DESIGN.md §4's keys, null where the
+        #: runtime cannot give a figure (with the reason in stats["null_reasons"])
+        self.measured: dict[str, Any] | None = None
 
     def new_costs(self) -> list[float]:
         """A zeroed per-event cost list to fill in a replay loop."""
@@ -106,6 +109,10 @@ class Model:
     can_leak_cycles: ClassVar[bool] = False
     #: False for models that never reclaim by design (``nogc``): they "leak" everything.
     reclaims: ClassVar[bool] = True
+    #: True for models that run the real runtime and measure it (the native replayers): they
+    #: set ``out.measured`` to the metrics; the engine neither simulates nor checks them, and
+    #: their cells are marked non-deterministic.
+    measured: ClassVar[bool] = False
     #: For models with a hard heap limit: the parameter that sets it, in MiB (``"heap_mb"``),
     #: and the step in MiB on which ``run.heap_multiples`` bisects for the minimum heap.
     heap_param: ClassVar[str | None] = None

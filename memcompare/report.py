@@ -26,7 +26,7 @@ from typing import Any
 from .errors import EXIT_OK, ConfigError
 from .files import atomic_write
 from .results import read
-from .tables import BASELINE, tables
+from .tables import BASELINE, tables, twin_tables
 
 FORMATS = {"md": "report.md", "html": "report.html", "latex": "report.tex"}
 FIG_DIR = "figures"
@@ -125,6 +125,10 @@ def markdown(doc: dict[str, Any], figs, fig_dir: str = FIG_DIR) -> str:
         parts += [_md_figure(f, fig_dir) for f in fs]
     for f in rest:
         parts.append(f"## {_md_escape(f.title)}\n\n{_md_figure(f, fig_dir)}")
+    twins = twin_tables(doc.get("cells") or [], "github")
+    if twins:
+        parts.append("## Model against measurement\n")
+        parts += [f"### {_md_escape(t)}\n\n{table}\n" for t, table in twins]
     failed = not_finished(doc)
     if failed:
         parts.append("## Cells that did not finish\n")
@@ -176,6 +180,10 @@ def html_report(doc: dict[str, Any], figs, fig_dir: Path) -> str:
         body += [_html_figure(f, fig_dir) for f in fs]
     for f in rest:
         body += [f"<h2>{e(f.title)}</h2>", _html_figure(f, fig_dir)]
+    twins = twin_tables(doc.get("cells") or [], "html")
+    if twins:
+        body.append("<h2>Model against measurement</h2>")
+        body += [f"<h3>{e(t)}</h3><div class=\"wide\">{table}</div>" for t, table in twins]
     failed = not_finished(doc)
     if failed:
         body.append("<h2>Cells that did not finish</h2><ul>")
@@ -263,6 +271,10 @@ def latex(doc: dict[str, Any], figs, fig_dir: str = FIG_DIR) -> str:
         parts.append("\\clearpage")       # flush this workload's floats before the next
     for f in rest:
         parts += [f"\\section{{{e(f.title)}}}", _tex_figure(f, fig_dir), "\\clearpage"]
+    twins = twin_tables(doc.get("cells") or [], "latex_booktabs")
+    if twins:
+        parts.append("\\section{Model against measurement}")
+        parts += [f"\\subsection*{{{e(t)}}}\n" + _tex_unicode(table) for t, table in twins]
     failed = not_finished(doc)
     if failed:
         parts.append("\\section{Cells that did not finish}\n\\begin{itemize}")

@@ -47,7 +47,8 @@ class Outcome:
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return [c for c in self.cells if c["status"] not in FINISHED]
+        """Cells that failed: ``oom`` is a result and ``unavailable`` says what to install."""
+        return [c for c in self.cells if c["status"] == "error"]
 
 
 class Progress:
@@ -193,6 +194,8 @@ def _cell_task(model: ModelSpec, w: WorkloadSpec, repeat: int, check: str, mutat
         return cell
     cell["status"] = result.status
     cell["error"] = result.error
+    if not result.deterministic:
+        cell["deterministic"] = False
     if model.heap_multiple is not None:
         cell["heap_multiple"] = model.heap_multiple
     if result.oom_at is not None:

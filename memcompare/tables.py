@@ -31,6 +31,14 @@ COLUMNS = (
 BASELINE = "cpp"
 
 
+def _value(f, m, base):
+    """A column's figure; None (shown as –) when a measured cell lacks a metric."""
+    try:
+        return f(m, base)
+    except (TypeError, KeyError, ZeroDivisionError):
+        return None
+
+
 def fmt(v: Any) -> str:
     """Four significant figures, never scientific notation for the ranges tables show."""
     if v is None:
@@ -112,7 +120,7 @@ def tables(cells: list[dict[str, Any]], fmt_name: str = "github"
                 rows.append([name] + [f"({c['status']})"] + ["–"] * (len(COLUMNS) - 1))
                 continue
             m = c["metrics"]
-            rows.append([name] + [fmt(f(m, base)) for _, f in COLUMNS])
+            rows.append([name] + [fmt(_value(f, m, base)) for _, f in COLUMNS])
         headers = ["model"] + [h for h, _ in COLUMNS]
         out.append((title, params, tabulate(rows, headers=headers, tablefmt=fmt_name,
                                             disable_numparse=True, colalign=("left",) +
@@ -128,6 +136,13 @@ def markdown(cells: list[dict[str, Any]], title: str | None = None) -> str:
     parts.append(base_note)
     for t, params, table in tables(cells):
         parts.append(f"## {t}\n\n{params}\n\n{table}\n")
+    twins = twin_tables(cells)
+    if twins:
+        parts.append("## Model against measurement\n")
+        parts.append("Each simulated model beside its native twin: the same trace replayed in "
+                     "the real runtime (medians over replays, range in brackets).\n")
+        for t, table in twins:
+            parts.append(f"### {t}\n\n{table}\n")
     failed = [c for c in cells if c["status"] not in ("ok",)]
     if failed:
         parts.append("## Cells that did not finish\n")
@@ -136,3 +151,51 @@ def markdown(cells: list[dict[str, Any]], title: str | None = None) -> str:
                          f"{c.get('error') or ''}")
         parts.append("")
     return "\n".join(parts)
+
+
+# -- model against measurement (a simulated model beside its native twin) ----------------------
+
+#: (row, metric key, scale) of a twin table
+TWIN_ROWS = (
+    ("GC count", "gc_count", 1),
+    ("pause p50 (µs)", "pause_p50_s", 1e6),
+    ("pause max (µs)", "pause_max_s", 1e6),
+    ("footprint peak (MiB)", "footprint_peak_bytes", 1 / MiB),
+    ("wall (ms)", "wall_time_s", 1e3),
+)
+NATIVE_SUFFIX = "-native"
+
+
+def twin_tables(cells: list[dict[str, Any]], fmt_name: str = "github"
+                ) -> list[tuple[str, str]]:
+    """For each simulated model with a native twin (``go`` and ``go-native``) that both finished
+    on the same workload: (title, table) with each figure modelled, measured (median, with the
+    range over replays) and the ratio model / measured."""
+    out = []
+    wvarying = _workload_varying(cells)
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in cells:
+        if c["status"] == "ok" and c["repeat"] == 0:
+            by_key.setdefault((workload_label(c, wvarying.get(c["workload"])), c["model"]), c)
+    for (wl, model), sim in by_key.items():
+        if model.endswith(NATIVE_SUFFIX):
+            continue
+        native = by_key.get((wl, model + NATIVE_SUFFIX))
+        if native is None:
+            continue
+        ranges = (native.get("stats") or {}).get("ranges") or {}
+        rows = []
+        for row, key, scale in TWIN_ROWS:
+            a, b = sim["metrics"].get(key), native["metrics"].get(key)
+            measured = fmt(None if b is None else b * scale)
+            if key in ranges and b is not None:
+                lo, hi = ranges[key]
+                measured += f" [{fmt(lo * scale)}–{fmt(hi * scale)}]"
+            ratio = a / b if (a is not None and b) else None
+            rows.append([row, fmt(None if a is None else a * scale), measured, fmt(ratio)])
+        table = tabulate(rows, headers=["", f"{model} (model)", f"{model}{NATIVE_SUFFIX} "
+                                        f"(measured, median [range])", "model / measured"],
+                         tablefmt=fmt_name, disable_numparse=True,
+                         colalign=("left", "right", "right", "right"))
+        out.append((f"{model} against {model}{NATIVE_SUFFIX} on {wl}", table))
+    return out

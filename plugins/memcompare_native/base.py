@@ -1,0 +1,207 @@
+"""What the four native models share: building a replayer, running it, and turning its replays
+into DESIGN.md §4's metrics like a benchmark harness would.
+
+A native model replays the trace in the real runtime (a small interpreter per language whose
+register array is the whole root set; the contract is docs/native.md). It runs ``repeats``
+processes × ``replays`` replays each; the first replay of each process is reported apart (JIT
+and allocator warm-up), and each metric is the median of the others with their min and max.
+A metric the runtime cannot give is ``null`` with the reason in ``stats["null_reasons"]``.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from memcompare import Model, Output, Trace, param
+from memcompare.trace import FREE, LOAD
+from memcompare.traceio import save
+
+HERE = Path(__file__).resolve().parent
+#: the figures a replay reports that are taken as medians over replays
+SCALARS = ("wall_time_s", "cpu_time_s", "gc_count", "footprint_peak_bytes", "rss_before_bytes",
+           "allocated_bytes")
+#: metrics no replayer can give from inside the runtime, and why
+NOT_MEASURED = {
+    "max_stall_s": "stalls other than collector pauses (assists, deallocation) are not "
+                   "observable from inside the runtime",
+    "mmu": "the replayers report pause lengths, not a stall timeline",
+    "footprint_mean_bytes": "only the peak resident size (VmHWM) is read",
+    "leaked_bytes": "not observable in a running runtime",
+    "mm_cpu_fraction": "the runtimes do not split CPU time by memory management",
+    "gc_cpu_fraction": "the runtimes do not split CPU time by memory management",
+}
+
+
+@dataclass(frozen=True)
+class NativeParams:
+    repeats: int = param(3, "processes to start (the median is over all of them)", minimum=1)
+    replays: int = param(3, "replays per process; the first of each is reported apart "
+                            "(warm-up)", minimum=1)
+    timeout_s: float = param(600.0, "give up on one process after this many seconds",
+                             minimum=1)
+
+
+def cache_root() -> Path:
+    """Where replayers are built: ``MEMCOMPARE_CACHE`` or ``~/.cache/memcompare``."""
+    root = os.environ.get("MEMCOMPARE_CACHE") or Path.home() / ".cache" / "memcompare"
+    return Path(root) / "replayers"
+
+
+def digest(trace: Trace) -> dict[str, int]:
+    """What every replayer must observe on ``trace`` (a test compares them)."""
+    loads = trace.op == LOAD
+    return {"objects": trace.objects,
+            "loads_nonnull": int(np.count_nonzero(trace.x[loads] >= 0)),
+            "bytes": int(trace.obj_bytes.sum())}
+
+
+class NativeModel(Model):
+    """Base of the native models: subclasses set ``name``, ``language``, ``sources``, ``Params``
+    and implement :meth:`build` and :meth:`command`."""
+
+    measured = True
+    language: ClassVar[str]
+    sources: ClassVar[tuple[Path, ...]] = ()
+
+    # -- what a language provides ------------------------------------------------------------
+    def build(self, cache_dir: Path) -> list[str]:
+        """Compile into ``cache_dir`` if needed; return the argv prefix that runs the replayer.
+        Raise :class:`Unavailable` saying what to install when the toolchain is missing."""
+        raise NotImplementedError
+
+    def command(self, prefix: list[str], trace_path: str, replays: int
+                ) -> tuple[list[str], dict[str, str]]:
+        """The full argv and extra environment for one process."""
+        return prefix + [trace_path, str(replays)], {}
+
+    # -- the harness ---------------------------------------------------------------------------
+    def _cache_dir(self) -> Path:
+        h = hashlib.sha256()
+        for src in sorted(self.sources):
+            h.update(src.name.encode())
+            h.update(src.read_bytes())
+        d = cache_root() / f"{self.language}-{h.hexdigest()[:12]}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def _built(self) -> list[str]:
+        d = self._cache_dir()
+        # one build at a time, also across the runner's worker processes
+        with open(d / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self.build(d)
+
+    def run(self, trace: Trace, out: Output) -> None:
+        p = self.params
+        prefix = self._built()
+        lines: list[list[dict[str, Any]]] = []
+        with tempfile.TemporaryDirectory(prefix="memcompare-native-") as tmp:
+            path = str(Path(tmp) / "trace.mctrace")
+            save(trace, path)
+            for _ in range(p.repeats):
+                argv, extra = self.command(prefix, path, p.replays)
+                try:
+                    r = subprocess.run(argv, env={**os.environ, **extra}, capture_output=True,
+                                       text=True, timeout=p.timeout_s)
+                except subprocess.TimeoutExpired:
+                    raise RuntimeError(f"{self.name} replayer ran past {p.timeout_s:g} s") \
+                        from None
+                if r.returncode != 0:
+                    tail = "\n".join(r.stderr.strip().splitlines()[-5:])
+                    raise RuntimeError(f"{self.name} replayer exited {r.returncode}: {tail}")
+                replays = [json.loads(line) for line in r.stdout.splitlines()
+                           if line.startswith("{")]
+                if len(replays) != p.replays:
+                    raise RuntimeError(f"{self.name} replayer printed {len(replays)} replays, "
+                                       f"{p.replays} expected")
+                lines.append(replays)
+        self._report(trace, out, lines)
+
+    def _report(self, trace: Trace, out: Output, processes: list[list[dict[str, Any]]]) -> None:
+        firsts = [reps[0] for reps in processes]
+        sample = [r for reps in processes for r in reps[1:]] or firsts
+        want = digest(trace)
+        for r in firsts + sample:
+            if r["digest"] != want:
+                raise RuntimeError(f"{self.name} observed {r['digest']}, the trace says {want}: "
+                                   f"the replayer does not follow the trace's semantics")
+        null_reasons = dict(NOT_MEASURED)
+        for r in sample:
+            null_reasons.update(r.get("null_reasons") or {})
+        metrics: dict[str, Any] = {k: None for k in NOT_MEASURED}
+        ranges: dict[str, list[float]] = {}
+        for key in SCALARS:
+            values = [r.get(key) for r in sample]
+            if any(v is None for v in values):
+                metrics[key] = None
+                continue
+            metrics[key] = statistics.median(values)
+            ranges[key] = [min(values), max(values)]
+        for key in ("gc_count", "footprint_peak_bytes", "allocated_bytes"):
+            if metrics.get(key) is not None:
+                metrics[key] = int(round(metrics[key]))
+        metrics.pop("rss_before_bytes", None)
+        # pauses: each replay's distribution, then the median of each figure
+        per = [_pause_figures(r.get("pauses_s")) for r in sample]
+        for key in ("pause_count", "pause_total_s", "pause_max_s", "pause_p50_s", "pause_p95_s",
+                    "pause_p99_s"):
+            values = [f[key] for f in per if f is not None]
+            if len(values) != len(per):
+                metrics[key] = None
+                null_reasons.setdefault(key, "the runtime does not report pause lengths")
+                continue
+            metrics[key] = statistics.median(values)
+            ranges[key] = [min(values), max(values)]
+        if metrics["pause_count"] is not None:
+            metrics["pause_count"] = int(round(metrics["pause_count"]))
+        kinds = sorted({k for r in sample for k in (r.get("gc_counts") or {})})
+        metrics["gc_counts"] = ({k: int(round(statistics.median(
+            [(r.get("gc_counts") or {}).get(k, 0) for r in sample]))) for k in kinds}
+            if all(r.get("gc_counts") is not None for r in sample) else None)
+        wall = metrics.get("wall_time_s")
+        ops = trace.events - int(np.count_nonzero(trace.op == FREE))
+        metrics["throughput_ops_per_s"] = ops / wall if wall else None
+        metrics["live_peak_bytes"] = trace.live_peak_bytes
+        for key, value in metrics.items():
+            if value is None and key not in null_reasons:
+                null_reasons[key] = "not reported by the replayer"
+        out.measured = metrics
+        out.stats.update({
+            "language": self.language,
+            "runtime": sample[0].get("runtime"),
+            "pause_source": sample[0].get("pause_source"),
+            "processes": len(processes),
+            "replays_per_process": len(processes[0]),
+            "ranges": ranges,
+            "first_replays": [{k: r.get(k) for k in ("wall_time_s", "gc_count",
+                                                     "footprint_peak_bytes")} for r in firsts],
+            "rss_before_bytes": ranges.get("rss_before_bytes"),
+            "digest": want,
+            "null_reasons": {k: v for k, v in sorted(null_reasons.items())
+                             if metrics.get(k) is None},
+        })
+
+    def held(self):
+        raise RuntimeError("a measured model has no final collection")
+
+
+def _pause_figures(pauses: list[float] | None) -> dict[str, float] | None:
+    if pauses is None:
+        return None
+    a = np.asarray(pauses, dtype=np.float64)
+    if a.size == 0:
+        return {"pause_count": 0, "pause_total_s": 0.0, "pause_max_s": 0.0, "pause_p50_s": 0.0,
+                "pause_p95_s": 0.0, "pause_p99_s": 0.0}
+    return {"pause_count": int(a.size), "pause_total_s": float(a.sum()),
+            "pause_max_s": float(a.max()), "pause_p50_s": float(np.percentile(a, 50)),
+            "pause_p95_s": float(np.percentile(a, 95)), "pause_p99_s": float(np.percentile(a, 99))}

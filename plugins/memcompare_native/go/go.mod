@@ -1,0 +1,3 @@
+module memcompare-replay
+
+go 1.19
