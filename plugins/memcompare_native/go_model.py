@@ -86,8 +86,9 @@ def build_env(cache_dir: Path) -> dict[str, str]:
 
 
 class GoNative(NativeModel):
-    """The real Go runtime (the ``go`` on PATH, Go 1.19 on Debian 12) replaying the trace: a
-    register-array interpreter whose collector finds dead objects by reachability on its own.
+    """The real Go runtime, measured: the trace replayed by a Go program (the go on PATH).
+
+    A register-array interpreter whose collector finds dead objects by reachability on its own.
     Measured, not simulated: the median over ``repeats`` processes × ``replays`` (the first
     replay of each process apart)."""
 
