@@ -161,6 +161,7 @@ TWIN_ROWS = (
     ("pause p50 (µs)", "pause_p50_s", 1e6),
     ("pause max (µs)", "pause_max_s", 1e6),
     ("footprint peak (MiB)", "footprint_peak_bytes", 1 / MiB),
+    ("footprint growth (MiB)", "footprint_growth_bytes", 1 / MiB),
     ("wall (ms)", "wall_time_s", 1e3),
 )
 NATIVE_SUFFIX = "-native"
@@ -186,7 +187,12 @@ def twin_tables(cells: list[dict[str, Any]], fmt_name: str = "github"
         ranges = (native.get("stats") or {}).get("ranges") or {}
         rows = []
         for row, key, scale in TWIN_ROWS:
-            a, b = sim["metrics"].get(key), native["metrics"].get(key)
+            if key == "footprint_growth_bytes":
+                # measured: the peak less the process before the loop; modelled: the peak
+                a = sim["metrics"].get("footprint_peak_bytes")
+                b = (native.get("stats") or {}).get(key)
+            else:
+                a, b = sim["metrics"].get(key), native["metrics"].get(key)
             measured = fmt(None if b is None else b * scale)
             if key in ranges and b is not None:
                 lo, hi = ranges[key]

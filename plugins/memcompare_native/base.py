@@ -151,6 +151,14 @@ class NativeModel(Model):
             if metrics.get(key) is not None:
                 metrics[key] = int(round(metrics[key]))
         metrics.pop("rss_before_bytes", None)
+        # the replay's own growth: the peak minus what the process held before the loop (the
+        # runtime and the decoded trace) — the figure to set beside a model's managed heap
+        growth = [r["footprint_peak_bytes"] - r["rss_before_bytes"] for r in sample
+                  if r.get("footprint_peak_bytes") is not None
+                  and r.get("rss_before_bytes") is not None]
+        if len(growth) == len(sample):
+            ranges["footprint_growth_bytes"] = [min(growth), max(growth)]
+            out.stats["footprint_growth_bytes"] = int(round(statistics.median(growth)))
         # pauses: each replay's distribution, then the median of each figure
         per = [_pause_figures(r.get("pauses_s")) for r in sample]
         for key in ("pause_count", "pause_total_s", "pause_max_s", "pause_p50_s", "pause_p95_s",
