@@ -6,7 +6,6 @@ the last digit is a change. This module reads results files; it never simulates.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from tabulate import tabulate
 
 from .results import flatten
+from .runner import cell_key
 from .tables import workload_label
 
 #: a larger value is worse: times, pauses, stalls, footprint, and what memory management costs
@@ -35,8 +35,9 @@ def direction(metric: str) -> int:
 
 
 def cell_id(c: dict[str, Any]) -> str:
-    return json.dumps([c["model"], c["model_params"], c.get("model_costs", {}), c["workload"],
-                       c["workload_params"], c["repeat"]], sort_keys=True)
+    """The runner's identity of a cell, without the trace hash: a changed trace is a change."""
+    return cell_key(c["model"], c["model_params"], c.get("model_costs", {}), c["workload"],
+                    c["workload_params"], c["repeat"], None)
 
 
 def cell_title(c: dict[str, Any]) -> str:

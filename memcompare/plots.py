@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .files import atomic_write
-from .tables import BASELINE, label, workload_label
+from .tables import BASELINE, label, varying, workload_label
 
 #: one fixed colour per known model name, in every figure (seaborn's colour-blind palette; a
 #: ``-native`` runtime is a darker shade of its simulated model's hue, ``nogc`` neutral grey)
@@ -104,22 +104,13 @@ class Plan:
         return {self.label(c): MARKERS[self.variant[id(c)] % len(MARKERS)] for c in cells}
 
 
-def _varying(cells, name: str, params: str) -> dict[str, set[str]]:
-    """Per model (or workload) name, the params whose value differs between its cells."""
-    seen: dict[str, dict[str, set[str]]] = {}
-    for c in cells:
-        for k, v in (c.get(params) or {}).items():
-            seen.setdefault(c[name], {}).setdefault(k, set()).add(repr(v))
-    return {n: {k for k, vs in ps.items() if len(vs) > 1} for n, ps in seen.items()}
-
-
 def plan(cells: list[dict[str, Any]]) -> Plan:
     """Labels as the tables print them (``jvm heap_mb=16.0``), one variant index per distinct
     label of a model (its line style and marker), and the cells grouped by workload instance
     with the titles tables.py gives them."""
     p = Plan(list(cells))
-    mvary = _varying(cells, "model", "model_params")
-    wvary = _varying(cells, "workload", "workload_params")
+    mvary = varying(cells)
+    wvary = varying(cells, "workload", "workload_params")
     seen: dict[str, list[str]] = {}
     kinds: set[str] = set()
     for c in p.cells:

@@ -79,27 +79,21 @@ def workload_label(cell: dict[str, Any], varying: set[str] | None = None) -> str
     return f"{cell['workload']} ({inner})" if inner else cell["workload"]
 
 
-def _workload_varying(cells: list[dict[str, Any]]) -> dict[str, set[str]]:
-    seen: dict[str, dict[str, set]] = {}
+def varying(cells: list[dict[str, Any]], name: str = "model",
+            params: str = "model_params") -> dict[str, set[str]]:
+    """Per model (or workload) name, the params whose value differs between its cells."""
+    seen: dict[str, dict[str, set[str]]] = {}
     for c in cells:
-        for k, v in c["workload_params"].items():
-            seen.setdefault(c["workload"], {}).setdefault(k, set()).add(repr(v))
-    return {w: {k for k, vs in ps.items() if len(vs) > 1} for w, ps in seen.items()}
-
-
-def _varying(cells: list[dict[str, Any]]) -> dict[str, set[str]]:
-    seen: dict[str, dict[str, set]] = {}
-    for c in cells:
-        for k, v in c["model_params"].items():
-            seen.setdefault(c["model"], {}).setdefault(k, set()).add(repr(v))
-    return {m: {k for k, vs in ps.items() if len(vs) > 1} for m, ps in seen.items()}
+        for k, v in (c.get(params) or {}).items():
+            seen.setdefault(c[name], {}).setdefault(k, set()).add(repr(v))
+    return {n: {k for k, vs in ps.items() if len(vs) > 1} for n, ps in seen.items()}
 
 
 def tables(cells: list[dict[str, Any]], fmt_name: str = "github"
            ) -> list[tuple[str, str, str]]:
     """(title, params line, table) per workload instance, in the order the cells name them."""
-    varying = _varying(cells)
-    wvarying = _workload_varying(cells)
+    mvarying = varying(cells)
+    wvarying = varying(cells, "workload", "workload_params")
     groups: dict[str, list[dict[str, Any]]] = {}
     for c in cells:
         groups.setdefault(workload_label(c, wvarying.get(c["workload"])), []).append(c)
@@ -115,7 +109,7 @@ def tables(cells: list[dict[str, Any]], fmt_name: str = "github"
             base = next((c["metrics"] for c in group if c["status"] == "ok"), None)
         rows = []
         for c in group:
-            name = label(c, varying.get(c["model"], set()))
+            name = label(c, mvarying.get(c["model"], set()))
             if c["status"] != "ok":
                 rows.append([name] + [f"({c['status']})"] + ["–"] * (len(COLUMNS) - 1))
                 continue
@@ -173,7 +167,7 @@ def twin_tables(cells: list[dict[str, Any]], fmt_name: str = "github"
     on the same workload: (title, table) with each figure modelled, measured (median, with the
     range over replays) and the ratio model / measured."""
     out = []
-    wvarying = _workload_varying(cells)
+    wvarying = varying(cells, "workload", "workload_params")
     by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for c in cells:
         if c["status"] == "ok" and c["repeat"] == 0:
