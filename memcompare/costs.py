@@ -29,9 +29,16 @@ class MutatorCosts:
     free_ns: float = param(0.0, "the program's side of `delete` (the deallocation itself is the "
                                 "model's; zero so a batch of frees is one stall)", minimum=0)
     work_scale: float = param(1.0, "multiplier on WORK events' nanoseconds", minimum=0)
+    alloc_ns_per_byte: float = param(
+        0.0, "the program's initialisation of each allocated byte (payload + 8 × slots) beyond "
+             "what the allocator zeroes: 0 by default, because every model's allocator prices "
+             "its own zeroing; a calibrated replayer's table sets it (e.g. cpp-native "
+             "value-initialises each object it news)", minimum=0)
 
-    def per_event(self, op: np.ndarray, a: np.ndarray) -> np.ndarray:
-        """The mutator's cost of every event, in ns (vectorised)."""
+    def per_event(self, op: np.ndarray, a: np.ndarray, b: np.ndarray | None = None,
+                  c: np.ndarray | None = None) -> np.ndarray:
+        """The mutator's cost of every event, in ns (vectorised); ``b`` and ``c`` (ALLOC's
+        size and slots) are needed only when ``alloc_ns_per_byte`` is set."""
         table = np.zeros(7)
         table[ALLOC] = self.alloc_ns
         table[LOAD] = self.load_ns
@@ -42,4 +49,9 @@ class MutatorCosts:
         cost = table[op]
         work = op == WORK
         cost[work] = a[work] * self.work_scale
+        if self.alloc_ns_per_byte:
+            if b is None or c is None:
+                raise ValueError("alloc_ns_per_byte needs the events' sizes and slot counts")
+            alloc = op == ALLOC
+            cost[alloc] += (b[alloc] + 8 * c[alloc]) * self.alloc_ns_per_byte
         return cost

@@ -128,7 +128,7 @@ def _per_event(values, n: int, what: str) -> np.ndarray:
 def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndarray,
             mutator: MutatorCosts) -> tuple[dict[str, Any], dict[str, Any]]:
     n = trace.events
-    mut = mutator.per_event(trace.op, trace.a)
+    mut = mutator.per_event(trace.op, trace.a, trace.b, trace.c)
     mm = _per_event(out.mm_ns, n, "mm_ns")
     free = _per_event(out.free_ns, n, "free_ns")
     gcw = _per_event(out.gc_ns, n, "gc_ns")

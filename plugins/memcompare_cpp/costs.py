@@ -77,3 +77,6 @@ class Costs:
         500.0, "first touch of a 4 KiB page the heap or an mmapped chunk got from the kernel: "
                "minor fault plus zeroing (assumption: ≈0.25 µs fault + ≈0.25 µs to zero "
                "4 KiB on a VM)", minimum=0)
+    bump_alloc_ns: float = param(
+        1.0, "allocator = \"bump\": one allocation from a bump region already resident — a "
+             "compare and an add (assumption: a few cycles)", minimum=0)

@@ -9,6 +9,7 @@ engine what happened. It computes no metric.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -51,6 +52,10 @@ class Params:
         True, "freeing an mmapped chunk raises mmap_threshold to its size and trim_threshold "
               "to twice that (__libc_free); glibc turns this off when a program sets any of "
               "the four thresholds above through mallopt or tunables")
+    allocator: Literal["glibc", "bump"] = param(
+        "glibc", "glibc = new/delete over glibc malloc; bump = a never-freeing bump allocator "
+                 "over memory made resident beforehand (delete does nothing): the "
+                 "collector-off baseline of cpp-native's memory-management time")
 
 
 def _request2size(req: np.ndarray) -> np.ndarray:
@@ -72,6 +77,8 @@ class CppModel(Model):
     Costs = Costs
 
     def run(self, trace: Trace, out: Output) -> None:
+        if self.params.allocator == "bump":
+            return self._run_bump(trace, out)
         c = self.costs
         n_obj = trace.objects
         # -- lowering (numpy): chunk size per object, the ALLOC/FREE stream of heap objects --
@@ -179,9 +186,29 @@ class CppModel(Model):
                               - len(fast_free_at))
         st.update(arena.stats())
 
+    def _run_bump(self, trace: Trace, out: Output) -> None:
+        """Bump allocation in 16-byte steps (malloc's alignment), nothing ever freed: the
+        replayer's ``--alloc bump`` (plugins/memcompare_native/cpp/replay.cpp)."""
+        local = trace.obj_local
+        size = np.where(local, 0, (np.maximum(trace.obj_bytes.astype(np.int64), 1) + 15)
+                        // 16 * 16)
+        top = np.cumsum(size)
+        alloc_at = trace.obj_alloc_at
+        mm = np.zeros(trace.events)
+        mm[alloc_at[~local]] = self.costs.bump_alloc_ns
+        out.mm_ns = mm
+        out.allocated_bytes = int(top[-1]) if top.size else 0
+        # the region is resident before the run (MAP_POPULATE): its footprint from the start
+        out.footprint(0, out.allocated_bytes)
+        out.stats["mallocs"] = int(np.count_nonzero(~local))
+        out.stats["local_objects"] = int(np.count_nonzero(local))
+        self._bump_size = size
+
     def held(self) -> tuple[np.ndarray, np.ndarray]:
         """Objects the trace never frees — a manual heap keeps them forever — with their chunk
         sizes; never-freed ``local`` objects take no heap bytes."""
+        if self.params.allocator == "bump":     # nothing is ever given back
+            return np.arange(self._bump_size.size, dtype=np.int64), self._bump_size
         ids = np.flatnonzero(self._free_at < 0)
         osize = self.chunk_sizes
         nbytes = np.array([osize[j] for j in ids.tolist()], dtype=np.int64)

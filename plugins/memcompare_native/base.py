@@ -6,6 +6,13 @@ register array is the whole root set; the contract is docs/native.md). It runs `
 processes × ``replays`` replays each; the first replay of each process is reported apart (JIT
 and allocator warm-up), and each metric is the median of the others with their min and max.
 A metric the runtime cannot give is ``null`` with the reason in ``stats["null_reasons"]``.
+
+A native model is the *twin* of a simulated one (``twin``): the harness records the settings the
+runtime actually ran with (:meth:`NativeModel.settings`), so a table compares the pair only when
+they match, and — unless ``baseline = false`` — it replays the same trace with the collector off
+(``command(..., baseline=True)``: GOGC=off, Epsilon, gc.disable(), a bump allocator) in
+processes interleaved with the configured ones, so the memory-management share of wall time is
+measured: ``stats["mm_time_s"]`` = median wall (configured) − median wall (collector off).
 """
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -49,6 +56,14 @@ class NativeParams:
                             "(warm-up)", minimum=1)
     timeout_s: float = param(600.0, "give up on one process after this many seconds",
                              minimum=1)
+    measure: Literal["warm", "cold"] = param(
+        "warm", "which replays the metrics are the median of: warm = replays 2..N of each "
+                "process (JIT compiled, heap pages already touched, allocator caches filled); "
+                "cold = the first replay of each process (as a simulated model's run)")
+    baseline: bool = param(
+        True, "also replay in as many processes with the collector off (GOGC=off, Epsilon, "
+              "gc.disable(), a never-freeing bump allocator), interleaved with the configured "
+              "ones, to measure memory-management time = wall − wall with the collector off")
 
 
 def cache_root() -> Path:
@@ -72,6 +87,14 @@ class NativeModel(Model):
     measured = True
     language: ClassVar[str]
     sources: ClassVar[tuple[Path, ...]] = ()
+    #: the simulated model this one measures (``go`` for ``go-native``)
+    twin: ClassVar[str | None] = None
+    #: parameter names whose values must be equal in the twin's params for a pair to be
+    #: compared (the runtime's own settings: version, thresholds, heap, GOMAXPROCS)
+    matched: ClassVar[tuple[str, ...]] = ()
+    #: the twin's params that turn its collector off, as ``command(..., baseline=True)`` does
+    #: for the runtime: the simulated side of the memory-management time
+    off_params: ClassVar[dict[str, Any]] = {}
 
     # -- what a language provides ------------------------------------------------------------
     def build(self, cache_dir: Path) -> list[str]:
@@ -79,10 +102,24 @@ class NativeModel(Model):
         Raise :class:`Unavailable` saying what to install when the toolchain is missing."""
         raise NotImplementedError
 
-    def command(self, prefix: list[str], trace_path: str, replays: int
-                ) -> tuple[list[str], dict[str, str]]:
-        """The full argv and extra environment for one process."""
+    def command(self, prefix: list[str], trace_path: str, replays: int, *,
+                baseline: bool = False) -> tuple[list[str], dict[str, str]]:
+        """The full argv and extra environment for one process; ``baseline``: the same replay
+        with the collector off."""
+        if baseline:      # run() asks only models that declare off_params
+            raise ValueError(f"{self.name} has no collector-off mode (no off_params)")
         return prefix + [trace_path, str(replays)], {}
+
+    def parse_output(self, stdout: str, stderr: str, replays: int) -> list[dict[str, Any]]:
+        """One dict per replay from a process's output: the JSON lines of stdout."""
+        return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+    def settings(self, replay_line: dict[str, Any]) -> dict[str, Any]:
+        """The settings the runtime ran with, keyed by the twin's parameter names; by default
+        the ``matched`` params as given (a runtime that decides a value itself, such as the
+        interpreter's version, overrides this from what the replayer printed)."""
+        return {k: _plain(getattr(self.params, k)) for k in self.matched
+                if hasattr(self.params, k)}
 
     # -- the harness ---------------------------------------------------------------------------
     def _cache_dir(self) -> Path:
@@ -105,31 +142,78 @@ class NativeModel(Model):
         p = self.params
         prefix = self._built()
         lines: list[list[dict[str, Any]]] = []
+        off: list[list[dict[str, Any]]] = []
         with tempfile.TemporaryDirectory(prefix="memcompare-native-") as tmp:
             path = str(Path(tmp) / "trace.mctrace")
             save(trace, path)
+            # configured and collector-off processes alternate, so that a drift of the
+            # machine's speed during the cell moves both alike
             for _ in range(p.repeats):
-                argv, extra = self.command(prefix, path, p.replays)
-                try:
-                    r = subprocess.run(argv, env={**os.environ, **extra}, capture_output=True,
-                                       text=True, timeout=p.timeout_s)
-                except subprocess.TimeoutExpired:
-                    raise RuntimeError(f"{self.name} replayer ran past {p.timeout_s:g} s") \
-                        from None
-                if r.returncode != 0:
-                    tail = "\n".join(r.stderr.strip().splitlines()[-5:])
-                    raise RuntimeError(f"{self.name} replayer exited {r.returncode}: {tail}")
-                replays = [json.loads(line) for line in r.stdout.splitlines()
-                           if line.startswith("{")]
-                if len(replays) != p.replays:
-                    raise RuntimeError(f"{self.name} replayer printed {len(replays)} replays, "
-                                       f"{p.replays} expected")
-                lines.append(replays)
+                lines.append(self._process(prefix, path, baseline=False))
+                if p.baseline and self.off_params:
+                    off.append(self._process(prefix, path, baseline=True))
         self._report(trace, out, lines)
+        if off:
+            self._report_baseline(trace, out, off)
+        elif p.baseline:
+            out.stats["null_reasons"]["mm_time_s"] = (f"{self.name} has no collector-off mode "
+                                                      f"to measure against")
+        else:
+            out.stats["null_reasons"]["mm_time_s"] = "baseline = false: not measured"
+
+    def _process(self, prefix: list[str], path: str, *, baseline: bool
+                 ) -> list[dict[str, Any]]:
+        p = self.params
+        argv, extra = (self.command(prefix, path, p.replays, baseline=True) if baseline
+                       else self.command(prefix, path, p.replays))
+        what = "replayer (collector off)" if baseline else "replayer"
+        try:
+            r = subprocess.run(argv, env={**os.environ, **extra}, capture_output=True,
+                               text=True, timeout=p.timeout_s)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{self.name} {what} ran past {p.timeout_s:g} s") from None
+        if r.returncode != 0:
+            tail = "\n".join(r.stderr.strip().splitlines()[-5:])
+            raise RuntimeError(f"{self.name} {what} exited {r.returncode}: {tail}")
+        replays = self.parse_output(r.stdout, r.stderr, p.replays)
+        if len(replays) != p.replays:
+            raise RuntimeError(f"{self.name} {what} printed {len(replays)} replays, "
+                               f"{p.replays} expected")
+        return replays
+
+    def _sample(self, processes: list[list[dict[str, Any]]]
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(first replays, the replays the metrics are the median of)."""
+        firsts = [reps[0] for reps in processes]
+        if self.params.measure == "cold":
+            return firsts, firsts
+        return firsts, [r for reps in processes for r in reps[1:]] or firsts
+
+    def _report_baseline(self, trace: Trace, out: Output,
+                         processes: list[list[dict[str, Any]]]) -> None:
+        """Memory-management time: the configured replays' median wall time less the median of
+        the same replays with the collector off."""
+        _, sample = self._sample(processes)
+        want = digest(trace)
+        for r in sample:
+            if r["digest"] != want:
+                raise RuntimeError(f"{self.name} (collector off) observed {r['digest']}, the "
+                                   f"trace says {want}")
+        walls = [r["wall_time_s"] for r in sample]
+        base = statistics.median(walls)
+        st = out.stats
+        st["baseline_wall_time_s"] = base
+        st["ranges"]["baseline_wall_time_s"] = [min(walls), max(walls)]
+        st["baseline_runtime"] = sample[0].get("runtime")
+        wall = (out.measured or {}).get("wall_time_s")
+        if wall is not None:
+            st["mm_time_s"] = wall - base
+            # the spread of the difference: each configured process against each off one
+            on = st["ranges"].get("wall_time_s", [wall, wall])
+            st["ranges"]["mm_time_s"] = [on[0] - max(walls), on[1] - min(walls)]
 
     def _report(self, trace: Trace, out: Output, processes: list[list[dict[str, Any]]]) -> None:
-        firsts = [reps[0] for reps in processes]
-        sample = [r for reps in processes for r in reps[1:]] or firsts
+        firsts, sample = self._sample(processes)
         want = digest(trace)
         for r in firsts + sample:
             if r["digest"] != want:
@@ -187,12 +271,16 @@ class NativeModel(Model):
         out.stats.update({
             "language": self.language,
             "runtime": sample[0].get("runtime"),
+            "measure": self.params.measure,
+            "twin": ({"model": self.twin, "settings": self.settings(sample[0]),
+                      "off_params": dict(self.off_params)} if self.twin else None),
             "pause_source": sample[0].get("pause_source"),
             "processes": len(processes),
             "replays_per_process": len(processes[0]),
             "ranges": ranges,
             "first_replays": [{k: r.get(k) for k in ("wall_time_s", "gc_count",
-                                                     "footprint_peak_bytes")} for r in firsts],
+                                                     "footprint_peak_bytes",
+                                                     "rss_before_bytes")} for r in firsts],
             "rss_before_bytes": ranges.get("rss_before_bytes"),
             "digest": want,
             "null_reasons": {k: v for k, v in sorted(null_reasons.items())
@@ -201,6 +289,11 @@ class NativeModel(Model):
 
     def held(self):
         raise RuntimeError("a measured model has no final collection")
+
+
+def _plain(v: Any) -> Any:
+    """A parameter value as JSON has it (tuples become lists)."""
+    return list(v) if isinstance(v, tuple) else v
 
 
 def _pause_figures(pauses: list[float] | None) -> dict[str, float] | None:

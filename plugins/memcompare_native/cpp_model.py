@@ -1,8 +1,8 @@
 """``cpp-native``: the trace replayed by a real C++ program, new/delete over the system's glibc.
 
 The replayer is ``cpp/replay.cpp``, compiled with ``g++ -O2 -std=c++17`` into the replayer cache.
-Each trace object is ONE allocation, ``::operator new(8 + 8 * nslots + size)`` zeroed: an 8-byte
-header (the slot count), the reference slots, then the payload; FREE is ``::operator delete``
+Each trace object is ONE allocation, ``::operator new(8 * nslots + size)`` zeroed: the reference
+slots, then the payload — the request the ``cpp`` model gives malloc; FREE is ``::operator delete``
 and CLEAR only nulls the register, so an object the trace never frees leaks, as in C++. The
 registers are a ``std::vector<Obj*>``; the trace is decoded into a ``std::vector`` before the
 clock starts (the file is mapped with mmap, so loading frees no large malloc block and leaves
@@ -18,9 +18,15 @@ Metrics (per replay, the timed loop only):
   with VmRSS before it as ``rss_before_bytes``; glibc keeps freed chunks in its arena, so after
   the first replay the peak is mostly the arena already resident;
 - ``allocated_bytes``: the sum of the chunk sizes glibc actually handed out, read per ALLOC from
-  ``malloc_usable_size`` (usable + 8 for a heap chunk, + 16 for an mmapped one: glibc 2.36's
-  layout, checked at startup). glibc keeps no cumulative count (``mallinfo2`` is a snapshot);
-  when the startup check fails the replayer reports ``null`` with that reason.
+  the chunk header's size field (checked at startup against ``malloc_usable_size``: usable + 8
+  for a heap chunk, + 16 for an mmapped one, glibc 2.36's layout). glibc keeps no
+  cumulative count (``mallinfo2`` is a snapshot); when the startup check fails the replayer
+  reports ``null`` with that reason.
+
+The collector-off baseline (``baseline = true``) is ``--alloc bump``: the same loop over a
+never-freeing bump allocator in a region faulted in before the clock starts, the twin of the
+``cpp`` model's ``allocator = "bump"``; memory-management time is then what glibc's malloc and
+free cost beyond handing out resident memory.
 """
 from __future__ import annotations
 
@@ -54,6 +60,17 @@ class CppNative(NativeModel):
     language = "cpp"
     sources = (SOURCE,)
     Params = Params
+    twin = "cpp"
+    matched = ("allocator",)
+    off_params = {"allocator": "bump"}
+
+    def settings(self, replay_line):
+        """The allocator the replay ran over: glibc (the only one configured so far)."""
+        return {"allocator": "glibc"}
+
+    def command(self, prefix, trace_path, replays, *, baseline=False):
+        argv = prefix + [trace_path, str(replays)]
+        return (argv + ["--alloc", "bump"] if baseline else argv), {}
 
     def build(self, cache_dir: Path) -> list[str]:
         gxx = shutil.which("g++")

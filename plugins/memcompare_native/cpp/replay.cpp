@@ -2,20 +2,29 @@
 // docs/trace-format.md) with real C++ new/delete over the system's glibc malloc.
 //
 //   g++ -O2 -std=c++17 replay.cpp -o replay-cpp
-//   ./replay-cpp TRACE_FILE REPLAYS
+//   ./replay-cpp TRACE_FILE REPLAYS [--alloc glibc|bump]
 //
 // Prints one JSON object per replay on stdout (the native replayer contract); everything else
 // goes to stderr. Exit status 2 on a bad command line or an unreadable / malformed trace.
 //
-// Object layout: ONE allocation per object, `::operator new(8 + 8 * nslots + size)`, value-
+// Object layout: ONE allocation per object, `::operator new(8 * nslots + size)`, value-
 // initialised (zeroed, for parity with the collected runtimes' zeroed allocation):
 //
-//     offset 0            int64 nslots        the header
-//     offset 8            Obj* slots[nslots]  reference slots, null
-//     offset 8 + 8*nslots uint8 payload[size] payload bytes, zero
+//     offset 0            Obj* slots[nslots]  reference slots, null
+//     offset 8*nslots     uint8 payload[size] payload bytes, zero
 //
-// and released with `::operator delete` at FREE. libstdc++'s operator new/delete are malloc
-// and free, so every object is one glibc chunk of request2size(8 + 8 * nslots + size) bytes.
+// and released with `::operator delete` at FREE: exactly the request the `cpp` model gives
+// malloc (payload + 8 x slots; plugins/memcompare_cpp/model.py). libstdc++'s operator
+// new/delete are malloc and free (operator new(0) asks malloc for 1 byte: libstdc++
+// new_op.cc), so every object is one glibc chunk of request2size(8 * nslots + size) bytes.
+// The slot count needs no header: the trace was validated when it was built, so every slot
+// index is in range.
+//
+// `--alloc bump` is the collector-off baseline of the memory-management time (issue 9): the
+// same loop over a never-freeing bump allocator (16-byte aligned, in one region the size of
+// the replay's allocations, mapped with MAP_POPULATE before the clock starts and reset
+// between replays; FREE does nothing). wall(glibc) - wall(bump) is what glibc's malloc and
+// free cost beyond handing out resident memory.
 //
 // Semantics (DESIGN.md §3): the register array (a std::vector<Obj*>) is the program's whole
 // root set; writing a register drops what it held (a plain overwrite: C++ has no collector, a
@@ -33,9 +42,11 @@
 // allocated_bytes is measured, not computed from the trace: glibc keeps no cumulative count
 // (mallinfo2 is a snapshot), so after each `new` the replayer asks glibc for the chunk it
 // actually handed out (malloc_usable_size, turned into the chunk size: see chunk_size()) and
-// sums them: headers and rounding included, as DESIGN.md §4 defines allocated_bytes. This costs
-// one call of a few instructions per ALLOC inside the timed loop. If the startup check finds a
-// malloc that does not follow glibc's chunk rule, allocated_bytes is null with the reason.
+// sums them: headers and rounding included, as DESIGN.md §4 defines allocated_bytes. The size
+// is read from the chunk's header (one load of a line malloc just wrote; see chunk_size()), so
+// the accounting adds about a cycle per ALLOC to malloc's measured time. If the startup check
+// finds a malloc that does not follow glibc's chunk rule, allocated_bytes is null with the
+// reason.
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -69,13 +80,59 @@ struct Ev {          // one decoded event: the op and its three operands (x, y, 
     uint8_t op;
 };
 
-struct Obj {
-    int64_t nslots;  // followed by Obj* slots[nslots], then the payload; see the layout above
-};
+struct Obj;          // Obj* slots[nslots], then the payload; see the layout above
 
 inline Obj** slots(Obj* o) {
-    return reinterpret_cast<Obj**>(reinterpret_cast<unsigned char*>(o) + sizeof(Obj));
+    return reinterpret_cast<Obj**>(o);
 }
+
+// glibc: ::operator new / ::operator delete (malloc / free), the chunk measured per ALLOC
+struct Glibc {
+    static void* alloc(size_t n) { return ::operator new(n); }
+    static void release(void* p) { ::operator delete(p); }
+};
+
+// the collector-off baseline: bump allocation, never freed, in a region mapped and faulted in
+// before the clock starts (reserve()) and reset between replays, so that the baseline pays
+// neither malloc's work nor the kernel's page faults; 64 MiB chunks mapped as it goes only if
+// the reservation falls short
+struct Bump {
+    static constexpr size_t CHUNK = size_t(64) << 20;
+    static unsigned char* base;
+    static unsigned char* top;
+    static unsigned char* end;
+    static long long handed_out;
+    static size_t round(size_t n) { return (std::max<size_t>(n, 1) + 15) & ~size_t(15); }
+    static void reserve(size_t len) {
+        len = std::max(len, size_t(4096));
+        void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (m == MAP_FAILED) throw std::bad_alloc();
+        base = static_cast<unsigned char*>(m);
+        end = base + len;
+    }
+    static void reset() { if (base) top = base; }
+    static void* alloc(size_t n) {
+        n = round(n);
+        if (size_t(end - top) < n) {
+            size_t len = std::max(CHUNK, n);
+            void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                           -1, 0);
+            if (m == MAP_FAILED) throw std::bad_alloc();
+            top = static_cast<unsigned char*>(m);
+            end = top + len;
+        }
+        void* p = top;
+        top += n;
+        handed_out += (long long)n;
+        return p;
+    }
+    static void release(void*) {}
+};
+unsigned char* Bump::base = nullptr;
+unsigned char* Bump::top = nullptr;
+unsigned char* Bump::end = nullptr;
+long long Bump::handed_out = 0;
 
 [[noreturn]] void die(const std::string& msg) {
     std::fprintf(stderr, "replay-cpp: %s\n", msg.c_str());
@@ -194,13 +251,16 @@ double cpu_seconds() {
            double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
-// The size of the chunk glibc handed out for `p`, from glibc's public malloc_usable_size():
-// glibc 2.36 chunks are multiples of 16 bytes; a heap chunk's usable size is its size - 8
-// (so it is 8 mod 16), an mmapped chunk's is its size - 16 (0 mod 16). chunk_rule_holds()
-// checks that rule at startup on a small, a medium and an mmapped chunk.
+// The size of the chunk glibc handed out for `p`: the size field of its chunk header, the word
+// before `p`, without its three flag bits (glibc 2.36 malloc.c: mchunk_size, chunksize();
+// SIZE_BITS = PREV_INUSE | IS_MMAPPED | NON_MAIN_ARENA). Read directly because it costs one load
+// of a cache line malloc has just written, where malloc_usable_size() is a call with checks;
+// chunk_rule_holds() checks it against malloc_usable_size() at startup (usable + 8 for a heap
+// chunk, + 16 for an mmapped one).
 inline uint64_t chunk_size(void* p) {
-    uint64_t usable = malloc_usable_size(p);
-    return usable + ((usable & 15) == 8 ? 8 : 16);
+    uint64_t field;   // through an integer address: the header lies before the object new gave
+    std::memcpy(&field, reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) - 8), 8);
+    return field & ~uint64_t(7);
 }
 
 bool chunk_rule_holds() {
@@ -208,7 +268,8 @@ bool chunk_rule_holds() {
         void* p = ::operator new(req);
         uint64_t usable = malloc_usable_size(p);
         bool mmapped = req >= (size_t(1) << 20);   // above the default threshold (128 KiB)
-        bool ok = usable >= req && (usable & 15) == (mmapped ? 0 : 8);
+        bool ok = usable >= req && (usable & 15) == (mmapped ? 0 : 8) &&
+                  chunk_size(p) == usable + (mmapped ? 16 : 8);
         // The mmapped probe is never freed: freeing an mmapped chunk raises glibc's dynamic
         // mmap threshold to its size, which would move the replay's large objects onto the
         // heap. Kept, it costs one resident page.
@@ -223,21 +284,20 @@ struct Result {
 };
 
 // the timed loop; registers start empty
+template <class A, bool MEASURE>
 Result replay(const std::vector<Ev>& ev, std::vector<Obj*>& reg) {
     Result r;
     using clock = std::chrono::steady_clock;
     for (const Ev& e : ev) {
         switch (e.op) {
         case ALLOC: {
-            size_t total = size_t(8 + 8 * e.c + e.b);
-            void* p = ::operator new(total);
+            size_t total = size_t(8 * e.c + e.b);
+            void* p = A::alloc(total);
             std::memset(p, 0, total);
-            Obj* o = static_cast<Obj*>(p);
-            o->nslots = e.c;
-            reg[size_t(e.a)] = o;
+            reg[size_t(e.a)] = static_cast<Obj*>(p);
             ++r.objects;
             r.bytes += e.b + 8 * e.c;
-            r.allocated += (long long)chunk_size(p);
+            if (MEASURE) r.allocated += (long long)chunk_size(p);
             break;
         }
         case LOAD: {
@@ -256,7 +316,7 @@ Result replay(const std::vector<Ev>& ev, std::vector<Obj*>& reg) {
             reg[size_t(e.a)] = nullptr;
             break;
         case FREE:
-            ::operator delete(static_cast<void*>(reg[size_t(e.a)]));
+            A::release(static_cast<void*>(reg[size_t(e.a)]));
             reg[size_t(e.a)] = nullptr;
             break;
         case WORK: {
@@ -273,7 +333,13 @@ Result replay(const std::vector<Ev>& ev, std::vector<Obj*>& reg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) die("usage: replay-cpp TRACE_FILE REPLAYS");
+    bool bump = false;
+    if (argc == 5 && std::string(argv[3]) == "--alloc" &&
+        (std::string(argv[4]) == "bump" || std::string(argv[4]) == "glibc")) {
+        bump = std::string(argv[4]) == "bump";
+    } else if (argc != 3) {
+        die("usage: replay-cpp TRACE_FILE REPLAYS [--alloc glibc|bump]");
+    }
     char* end = nullptr;
     long replays = std::strtol(argv[2], &end, 10);
     if (!*argv[2] || *end || replays < 1) die(std::string("REPLAYS must be a positive integer, got ") + argv[2]);
@@ -284,30 +350,50 @@ int main(int argc, char** argv) {
     std::vector<Obj*> reg(size_t(t.registers), nullptr);
     if (!measure_alloc) std::fprintf(stderr, "replay-cpp: malloc does not follow glibc's chunk rule; allocated_bytes is null\n");
 
-    const std::string runtime = std::string("g++ ") + __VERSION__ + " -O2, glibc " + gnu_get_libc_version();
+    const std::string runtime = std::string("g++ ") + __VERSION__ + " -O2, " +
+        (bump ? std::string("bump allocator (no free)") : std::string("glibc ") + gnu_get_libc_version());
+    if (bump) {
+        size_t total = 0;
+        for (const Ev& e : t.ev)
+            if (e.op == ALLOC) total += Bump::round(size_t(8 * e.c + e.b));
+        Bump::reserve(total);
+    }
+    struct Line { Result r; double wall, cpu; long long hwm, rss_before; };
+    std::vector<Line> lines;
     for (long k = 0; k < replays; ++k) {
         std::fill(reg.begin(), reg.end(), nullptr);   // no collection to force
+        Bump::reset();
         reset_peak_rss();
-        long long rss_before = status_bytes("VmRSS");
+        Line l{};
+        l.rss_before = status_bytes("VmRSS");
         double cpu0 = cpu_seconds();
+        long long bumped = Bump::handed_out;
         auto t0 = std::chrono::steady_clock::now();
-        Result r = replay(t.ev, reg);
+        l.r = bump ? replay<Bump, false>(t.ev, reg)
+                   : measure_alloc ? replay<Glibc, true>(t.ev, reg) : replay<Glibc, false>(t.ev, reg);
         auto t1 = std::chrono::steady_clock::now();
-        double cpu1 = cpu_seconds();
-        long long hwm = status_bytes("VmHWM");
-        double wall = std::chrono::duration<double>(t1 - t0).count();
-
+        l.cpu = cpu_seconds() - cpu0;
+        l.hwm = status_bytes("VmHWM");
+        l.wall = std::chrono::duration<double>(t1 - t0).count();
+        if (bump) l.r.allocated = Bump::handed_out - bumped;
+        else if (!measure_alloc) l.r.allocated = -1;
+        lines.push_back(l);
+    }
+    for (long k = 0; k < replays; ++k) {
+        const Line& l = lines[size_t(k)];
+        const Result& r = l.r;
+        long long alloc = r.allocated;
         std::string out = "{\"replay\": " + std::to_string(k) + ", \"runtime\": \"" + runtime + "\"";
         char num[64];
-        std::snprintf(num, sizeof num, "%.9f", wall);
+        std::snprintf(num, sizeof num, "%.9f", l.wall);
         out += std::string(", \"wall_time_s\": ") + num;
-        std::snprintf(num, sizeof num, "%.6f", cpu1 - cpu0);
+        std::snprintf(num, sizeof num, "%.6f", l.cpu);
         out += std::string(", \"cpu_time_s\": ") + num;
         out += ", \"gc_count\": 0, \"gc_counts\": {}, \"pauses_s\": []";
         out += ", \"pause_source\": \"none: manual memory management\"";
-        out += ", \"footprint_peak_bytes\": " + (hwm < 0 ? std::string("null") : std::to_string(hwm));
-        out += ", \"rss_before_bytes\": " + (rss_before < 0 ? std::string("null") : std::to_string(rss_before));
-        out += ", \"allocated_bytes\": " + (measure_alloc ? std::to_string(r.allocated) : std::string("null"));
+        out += ", \"footprint_peak_bytes\": " + (l.hwm < 0 ? std::string("null") : std::to_string(l.hwm));
+        out += ", \"rss_before_bytes\": " + (l.rss_before < 0 ? std::string("null") : std::to_string(l.rss_before));
+        out += ", \"allocated_bytes\": " + (alloc >= 0 ? std::to_string(alloc) : std::string("null"));
         out += ", \"digest\": {\"objects\": " + std::to_string(r.objects) +
                ", \"loads_nonnull\": " + std::to_string(r.loads_nonnull) +
                ", \"bytes\": " + std::to_string(r.bytes) + "}";
@@ -317,13 +403,13 @@ int main(int argc, char** argv) {
             out += std::string(first ? "" : ", ") + "\"" + metric + "\": \"" + why + "\"";
             first = false;
         };
-        if (hwm < 0) reason("footprint_peak_bytes", "/proc/self/status has no VmHWM");
-        if (rss_before < 0) reason("rss_before_bytes", "/proc/self/status has no VmRSS");
-        if (!measure_alloc)
+        if (l.hwm < 0) reason("footprint_peak_bytes", "/proc/self/status has no VmHWM");
+        if (l.rss_before < 0) reason("rss_before_bytes", "/proc/self/status has no VmRSS");
+        if (alloc < 0)
             reason("allocated_bytes", "glibc does not count cumulative allocation, and this malloc's usable sizes do not follow glibc's chunk rule, so the chunks it handed out cannot be measured");
         out += "}}\n";
         std::fputs(out.c_str(), stdout);
-        std::fflush(stdout);
     }
+    std::fflush(stdout);
     return 0;
 }
