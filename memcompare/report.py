@@ -26,7 +26,13 @@ from typing import Any
 from .errors import EXIT_OK, ConfigError
 from .files import atomic_write
 from .results import read
-from .tables import BASELINE, tables, twin_tables
+from .tables import BASELINE, error_summary, tables, twin_tables
+
+#: the sentence before the error summary of the model-against-measurement section
+TWIN_NOTE = ("Each simulated model beside its native twin under the same settings (a pair whose "
+             "settings differ is named, not compared). Error = model / measured − 1 over the "
+             "workloads; memory-management time is wall time less wall time with the collector "
+             "off (docs/native.md).")
 
 FORMATS = {"md": "report.md", "html": "report.html", "latex": "report.tex"}
 FIG_DIR = "figures"
@@ -128,6 +134,9 @@ def markdown(doc: dict[str, Any], figs, fig_dir: str = FIG_DIR) -> str:
     twins = twin_tables(doc.get("cells") or [], "github")
     if twins:
         parts.append("## Model against measurement\n")
+        summary = error_summary(doc.get("cells") or [], "github")
+        if summary:
+            parts.append(f"{TWIN_NOTE}\n\n{summary}\n")
         parts += [f"### {_md_escape(t)}\n\n{table}\n" for t, table in twins]
     failed = not_finished(doc)
     if failed:
@@ -183,6 +192,9 @@ def html_report(doc: dict[str, Any], figs, fig_dir: Path) -> str:
     twins = twin_tables(doc.get("cells") or [], "html")
     if twins:
         body.append("<h2>Model against measurement</h2>")
+        summary = error_summary(doc.get("cells") or [], "html")
+        if summary:
+            body += [f"<p>{e(TWIN_NOTE)}</p>", f'<div class="wide">{summary}</div>']
         body += [f"<h3>{e(t)}</h3><div class=\"wide\">{table}</div>" for t, table in twins]
     failed = not_finished(doc)
     if failed:
@@ -274,6 +286,9 @@ def latex(doc: dict[str, Any], figs, fig_dir: str = FIG_DIR) -> str:
     twins = twin_tables(doc.get("cells") or [], "latex_booktabs")
     if twins:
         parts.append("\\section{Model against measurement}")
+        summary = error_summary(doc.get("cells") or [], "latex_booktabs")
+        if summary:
+            parts += [e(TWIN_NOTE), _tex_unicode(summary)]
         parts += [f"\\subsection*{{{e(t)}}}\n" + _tex_unicode(table) for t, table in twins]
     failed = not_finished(doc)
     if failed:

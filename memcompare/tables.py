@@ -133,8 +133,14 @@ def markdown(cells: list[dict[str, Any]], title: str | None = None) -> str:
     twins = twin_tables(cells)
     if twins:
         parts.append("## Model against measurement\n")
-        parts.append("Each simulated model beside its native twin: the same trace replayed in "
-                     "the real runtime (medians over replays, range in brackets).\n")
+        parts.append("Each simulated model beside its native twin under the same settings: the "
+                     "same trace replayed in the real runtime (medians over replays, range in "
+                     "brackets). Memory-management time is wall time less wall time with the "
+                     "collector off (docs/native.md).\n")
+        summary = error_summary(cells)
+        if summary:
+            parts.append("Error of each model against its twin (model / measured − 1) over the "
+                         "workloads:\n\n" + summary + "\n")
         for t, table in twins:
             parts.append(f"### {t}\n\n{table}\n")
     failed = [c for c in cells if c["status"] not in ("ok",)]
@@ -147,55 +153,5 @@ def markdown(cells: list[dict[str, Any]], title: str | None = None) -> str:
     return "\n".join(parts)
 
 
-# -- model against measurement (a simulated model beside its native twin) ----------------------
-
-#: (row, metric key, scale) of a twin table
-TWIN_ROWS = (
-    ("GC count", "gc_count", 1),
-    ("pause p50 (µs)", "pause_p50_s", 1e6),
-    ("pause max (µs)", "pause_max_s", 1e6),
-    ("footprint peak (MiB)", "footprint_peak_bytes", 1 / MiB),
-    ("footprint growth (MiB)", "footprint_growth_bytes", 1 / MiB),
-    ("wall (ms)", "wall_time_s", 1e3),
-)
-NATIVE_SUFFIX = "-native"
-
-
-def twin_tables(cells: list[dict[str, Any]], fmt_name: str = "github"
-                ) -> list[tuple[str, str]]:
-    """For each simulated model with a native twin (``go`` and ``go-native``) that both finished
-    on the same workload: (title, table) with each figure modelled, measured (median, with the
-    range over replays) and the ratio model / measured."""
-    out = []
-    wvarying = varying(cells, "workload", "workload_params")
-    by_key: dict[tuple[str, str], dict[str, Any]] = {}
-    for c in cells:
-        if c["status"] == "ok" and c["repeat"] == 0:
-            by_key.setdefault((workload_label(c, wvarying.get(c["workload"])), c["model"]), c)
-    for (wl, model), sim in by_key.items():
-        if model.endswith(NATIVE_SUFFIX):
-            continue
-        native = by_key.get((wl, model + NATIVE_SUFFIX))
-        if native is None:
-            continue
-        ranges = (native.get("stats") or {}).get("ranges") or {}
-        rows = []
-        for row, key, scale in TWIN_ROWS:
-            if key == "footprint_growth_bytes":
-                # measured: the peak less the process before the loop; modelled: the peak
-                a = sim["metrics"].get("footprint_peak_bytes")
-                b = (native.get("stats") or {}).get(key)
-            else:
-                a, b = sim["metrics"].get(key), native["metrics"].get(key)
-            measured = fmt(None if b is None else b * scale)
-            if key in ranges and b is not None:
-                lo, hi = ranges[key]
-                measured += f" [{fmt(lo * scale)}–{fmt(hi * scale)}]"
-            ratio = a / b if (a is not None and b) else None
-            rows.append([row, fmt(None if a is None else a * scale), measured, fmt(ratio)])
-        table = tabulate(rows, headers=["", f"{model} (model)", f"{model}{NATIVE_SUFFIX} "
-                                        f"(measured, median [range])", "model / measured"],
-                         tablefmt=fmt_name, disable_numparse=True,
-                         colalign=("left", "right", "right", "right"))
-        out.append((f"{model} against {model}{NATIVE_SUFFIX} on {wl}", table))
-    return out
+# -- model against measurement (a simulated model beside its native twin): memcompare/twins.py
+from .twins import NATIVE_SUFFIX, error_summary, twin_tables  # noqa: E402  (re-exported)

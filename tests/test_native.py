@@ -90,7 +90,7 @@ def test_measured_and_unavailable_cells_and_the_twin_table(tmp_path, toys, capsy
     assert "apt-get install nothing" in by["missing-native"]["error"]
     # the twin table: model 1 pause of 1 µs, 1 collection; measured 2 collections
     twins = tables.twin_tables(cells)
-    assert [t for t, _ in twins] == ["toy against toy-native on t.mctrace.txt"]
+    assert [t for t, _ in twins] == ["toy against toy-native on t.mctrace.txt (?, warm replays)"]
     table = twins[0][1]
     rows = {line.split("|")[1].strip(): [x.strip() for x in line.split("|")[2:5]]
             for line in table.splitlines()[2:]}
@@ -133,3 +133,52 @@ def test_every_replayer_observes_what_the_trace_says(model):
         assert r.stats["digest"] == digest(trace)
         assert r.metrics["wall_time_s"] > 0
         assert r.metrics["footprint_peak_bytes"] > 0
+
+
+def _cell(model, params, metrics, stats=None, workload="w"):
+    return {"model": model, "model_params": params, "workload": workload,
+            "workload_params": {}, "repeat": 0, "status": "ok", "metrics": metrics,
+            "stats": stats or {}}
+
+
+def _native(settings, **stats):
+    return _cell("go-native", {}, {"gc_count": 10, "wall_time_s": 0.2, "pause_p50_s": 2e-5,
+                                   "pause_max_s": 1e-4},
+                 {"twin": {"model": "go", "settings": settings, "off_params": {"gogc": "off"}},
+                  "runtime": "go1.19.8", "measure": "warm", **stats})
+
+
+def test_a_pair_whose_settings_differ_is_named_not_compared():
+    cells = [_cell("go", {"gogc": 100, "gomaxprocs": 4}, {"gc_count": 12, "wall_time_s": 0.1}),
+             _native({"gogc": 100, "gomaxprocs": 2})]
+    (title, table), = tables.twin_tables(cells)
+    assert title.endswith("settings differ, not compared")
+    assert "gomaxprocs" in table and "4" in table and "2" in table
+    assert "GC count" not in table
+    assert tables.error_summary(cells) is None
+
+
+def test_a_matched_pair_compares_and_takes_memory_management_time_from_the_off_cell():
+    cells = [_cell("go", {"gogc": 100, "gomaxprocs": 4}, {"gc_count": 11, "wall_time_s": 0.3}),
+             _cell("go", {"gogc": 100, "gomaxprocs": 2}, {"gc_count": 12, "wall_time_s": 0.25}),
+             _cell("go", {"gogc": "off", "gomaxprocs": 2}, {"gc_count": 0, "wall_time_s": 0.2}),
+             _native({"gogc": 100, "gomaxprocs": 2}, mm_time_s=0.04)]
+    (title, table), = tables.twin_tables(cells)
+    assert title == "go against go-native on w (go1.19.8, warm replays)"
+    rows = {line.split("|")[1].strip(): [x.strip() for x in line.split("|")[2:5]]
+            for line in table.splitlines()[2:]}
+    assert rows["GC count"] == ["12", "10", "1.2"]      # the gomaxprocs = 2 cell, not the 4
+    # modelled 250 - 200 ms = 50 ms against 40 ms measured
+    assert rows["memory-management time (ms)"] == ["50", "40", "1.25"]
+    summary = tables.error_summary(cells)
+    assert "+20%" in summary and "+25%" in summary      # GC count 12/10, MM time 50/40
+
+
+def test_a_resolved_setting_of_the_model_counts_as_its_value():
+    """cpython's thresholds absent = the version's own, which the model reports in stats."""
+    sim = _cell("cpython", {"version": "3.11", "thresholds": None}, {"gc_count": 5},
+                {"thresholds": [700, 10, 10]})
+    from memcompare.twins import mismatches
+    assert mismatches(sim, {"version": "3.11", "thresholds": [700, 10, 10]}) == []
+    assert mismatches(sim, {"version": "3.13", "thresholds": [2000, 10, 10]}) == [
+        ("version", "3.11", "3.13"), ("thresholds", [700, 10, 10], [2000, 10, 10])]

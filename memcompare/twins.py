@@ -1,0 +1,221 @@
+"""Model against measurement: a simulated model beside its native twin (docs/native.md).
+
+A pair is compared only when it is the same program under the same settings (STYLE.md §19): the
+native cell records the settings its runtime actually ran with (``stats.twin.settings``, keyed
+by the simulated model's parameter names), and a simulated cell of the twin model on the same
+workload is its pair when every one of those settings is equal — an explicit parameter, or the
+value the model resolved itself (``stats[name]``, e.g. the thresholds of a CPython version).
+A twin with no such cell gets a table that names each difference instead of figures.
+
+Memory-management time: measured, the twin's wall time less its wall time with the collector
+off (``stats.mm_time_s``); modelled, the paired cell's wall time less that of the cell of the
+same model with the twin's ``off_params`` (e.g. ``gogc = "off"``), when the run has one.
+
+A pure function of the cells, like the other tables: it never re-simulates.
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from tabulate import tabulate
+
+MiB = 1 << 20
+NATIVE_SUFFIX = "-native"
+
+#: (row, key, scale): a metric key, or "stats.KEY" for a figure the native cell keeps in stats
+#: (the model's figure for ``footprint_growth_bytes`` is its peak: a model holds nothing before
+#: the trace starts; ``mm_time_s`` is computed from the off cell)
+ROWS = (
+    ("GC count", "gc_count", 1),
+    ("memory-management time (ms)", "mm_time_s", 1e3),
+    ("wall (ms)", "wall_time_s", 1e3),
+    ("pause p50 (µs)", "pause_p50_s", 1e6),
+    ("pause max (µs)", "pause_max_s", 1e6),
+    ("footprint growth (MiB)", "footprint_growth_bytes", 1 / MiB),
+    ("allocated (MiB)", "allocated_bytes", 1 / MiB),
+)
+#: the figures of the error summary, in ROWS' keys
+ERROR_KEYS = ("gc_count", "mm_time_s", "wall_time_s", "pause_p50_s", "pause_max_s",
+              "footprint_growth_bytes")
+
+
+def _fmt(v: Any) -> str:
+    from .tables import fmt
+    return fmt(v)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return a == b
+
+
+def _model_setting(sim: dict[str, Any], key: str) -> tuple[bool, Any]:
+    """(known, value) of one setting of a simulated cell: its parameter, or the value the model
+    resolved when the parameter is absent (null)."""
+    params = sim.get("model_params") or {}
+    if key in params and params[key] is not None:
+        return True, params[key]
+    stats = sim.get("stats") or {}
+    if key in stats:
+        return True, stats[key]
+    if key in params:
+        return True, None
+    return False, None
+
+
+def mismatches(sim: dict[str, Any], settings: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(setting, model's value, measured value) for each setting the pair does not share."""
+    out = []
+    for key, measured in settings.items():
+        known, value = _model_setting(sim, key)
+        if not known:
+            out.append((key, "(no such parameter)", measured))
+        elif not _same(value, measured):
+            out.append((key, value, measured))
+    return out
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    return "absent" if v is None else str(v)
+
+
+def pairs(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every native cell that finished with its twin's cells on the same workload:
+    ``{"workload", "native", "twin", "sim" (the matched cell or None), "off" (the matched
+    cell's collector-off sibling or None), "candidates", "mismatches"}``."""
+    from .tables import varying, workload_label
+    wvarying = varying(cells, "workload", "workload_params")
+    ok = [c for c in cells if c.get("status") == "ok" and c.get("repeat", 0) == 0]
+    by_wl: dict[str, list[dict[str, Any]]] = {}
+    for c in ok:
+        by_wl.setdefault(workload_label(c, wvarying.get(c["workload"])), []).append(c)
+    out = []
+    for wl, group in by_wl.items():
+        for native in group:
+            stats = native.get("stats") or {}
+            if not native["model"].endswith(NATIVE_SUFFIX) or "metrics" not in native:
+                continue
+            info = stats.get("twin") or {}
+            twin = info.get("model") or native["model"][:-len(NATIVE_SUFFIX)]
+            settings = info.get("settings") or {}
+            off_params = info.get("off_params") or {}
+            candidates = [c for c in group if c["model"] == twin]
+            if not candidates:
+                continue
+            sim, diff = None, None
+            for c in candidates:
+                m = mismatches(c, settings)
+                if not m:
+                    sim, diff = c, []
+                    break
+                if diff is None or len(m) < len(diff):
+                    diff = m
+            off = None
+            if sim is not None and off_params:
+                want = {**sim["model_params"], **off_params}
+                off = next((c for c in candidates
+                            if all(_same(c["model_params"].get(k), v) for k, v in want.items())),
+                           None)
+            out.append({"workload": wl, "native": native, "twin": twin, "sim": sim, "off": off,
+                        "off_params": off_params, "mismatches": diff or []})
+    return out
+
+
+def figures(pair: dict[str, Any]) -> dict[str, tuple[Any, Any, list | None]]:
+    """key -> (modelled, measured, measured range) for one matched pair."""
+    sim, native, off = pair["sim"], pair["native"], pair["off"]
+    stats = native.get("stats") or {}
+    ranges = stats.get("ranges") or {}
+    out = {}
+    for _, key, _ in ROWS:
+        if key == "footprint_growth_bytes":
+            a, b = sim["metrics"].get("footprint_peak_bytes"), stats.get(key)
+        elif key == "mm_time_s":
+            a = (sim["metrics"]["wall_time_s"] - off["metrics"]["wall_time_s"]
+                 if off is not None else None)
+            b = stats.get(key)
+        else:
+            a, b = sim["metrics"].get(key), native["metrics"].get(key)
+        out[key] = (a, b, ranges.get(key))
+    return out
+
+
+def twin_tables(cells: list[dict[str, Any]], fmt_name: str = "github"
+                ) -> list[tuple[str, str]]:
+    """(title, table) per native cell with a twin on its workload: modelled, measured (median
+    [range]) and model / measured; or, when no twin cell ran under the same settings, the
+    settings that differ."""
+    out = []
+    for p in pairs(cells):
+        native, twin = p["native"], p["twin"]
+        stats = native.get("stats") or {}
+        runtime = stats.get("runtime") or "?"
+        measure = stats.get("measure") or "warm"
+        title = (f"{twin} against {native['model']} on {p['workload']} ({runtime}, "
+                 f"{measure} replays)")
+        if p["sim"] is None:
+            rows = [[k, _show(a), _show(b), "not compared"] for k, a, b in p["mismatches"]]
+            table = tabulate(rows, headers=["setting", f"{twin} (model)",
+                                            f"{native['model']} (ran with)", ""],
+                             tablefmt=fmt_name, disable_numparse=True)
+            out.append((title + " — settings differ, not compared", table))
+            continue
+        rows = []
+        for (row, key, scale), (a, b, rng) in zip(ROWS, figures(p).values()):
+            measured = _fmt(None if b is None else b * scale)
+            if rng and b is not None:
+                measured += f" [{_fmt(rng[0] * scale)}–{_fmt(rng[1] * scale)}]"
+            if key == "mm_time_s" and a is None and p["off_params"]:
+                shown = "needs " + ", ".join(f"{k} = {_show(v)}"
+                                             for k, v in p["off_params"].items())
+            else:
+                shown = _fmt(None if a is None else a * scale)
+            ratio = a / b if (a is not None and b) else None
+            rows.append([row, shown, measured, _fmt(ratio)])
+        table = tabulate(rows, headers=["", f"{twin} (model)", f"{native['model']} "
+                                        f"(measured, median [range])", "model / measured"],
+                         tablefmt=fmt_name, disable_numparse=True,
+                         colalign=("left", "right", "right", "right"))
+        out.append((title, table))
+    return out
+
+
+def error_summary(cells: list[dict[str, Any]], fmt_name: str = "github") -> str | None:
+    """One row per (model, figure): the relative error model / measured − 1 over the matched
+    pairs' workloads, median and worst (largest in magnitude), and on how many workloads it
+    could be computed. None when no pair matched."""
+    errors: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    for p in pairs(cells):
+        if p["sim"] is None:
+            continue
+        for key, (a, b, _) in figures(p).items():
+            if key not in ERROR_KEYS or a is None or b is None:
+                continue
+            if b == 0:
+                if a == 0:
+                    errors.setdefault((p["twin"], key), []).append((0.0, p["workload"]))
+                continue
+            errors.setdefault((p["twin"], key), []).append((a / b - 1, p["workload"]))
+    if not errors:
+        return None
+    names = {key: row for row, key, _ in ROWS}
+    rows = []
+    for (model, key), errs in sorted(errors.items(), key=lambda kv: (
+            kv[0][0], ERROR_KEYS.index(kv[0][1]))):
+        med = statistics.median(e for e, _ in errs)
+        worst, where = max(errs, key=lambda x: abs(x[0]))
+        rows.append([model, names[key].split(" (")[0], f"{med:+.0%}", f"{worst:+.0%} ({where})",
+                     str(len(errs))])
+    return tabulate(rows, headers=["model", "figure", "median error", "worst error",
+                                   "workloads"], tablefmt=fmt_name, disable_numparse=True,
+                    colalign=("left", "left", "right", "right", "right"))
