@@ -1,38 +1,53 @@
-"""``jvm-native``: the trace replayed by a real HotSpot JVM (Serial or Parallel GC).
+"""``jvm-native``: the trace replayed by a real HotSpot JVM (Serial, Parallel or Epsilon).
 
 The replayer is ``java/Replay.java`` (compiled with ``javac`` into the replayer cache). Each
-trace object is one ``Obj { Obj[] slots; byte[] payload; }`` — up to three real allocations:
-the Obj, an ``Obj[nslots]`` when ``nslots`` > 0 and a zeroed ``byte[size]`` when ``size`` > 0.
-The registers are an ``Obj[]``, the program's whole root set; FREE clears the register. The
-trace is decoded before the clock into a direct ByteBuffer (off the Java heap), whose cap
+trace object is ONE Java object laid out as the ``jvm`` model lays it out
+(memcompare_jvm/layout.py, ``align8(header + payload + ref_size × nslots)``): an ``Object[]``
+whose first ``nslots`` elements are the slots and whose extra elements stand for the payload,
+or a ``byte[]`` when ``nslots`` = 0, each sized to the model's bytes (an array's 16-byte base
+is the model's 12-byte header plus the 4-byte length). So HotSpot allocates exactly the bytes
+the model does (a test checks it on every built-in workload). The registers are an
+``Object[]``, the program's whole root set; FREE clears the register. The trace is decoded
+before the clock into a direct ByteBuffer (off the Java heap), whose cap
 ``-XX:MaxDirectMemorySize`` is set from the trace file's size.
 
 Metrics (per replay, windowed to the timed loop):
 
-- ``gc_count``/``gc_counts``: ``GarbageCollectorMXBean.getCollectionCount`` differences;
-  "Copy"/"PS Scavenge" count as ``minor``, "MarkSweepCompact"/"PS MarkSweep" as ``full``;
-- ``pauses_s``: ``GcInfo.getDuration()`` of the ``GarbageCollectionNotificationInfo``
-  notifications whose GC id lies in the loop's window — millisecond resolution, so a sub-ms
-  young pause reads 0;
+- ``pauses_s``, ``gc_count``/``gc_counts``: the ``Pause Young``/``Pause Full`` lines of an
+  ``-Xlog:gc`` file decorated with ``tn`` (the clock of ``System.nanoTime``) that fall inside
+  the loop, at HotSpot's microsecond resolution; ``pause_source`` = "-Xlog:gc". The replayer
+  adds the log output before each replay and removes it after with the ``VM.log`` diagnostic
+  command, which closes the file (JDK 17 does not flush a log file line by line);
 - ``allocated_bytes``: ``com.sun.management.ThreadMXBean.getCurrentThreadAllocatedBytes``
   difference for the replay thread (HotSpot's own object sizes, TLAB-accounted);
 - ``cpu_time_s``: this thread's CPU time plus the other threads' ``/proc/self/task/*/schedstat``
   run time (GC and JIT threads included), or ``getProcessCpuTime`` (10 ms ticks) without procfs;
-- ``footprint_peak_bytes``: VmHWM after ``/proc/self/clear_refs`` was reset before the loop.
+- ``footprint_peak_bytes``: VmHWM after ``/proc/self/clear_refs`` was reset before the loop;
+- ``settings``: HotSpot's flags in force (``HotSpotDiagnosticMXBean``) and each heap pool's
+  maximum, from which :meth:`JvmNative.settings` names the twin's params.
 
-The first replay of each process includes JIT warm-up (reported apart by the harness).
+The collector-off baseline is Epsilon (JEP 318: allocation only, never a collection) with a
+heap that holds every replay of the process and ``-XX:+AlwaysPreTouch``, so that a replay does
+not pay first-touch page faults that the configured, warm process (eden reused) does not.
+
+The first replay of each process includes JIT warm-up and, without ``always_pre_touch``, the
+first touch of every heap page (reported apart by the harness).
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from memcompare import param
 from memcompare.errors import Unavailable
+
+from memcompare_jvm.heap import Sizes
+from memcompare_jvm.layout import Layout
 
 from .base import NativeModel, NativeParams
 
@@ -45,9 +60,10 @@ INSTALL = "jvm-native needs a JDK: apt-get install openjdk-17-jdk-headless"
 class Params(NativeParams):
     """HotSpot flags, named as the simulated ``jvm`` model's Params, with ``-Xms`` = ``-Xmx``."""
 
-    collector: Literal["serial", "parallel"] = param(
+    collector: Literal["serial", "parallel", "epsilon"] = param(
         "serial", "serial = -XX:+UseSerialGC; parallel = -XX:+UseParallelGC "
-                  "-XX:-UseAdaptiveSizePolicy")
+                  "-XX:-UseAdaptiveSizePolicy; epsilon = -XX:+UnlockExperimentalVMOptions "
+                  "-XX:+UseEpsilonGC (no collection: OutOfMemoryError once the heap is full)")
     heap_mb: float = param(256.0, "heap size in MiB (-Xms = -Xmx)", minimum=2)
     young_mb: float | None = param(
         None, "young generation in MiB (-Xmn); absent = HotSpot's default "
@@ -69,6 +85,9 @@ class Params(NativeParams):
     compressed_class_pointers: bool = param(
         True, "12-byte object header (-XX:+UseCompressedClassPointers); false = "
               "-XX:-UseCompressedClassPointers")
+    always_pre_touch: bool = param(
+        False, "touch every heap page at start-up (-XX:+AlwaysPreTouch), so no replay pays a "
+               "first-touch page fault")
     scalar_replacement: bool = param(
         True, "C2 escape analysis may scalar-replace non-escaping allocations "
               "(-XX:+EliminateAllocations); false = -XX:-EliminateAllocations")
@@ -79,13 +98,35 @@ def _size(mb: float) -> str:
     return f"{int(mb)}m" if float(mb).is_integer() else f"{int(round(mb * 1024))}k"
 
 
+#: MiB of heap beyond the replays' own allocation in the Epsilon baseline: the replayer's
+#: allocations outside the loop (JSON lines, the log, MXBeans) and start-up's
+EPSILON_SLACK_MB = 64
+
+
+def trace_allocated_bytes(trace_path: str, compressed_oops: bool = True,
+                          compressed_class_pointers: bool = True) -> int:
+    """The bytes one replay of the trace allocates: the ``jvm`` model's layout, which the
+    replayer reproduces (``Layout.object_size`` of every object)."""
+    from memcompare import load_trace
+    t = load_trace(trace_path)
+    layout = Layout.for_flags(compressed_oops, compressed_class_pointers)
+    return int(layout.object_size(t.obj_size.astype("int64"), t.obj_nslots.astype("int64")).sum())
+
+
 class JvmNative(NativeModel):
-    """The trace replayed in a real HotSpot JVM, measured with its MXBeans and procfs."""
+    """The trace replayed in a real HotSpot JVM, measured with -Xlog:gc, MXBeans and procfs."""
 
     name = "jvm-native"
     language = "java"
     sources = (SOURCE,)
     Params = Params
+    twin = "jvm"
+    matched = ("collector", "heap_mb", "young_mb", "new_ratio", "survivor_ratio",
+               "max_tenuring_threshold", "target_survivor_ratio", "gc_threads",
+               "compressed_oops", "compressed_class_pointers", "always_pre_touch")
+    #: Epsilon in the model too, pre-touched as the baseline process is; its heap (30 GiB,
+    #: below the ≈32 GiB where HotSpot gives up compressed oops) holds any built-in trace
+    off_params = {"collector": "epsilon", "heap_mb": 30720.0, "always_pre_touch": True}
 
     def build(self, cache_dir: Path) -> list[str]:
         javac, java = shutil.which("javac"), shutil.which("java")
@@ -99,21 +140,32 @@ class JvmNative(NativeModel):
                 raise RuntimeError(f"javac failed on {SOURCE.name}:\n{r.stderr.strip()}")
         return [java, "-cp", str(cache_dir), "Replay"]
 
-    def flags(self, trace_bytes: int = 0) -> list[str]:
+    def flags(self, trace_bytes: int = 0, *, epsilon_heap_mb: float | None = None) -> list[str]:
         """The JVM options for ``self.params``; ``trace_bytes`` sizes the direct-memory cap
-        (the decoded trace takes 16 bytes per event, the file 50)."""
+        (the decoded trace takes 20 bytes per event, the file 50); ``epsilon_heap_mb``: the
+        collector-off baseline, Epsilon with that heap, pre-touched."""
         p = self.params
-        f = ["-XX:+UseSerialGC"] if p.collector == "serial" else \
-            ["-XX:+UseParallelGC", "-XX:-UseAdaptiveSizePolicy",
-             f"-XX:ParallelGCThreads={p.gc_threads}"]
-        f += [f"-Xms{_size(p.heap_mb)}", f"-Xmx{_size(p.heap_mb)}"]
-        if p.young_mb is not None:
-            f.append(f"-Xmn{_size(p.young_mb)}")
+        collector = "epsilon" if epsilon_heap_mb is not None else p.collector
+        heap_mb = epsilon_heap_mb if epsilon_heap_mb is not None else p.heap_mb
+        if collector == "serial":
+            f = ["-XX:+UseSerialGC"]
+        elif collector == "parallel":
+            f = ["-XX:+UseParallelGC", "-XX:-UseAdaptiveSizePolicy",
+                 f"-XX:ParallelGCThreads={p.gc_threads}"]
         else:
-            f.append(f"-XX:NewRatio={p.new_ratio}")
-        f += [f"-XX:SurvivorRatio={p.survivor_ratio}",
-              f"-XX:MaxTenuringThreshold={p.max_tenuring_threshold}",
-              f"-XX:TargetSurvivorRatio={p.target_survivor_ratio}"]
+            # JEP 318: Epsilon is an experimental collector in JDK 11-17
+            f = ["-XX:+UnlockExperimentalVMOptions", "-XX:+UseEpsilonGC"]
+        f += [f"-Xms{_size(heap_mb)}", f"-Xmx{_size(heap_mb)}"]
+        if collector != "epsilon":
+            if p.young_mb is not None:
+                f.append(f"-Xmn{_size(p.young_mb)}")
+            else:
+                f.append(f"-XX:NewRatio={p.new_ratio}")
+            f += [f"-XX:SurvivorRatio={p.survivor_ratio}",
+                  f"-XX:MaxTenuringThreshold={p.max_tenuring_threshold}",
+                  f"-XX:TargetSurvivorRatio={p.target_survivor_ratio}"]
+        if p.always_pre_touch or epsilon_heap_mb is not None:
+            f.append("-XX:+AlwaysPreTouch")
         if not p.compressed_oops:
             f.append("-XX:-UseCompressedOops")
         if not p.compressed_class_pointers:
@@ -124,7 +176,53 @@ class JvmNative(NativeModel):
         f.append(f"-XX:MaxDirectMemorySize={direct_mb}m")
         return f
 
-    def command(self, prefix: list[str], trace_path: str, replays: int
-                ) -> tuple[list[str], dict[str, str]]:
+    def baseline_heap_mb(self, trace_path: str, replays: int) -> int:
+        """Epsilon never frees, so its heap must hold every replay of the process: replays ×
+        the bytes one replay allocates, plus EPSILON_SLACK_MB."""
+        p = self.params
+        per = trace_allocated_bytes(trace_path, p.compressed_oops, p.compressed_class_pointers)
+        return math.ceil(replays * per / 2**20) + EPSILON_SLACK_MB
+
+    def command(self, prefix: list[str], trace_path: str, replays: int, *,
+                baseline: bool = False) -> tuple[list[str], dict[str, str]]:
         size = os.path.getsize(trace_path)
-        return ([prefix[0], *self.flags(size), *prefix[1:], trace_path, str(replays)], {})
+        heap = self.baseline_heap_mb(trace_path, replays) if baseline else None
+        return ([prefix[0], *self.flags(size, epsilon_heap_mb=heap), *prefix[1:], trace_path,
+                 str(replays)], {})
+
+    def settings(self, replay_line: dict[str, Any]) -> dict[str, Any]:
+        """HotSpot's flags in force (printed by the replayer), named as the ``jvm`` model's
+        params. Flags a collector does not use (young sizing under Epsilon, GC threads under
+        Serial and Epsilon) are reported as configured. ``young_mb`` is null, as in the
+        params, when -Xmn was not given and HotSpot's young generation is the size the model
+        derives from ``new_ratio`` (memcompare_jvm/heap.py); otherwise HotSpot's size."""
+        p = self.params
+        got = (replay_line.get("settings") or {}).get("flags") or {}
+        if not got:
+            return super().settings(replay_line)
+        mib = 2**20
+        collector = ("serial" if got.get("UseSerialGC") else "parallel"
+                     if got.get("UseParallelGC") else "epsilon" if got.get("UseEpsilonGC")
+                     else "g1" if got.get("UseG1GC") else "other")
+        s: dict[str, Any] = {"collector": collector, "heap_mb": got["MaxHeapSize"] / mib}
+        if collector in ("serial", "parallel"):
+            young = got["MaxNewSize"]
+            if p.young_mb is None:
+                derived = Sizes.compute(collector, p.heap_mb, None, got["NewRatio"],
+                                        got["SurvivorRatio"]).young
+                s["young_mb"] = None if young == derived else young / mib
+            else:
+                s["young_mb"] = young / mib
+            s.update({"new_ratio": got["NewRatio"], "survivor_ratio": got["SurvivorRatio"],
+                      "max_tenuring_threshold": got["MaxTenuringThreshold"],
+                      "target_survivor_ratio": got["TargetSurvivorRatio"]})
+        else:
+            s.update({k: getattr(p, k) for k in ("young_mb", "new_ratio", "survivor_ratio",
+                                                  "max_tenuring_threshold",
+                                                  "target_survivor_ratio")})
+        s["gc_threads"] = (got["ParallelGCThreads"] if collector == "parallel"
+                           else p.gc_threads)
+        s["compressed_oops"] = got["UseCompressedOops"]
+        s["compressed_class_pointers"] = got["UseCompressedClassPointers"]
+        s["always_pre_touch"] = got["AlwaysPreTouch"]
+        return s

@@ -1,30 +1,44 @@
 // jvm-native replayer: replays a memcompare binary trace (format v1, docs/trace-format.md)
-// in the real JVM and prints one JSON result per replay (contract: /tmp/native-contract.md,
+// in the real JVM and prints one JSON result per replay (contract: docs/native.md,
 // DESIGN.md section 3).
 //
 // Usage: java [HotSpot flags] -XX:MaxDirectMemorySize=... -cp DIR Replay TRACE_FILE REPLAYS
 //
-// Object layout: one trace object = one instance of `Obj { Obj[] slots; byte[] payload; }`,
-// i.e. up to three real allocations: the Obj itself (12-byte header + two references), an
-// Obj[nslots] when nslots > 0, and a zeroed byte[size] when size > 0 (null fields otherwise).
-// Java has no variable-length inline arrays in objects, so this is the fewest allocations that
-// keep a typed slot array and a real payload.
+// Object layout: ONE Java object per trace object, sized as the simulated `jvm` model lays
+// it out (plugins/memcompare_jvm/layout.py: align8(header + payload + ref_size * nslots)):
+// - nslots > 0: an Object[] whose first nslots elements are the reference slots and whose
+//   extra elements stand for the payload. Its length is the smallest that is >= nslots and
+//   makes align8(array base + ref_size * length) >= the model's size, so the sizes are equal
+//   (the array base offset, 16 bytes with compressed class pointers, is the model's 12-byte
+//   header plus the 4-byte length; each element is one reference);
+// - nslots = 0: a byte[] of (model size - byte[] base offset) elements, the same bytes.
+// Java has no variable-length inline fields, so a reference array is the only single object
+// that holds both a typed slot array and a payload; the payload's elements stay null. The
+// array lengths are computed before the clock from Unsafe.arrayBaseOffset/arrayIndexScale and
+// HotSpot's UseCompressedClassPointers (HotSpotDiagnosticMXBean).
 //
-// Roots: `Obj[] regs` (length = the header's "registers") is the program's whole root set.
+// Roots: `Object[] regs` (length = the header's "registers") is the program's whole root set.
 // FREE clears the register, like CLEAR (the collector finds the death by reachability).
 // WORK busy-spins on System.nanoTime() for its nanoseconds.
 //
 // The trace is decoded before the clock into one direct ByteBuffer (off the Java heap, capped
-// by -XX:MaxDirectMemorySize) of 16-byte records: int op, int a, int b, int c.
+// by -XX:MaxDirectMemorySize) of 20-byte records: int op, a, b, c, and for ALLOC the array
+// length.
 //
 // Metrics: gc_count / gc_counts = GarbageCollectorMXBean.getCollectionCount differences across
-// the loop (bean kinds mapped to "minor"/"full"); pauses_s = GcInfo.getDuration() of
-// GarbageCollectionNotificationInfo notifications whose GcInfo id falls inside the loop's
-// count window (millisecond resolution); allocated_bytes = com.sun.management.ThreadMXBean
-// getCurrentThreadAllocatedBytes difference (the replay thread only); cpu_time_s =
+// the loop (bean kinds mapped to "minor"/"full"); pauses_s = the "Pause ..." lines of an
+// -Xlog:gc file in a temporary directory, one per replay (added before the replay and removed
+// after it with the VM.log diagnostic command, which closes and so flushes the file),
+// decorated with `tn` (os::javaTimeNanos, the clock of System.nanoTime) and kept when the
+// line's time lies inside the loop's [start, end] — HotSpot logs a pause at its end, inside
+// the safepoint, with its duration at microsecond resolution ("%.3fms", GCTraceTime);
+// allocated_bytes = com.sun.management.ThreadMXBean getCurrentThreadAllocatedBytes difference
+// (the replay thread only; the loop allocates nothing but the trace's objects); cpu_time_s =
 // this thread's CPU time (ThreadMXBean) + the other threads' /proc/self/task/*/schedstat run
-// times (ns, all threads, GC included), falling back
-// to com.sun.management.OperatingSystemMXBean.getProcessCpuTime (10 ms ticks on Linux); footprint_peak_bytes = VmHWM after writing "5" to /proc/self/clear_refs.
+// times (ns, all threads, GC included), falling back to
+// com.sun.management.OperatingSystemMXBean.getProcessCpuTime (10 ms ticks on Linux);
+// footprint_peak_bytes = VmHWM after writing "5" to /proc/self/clear_refs; settings = the
+// HotSpot flags in force (HotSpotDiagnosticMXBean) and each memory pool's maximum size.
 
 import java.io.FileOutputStream;
 import java.io.IOException;
@@ -42,28 +56,14 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import javax.management.Notification;
-import javax.management.NotificationEmitter;
-import javax.management.NotificationListener;
-import javax.management.openmbean.CompositeData;
-import com.sun.management.GarbageCollectionNotificationInfo;
 
 public final class Replay {
 
-    static final class Obj {
-        Obj[] slots;
-        byte[] payload;
-    }
-
     static final int ALLOC = 0, LOAD = 1, STORE = 2, MOVE = 3, CLEAR = 4, FREE = 5, WORK = 6;
-    static final int REC = 16;
+    static final int REC = 20;
 
-    /** A GC notification: which bean, its GC id, its duration in ms. */
-    static final class GcEvent {
-        final int bean; final long id; final long durationMs;
-        GcEvent(int bean, long id, long durationMs) { this.bean = bean; this.id = id; this.durationMs = durationMs; }
-    }
+    /** Sizes of the model's layout and of HotSpot's arrays, for the array lengths. */
+    static int header, refSize, objBase, objScale, byteBase;
 
     static long digestObjects, digestLoads, digestBytes;
     static volatile long sink;
@@ -117,16 +117,135 @@ public final class Replay {
                 a.order(ByteOrder.LITTLE_ENDIAN); b.order(ByteOrder.LITTLE_ENDIAN); c.order(ByteOrder.LITTLE_ENDIAN);
                 for (int i = 0; i < n; i++) {
                     int o = i * REC;
-                    ev.putInt(o, op.get(i) & 0xff);
+                    int code = op.get(i) & 0xff;
+                    int bb = toInt(b.getLong(i * 8), "operand b", i);
+                    int cc = toInt(c.getLong(i * 8), "operand c", i);
+                    ev.putInt(o, code);
                     ev.putInt(o + 4, toInt(a.getLong(i * 8), "operand a", i));
-                    ev.putInt(o + 8, toInt(b.getLong(i * 8), "operand b", i));
-                    ev.putInt(o + 12, toInt(c.getLong(i * 8), "operand c", i));
+                    ev.putInt(o + 8, bb);
+                    ev.putInt(o + 12, cc);
+                    ev.putInt(o + 16, code == ALLOC ? arrayLength(bb, cc, i) : 0);
                 }
             }
             nRegs[0] = n;
             nRegs[1] = regs;
             return ev;
         }
+    }
+
+    static long align8(long x) { return (x + 7) & ~7L; }
+
+    /** The length of the one array that stands for a trace object of ``size`` payload bytes
+     *  and ``nslots`` slots: an Object[] (nslots > 0) or a byte[] whose aligned size equals
+     *  the model's align8(header + size + refSize * nslots), or exceeds it by the least. */
+    static int arrayLength(int size, int nslots, long i) {
+        long target = align8(header + (long) size + (long) refSize * nslots);
+        long len;
+        if (nslots > 0) len = Math.max(nslots, (target - objBase + objScale - 1) / objScale);
+        else len = Math.max(0, target - byteBase);
+        if (len > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("event " + i + ": an object of " + size
+                    + " bytes and " + nslots + " slots exceeds a Java array");
+        return (int) len;
+    }
+
+    /** sun.misc.Unsafe's array geometry (jdk.unsupported), by reflection so javac does not
+     *  warn about the internal API. */
+    static void arrayGeometry() throws ReflectiveOperationException {
+        Class<?> u = Class.forName("sun.misc.Unsafe");
+        java.lang.reflect.Field f = u.getDeclaredField("theUnsafe");
+        f.setAccessible(true);
+        Object unsafe = f.get(null);
+        java.lang.reflect.Method base = u.getMethod("arrayBaseOffset", Class.class);
+        java.lang.reflect.Method scale = u.getMethod("arrayIndexScale", Class.class);
+        objBase = (Integer) base.invoke(unsafe, Object[].class);
+        objScale = (Integer) scale.invoke(unsafe, Object[].class);
+        byteBase = (Integer) base.invoke(unsafe, byte[].class);
+        refSize = objScale;
+        // the model's instance header: mark word + narrow or wide class pointer (layout.py)
+        header = 8 + ("true".equals(vmOption("UseCompressedClassPointers")) ? 4 : 8);
+    }
+
+    static com.sun.management.HotSpotDiagnosticMXBean diag;
+
+    static String vmOption(String name) {
+        try {
+            if (diag == null) diag = ManagementFactory.getPlatformMXBean(
+                    com.sun.management.HotSpotDiagnosticMXBean.class);
+            return diag.getVMOption(name).getValue();
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** HotSpot's flags in force, and each heap pool's maximum: what the replay ran with. */
+    static String settingsJson() {
+        String[] names = {"UseSerialGC", "UseParallelGC", "UseG1GC", "UseEpsilonGC", "MaxHeapSize",
+                "InitialHeapSize", "NewSize", "MaxNewSize", "NewRatio", "SurvivorRatio",
+                "MaxTenuringThreshold", "TargetSurvivorRatio", "ParallelGCThreads",
+                "UseAdaptiveSizePolicy", "UseCompressedOops", "UseCompressedClassPointers",
+                "AlwaysPreTouch", "EliminateAllocations", "UseTLAB"};
+        StringBuilder b = new StringBuilder("{\"flags\": {");
+        boolean first = true;
+        for (String k : names) {
+            String v = vmOption(k);
+            if (v == null) continue;
+            if (!first) b.append(", ");
+            first = false;
+            b.append(str(k)).append(": ").append(v.matches("-?[0-9]+|true|false") ? v : str(v));
+        }
+        b.append("}, \"pools\": {");
+        first = true;
+        for (java.lang.management.MemoryPoolMXBean mp : ManagementFactory.getMemoryPoolMXBeans()) {
+            if (mp.getType() != java.lang.management.MemoryType.HEAP) continue;
+            if (!first) b.append(", ");
+            first = false;
+            b.append(str(mp.getName())).append(": ").append(mp.getUsage().getMax());
+        }
+        return b.append("}}").toString();
+    }
+
+    /** The VM.log diagnostic command (jcmd PID VM.log ...) on this JVM: null when it worked,
+     *  else the reason. It adds or removes a unified-logging output at run time. */
+    static String vmLog(String... options) {
+        try {
+            ManagementFactory.getPlatformMBeanServer().invoke(
+                    new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand"),
+                    "vmLog", new Object[]{options}, new String[]{String[].class.getName()});
+            return null;
+        } catch (Exception e) {
+            return e.toString();
+        }
+    }
+
+    /** One stop-the-world pause from the -Xlog:gc file: when its line was logged (the end of
+     *  the pause, os::javaTimeNanos) and how long it took. */
+    static final class LogPause {
+        final long atNs; final double seconds; final boolean young;
+        LogPause(long atNs, double seconds, boolean young) {
+            this.atNs = atNs; this.seconds = seconds; this.young = young;
+        }
+    }
+
+    // "[123456789ns][info][gc] GC(3) Pause Young (Allocation Failure) 3M->1M(8M) 3.215ms"
+    static final java.util.regex.Pattern PAUSE = java.util.regex.Pattern.compile(
+            "^\\[(\\d+)ns\\].*\\bGC\\(\\d+\\) Pause (\\w+).* (\\d+(?:\\.\\d+)?)ms$");
+
+    /** Every pause line of the log so far (unified logging writes and flushes each line as
+     *  it is logged, LogFileStreamOutput::write), or null when the log cannot be read. */
+    static List<LogPause> readPauses(String path) {
+        List<LogPause> out = new ArrayList<>();
+        try {
+            for (String line : Files.readAllLines(Paths.get(path), StandardCharsets.UTF_8)) {
+                java.util.regex.Matcher m = PAUSE.matcher(line);
+                if (m.find())
+                    out.add(new LogPause(Long.parseLong(m.group(1)), Double.parseDouble(m.group(3)) / 1e3,
+                            m.group(2).equals("Young")));
+            }
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+        return out;
     }
 
     static boolean useSchedstat;
@@ -149,7 +268,7 @@ public final class Replay {
     }
 
     /** The timed loop. Digest counters are local and published at the end. */
-    static void run(ByteBuffer ev, int n, Obj[] r) {
+    static void run(ByteBuffer ev, int n, Object[] r) {
         long objects = 0, loads = 0, bytes = 0;
         for (int i = 0; i < n; i++) {
             int o = i * REC;
@@ -157,24 +276,21 @@ public final class Replay {
             int a = ev.getInt(o + 4);
             switch (op) {
                 case ALLOC: {
-                    int size = ev.getInt(o + 8), nslots = ev.getInt(o + 12);
-                    Obj x = new Obj();
-                    if (nslots > 0) x.slots = new Obj[nslots];
-                    if (size > 0) x.payload = new byte[size];
-                    r[a] = x;
+                    int size = ev.getInt(o + 8), nslots = ev.getInt(o + 12), len = ev.getInt(o + 16);
+                    r[a] = nslots > 0 ? new Object[len] : new byte[len];
                     objects++;
                     bytes += size + 8L * nslots;
                     break;
                 }
                 case LOAD: {
-                    Obj v = r[ev.getInt(o + 8)].slots[ev.getInt(o + 12)];
+                    Object v = ((Object[]) r[ev.getInt(o + 8)])[ev.getInt(o + 12)];
                     r[a] = v;
                     if (v != null) loads++;
                     break;
                 }
                 case STORE: {
                     int rv = ev.getInt(o + 12);
-                    r[a].slots[ev.getInt(o + 8)] = rv < 0 ? null : r[rv];
+                    ((Object[]) r[a])[ev.getInt(o + 8)] = rv < 0 ? null : r[rv];
                     break;
                 }
                 case MOVE: r[a] = r[ev.getInt(o + 8)]; break;
@@ -238,6 +354,8 @@ public final class Replay {
             case "MarkSweepCompact": case "PS MarkSweep": case "G1 Old Generation":
             case "ConcurrentMarkSweep": case "ZGC Major Cycles":
                 return "full";
+            case "Epsilon Heap":
+                return null;         // Epsilon never collects (its bean counts nothing)
             default:
                 return beanName;
         }
@@ -263,31 +381,17 @@ public final class Replay {
             System.exit(2);
         }
         int replays = Integer.parseInt(args[1]);
+        arrayGeometry();
         int[] nr = new int[2];
         ByteBuffer ev = load(args[0], nr);
         int n = nr[0];
-        Obj[] regs = new Obj[Math.max(nr[1], 1)];
+        Object[] regs = new Object[Math.max(nr[1], 1)];
+        Path logDir = Files.createTempDirectory("memcompare-gclog-");
 
         List<GarbageCollectorMXBean> beans = ManagementFactory.getGarbageCollectorMXBeans();
         int nb = beans.size();
         String[] kinds = new String[nb];
-        final ConcurrentLinkedQueue<GcEvent> events = new ConcurrentLinkedQueue<>();
-        boolean listening = true;
-        for (int k = 0; k < nb; k++) {
-            kinds[k] = kind(beans.get(k).getName());
-            final int idx = k;
-            if (beans.get(k) instanceof NotificationEmitter) {
-                NotificationListener l = (Notification note, Object hb) -> {
-                    if (!GarbageCollectionNotificationInfo.GARBAGE_COLLECTION_NOTIFICATION.equals(note.getType())) return;
-                    GarbageCollectionNotificationInfo info =
-                            GarbageCollectionNotificationInfo.from((CompositeData) note.getUserData());
-                    events.add(new GcEvent(idx, info.getGcInfo().getId(), info.getGcInfo().getDuration()));
-                };
-                ((NotificationEmitter) beans.get(k)).addNotificationListener(l, null, null);
-            } else {
-                listening = false;
-            }
-        }
+        for (int k = 0; k < nb; k++) kinds[k] = kind(beans.get(k).getName());
 
         com.sun.management.ThreadMXBean tmx = null;
         java.lang.management.ThreadMXBean t0 = ManagementFactory.getThreadMXBean();
@@ -312,40 +416,32 @@ public final class Replay {
         for (GarbageCollectorMXBean bn : beans) gcNames.append(gcNames.length() > 0 ? "+" : "").append(bn.getName());
         String runtime = System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version")
                 + " (" + gcNames + ")";
+        String settings = settingsJson();
         long[] c0 = new long[nb], c1 = new long[nb];
         for (int rep = 0; rep < replays; rep++) {
             java.util.Arrays.fill(regs, null);
+            String gcLog = logDir.resolve("gc-" + rep + ".log").toString();
+            String logError = vmLog("output=file=" + gcLog, "what=gc", "decorators=tn");
             System.gc();
             resetPeak();
             long rssBefore = procStatus("VmRSS");
-            for (int k = 0; k < nb; k++) c0[k] = beans.get(k).getCollectionCount();
+            // reading procfs allocates and may start a collection: the counters closest to the
+            // loop are the collection counts and the clock
             long cpu0 = cpuNs(os);
             long alloc0 = tmx != null ? tmx.getCurrentThreadAllocatedBytes() : 0;
+            for (int k = 0; k < nb; k++) c0[k] = beans.get(k).getCollectionCount();
             long w0 = System.nanoTime();
 
             run(ev, n, regs);
 
             long w1 = System.nanoTime();
+            for (int k = 0; k < nb; k++) c1[k] = beans.get(k).getCollectionCount();
             long alloc1 = tmx != null ? tmx.getCurrentThreadAllocatedBytes() : 0;
             long cpu1 = cpuNs(os);
-            for (int k = 0; k < nb; k++) c1[k] = beans.get(k).getCollectionCount();
             long hwm = procStatus("VmHWM");
-
-            // notifications arrive on the service thread: wait for every GC of the window
-            long expected = 0;
-            for (int k = 0; k < nb; k++) expected += c1[k] - c0[k];
-            List<Long> pausesMs = new ArrayList<>();
-            boolean complete = false;
-            long deadline = System.nanoTime() + 5_000_000_000L;
-            while (listening) {
-                pausesMs.clear();
-                for (GcEvent e : events)
-                    if (e.id > c0[e.bean] && e.id <= c1[e.bean]) pausesMs.add(e.durationMs);
-                if (pausesMs.size() >= expected) { complete = true; break; }
-                if (System.nanoTime() > deadline) break;
-                Thread.sleep(2);
-            }
-            events.removeIf(e -> e.id <= c1[e.bean]);
+            // removing the output closes (and so flushes) the log file: JDK 17's unified
+            // logging does not flush a file after each line
+            if (logError == null) logError = vmLog("output=file=" + gcLog, "what=all=off");
 
             long gcCount = 0;
             java.util.LinkedHashMap<String, Long> counts = new java.util.LinkedHashMap<>();
@@ -354,7 +450,35 @@ public final class Replay {
             for (int k = 0; k < nb; k++) {
                 long d = c1[k] - c0[k];
                 gcCount += d;
-                counts.merge(kinds[k], d, Long::sum);
+                if (kinds[k] != null) counts.merge(kinds[k], d, Long::sum);
+            }
+
+            // pauses: the log's pause lines logged inside the loop (a pause is logged at its
+            // end, inside the safepoint, so a pause of the loop is logged before w1; the
+            // System.gc() before the loop is logged before w0)
+            List<Double> pauses = null;
+            String pauseWhy = null;
+            if (logError != null) {
+                pauseWhy = "cannot configure the -Xlog:gc file with the VM.log diagnostic command: "
+                        + logError;
+            } else {
+                List<LogPause> all = readPauses(gcLog);
+                Files.deleteIfExists(Paths.get(gcLog));
+                if (all == null) pauseWhy = "cannot read the -Xlog:gc file " + gcLog;
+                else {
+                    pauses = new ArrayList<>();
+                    long minor = 0, full = 0;
+                    for (LogPause lp : all)
+                        if (lp.atNs >= w0 && lp.atNs <= w1) {
+                            pauses.add(lp.seconds);
+                            if (lp.young) minor++; else full++;
+                        }
+                    // the log's pauses are the loop's own; the MXBean counts agree unless a
+                    // collection fell between reading them and the clock
+                    counts.put("minor", minor);
+                    counts.put("full", full);
+                    gcCount = minor + full;
+                }
             }
 
             StringBuilder nulls = new StringBuilder();
@@ -372,20 +496,16 @@ public final class Replay {
                 out.append(str(e.getKey())).append(": ").append(e.getValue());
             }
             out.append("}");
-            if (complete) {
+            if (pauses != null) {
                 out.append(", \"pauses_s\": [");
-                for (int i = 0; i < pausesMs.size(); i++) {
+                for (int i = 0; i < pauses.size(); i++) {
                     if (i > 0) out.append(", ");
-                    out.append(num(pausesMs.get(i) / 1e3));
+                    out.append(num(pauses.get(i)));
                 }
-                out.append("], \"pause_source\": ").append(str(
-                        "GarbageCollectionNotificationInfo GcInfo.getDuration() per collection "
-                        + "(millisecond resolution; sub-ms pauses read 0), windowed by GC id to the loop"));
+                out.append("], \"pause_source\": ").append(str("-Xlog:gc"));
             } else {
                 out.append(", \"pauses_s\": null, \"pause_source\": null");
-                nulls.append(str("pauses_s")).append(": ").append(str(listening
-                        ? "GC notifications for " + expected + " collections did not all arrive within 5 s"
-                        : "a GC MXBean is not a NotificationEmitter"));
+                nulls.append(str("pauses_s")).append(": ").append(str(pauseWhy));
             }
             out.append(", \"footprint_peak_bytes\": ").append(hwm);
             out.append(", \"rss_before_bytes\": ").append(rssBefore);
@@ -399,11 +519,13 @@ public final class Replay {
             out.append(", \"digest\": {\"objects\": ").append(digestObjects)
                .append(", \"loads_nonnull\": ").append(digestLoads)
                .append(", \"bytes\": ").append(digestBytes).append("}");
+            out.append(", \"settings\": ").append(settings);
             out.append(", \"null_reasons\": {").append(nulls).append("}}");
             System.out.println(out);
             System.out.flush();
         }
         java.util.Arrays.fill(regs, null);
+        Files.deleteIfExists(logDir);
         System.err.println("replay: sink " + sink);
     }
 }
