@@ -480,13 +480,14 @@ def test_live_data_beyond_the_heap_is_out_of_memory(collector, nodes):
 def test_parallel_pauses_divide_the_serial_work_over_the_threads():
     # 100 live 1 KiB nodes (1 slot each) across one young collection, same sizes for both
     # collectors (-Xmx16m -Xmn5m) and no overflow, so both copy the same objects:
-    # W = registers × 0.5 + 100 × 5 + 102 400 × 0.5 + 100 slots × 0.5 ns.
+    # W = registers × 0.5 + 100 × 5 + 102 400 × 0.105 + 100 slots × 0.5 ns, plus the first
+    # touch of the to-space's 102 400 / 4 096 = 25 pages at 2 100 ns each.
     t = Recorder()
     head = linked_list(t, 100, 1008)
     garbage(t, 51, payload=83868)
     t.drop(head)
     trace = t.build()
-    work = trace.registers * 0.5 + 100 * 5 + 102400 * 0.5 + 100 * 0.5
+    work = trace.registers * 0.5 + 100 * 5 + 102400 * 0.105 + 100 * 0.5 + 25 * 2100
     _, serial = run(trace, heap_mb=16, young_mb=5)
     _, par = run(trace, heap_mb=16, young_mb=5, collector="parallel", gc_threads=4)
     assert serial.gc_counts == par.gc_counts == {"minor": 1}
@@ -583,3 +584,90 @@ def test_replay_is_deterministic():
     a = memcompare.replay(trace, "jvm", heap_mb=4)
     b = memcompare.replay(trace, "jvm", heap_mb=4)
     assert repr(a.metrics) == repr(b.metrics) and a.stats == b.stats
+
+
+# -- Epsilon, first touch, layout (issue 9) ---------------------------------------------------
+
+EPS_TLAB = 83880        # -Xmx4m Epsilon: desired TLAB = 4 MiB / 8 / 50 = 10 485 words
+
+
+def test_epsilon_runs_out_exactly_when_the_allocated_bytes_exceed_the_heap():
+    # Epsilon -Xmx4m: one 4 194 304-byte space, never collected (JEP 318). Objects of exactly
+    # one desired TLAB (83 880 bytes = align8(12 + 83 868)) go two per TLAB (min(free, TLAB +
+    # object) = 167 760), so 25 TLABs hold 50 objects = 4 194 000 bytes with no waste; the
+    # 51st (4 277 880 bytes in all > 4 194 304) finds 304 bytes: OutOfMemoryError.
+    t = Recorder()
+    garbage(t, 50, payload=EPS_TLAB - 12)
+    ok = t.build()
+    _, out = run(ok, collector="epsilon", heap_mb=4)
+    assert out.gc_counts == {} and out.pause_ns == []
+    assert out.allocated_bytes == 50 * EPS_TLAB <= 4 * 1024 * K
+    t = Recorder()
+    garbage(t, 51, payload=EPS_TLAB - 12)
+    trace = t.build()
+    r = memcompare.replay(trace, "jvm", collector="epsilon", heap_mb=4)
+    assert r.status == "oom"
+    assert r.oom_at == int(trace.obj_alloc_at[50])
+
+
+def test_epsilon_has_no_card_marking_barrier():
+    # 100 stores of a non-null reference: Serial pays 100 card marks of 0.5 ns, Epsilon none
+    t = Recorder()
+    a, b = t.alloc(16, 1), t.alloc(16, 0)
+    for _ in range(100):
+        t.store(a, 0, b)
+    trace = t.build()
+    _, ser = run(trace, always_pre_touch=True)
+    _, eps = run(trace, collector="epsilon", heap_mb=4, always_pre_touch=True)
+    assert ser.mm_ns.sum() - eps.mm_ns.sum() == pytest.approx(100 * 0.5)
+
+
+def test_filling_eden_once_costs_its_pages_in_first_touch():
+    # -Xmx2m: eden 1 MiB = 256 pages of 4 KiB. The 50 clock objects fill eden up to its last
+    # 176 bytes (module docstring), writing all 256 pages; no collection yet. Cold, each page
+    # costs page_fault_ns = 2 100 ns in the allocation that first writes it; pre-touched, none.
+    t = Recorder()
+    garbage(t, 50)
+    trace = t.build()
+    _, cold = run(trace, heap_mb=2)
+    _, warm = run(trace, heap_mb=2, always_pre_touch=True)
+    assert cold.gc_counts == warm.gc_counts == {}
+    assert cold.stats["page_faults"] == 256 and warm.stats["page_faults"] == 0
+    assert cold.mm_ns.sum() - warm.mm_ns.sum() == pytest.approx(256 * 2100)
+
+
+def test_a_young_collection_pays_the_pages_its_copy_writes_first():
+    # -Xmx16m -Xmn5m: 100 live 1 KiB nodes (1 008 + 12 + 4 = 1 024 bytes) survive one young
+    # collection into an untouched to-space: 102 400 bytes = 25 pages, 52 500 ns more cold.
+    t = Recorder()
+    head = linked_list(t, 100, 1008)
+    garbage(t, 51, payload=83868)
+    t.drop(head)
+    trace = t.build()
+    _, cold = run(trace, heap_mb=16, young_mb=5)
+    _, warm = run(trace, heap_mb=16, young_mb=5, always_pre_touch=True)
+    assert cold.gc_counts == warm.gc_counts == {"minor": 1}
+    assert cold.pause_ns[0] - warm.pause_ns[0] == pytest.approx(25 * 2100)
+
+
+def test_always_pre_touch_footprint_is_the_whole_heap_from_the_start():
+    # -Xmx2m pre-touched: eden 1 MiB + 2 × 128 KiB + old 768 KiB = 2 MiB of pages, plus the
+    # card table's 2 MiB / 512 = 4 096 bytes = one page
+    t = Recorder()
+    t.drop(t.alloc(16))
+    r = memcompare.replay(t.build(), "jvm", heap_mb=2, always_pre_touch=True)
+    assert r.metrics["footprint_peak_bytes"] == 2 * 1024 * K + 4096
+
+
+@pytest.mark.parametrize("payload,nslots,each", [
+    (0, 0, 16),          # align8(12) = 16: new Object()
+    (4, 1, 24),          # 12 + 4 + 4 = 20 → 24
+    (100, 3, 128),       # 12 + 100 + 12 = 124 → 128
+    (1000, 0, 1016),     # 12 + 1000 = 1012 → 1016
+])
+def test_allocated_bytes_are_the_layout_by_hand(payload, nslots, each):
+    t = Recorder()
+    for _ in range(1000):
+        t.drop(t.alloc(payload, nslots))
+    r = memcompare.replay(t.build(), "jvm")
+    assert r.metrics["allocated_bytes"] == 1000 * each

@@ -7,9 +7,27 @@ scanned, objects and bytes copied, objects marked, forwarded, adjusted and moved
 table prices it; it must not decide anything else.
 
 Anchors (reference/runtimes.md §5.2, JDK 17 Serial on the reference VM): allocation ≈3 ns per
-24-byte object; young-collection copying ≈0.5 ns/B (≈17 ns per 32-byte object); a young pause
-with ≈1 MB of survivors ≈0.25–0.4 ms; full-collection marking ≈15–22 ns per object, a full
-collection without movement ≈43 ns per live object in all.
+24-byte object; a young pause with ≈1 MB of survivors ≈0.25–0.4 ms; full-collection marking
+≈15–22 ns per object, a full collection without movement ≈43 ns per live object in all.
+
+Copying and first touch are two entries (issue 9). §5.2's "≈0.5 ns/B" young copy was a cold
+figure: it includes the page faults of survivor and old pages written for the first time.
+Measured on this project's 2-core VM (OpenJDK 17.0.15, Serial, 256 MiB heap) with jvm-native on
+message-buffer (200 000 messages, window 20 000; 2 young collections per replay, each copying
+20 001 objects / ≈20.9 MB — 8.9 MB to a survivor space and ≈12 MB promoted — the model's
+counts):
+
+    memcompare trace record message-buffer --param messages=200000 --param window=20000 -o mb.mctrace
+    java -XX:+UseSerialGC -Xms256m -Xmx256m -XX:NewRatio=2 -XX:MaxDirectMemorySize=92m \
+         -cp REPLAYER_CACHE Replay mb.mctrace 4          # ± -XX:+AlwaysPreTouch
+
+the young pauses (``-Xlog:gc``, 3 processes × 4 replays each way, 2026-12-04) are 12.3–14.8 ms
+(median ≈13.3) in each process's first replay, 2.3–2.9 ms (median ≈2.5) in later ones, and
+2.4–2.9 ms in the first replay with ``-XX:+AlwaysPreTouch``. Warm: (2.5 ms − 0.2 ms fixed −
+20 001 × 5 ns) / 20.9 MB ≈ 0.105 ns/B of copying. Cold − warm ≈ 10.8 ms over the ≈5 100 pages
+first written in each pause (20.9 MB / 4 KiB) ≈ 2.1 µs per page: a minor fault and the
+kernel's zeroing of the page on this virtual machine. Both are this machine's figures (other
+jobs shared its 2 cores); ``memcompare calibrate`` fits them per machine.
 """
 from __future__ import annotations
 
@@ -46,7 +64,8 @@ class Costs:
         200_000.0, "fixed cost of a young pause: safepoint, root scanning set-up, reference "
                    "processing (§5.3: JVM young ≥ 0.2 ms + copy cost)", minimum=0)
     copy_ns_per_byte: float = param(
-        0.5, "copying a live object, per byte (§5.3/§5.2: ≈14 MB in ≈7 ms)", minimum=0)
+        0.105, "copying a live object, per byte, into pages already touched (measured here, "
+               "warm young pauses on message-buffer; module docstring)", minimum=0)
     copy_ns_per_object: float = param(
         5.0, "copying a live object: forwarding pointer, age, destination choice (§5.3)",
         minimum=0)
@@ -60,6 +79,11 @@ class Costs:
         0.02, "walking the card table over the old generation, per card "
               "(CardTableRS::find_first_dirty_card compares 8 cards a word; assumption)",
         minimum=0)
+    page_fault_ns: float = param(
+        2100.0, "the first write to a 4 KiB heap page in the process (eden by allocation, "
+                "survivors and old by a collection's copying): a minor fault and the "
+                "kernel's zeroing (measured here: cold − warm young pauses per page first "
+                "written; module docstring); none with always_pre_touch", minimum=0)
     # -- full collection (mark-compact) --
     full_pause_ns: float = param(
         1_000_000.0, "fixed cost of a full pause: safepoint, class unloading, code cache and "

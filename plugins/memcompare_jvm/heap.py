@@ -19,6 +19,11 @@ resizes), for the Serial and the Parallel collector:
   ``SurvivorRatio + 2``, which ``ParallelArguments::initialize`` sets whenever
   ``-XX:SurvivorRatio`` is given); eden = young − 2 × survivor; old = heap − young.
 
+Epsilon (``collector = "epsilon"``, JEP 318) has no generations: the whole heap is one space
+that the model keeps as "eden" with no survivors and no old generation. Its heap is ``-Xmx``
+rounded up to its ``HeapAlignment`` = the page size, 4 KiB
+(``EpsilonArguments::initialize_alignments``, gc/epsilon/epsilonArguments.cpp).
+
 Worked example (reference/runtimes.md §2.1, JDK 17 Serial ``-Xmx64m -Xms64m``): young 21 824 K
 = eden 17 472 K + 2 × 2 176 K, tenured 43 712 K.
 
@@ -47,6 +52,8 @@ HEAP_ALIGNMENT = CARD * PAGE
 SERIAL_GEN_ALIGNMENT = 64 * KiB
 #: Parallel: default_gen_alignment() = 64 K heap words (gc/parallel/parallelArguments.cpp)
 PARALLEL_GEN_ALIGNMENT = 64 * KiB * HEAP_WORD
+#: EpsilonMaxTLABSize = 4 MiB (gc/epsilon/epsilon_globals.hpp): Epsilon's TLAB cap
+EPSILON_MAX_TLAB = 4 * MiB
 #: NewSize default = ScaleForWordSize(1 M) = 1 M × 13 / 10 aligned down to a heap word
 DEFAULT_NEW_SIZE = (MiB * 13 // 10) // HEAP_WORD * HEAP_WORD
 #: markWord::max_age: the 4-bit age field saturates at 15
@@ -86,10 +93,15 @@ class Sizes:
     survivor: int
     old: int
     alignment: int
+    #: the heap's own cap on a TLAB (Epsilon's EpsilonMaxTLABSize); None = no cap below eden
+    max_tlab: int | None = None
 
     @classmethod
     def compute(cls, collector: str, heap_mb: float, young_mb: float | None, new_ratio: int,
                 survivor_ratio: int) -> "Sizes":
+        if collector == "epsilon":
+            heap = align_up(int(round(heap_mb * MiB)), PAGE)
+            return cls(heap, heap, heap, 0, 0, PAGE, EPSILON_MAX_TLAB)
         align = SERIAL_GEN_ALIGNMENT if collector == "serial" else PARALLEL_GEN_ALIGNMENT
         # GenArguments::initialize_heap_flags_and_sizes: young must hold eden + 2 survivors,
         # old at least one alignment; MaxHeapSize is raised to fit both
@@ -121,10 +133,16 @@ class Sizes:
         ``_target_refills`` = 100 / (2 × TLABWasteTargetPercent 1) = 50), at least
         ``MinTLABSize`` = 2 KiB. ``resize()`` after each collection recomputes it from the
         thread's share of eden allocation, which is 1 for the trace's single thread, so the
-        size stays the same.
+        size stays the same. ``ThreadLocalAllocBuffer::max_size`` caps it: for Epsilon at
+        ``EpsilonMaxTLABSize`` (``EpsilonHeap::initialize``). Epsilon's elastic TLABs
+        (``EpsilonHeap::allocate_new_tlab``: the first TLAB is the minimum size and each next
+        one grows × ``EpsilonTLABElasticity`` 1.1 until it reaches the desired size) are not
+        modelled: they change only the number of refills and the ≤ 1/64 TLAB tails wasted
+        while growing.
         """
         words = (self.eden // HEAP_WORD) // 50
-        return max(words * HEAP_WORD, 2 * KiB)
+        size = max(words * HEAP_WORD, 2 * KiB)
+        return min(size, self.max_tlab) if self.max_tlab is not None else size
 
 
 class Growable:
@@ -259,7 +277,19 @@ class Heap:
     def from_space(self) -> str:
         return "s0" if self.to_index else "s1"
 
-    # -- footprint --------------------------------------------------------------------------
+    # -- footprint and first touch ----------------------------------------------------------
+    def pre_touch(self) -> None:
+        """-XX:+AlwaysPreTouch: every page of every space is written at start-up (the heap's
+        virtual spaces are committed with pretouch, ``os::pretouch_memory``), so each space's
+        touched memory is its whole size from the first event on."""
+        s = self.sizes
+        self.hwm = {"eden": s.eden, "s0": s.survivor, "s1": s.survivor, "old": s.old}
+
+    def touched_pages(self) -> int:
+        """4 KiB pages of the heap written so far in the process: a page is faulted in (and
+        zeroed by the kernel) at its first write and stays resident (-Xms = -Xmx)."""
+        return sum(page_round(v) // PAGE for v in self.hwm.values())
+
     def footprint(self) -> int:
         """Resident bytes: each space's touched pages (a space's pages stay resident once
         written: -Xms = -Xmx never uncommits) plus the card table's pages for that much heap

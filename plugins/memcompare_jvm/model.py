@@ -12,7 +12,15 @@ live data ends in OutOfMemory at the allocating event.
 
 Costs: every heap allocation pays the TLAB path plus zeroing, and the slow paths their own
 prices; every non-null reference store pays the card mark; pauses are priced from the work
-each collection counted (costs.py). A Parallel pause is its fixed costs plus the work divided
+each collection counted (costs.py). The first write to each 4 KiB heap page in the process
+pays ``page_fault_ns``: in the allocation that writes it (eden, tlab.py) or in the pause
+whose copying writes it (survivors, old); none with ``always_pre_touch``.
+
+Epsilon (``collector = "epsilon"``; JEP 318, gc/epsilon/epsilonHeap.cpp): the heap is one
+space (heap.py) filled through TLABs as eden is, never collected; an allocation that does not
+fit is an OutOfMemoryError (``EpsilonHeap::allocate_work`` returns null when the heap cannot
+expand, and Epsilon sets ``ExitOnOutOfMemoryError``, epsilonArguments.cpp). Its barrier set
+(``EpsilonBarrierSet``) does nothing on a store, so no card-mark cost. A Parallel pause is its fixed costs plus the work divided
 over ``gc_threads`` at ``parallel_efficiency``, and its CPU is the pause × threads.
 
 ``local`` objects (DESIGN.md §3): C2's escape analysis (``ConnectionGraph``, opto/escape.cpp)
@@ -53,10 +61,12 @@ class Params:
     """HotSpot flags (defaults as in JDK 17's ``-XX:+PrintFlagsFinal``, reference/runtimes.md
     §2), with ``-Xms`` = ``-Xmx``."""
 
-    collector: Literal["serial", "parallel"] = param(
+    collector: Literal["serial", "parallel", "epsilon"] = param(
         "serial", "serial = -XX:+UseSerialGC (DefNew + mark-compact, one GC thread); "
                   "parallel = -XX:+UseParallelGC -XX:-UseAdaptiveSizePolicy (PSYoungGen + "
-                  "parallel compaction over gc_threads)")
+                  "parallel compaction over gc_threads); epsilon = -XX:+UseEpsilonGC (JEP "
+                  "318: TLAB allocation, no collection, no barrier, OutOfMemoryError when "
+                  "the heap is full)")
     heap_mb: float = param(
         256.0, "heap size in MiB (-Xms = -Xmx), rounded up to 2 MiB (HeapAlignment)",
         minimum=2)
@@ -83,6 +93,10 @@ class Params:
     compressed_class_pointers: bool = param(
         True, "12-byte object header (-XX:+UseCompressedClassPointers); false = 16 bytes. "
               "Independent of compressed_oops since JDK 15 (JDK-8241825)")
+    always_pre_touch: bool = param(
+        False, "-XX:+AlwaysPreTouch: every heap page is written at start-up, outside the "
+               "run, so no allocation or collection pays a first-touch page fault and the "
+               "footprint is the whole heap from the start")
     scalar_replacement: bool = param(
         True, "C2 escape analysis replaces `local` objects by their fields: no heap "
               "allocation (-XX:+EliminateAllocations); false = allocate them normally")
@@ -138,11 +152,15 @@ class JVMModel(Model):
         p, heap, st = self.params, self.heap, self.stats
         parallel = p.collector == "parallel"
         old_before = heap.old_top
+        pages = heap.touched_pages()
         w = collect_young(heap, eden_ids, depth_first=parallel,
                           target_survivor_ratio=p.target_survivor_ratio,
                           max_tenuring_threshold=p.max_tenuring_threshold,
                           adapt_threshold=not parallel)
-        self._pause(out, i, "minor", self.costs.young_pause_ns, self._minor_work(w))
+        faults = heap.touched_pages() - pages
+        st["page_faults"] += faults
+        self._pause(out, i, "minor", self.costs.young_pause_ns,
+                    self._minor_work(w) + faults * self.costs.page_fault_ns)
         out.collection("minor", max(i - 1, 0), w.reclaimed)
         st["minor_gcs"] += 1
         st["copied_objects"] += w.copied_objects
@@ -164,9 +182,13 @@ class JVMModel(Model):
         # DeadSpacer: Serial only, not every MarkSweepAlwaysCompactCount-th, not last-ditch
         dead_wood = (p.collector == "serial" and not maximal
                      and st["full_gcs"] % 4 != 0)
+        pages = heap.touched_pages()
         w = collect_full(heap, eden_ids, dead_wood)
+        faults = heap.touched_pages() - pages
+        st["page_faults"] += faults
         self._pause(out, i, "full", self.costs.full_pause_ns,
-                    self._full_work(w, int(heap.regs.size)))
+                    self._full_work(w, int(heap.regs.size))
+                    + faults * self.costs.page_fault_ns)
         out.collection("full", max(i - 1, 0), w.reclaimed)
         st["marked_objects"] += w.marked_objects
         st["compacted_bytes"] += w.moved_bytes
@@ -226,6 +248,15 @@ class JVMModel(Model):
             f"free) nor the old generation ({heap.old_free} of {heap.sizes.old} bytes free) "
             f"after a full collection", index=i)
 
+    def _epsilon_oom(self, k: int, i: int):
+        s = int(self.hsize[k])
+        free = self.eden.eden_free + self.eden.tlab_free
+        raise OutOfMemory(
+            f"Java heap space (Epsilon never collects): an object of {s} bytes (object "
+            f"{int(self.hid[k])}) after {int(self.eden.cum0[k])} bytes allocated does not fit "
+            f"the {self.heap.sizes.heap}-byte heap ({free} bytes free in the heap and the "
+            f"current TLAB)", index=i)
+
     # -- replay -----------------------------------------------------------------------------
     def run(self, trace: Trace, out: Output) -> None:
         p, c = self.params, self.costs
@@ -233,6 +264,8 @@ class JVMModel(Model):
         sizes = Sizes.compute(p.collector, p.heap_mb, p.young_mb, p.new_ratio, p.survivor_ratio)
         obj_size = layout.object_size(trace.obj_size, trace.obj_nslots).astype(np.int64)
         heap = Heap(trace, sizes, layout, obj_size)
+        if p.always_pre_touch:
+            heap.pre_touch()
         local = trace.obj_local & p.scalar_replacement
         heap.gen_np[local] = LOCAL
         hid = np.flatnonzero(~local).astype(np.int64)
@@ -250,7 +283,7 @@ class JVMModel(Model):
             "minor_gcs", "full_gcs", "promotion_failures", "copied_objects",
             "survivor_copied_bytes", "promoted_bytes", "premature_promoted_bytes",
             "dirty_cards_scanned", "card_slots_scanned", "marked_objects", "compacted_bytes",
-            "dead_wood_bytes_last_full", "full_after_young")})
+            "dead_wood_bytes_last_full", "full_after_young", "page_faults")})
         st.update({"heap_bytes": sizes.heap, "young_bytes": sizes.young,
                    "eden_bytes": sizes.eden, "survivor_bytes": sizes.survivor,
                    "old_bytes": sizes.old, "tlab_bytes": sizes.tlab_size()})
@@ -266,6 +299,8 @@ class JVMModel(Model):
             k_new = eden.fill(k, retry)
             if k_new == K:
                 break
+            if p.collector == "epsilon":
+                self._epsilon_oom(k_new, int(alloc_event[k_new]))
             # the same object failing again right after a collection escalates
             attempt = attempt + 1 if k_new == last_gc else 0
             k = last_gc = k_new
@@ -283,10 +318,16 @@ class JVMModel(Model):
                        (eden.old, c.old_alloc_ns)):
             if ks:
                 np.add.at(mm, alloc_event[np.asarray(ks, dtype=np.int64)], ns)
-        # a store into a scalar-replaced object is a local variable write: no barrier
+        if eden.faults:
+            fk, fn = np.asarray(eden.faults, dtype=np.int64).T
+            np.add.at(mm, alloc_event[fk], fn * c.page_fault_ns)
+            st["page_faults"] += int(fn.sum())
+        # a store into a scalar-replaced object is a local variable write: no barrier; Epsilon
+        # has none at all (EpsilonBarrierSet)
         stores = np.flatnonzero((trace.op == STORE) & (trace.y >= 0))
         stores = stores[~local[trace.x[stores]]]
-        mm[stores] += c.card_mark_ns
+        if p.collector != "epsilon":
+            mm[stores] += c.card_mark_ns
         out.mm_ns = mm
         out.allocated_bytes = int(hsize.sum())
         st.update({
@@ -296,7 +337,7 @@ class JVMModel(Model):
             "old_direct_allocs": len(eden.old),
             "tlab_waste_bytes": int(eden.tlab_waste),
             "scalar_replaced": int(np.count_nonzero(local)),
-            "card_marks": int(stores.size),
+            "card_marks": int(stores.size) if p.collector != "epsilon" else 0,
             "old_used_bytes": heap.old_top,
         })
 

@@ -95,6 +95,7 @@ class Policy:
 
     def __init__(self, collector: str, sizes, max_tenuring_threshold: int):
         self.serial = collector == "serial"
+        self.epsilon = collector == "epsilon"
         self.sizes = sizes
         self.avg_promoted = PaddedNoZeroDevAverage()
         # Serial: DefNewGeneration's _tenuring_threshold starts at MaxTenuringThreshold.
@@ -104,6 +105,8 @@ class Policy:
 
     def old_takes_outside_tlab(self, size: int, almost_full: bool) -> bool:
         """May an allocation that eden cannot take go straight to the old generation?"""
+        if self.epsilon:
+            return False            # one space: EpsilonHeap::allocate_work fails instead
         if self.serial:
             # SerialHeap::mem_allocate_cas_noexpand
             return size > self.sizes.eden or almost_full

@@ -16,6 +16,11 @@ The rules (gc/shared/memAllocator.cpp, threadLocalAllocBuffer.{cpp,inline.hpp}):
   allocation fails and the heap collects (policy.py, model.py).
 
 The desired TLAB size is eden / 50 for the trace's single thread (heap.py ``Sizes.tlab_size``).
+
+First touch: HotSpot zeroes each object as it allocates it (``ZeroTLAB`` is off: the TLAB is
+not cleared when carved, ``MemAllocator::finish`` → ``ObjAllocator::initialize`` clears the
+object), so an allocation that writes a heap page for the first time in the process takes the
+page fault. ``faults`` records (heap-object index, pages first written) for the cost table.
 The TLAB end reserve (a filler header and C2's allocation-prefetch distance, a few hundred
 bytes per TLAB) is not modelled.
 
@@ -63,6 +68,7 @@ class EdenAllocator:
         self.shared: list[int] = []        # allocated outside a TLAB in eden
         self.old: list[int] = []           # allocated directly in the old generation
         self.tlab_waste = 0
+        self.faults: list[tuple[int, int]] = []   # (heap-object index, pages first written)
 
     def reset(self, spill: int) -> None:
         """After a collection: eden empty but for ``spill``; TLABs retired and resized
@@ -80,6 +86,9 @@ class EdenAllocator:
         heap = self.heap
         touched = self.eden_cap - self.eden_free - self.tlab_free
         if touched > heap.hwm["eden"]:
+            pages = (touched + PAGE - 1) // PAGE - (heap.hwm["eden"] + PAGE - 1) // PAGE
+            if pages:
+                self.faults.append((k, pages))
             heap.hwm["eden"] = touched
             heap.report_footprint(self.out, int(self.event[k]))
 
@@ -94,9 +103,13 @@ class EdenAllocator:
         hwm = heap.hwm["eden"]
         if end <= hwm:
             return
-        pages = (after + PAGE - 1) // PAGE
-        first = np.flatnonzero(np.diff(pages, prepend=(hwm + PAGE - 1) // PAGE) > 0)
-        for m in first.tolist():
+        # pages touched after each object, never below what earlier cycles touched
+        hwm_pages = (hwm + PAGE - 1) // PAGE
+        pages = np.maximum((after + PAGE - 1) // PAGE, hwm_pages)
+        new = np.diff(pages, prepend=hwm_pages)
+        first = np.flatnonzero(new > 0)
+        for m, c in zip(first.tolist(), new[first].tolist()):
+            self.faults.append((k0 + m, c))
             heap.hwm["eden"] = int(after[m])
             heap.report_footprint(self.out, int(self.event[k0 + m]))
         heap.hwm["eden"] = max(heap.hwm["eden"], int(end))
@@ -146,7 +159,10 @@ class EdenAllocator:
                 continue
             if (retry and k == start) or policy.old_takes_outside_tlab(s, self.almost_full):
                 if s <= heap.old_free:
+                    before = heap.touched_pages()
                     heap.append_old(np.array([self.hid_l[k]], dtype=np.int64))
+                    if heap.touched_pages() > before:
+                        self.faults.append((k, heap.touched_pages() - before))
                     self.old.append(k)
                     heap.report_footprint(self.out, int(self.event[k]))
                     k += 1
