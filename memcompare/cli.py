@@ -22,6 +22,7 @@ examples:
   memcompare trace import --from tracefilesim run.trace -o run.mctrace --oracle reachability
   memcompare report results/quick --format html  tables and figures from a results file
   memcompare compare results/old results/new    what changed between two runs
+  memcompare calibrate -o profile.toml           fit the models' costs to this machine
   memcompare new-plugin semispace --kind model  a plugin package skeleton with its tests
 
 exit codes: 0 ok, 1 a cell failed, 2 usage or configuration error, 3 a plugin failed to load
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cells to run in parallel (default: the number of CPUs)")
     r.add_argument("--check", choices=("basic", "full"),
                    help="safety oracle level (default: the config's run.check, else basic)")
+    r.add_argument("--costs", metavar="PROFILE",
+                   help="a costs profile (`memcompare calibrate`): every model it has takes its "
+                        "cost table from it, unless its [[model]] sets costs")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
     ls = sub.add_parser("list", help="registered models and workloads with their parameters",
@@ -95,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_parser(tsub)
     report.add_parser(sub)
     scaffold.add_parser(sub)
+    from . import calibrate
+    calibrate.add_parser(sub)
     return p
 
 
@@ -115,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report.run(args)
         if args.command == "new-plugin":
             return scaffold.run(args)
+        if args.command == "calibrate":
+            from . import calibrate
+            return calibrate.run(args)
         if args.command == "trace":
             if args.trace_command is None:
                 parser.parse_args(["trace", "--help"])
@@ -134,7 +143,7 @@ def cmd_run(args) -> int:
     from . import config as C
     from .runner import default_jobs, progress_for, run
     from .tables import markdown
-    cfg = C.load(args.config)
+    cfg = C.load(args.config, costs_profile=args.costs)
     if args.check:
         from dataclasses import replace
         cfg = replace(cfg, check=args.check)

@@ -37,7 +37,7 @@ def direction(metric: str) -> int:
 def cell_id(c: dict[str, Any]) -> str:
     """The runner's identity of a cell, without the trace hash: a changed trace is a change."""
     return cell_key(c["model"], c["model_params"], c.get("model_costs", {}), c["workload"],
-                    c["workload_params"], c["repeat"], None)
+                    c["workload_params"], c["repeat"], None, c.get("mutator_costs"))
 
 
 def cell_title(c: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import params as P
+from . import profiles
 from .costs import MutatorCosts
 from .engine import CHECK_LEVELS
 from .errors import ConfigError
@@ -36,7 +37,7 @@ RUN_KEYS = {
                       "their minimum heap for each workload (found by bisection)",
 }
 WORKLOAD_KEYS = ("name", "trace", "params")
-MODEL_KEYS = ("name", "params", "costs")
+MODEL_KEYS = ("name", "params", "costs", "mutator_costs")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ class ModelSpec:
     cost_overrides: dict[str, Any] = field(default_factory=dict)
     #: set on the cells of a time–space sweep: this many times the minimum heap
     heap_multiple: float | None = None
+    #: the costs profile the cost table came from (Profile.provenance()), if any
+    costs_profile: dict[str, Any] | None = None
+    #: this model's own mutator cost table (``mutator_costs`` in its [[model]]); None = the
+    #: run's shared one
+    mutator: MutatorCosts | None = None
 
     @property
     def name(self) -> str:
@@ -93,24 +99,28 @@ class Config:
                 for r in range(self.repeats)]
 
 
-def load(path: str | Path, registry: Plugins | None = None) -> Config:
-    """Read and validate a TOML run configuration."""
+def load(path: str | Path, registry: Plugins | None = None, *,
+         costs_profile: str | Path | None = None) -> Config:
+    """Read and validate a TOML run configuration; ``costs_profile`` (``run --costs``) gives
+    every model the profile has its cost table, unless its [[model]] sets ``costs``."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config: {e.strerror or e}") from None
-    return parse(text, path=path, registry=registry)
+    return parse(text, path=path, registry=registry, costs_profile=costs_profile)
 
 
-def parse(text: str, *, path: Path | None = None, registry: Plugins | None = None) -> Config:
+def parse(text: str, *, path: Path | None = None, registry: Plugins | None = None,
+          costs_profile: str | Path | None = None) -> Config:
     label = str(path) if path is not None else "<config>"
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(_syntax_message(label, text, e)) from None
+    profile = profiles.load(costs_profile, "--costs") if costs_profile is not None else None
     try:
-        return _resolve(raw, text, path, registry or plugins())
+        return _resolve(raw, text, path, registry or plugins(), profile)
     except ConfigError as e:
         raise ConfigError(f"{label}: {e}") from None
 
@@ -159,7 +169,8 @@ def _check_keys(table: dict, valid, path: str) -> None:
             raise P.unknown_key(path, key, list(valid), "key")
 
 
-def _resolve(raw: dict, text: str, path: Path | None, registry: Plugins) -> Config:
+def _resolve(raw: dict, text: str, path: Path | None, registry: Plugins,
+             cli_profile: profiles.Profile | None = None) -> Config:
     _check_keys(raw, ("run", "workload", "model"), "top level")
     run = _table(raw.get("run", {}), "run")
     _check_keys(run, RUN_KEYS, "run")
@@ -241,16 +252,57 @@ def _resolve(raw: dict, text: str, path: Path | None, registry: Plugins) -> Conf
         if multiples is not None and hp is not None and hp in pvalues:
             raise ConfigError(f"{mpath}.params.{hp}: with run.heap_multiples the heap is found "
                               f"by bisection and set per multiple; remove {hp} here")
-        cvalues = _table(m.get("costs", {}), f"{mpath}.costs")
+        cvalues, used = _costs(m, mpath, entry.name, base, cli_profile)
+        mutator_m = _model_mutator(m, mpath, entry.name, base, mutator)
         param_sets = _sweep(entry.cls.Params, pvalues, f"{mpath}.params")
         cost_sets = _sweep(entry.cls.Costs, cvalues, f"{mpath}.costs")
         for p in param_sets:
             for c in cost_sets:
                 defaults = P.as_dict(entry.cls.Costs())
                 over = {k: v for k, v in P.as_dict(c).items() if defaults[k] != v}
-                models.append(ModelSpec(i, entry, p, c, over))
+                models.append(ModelSpec(i, entry, p, c, over, costs_profile=used,
+                                        mutator=mutator_m))
     return Config(path, text, name, repeats, seed, check, mutator, multiples, workloads, models,
                   raw)
+
+
+def _costs(m: dict, mpath: str, name: str, base: Path,
+           cli_profile: profiles.Profile | None) -> tuple[dict[str, Any], dict | None]:
+    """A model's cost values and the profile they came from: ``costs = "profile.toml"`` (a
+    path relative to the config), an inline table, or ``run --costs`` for a model that sets
+    neither and that the profile has."""
+    raw = m.get("costs")
+    if isinstance(raw, str):
+        full = Path(raw) if Path(raw).is_absolute() else base / raw
+        prof = profiles.load(full, f"{mpath}.costs")
+        return prof.section(name, "costs", f"{mpath}.costs"), prof.provenance()
+    if raw is None and cli_profile is not None and name in cli_profile.models:
+        return (cli_profile.section(name, "costs", f"--costs ({mpath})"),
+                cli_profile.provenance())
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{mpath}.costs: must be a table of cost overrides "
+                          f"({{ name = value }}) or the path of a costs profile (\"x.toml\"), "
+                          f"got {P.show(raw)}")
+    return _table(raw or {}, f"{mpath}.costs"), None
+
+
+def _model_mutator(m: dict, mpath: str, name: str, base: Path,
+                   run_mutator: MutatorCosts) -> MutatorCosts | None:
+    """A model's own mutator cost table: the run's, overridden by ``mutator_costs`` (a table,
+    or a costs profile's ``models.<name>.mutator`` — a native replayer's calibrated costs)."""
+    raw = m.get("mutator_costs")
+    if raw is None:
+        return None
+    where = f"{mpath}.mutator_costs"
+    if isinstance(raw, str):
+        full = Path(raw) if Path(raw).is_absolute() else base / raw
+        values = profiles.load(full, where).section(name, "mutator", where)
+    elif isinstance(raw, dict):
+        values = raw
+    else:
+        raise ConfigError(f"{where}: must be a table of mutator costs or the path of a costs "
+                          f"profile, got {P.show(raw)}")
+    return P.build(MutatorCosts, {**P.as_dict(run_mutator), **values}, where)
 
 
 def _is_tuple_type(tp) -> bool:

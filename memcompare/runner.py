@@ -115,15 +115,22 @@ def _wkey(w: WorkloadSpec) -> str:
 
 
 def cell_key(model: str, model_params: dict, model_costs: dict, workload: str,
-             workload_params: dict, repeat: int, sha256: str | None) -> str:
-    return json.dumps([model, model_params, model_costs, workload, workload_params, repeat,
-                       sha256], sort_keys=True)
+             workload_params: dict, repeat: int, sha256: str | None,
+             mutator_costs: dict | None = None) -> str:
+    key = [model, model_params, model_costs, workload, workload_params, repeat, sha256]
+    if mutator_costs is not None:       # a model with its own mutator table (a twin config)
+        key.append(mutator_costs)
+    return json.dumps(key, sort_keys=True)
 
 
 def _key_of(cell: dict[str, Any]) -> str:
     return cell_key(cell["model"], cell["model_params"], cell.get("model_costs", {}),
                     cell["workload"], cell["workload_params"], cell["repeat"],
-                    cell["trace"]["sha256"])
+                    cell["trace"]["sha256"], cell.get("mutator_costs"))
+
+
+def _mutator_of(m: ModelSpec) -> dict | None:
+    return P.as_dict(m.mutator) if m.mutator is not None else None
 
 
 def prepare_traces(workloads: list[WorkloadSpec], progress: Progress) -> None:
@@ -171,7 +178,10 @@ def _config_doc(config: Config) -> dict[str, Any]:
                 "heap_multiples": list(config.heap_multiples or [])},
         "workloads": [{"name": w.name, "params": w.plain_params} for w in config.workloads],
         "models": [{"name": m.name, "params": P.as_dict(m.params),
-                    "costs": m.cost_overrides} for m in config.models],
+                    "costs": m.cost_overrides,
+                    **({"costs_profile": m.costs_profile} if m.costs_profile else {}),
+                    **({"mutator_costs": _mutator_of(m)} if m.mutator is not None else {})}
+                   for m in config.models],
     }
 
 
@@ -185,7 +195,7 @@ def _cell_task(model: ModelSpec, w: WorkloadSpec, repeat: int, check: str, mutat
         return cell
     try:
         result = replay(trace, model.entry.cls, model.params, model.costs, check=check,
-                        mutator=mutator)
+                        mutator=model.mutator or mutator)
     except Exception as e:
         params = ", ".join(f"{k}={v}" for k, v in cell["model_params"].items())
         cell["error"] = (f"model {model.name!r} (plugin {model.entry.plugin!r}) failed on "
@@ -245,7 +255,7 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
         t = _TRACES.get(_wkey(w))
         sha = t.sha256 if isinstance(t, Trace) else None
         key = cell_key(m.name, P.as_dict(m.params), m.cost_overrides, w.name, w.plain_params,
-                       r, sha)
+                       r, sha, _mutator_of(m))
         if key in previous:
             slots[k] = previous[key]
         else:
@@ -303,7 +313,7 @@ def _expand(config: Config, known: dict[str, dict[str, Any]], progress: Progress
             if found is None:
                 progress.note(f"finding the minimum heap of {m.name} on {w.name}")
                 try:
-                    mib, probes = min_heap(trace, m, config.mutator)
+                    mib, probes = min_heap(trace, m, m.mutator or config.mutator)
                 except Exception as e:
                     # every multiple of this model on this workload then fails the same way
                     specs += [(m, w, r) for r in range(config.repeats)]
@@ -388,8 +398,14 @@ def _run_cells(specs, todo: list[int], jobs: int, config: Config, progress: Prog
 def _cell_entry(m: ModelSpec, w: WorkloadSpec, r: int, error: str | None) -> dict[str, Any]:
     """A cell's results entry before it runs: status error until a replay says otherwise."""
     t = _TRACES.get(_wkey(w))
+    extra: dict[str, Any] = {}
+    if m.costs_profile is not None:
+        extra["costs_profile"] = m.costs_profile
+    if m.mutator is not None:
+        extra["mutator_costs"] = _mutator_of(m)
     return {
         "model": m.name, "model_params": P.as_dict(m.params), "model_costs": m.cost_overrides,
+        **extra,
         "plugin": m.entry.plugin, "workload": w.name, "workload_params": w.plain_params,
         "repeat": r,
         "trace": ({"sha256": t.sha256, "events": t.events, "objects": t.objects}
