@@ -112,23 +112,45 @@ def pairs(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
             candidates = [c for c in group if c["model"] == twin]
             if not candidates:
                 continue
-            sim, diff = None, None
+            matched, diff = [], None
             for c in candidates:
                 m = mismatches(c, settings)
                 if not m:
-                    sim, diff = c, []
-                    break
-                if diff is None or len(m) < len(diff):
+                    matched.append(c)
+                elif diff is None or len(m) < len(diff):
                     diff = m
-            off = None
-            if sim is not None and off_params:
-                want = {**sim["model_params"], **off_params}
-                off = next((c for c in candidates
-                            if all(_same(c["model_params"].get(k), v) for k, v in want.items())),
-                           None)
-            out.append({"workload": wl, "native": native, "twin": twin, "sim": sim, "off": off,
-                        "off_params": off_params, "mismatches": diff or []})
+            if not matched:
+                out.append({"workload": wl, "native": native, "twin": twin, "sim": None,
+                            "off": None, "off_params": off_params, "mismatches": diff or [],
+                            "costs": None})
+            # one pair per cost table the model ran with (default, a calibrated profile, ...)
+            for sim in matched:
+                off = None
+                if off_params:
+                    want = {**sim["model_params"], **off_params}
+                    off = next((c for c in candidates if _same_costs(c, sim) and all(
+                        _same(c["model_params"].get(k), v) for k, v in want.items())), None)
+                out.append({"workload": wl, "native": native, "twin": twin, "sim": sim,
+                            "off": off, "off_params": off_params, "mismatches": [],
+                            "costs": costs_label(sim)})
     return out
+
+
+def _same_costs(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (a.get("model_costs") or {}) == (b.get("model_costs") or {}) and \
+        a.get("mutator_costs") == b.get("mutator_costs")
+
+
+def costs_label(cell: dict[str, Any]) -> str:
+    """Which cost tables a simulated cell ran with, in a few words."""
+    prof = cell.get("costs_profile")
+    own_mutator = cell.get("mutator_costs") is not None
+    if prof:
+        return f"calibrated costs ({prof.get('file')}" + (", the replayer's mutator costs)"
+                                                           if own_mutator else ")")
+    if cell.get("model_costs"):
+        return "costs overridden" + (", own mutator costs" if own_mutator else "")
+    return "default costs" + (", own mutator costs" if own_mutator else "")
 
 
 def figures(pair: dict[str, Any]) -> dict[str, tuple[Any, Any, list | None]]:
@@ -162,7 +184,7 @@ def twin_tables(cells: list[dict[str, Any]], fmt_name: str = "github"
         runtime = stats.get("runtime") or "?"
         measure = stats.get("measure") or "warm"
         title = (f"{twin} against {native['model']} on {p['workload']} ({runtime}, "
-                 f"{measure} replays)")
+                 f"{measure} replays{'; ' + p['costs'] if p['costs'] else ''})")
         if p["sim"] is None:
             rows = [[k, _show(a), _show(b), "not compared"] for k, a, b in p["mismatches"]]
             table = tabulate(rows, headers=["setting", f"{twin} (model)",
@@ -194,28 +216,29 @@ def error_summary(cells: list[dict[str, Any]], fmt_name: str = "github") -> str 
     """One row per (model, figure): the relative error model / measured − 1 over the matched
     pairs' workloads, median and worst (largest in magnitude), and on how many workloads it
     could be computed. None when no pair matched."""
-    errors: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    errors: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
     for p in pairs(cells):
         if p["sim"] is None:
             continue
         for key, (a, b, _) in figures(p).items():
             if key not in ERROR_KEYS or a is None or b is None:
                 continue
+            k = (p["twin"], p["costs"], key)
             if b == 0:
                 if a == 0:
-                    errors.setdefault((p["twin"], key), []).append((0.0, p["workload"]))
+                    errors.setdefault(k, []).append((0.0, p["workload"]))
                 continue
-            errors.setdefault((p["twin"], key), []).append((a / b - 1, p["workload"]))
+            errors.setdefault(k, []).append((a / b - 1, p["workload"]))
     if not errors:
         return None
     names = {key: row for row, key, _ in ROWS}
     rows = []
-    for (model, key), errs in sorted(errors.items(), key=lambda kv: (
-            kv[0][0], ERROR_KEYS.index(kv[0][1]))):
+    for (model, costs, key), errs in sorted(errors.items(), key=lambda kv: (
+            kv[0][0], kv[0][1], ERROR_KEYS.index(kv[0][2]))):
         med = statistics.median(e for e, _ in errs)
         worst, where = max(errs, key=lambda x: abs(x[0]))
-        rows.append([model, names[key].split(" (")[0], f"{med:+.0%}", f"{worst:+.0%} ({where})",
-                     str(len(errs))])
-    return tabulate(rows, headers=["model", "figure", "median error", "worst error",
+        rows.append([model, costs, names[key].split(" (")[0], f"{med:+.0%}",
+                     f"{worst:+.0%} ({where})", str(len(errs))])
+    return tabulate(rows, headers=["model", "costs", "figure", "median error", "worst error",
                                    "workloads"], tablefmt=fmt_name, disable_numparse=True,
-                    colalign=("left", "left", "right", "right", "right"))
+                    colalign=("left", "left", "left", "right", "right", "right"))
