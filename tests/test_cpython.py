@@ -2,7 +2,9 @@
 hand from CPython's rules (reference/runtimes.md §3; Modules/gcmodule.c, Python/gc.c,
 Objects/obmalloc.c), worked through in the comments. Constants used throughout:
 
-- object size = 16 (PyObject) + 16 (PyGC_Head, only with a slot) + payload + 8 × slots;
+- an object with slots is a ``__slots__`` instance: 16 (PyGC_Head) + 16 (PyObject) + 8 × (slots +
+  ceil(payload / 8)); one without is a ``bytes``: 33 + payload (``object()``, 16, when empty) —
+  what ``sys.getsizeof`` reports for the cpython-native twin's objects on 3.11–3.13;
 - pymalloc serves 1..512 bytes in 16-byte classes from 16 KiB pools with a 48-byte header:
   ⌊16336 / block⌋ blocks per pool; 63 usable pools per 1 MiB arena; larger requests go to
   glibc, whose first malloc grows the heap by 135168 bytes (test_cpp.py's FIRST_BRK);
@@ -68,15 +70,17 @@ def kept_alive_chain(t: Recorder, n: int, payload: int = 0):
 
 # -- layout and pymalloc ----------------------------------------------------------------------
 
-# (payload, slots, bytes held): 16-byte header, +16 GC header with a slot, 16-byte classes to 512
+# (payload, slots, bytes held): a bytes object (33 + payload) or a __slots__ instance (32 + 8 per
+# slot, the payload in ceil(payload / 8) more), 16-byte classes to 512
 LAYOUT = [
-    (8, 0, 32),         # 24-byte request → 32-byte block
-    (0, 0, 16),         # the bare header: the smallest class
-    (16, 0, 32),        # 32 exactly
-    (0, 1, 48),         # 16 + 16 + 8 = 40 → 48: a container with one slot
-    (16, 2, 64),        # a binary-trees node: 16 + 16 + 16 + 16 = 64
-    (496, 0, 512),      # 512: the largest pymalloc request
-    (497, 0, request2size(513)),    # 513: glibc, chunk (513 + 8 + 15) & ~15 = 528
+    (8, 0, 48),         # bytes(8): 41-byte request → 48-byte block
+    (0, 0, 16),         # object(): the bare header, the smallest class
+    (15, 0, 48),        # 48 exactly
+    (0, 1, 48),         # 32 + 8 = 40 → 48: a container with one slot
+    (16, 2, 64),        # a binary-trees node: 32 + 2 × 8 + 2 × 8 = 64
+    (9, 1, 64),         # 9 payload bytes take two 8-byte slots: 32 + 8 + 16 = 56 → 64
+    (479, 0, 512),      # 512: the largest pymalloc request
+    (480, 0, request2size(513)),    # 513: glibc, chunk (513 + 8 + 15) & ~15 = 528
 ]
 
 
@@ -95,20 +99,21 @@ def test_blocks_per_pool():
     assert blocks_per_pool(1) == 510          # ⌊16336 / 32⌋
     assert blocks_per_pool(0) == 1021         # 16-byte blocks: runtimes.md's 994 + 27
     assert blocks_per_pool(31) == 31          # ⌊16336 / 512⌋
+    assert blocks_per_pool(2) == 340          # ⌊16336 / 48⌋
     t = Recorder()
-    keep = [t.alloc(8, 0) for _ in range(511)]      # 24-byte requests: 32-byte blocks
+    keep = [t.alloc(8, 0) for _ in range(341)]      # 41-byte requests: 48-byte blocks
     model, _ = run(t.build())
     obm = model.heap.obm
-    assert obm.pools_initialised == 2               # 510 fill the first pool, the 511th opens one
+    assert obm.pools_initialised == 2               # 340 fill the first pool, the 341st opens one
     assert obm.pools_in_use() == 2
-    assert len(keep) == 511
+    assert len(keep) == 341
 
 
 def test_an_arena_goes_back_only_when_empty_and_the_last_empty_one_stays():
     # 512-byte blocks: 31 per pool, 63 pools → 1953 objects fill arena A, the 1954th opens B
     per_arena = 31 * 63
     t = Recorder()
-    objs = [t.alloc(496, 0) for _ in range(per_arena + 1)]
+    objs = [t.alloc(479, 0) for _ in range(per_arena + 1)]      # bytes: 33 + 479 = 512
     for h in objs[:per_arena - 1]:            # all of A but one: A has 62 free pools of 63
         t.free(h)
     t.free(objs[per_arena - 1])                # A empty and not last on usable_arenas: unmapped
@@ -125,7 +130,7 @@ def test_an_arena_goes_back_only_when_empty_and_the_last_empty_one_stays():
 def test_footprint_is_pymalloc_arenas_plus_glibc():
     t = Recorder()
     t.alloc(8, 0)                              # pymalloc: one arena
-    t.alloc(1000, 0)                           # 1016 bytes: glibc's first sbrk
+    t.alloc(1000, 0)                           # 1033 bytes: glibc's first sbrk
     _, out = run(t.build())
     assert footprint_after(out, 0) == MiB
     assert footprint_after(out, 1) == MiB + FIRST_BRK
@@ -327,7 +332,7 @@ def test_local_objects_are_ordinary_heap_objects():
     h = t.alloc(8, 0, local=True)             # CPython has no escape analysis
     t.free(h)
     _, out = run(t.build())
-    assert out.allocated_bytes == 32 and reclaimed(out) == {0: 1}
+    assert out.allocated_bytes == 48 and reclaimed(out) == {0: 1}     # bytes(8): 41 → 48
 
 
 def test_the_oldest_generation_waits_until_25_percent_of_it_is_pending():
@@ -350,7 +355,7 @@ def test_the_oldest_generation_waits_until_25_percent_of_it_is_pending():
 def test_with_the_collector_off_cyclic_garbage_leaks_exactly_its_cycles():
     trace = memcompare.record("cyclic-garbage", structures=200)
     # every structure is a cycle (lists of >= 2 nodes, rings): no node is ever freed. A node is
-    # 16 + 16 + 32 payload + 2 × 8 = 80 bytes, an 80-byte block
+    # 16 + 16 + 2 slots × 8 + 32 payload bytes in 4 slots × 8 = 80 bytes, an 80-byte block
     off = memcompare.replay(trace, "cpython", gc_enabled=False)
     assert off.metrics["leaked_bytes"] == 80 * trace.objects
     assert off.metrics["gc_count"] == 0
@@ -412,8 +417,8 @@ def test_with_the_collector_off_only_cycles_leak(workload, traces):
     if workload == "cyclic-garbage":
         assert leaked == 80 * trace.objects
     elif workload == "lru-cache":
-        # the recency list is doubly linked: its 300 entries (16 + 16 + 16 key + 4 × 8 = 80
-        # bytes each) and their values outlive the cache's deletion
+        # the recency list is doubly linked: its 300 entries (16 + 16 + 4 × 8 + the 16-byte key
+        # in 2 × 8 = 80 bytes each) and their values outlive the cache's deletion
         assert leaked >= 300 * 80
     else:
         assert leaked == 0                     # no cycles: refcounting frees everything

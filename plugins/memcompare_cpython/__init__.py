@@ -3,8 +3,10 @@ collector and pymalloc over glibc malloc (64-bit default build, 3.11–3.14).
 
 What it models (reference/runtimes.md §3 and the CPython sources each module cites):
 
-- layout.py: an object is a 16-byte ``PyObject`` header, plus a 16-byte ``PyGC_Head`` when it has
-  a slot (a container, tracked by the collector), plus payload and 8 bytes per slot;
+- layout.py: an object with a slot is a container, tracked by the collector: an instance of a
+  ``__slots__`` class, 16-byte ``PyGC_Head`` + 16-byte ``PyObject`` + 8 bytes per slot, the
+  payload in ceil(size / 8) more slots; one without is an untracked ``bytes`` (33 + size) — the
+  objects the ``cpython-native`` twin allocates, byte for byte;
 - refcount.py: every register write and slot store moves a reference count; at zero the object
   is deallocated at once and drops its slots' references — a cascade, one stall at that event;
 - gc.py: three generations with thresholds (700, 10, 10) up to 3.12 and (2000, 10, 10) from

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Replay a memcompare binary trace (format v1) in the CPython that runs this script, and print
-one JSON line per replay (the native replayer contract, issue 6).
+one JSON line per replay (the native replayer contract, docs/native.md).
 
     python replay.py TRACE_FILE REPLAYS [--gc on|off] [--thresholds T0,T1,T2]
 
@@ -10,46 +10,56 @@ is the replay's own (plus a bare interpreter's).
 Loading (before any clock): the columns ``op`` (u8 → ``array('b')``), ``a``, ``b``, ``c``
 (i64 LE → ``array('q')``) are read straight from the file with ``array.fromfile``; the flags and
 the derived x/y/z columns are skipped. ``array`` objects are not tracked by the cyclic collector
-and hold raw machine integers, so the decoded trace costs the collector nothing and is not part
-of any generation's count (a ``list`` of ints would be traversed item by item at every full
-collection).
+and hold raw machine integers, so the decoded trace costs the collector nothing. For every ALLOC
+the loader replaces its ``b`` (the size) by the index of its shape, (size, nslots), so the loop
+finds the shape's class without building a key (a tuple is a tracked container: one per
+allocation would move the collector's count).
 
-Object layout — the fewest allocations CPython allows for "``nslots`` reference slots and
-``size`` payload bytes", and the same container/atom split as the simulated ``cpython`` model
-(memcompare_cpython/layout.py):
+Object layout — ONE CPython object, one allocation, per trace ALLOC, laid out as the simulated
+``cpython`` model lays it out (memcompare_cpython/layout.py):
 
-- ``nslots > 0``: an instance of ``Obj``, a ``list`` subclass with ``__slots__ = ("payload",)``.
-  The list items ARE the reference slots (``nslots`` Nones), the one ``__slots__`` field holds a
-  ``bytearray(size)`` (zero-filled). That is 2 Python objects and, at the C level, 3 allocations
-  when size > 0: the list object itself (PyGC_Head + list header + the ``payload`` slot) through
-  pymalloc, its item array (``8 * nslots`` bytes, ``PyMem_Malloc``), and the bytearray object,
-  whose buffer is a 4th (``size + 1`` bytes) when size > 0. Exactly ONE of them is a container the
-  cyclic collector tracks (the Obj), so a trace object with slots is one tracked container, as in
-  CPython's own objects and in the simulated model. Python gives no way to put a variable number
-  of references and a variable number of raw bytes in a single allocation (a ``__slots__`` class
-  has a fixed number of slots; a var-sized subclass of ``bytes``/``tuple`` cannot take
-  ``__slots__``, and a tuple is immutable).
-  The brief's first layout — a ``__slots__`` class holding a list and a bytearray (3 Python
-  objects) — makes every trace object TWO tracked containers (the instance and the list), which
-  doubles the generation-0 count per allocation, so the collector runs twice as often as in
-  CPython's model of the same program (e.g. 200 instead of 100 collections for 70,000 live
-  one-slot objects at thresholds (700, 10, 10)).
-- ``nslots == 0``: the ``bytearray(size)`` alone — an atom, like an int or a str: not tracked
-  by the collector (no PyGC_Head), 1 object (+ its buffer). It can never be loaded from or stored
-  into (validation rejects a slot out of range), so nothing needs the Obj shape.
+- ``nslots > 0``: an instance of a class made for its shape, ``class Obj_<size>_<nslots>`` with
+  ``__slots__ = ("s0", ..., "s<nslots-1>", "p0", ..., "p<m-1>")``, m = ceil(size / 8): the
+  reference slots, then the payload as m pointer-sized slots that stay NULL (zeroed by
+  ``PyType_GenericAlloc``, never visited). A heap type with ``__slots__`` and neither ``__dict__``
+  nor ``__weakref__`` is ``PyGC_Head`` (16) + ``PyObject`` (16) + 8 per slot, in one
+  ``PyObject_Malloc`` (Objects/typeobject.c ``PyType_GenericAlloc``, ``type_new``: basicsize =
+  16 + 8 × slots; heap types are always GC types). ``sys.getsizeof`` says so on 3.11.7, 3.12.1 and
+  3.13.0 alike: 56 for 3 slots, 32 + 8 × (nslots + m) in general; 3.12+'s pre-header (managed
+  dict and weakref pointers, ``_PyType_PreHeaderSize``) exists only for classes with a
+  ``__dict__`` or ``__weakref__``, which these have not. The reference slots are set to None at
+  allocation (a slot never stored reads as null); every instance is one tracked container.
+- ``nslots == 0``: an atom, not tracked: ``bytes(size)``, a fresh zero-filled
+  ``PyBytesObject`` of 33 + size bytes in one allocation (``ob_refcnt``, ``ob_type``,
+  ``ob_size``, ``ob_shash`` + payload + NUL; Include/cpython/bytesobject.h,
+  Objects/bytesobject.c ``_PyBytes_FromSize``; getsizeof(bytes(10)) == 43). ``bytes(0)`` is a
+  shared singleton, so a size-0 atom is ``object()`` (16 bytes, untracked).
 
 Semantics (DESIGN.md §3): the register list is the whole root set; writing a register drops what
-it held (plain Python assignment); FREE is a CLEAR (CPython has no delete: the reference count
-frees the object when its last reference goes); ``local`` ALLOCs are plain allocations; WORK spins
-on ``time.perf_counter_ns`` for its nanoseconds.
+it held (plain Python assignment, the new reference taken first); FREE is a CLEAR (CPython has no
+delete: the reference count frees the object when its last reference goes); ``local`` ALLOCs are
+plain allocations; WORK spins on ``time.perf_counter_ns`` for its nanoseconds. No local variable
+of the loop holds a trace object past its event, so objects die exactly when the trace says.
 
-Per replay: clear all registers, ``gc.collect()``, write "5" to /proc/self/clear_refs (reset the
-peak RSS; failure is reported on stderr), read VmRSS, read ``gc.get_stats()``, then time ONLY the
-loop (``time.perf_counter`` wall, ``time.process_time`` CPU), then read ``gc.get_stats()`` and
-VmHWM. Collections are counted from the ``gc.get_stats()`` differences; pauses are the
-``gc.callbacks`` "start"→"stop" intervals (``time.perf_counter``) of collections that happen
-inside the loop only. Allocated bytes are null: CPython counts them only under ``tracemalloc``,
-which slows the replay about 9× and inflates the heap (reference/native-replay.md §3.7).
+Per replay: clear all registers, ``gc.collect()``, ``gc.freeze()``, ``gc.collect()``: the
+interpreter's own objects (modules, the shape classes, this script) move to the permanent
+generation, which collections never examine, and the second collection, over empty generations,
+sets ``long_lived_total`` and ``long_lived_pending`` to 0 — so the collector starts each replay
+from the simulated model's state (only the trace's objects, nothing long-lived, every count 0)
+instead of one where the 25 % rule for full collections weighs the interpreter's own tens of
+thousands of containers (gcmodule.c / gc.c ``gc_collect_main``, ``gc_freeze_impl``). Then: write
+"5" to /proc/self/clear_refs (reset the peak RSS; failure is reported on stderr), read VmRSS and
+``gc.get_stats()``, make the loop's event iterator (a ``zip`` over four array iterators: eight
+tracked containers), freeze again (the objects those made, and the count they added, leave the
+young generation: ``gc.freeze`` zeroes every count, so the loop starts at count 0 exactly, as the
+model does), and time ONLY the loop (``time.perf_counter``
+wall, ``time.process_time`` CPU), then read ``gc.get_stats()`` and VmHWM. Collections are counted
+from the ``gc.get_stats()`` differences; pauses are the ``gc.callbacks`` "start"→"stop"
+intervals (``time.perf_counter``) of collections that happen inside the loop only. Allocated
+bytes are null: CPython counts them only under ``tracemalloc``, which slows the replay about 9×
+and inflates the heap (reference/native-replay.md §3.7). Each line also reports the settings the
+replay ran with: ``python_version``, ``gc_enabled`` (``gc.isenabled()``) and ``thresholds``
+(``gc.get_threshold()``).
 """
 from __future__ import annotations
 
@@ -66,12 +76,6 @@ MAGIC = b"MCTRACE\0"
 PREFIX = 20
 ALLOC, LOAD, STORE, MOVE, CLEAR, FREE, WORK = range(7)
 SLOT_BYTES = 8
-
-
-class Obj(list):
-    """A trace object with slots: the list items are the slots; ``payload`` is its bytearray."""
-
-    __slots__ = ("payload",)
 
 
 def fail(message: str) -> None:
@@ -120,27 +124,66 @@ def load(path: str):
     return registers, op, cols[0], cols[1], cols[2]
 
 
-def replay_loop(regs, op, A, B, C, nones):
-    """Run every event once. Returns (objects, loads_nonnull, bytes) as observed."""
+def slot_names(n: int) -> list[str]:
+    """The attribute name of reference slot k, for k < n (interned: setattr compares by id)."""
+    return [sys.intern(f"s{k}") for k in range(n)]
+
+
+def shapes(op, B, C):
+    """One class per (size, nslots) shape with slots (module docstring), and the ALLOC events'
+    ``b`` replaced by their shape's index. Returns (classes, nslots, sizes, nbytes, names): per
+    shape its class (None for an atom), its slot count, its payload size and what the digest
+    counts for one of its objects (size + 8 × nslots); and the slot names."""
+    index: dict[tuple[int, int], int] = {}
+    classes, nslots, sizes, nbytes = [], [], [], []
+    names = slot_names(max(compress(C, map(ALLOC.__eq__, op)), default=0))
+    for i in compress(range(len(op)), map(ALLOC.__eq__, op)):
+        size, ns = B[i], C[i]
+        k = index.get((size, ns))
+        if k is None:
+            k = index[(size, ns)] = len(classes)
+            if ns:
+                payload = [f"p{j}" for j in range((size + SLOT_BYTES - 1) // SLOT_BYTES)]
+                classes.append(type(f"Obj_{size}_{ns}", (), {"__slots__": tuple(names[:ns])
+                                                                           + tuple(payload)}))
+            else:
+                classes.append(None)
+            nslots.append(ns)
+            sizes.append(size)
+            nbytes.append(size + SLOT_BYTES * ns)
+        B[i] = k
+    return classes, nslots, sizes, nbytes, names
+
+
+def replay_loop(regs, events, classes, nslots, sizes, shape_bytes, names):
+    """Run every event of ``events`` (an iterator of (op, a, b, c), made before the clock: a zip
+    and its four array iterators are eight tracked containers) once. Returns (objects,
+    loads_nonnull, bytes) as observed."""
     objects = loads_nonnull = nbytes = 0
     spin = time.perf_counter_ns
-    for o, a, b, c in zip(op, A, B, C):
+    for o, a, b, c in events:
         if o == ALLOC:
-            if c:
-                obj = Obj(nones[c])
-                obj.payload = bytearray(b)
+            cls = classes[b]
+            if cls is not None:
+                obj = cls()
+                # range(), not the tuple of names: a tuple iterator is a tracked container,
+                # and its +1 on the young count would start collections a container early
+                for k in range(nslots[b]):
+                    setattr(obj, names[k], None)
                 regs[a] = obj
+                obj = None                  # the register holds the only reference
+            elif sizes[b]:
+                regs[a] = bytes(sizes[b])
             else:
-                regs[a] = bytearray(b)
+                regs[a] = object()
             objects += 1
-            nbytes += b + SLOT_BYTES * c
+            nbytes += shape_bytes[b]
         elif o == STORE:
-            regs[a][b] = regs[c] if c >= 0 else None
+            setattr(regs[a], names[b], regs[c] if c >= 0 else None)
         elif o == LOAD:
-            v = regs[b][c]
-            if v is not None:
+            regs[a] = getattr(regs[b], names[c])
+            if regs[a] is not None:
                 loads_nonnull += 1
-            regs[a] = v
         elif o == CLEAR or o == FREE:
             regs[a] = None
         elif o == MOVE:
@@ -200,12 +243,13 @@ def main(argv=None) -> int:
     path, replays = pos[0], int(pos[1])
 
     registers, op, A, B, C = load(path)
-    # one tuple of Nones per distinct slot count, made before the clock: Obj(t) copies it
-    nones = {c: (None,) * c for c in set(compress(C, map(ALLOC.__eq__, op)))}
+    classes, nslots, sizes, shape_bytes, names = shapes(op, B, C)
     if thresholds is not None:
         gc.set_threshold(*thresholds)
     if not gc_on:
         gc.disable()
+    settings = {"python_version": platform.python_version(), "gc_enabled": gc.isenabled(),
+                "thresholds": list(gc.get_threshold())}
     runtime = f"{platform.python_implementation()} {platform.python_version()}"
 
     pauses = []
@@ -224,6 +268,10 @@ def main(argv=None) -> int:
                                        "which slows the replay about 9x and inflates the heap"}
     for k in range(replays):
         regs = [None] * registers
+        # the collector starts from the model's state: only the trace's objects in its
+        # generations, long_lived_total 0, every count 0 (module docstring)
+        gc.collect()
+        gc.freeze()
         gc.collect()
         if not reset_peak():
             print("replay.py: cannot write /proc/self/clear_refs: the peak includes "
@@ -231,9 +279,11 @@ def main(argv=None) -> int:
         rss_before = proc_status()["VmRSS"]
         del pauses[:]
         s0 = gc.get_stats()
+        events = zip(op, A, B, C)
+        gc.freeze()
         state[0] = True
         c0, w0 = time.process_time(), now()
-        digest = replay_loop(regs, op, A, B, C, nones)
+        digest = replay_loop(regs, events, classes, nslots, sizes, shape_bytes, names)
         w1, c1 = now(), time.process_time()
         state[0] = False
         s1 = gc.get_stats()
@@ -257,8 +307,9 @@ def main(argv=None) -> int:
             "digest": {"objects": digest[0], "loads_nonnull": digest[1], "bytes": digest[2]},
             "null_reasons": reasons,
             "runtime": runtime,
+            **settings,
         }
-        del regs
+        del regs, events
         print(json.dumps(line), flush=True)
     gc.callbacks.remove(on_gc)
     return 0
