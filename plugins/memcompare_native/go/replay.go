@@ -2,26 +2,46 @@
 // real Go runtime and prints one JSON object per replay on stdout (the native replayer
 // contract, docs/native.md). Usage:
 //
-//	GOGC=100 GOMEMLIMIT=64MiB GOMAXPROCS=4 replay-go TRACE_FILE REPLAYS
+//	GOGC=100 GOMEMLIMIT=64MiB GOMAXPROCS=2 GODEBUG=gctrace=1 replay-go TRACE_FILE REPLAYS
 //
 // The register array is the program's whole root set (DESIGN.md §3): writing a register drops
 // what it held, FREE is a CLEAR (the collector finds death by reachability), WORK spins on the
 // monotonic clock for its nanoseconds.
 //
-// Object layout: an ALLOC of (size, nslots) is
+// Object layout: an ALLOC of (size, nslots) is ONE heap object, laid out as the `go` model lays
+// it out (plugins/memcompare_go/sizeclasses.py object_layout): pointers first, then the payload,
 //
-//	type Obj struct { slots []*Obj; payload []byte }   // 48-byte header, size class 48
+//	struct { P [nslots]unsafe.Pointer; B [size]byte }    // a field is left out when empty
 //
-// plus a []*Obj backing array of nslots pointers when nslots > 0 (scanned) and a zeroed []byte
-// of size bytes when size > 0 (noscan, so the collector never scans the payload). That is
-// 1 + (nslots > 0) + (size > 0) heap allocations per object: Go has no dynamically sized type
-// that puts pointers and a pointer-free tail in one allocation without reflect.StructOf (a
-// new type per shape). The payload is written once per 4 KiB page (one byte of a small one), so
-// that its memory is resident as in a program that fills it. The `local` flag is ignored: an interpreter has no frame to give the
-// object, so it is a plain heap ALLOC (escape analysis cannot apply to interpreted code).
+// a struct type built once per shape with reflect.StructOf before the clock starts, and
+// allocated as reflect.New allocates (runtime/malloc.go reflect_unsafe_New: mallocgc(typ.size,
+// typ, true), the same call as new(T)): mallocgc picks the size class from the type's size, a
+// noscan span class when the type has no pointers (typ.ptrdata == 0: nslots = 0, which also
+// takes the tiny allocator under 16 bytes), and writes the type's pointer bitmap. The slots are
+// read and written through unsafe pointer arithmetic (a pointer store through an
+// *unsafe.Pointer gets the write barrier, as a field store does).
+//
+// Shapes are keyed by the size the object takes, not the trace's exact size: the B array is
+// widened to fill the object's size class (small) or page run (large), so one type serves
+// every (size, nslots) of the same class — the object's size class, pointer bitmap (pointers
+// end at 8 × nslots either way) and mallocgc path are those of the exact shape. Exact shapes
+// would be thousands of types (17,059 on fragmentation), each a live heap object that would
+// count into the marked heap and the heap goal (the types stay in reflect's caches for the
+// process's life). Tiny objects (pointer-free, under 16 bytes) keep their exact size: the
+// tiny allocator packs by size and alignment. The heap the types take is reported
+// (types_heap_bytes).
+//
+// The payload is written once per 4 KiB page (one byte of a small one), so that its memory is
+// resident as in a program that fills it: Go does not zero fresh pages from the OS. The `local`
+// flag is ignored: an interpreter has no frame to give the object, so it is a plain heap ALLOC
+// (escape analysis cannot apply to interpreted code).
 //
 // The trace is decoded before the clock starts into an anonymous mmap (pointer-free records
 // outside the Go heap), so it is neither scanned nor counted in the heap goal.
+//
+// Per-phase pauses come from GODEBUG=gctrace=1 on stderr (one line per cycle, "gc N ..."): each
+// replay line gives the cycle numbers around its loop (numgc_before, numgc_after) and the
+// harness (go_model.py parse_output) picks the loop's cycles out of stderr.
 package main
 
 import (
@@ -29,28 +49,25 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 	"unsafe"
 )
 
-// Obj is one trace object (see the layout above).
-type Obj struct {
-	slots   []*Obj
-	payload []byte
-}
-
-// ev is one decoded event, pointer-free, living in mmap'd memory.
+// ev is one decoded event, pointer-free, living in mmap'd memory. shape indexes shapes for an
+// ALLOC.
 type ev struct {
 	a, b, c int64
 	op      uint8
-	_       [7]byte
+	_       [3]byte
+	shape   uint32
 }
 
 const (
@@ -63,8 +80,35 @@ const (
 	opWork  = 6
 )
 
+const (
+	ptrSize      = 8
+	pageSize     = 8192  // runtime/sizeclasses.go _PageSize
+	maxSmallSize = 32768 // runtime/sizeclasses.go _MaxSmallSize
+	maxTinySize  = 16    // runtime/malloc.go maxTinySize
+)
+
 // regs is the whole root set.
-var regs []*Obj
+var regs []unsafe.Pointer
+
+// shapes holds the runtime type of each shape; types keeps them reachable (reflect's caches do
+// too) and is indexed by ev.shape.
+var types []reflect.Type
+var rtypes []unsafe.Pointer // each type's *rtype, the argument of unsafe_New
+
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// roundupsize is the size mallocgc gives a request of size bytes (runtime/msize.go): its size
+// class's element size for small sizes, whole pages above maxSmallSize.
+//
+//go:linkname roundupsize runtime.roundupsize
+func roundupsize(size uintptr) uintptr
+
+// unsafe_New is reflect.New's allocation (runtime/malloc.go reflect_unsafe_New:
+// mallocgc(typ.size, typ, true)), called without building a reflect.Value around it.
+//
+//go:linkname unsafe_New reflect.unsafe_New
+func unsafe_New(typ unsafe.Pointer) unsafe.Pointer
 
 func die(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "replay-go: "+format+"\n", args...)
@@ -94,8 +138,44 @@ func headerInt(h []byte, key string) int64 {
 	return v
 }
 
-// load maps the trace file and decodes it into an anonymous mapping; returns the events and
-// the number of registers.
+var (
+	unsafePointerType = reflect.TypeOf(unsafe.Pointer(nil))
+	byteType          = reflect.TypeOf(byte(0))
+)
+
+// shapeKey is the (payload bytes, slots) of the type that allocates an object of the trace's
+// (size, nslots): the payload widened to the size mallocgc gives the object, except for tiny
+// objects and empty ones (mallocgc(0) returns &zerobase).
+func shapeKey(size, nslots int64) [2]int64 {
+	n := size + ptrSize*nslots
+	if n == 0 || (nslots == 0 && n < maxTinySize) {
+		return [2]int64{size, nslots}
+	}
+	return [2]int64{int64(roundupsize(uintptr(n))) - ptrSize*nslots, nslots}
+}
+
+// shapeType builds struct { P [nslots]unsafe.Pointer; B [size]byte } without its empty fields
+// (an empty last field would add padding, Go gives a zero-size final field a byte).
+func shapeType(size, nslots int64) reflect.Type {
+	fields := make([]reflect.StructField, 0, 2)
+	if nslots > 0 {
+		fields = append(fields, reflect.StructField{Name: "P",
+			Type: reflect.ArrayOf(int(nslots), unsafePointerType)})
+	}
+	if size > 0 {
+		fields = append(fields, reflect.StructField{Name: "B",
+			Type: reflect.ArrayOf(int(size), byteType)})
+	}
+	t := reflect.StructOf(fields)
+	if t.Size() != uintptr(size+ptrSize*nslots) {
+		die("shape (%d, %d): the struct type takes %d bytes", size, nslots, t.Size())
+	}
+	reflect.PtrTo(t) // reflect.New builds the pointer type on first use: not in the loop
+	return t
+}
+
+// load maps the trace file and decodes it into an anonymous mapping; builds the type of every
+// shape; returns the events and the number of registers.
 func load(path string) ([]ev, int) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -144,6 +224,7 @@ func load(path string) ([]ev, int) {
 		a := data[body+2*n : body+10*n]
 		b := data[body+10*n : body+18*n]
 		c := data[body+18*n : body+26*n]
+		index := map[[2]int64]uint32{}
 		for i := int64(0); i < n; i++ {
 			e := &evs[i]
 			e.op = op[i]
@@ -153,6 +234,22 @@ func load(path string) ([]ev, int) {
 			e.a = int64(le.Uint64(a[8*i:]))
 			e.b = int64(le.Uint64(b[8*i:]))
 			e.c = int64(le.Uint64(c[8*i:]))
+			if e.op == opAlloc {
+				if e.b < 0 || e.c < 0 || e.b+ptrSize*e.c > math.MaxInt32 {
+					die("%s: event %d: ALLOC of %d bytes and %d slots", path, i, e.b, e.c)
+				}
+				k := shapeKey(e.b, e.c)
+				s, ok := index[k]
+				if !ok {
+					t := shapeType(k[0], k[1])
+					s = uint32(len(types))
+					index[k] = s
+					types = append(types, t)
+					// the interface's data word is the *rtype (reflect.New: typ.(*rtype))
+					rtypes = append(rtypes, (*[2]unsafe.Pointer)(unsafe.Pointer(&t))[1])
+				}
+				e.shape = s
+			}
 		}
 	}
 	syscall.Munmap(data)
@@ -169,38 +266,34 @@ type digest struct {
 func replay(evs []ev) digest {
 	var d digest
 	r := regs
+	rt := rtypes
 	for i := range evs {
 		e := &evs[i]
 		switch e.op {
 		case opAlloc:
-			o := &Obj{}
-			if e.c > 0 {
-				o.slots = make([]*Obj, e.c)
-			}
-			if e.b > 0 {
-				p := make([]byte, e.b)
-				// write the payload once per 4 KiB page, as a program filling it would:
-				// Go does not zero fresh pages from the OS, so untouched payloads would
-				// never become resident (the other runtimes zero, hence touch, eagerly)
-				for j := 0; j < len(p); j += 4096 {
-					p[j] = 1
-				}
-				o.payload = p
+			o := unsafe_New(rt[e.shape])
+			// write the payload once per 4 KiB page, as a program filling it would: Go does
+			// not zero fresh pages from the OS, so untouched payloads would never become
+			// resident (the other runtimes zero, hence touch, eagerly)
+			p := unsafe.Add(o, ptrSize*e.c)
+			for j := int64(0); j < e.b; j += 4096 {
+				*(*byte)(unsafe.Add(p, j)) = 1
 			}
 			r[e.a] = o
 			d.Objects++
-			d.Bytes += e.b + 8*e.c
+			d.Bytes += e.b + ptrSize*e.c
 		case opLoad:
-			v := r[e.b].slots[e.c]
+			v := *(*unsafe.Pointer)(unsafe.Add(r[e.b], ptrSize*e.c))
 			if v != nil {
 				d.LoadsNonnull++
 			}
 			r[e.a] = v
 		case opStore:
+			slot := (*unsafe.Pointer)(unsafe.Add(r[e.a], ptrSize*e.b))
 			if e.c < 0 {
-				r[e.a].slots[e.b] = nil
+				*slot = nil
 			} else {
-				r[e.a].slots[e.b] = r[e.c]
+				*slot = r[e.c]
 			}
 		case opMove:
 			r[e.a] = r[e.b]
@@ -217,28 +310,49 @@ func replay(evs []ev) digest {
 	return d
 }
 
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
+// procfs files kept open, read and written without allocating: nothing between the collection
+// before the loop and the first metrics read may allocate (see allocated_bytes below)
+var statusFile, clearRefs *os.File
+var statusBuf = make([]byte, 1<<14)
 
 // procStatus reads a "Key:   N kB" line of /proc/self/status, in bytes (-1 when absent).
-func procStatus(key string) int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+func procStatus(key []byte) int64 {
+	if statusFile == nil {
 		return -1
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, key+":") {
-			f := strings.Fields(line[len(key)+1:])
-			if len(f) >= 1 {
-				v, err := strconv.ParseInt(f[0], 10, 64)
-				if err == nil {
-					return v * 1024
+	n, _ := statusFile.ReadAt(statusBuf, 0)
+	buf := statusBuf[:n]
+	for len(buf) > 0 {
+		line := buf
+		if j := bytes.IndexByte(buf, '\n'); j >= 0 {
+			line, buf = buf[:j], buf[j+1:]
+		} else {
+			buf = nil
+		}
+		if bytes.HasPrefix(line, key) && len(line) > len(key) && line[len(key)] == ':' {
+			v := int64(0)
+			digits := false
+			for _, ch := range line[len(key)+1:] {
+				if ch >= '0' && ch <= '9' {
+					v = 10*v + int64(ch-'0')
+					digits = true
+				} else if digits {
+					break
 				}
+			}
+			if digits {
+				return v * 1024
 			}
 		}
 	}
 	return -1
 }
+
+var (
+	vmRSS = []byte("VmRSS")
+	vmHWM = []byte("VmHWM")
+	five  = []byte("5")
+)
 
 func cpuSeconds() float64 {
 	var ru syscall.Rusage
@@ -256,22 +370,50 @@ var sampleNames = []string{
 }
 
 type result struct {
-	Replay      int               `json:"replay"`
-	WallTimeS   float64           `json:"wall_time_s"`
-	CPUTimeS    float64           `json:"cpu_time_s"`
-	GCCount     *uint64           `json:"gc_count"`
-	GCCounts    map[string]uint64 `json:"gc_counts"`
-	PausesS     []float64         `json:"pauses_s"`
-	PauseSource *string           `json:"pause_source"`
-	FootprintPk int64             `json:"footprint_peak_bytes"`
-	RSSBefore   int64             `json:"rss_before_bytes"`
-	Allocated   *uint64           `json:"allocated_bytes"`
-	Digest      digest            `json:"digest"`
-	NullReasons map[string]string `json:"null_reasons"`
-	Runtime     string            `json:"runtime"`
+	Replay        int               `json:"replay"`
+	WallTimeS     float64           `json:"wall_time_s"`
+	CPUTimeS      float64           `json:"cpu_time_s"`
+	GCCount       uint64            `json:"gc_count"`
+	GCCounts      map[string]uint64 `json:"gc_counts"`
+	NumGCBefore   uint64            `json:"numgc_before"`
+	NumGCAfter    uint64            `json:"numgc_after"`
+	PausesS       []float64         `json:"pauses_s"`
+	PauseSource   *string           `json:"pause_source"`
+	CyclePausesS  []float64         `json:"cycle_pauses_s"`
+	FootprintPk   int64             `json:"footprint_peak_bytes"`
+	RSSBefore     int64             `json:"rss_before_bytes"`
+	Allocated     uint64            `json:"allocated_bytes"`
+	Digest        digest            `json:"digest"`
+	NullReasons   map[string]string `json:"null_reasons"`
+	Runtime       string            `json:"runtime"`
+	Settings      *settings         `json:"settings"`
+	Oversub       bool              `json:"oversubscribed"`
+	Types         int               `json:"types"`
+	TypesHeapByte int64             `json:"types_heap_bytes"`
+}
+
+// settings is what the runtime runs with, read back from it: GOGC from debug.SetGCPercent,
+// GOMEMLIMIT from debug.SetMemoryLimit(-1) (null = no limit), GOMAXPROCS from
+// runtime.GOMAXPROCS(0), the CPUs it may run on from runtime.NumCPU (the affinity mask).
+type settings struct {
+	GOGC       any    `json:"gogc"`
+	GOMEMLIMIT *int64 `json:"gomemlimit_bytes"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	NumCPU     int    `json:"ncpu"`
+	Version    string `json:"version"`
+}
+
+func heapAlloc() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
 }
 
 func main() {
+	// heap profiling samples an allocation every 512 KiB and unwinds its stack (malloc.go
+	// MemProfileRate): mutator work the model does not have
+	runtime.MemProfileRate = 0
 	if len(os.Args) != 3 {
 		die("usage: replay-go TRACE_FILE REPLAYS")
 	}
@@ -279,30 +421,59 @@ func main() {
 	if err != nil || nrep < 1 {
 		die("REPLAYS must be an integer >= 1, got %q", os.Args[2])
 	}
+
+	// what the runtime runs with (read back from it, not from the environment)
+	var gogc any = "off"
+	if g := debug.SetGCPercent(100); g >= 0 {
+		gogc = g
+		debug.SetGCPercent(g)
+	} else {
+		debug.SetGCPercent(g)
+	}
+	var memlimit *int64
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		memlimit = &l
+	}
+	set := &settings{GOGC: gogc, GOMEMLIMIT: memlimit, GOMAXPROCS: runtime.GOMAXPROCS(0),
+		NumCPU: runtime.NumCPU(), Version: runtime.Version()}
+
+	h0 := heapAlloc()
 	evs, nregs := load(os.Args[1])
-	regs = make([]*Obj, nregs)
+	typesHeap := heapAlloc() - h0
+	regs = make([]unsafe.Pointer, nregs)
+
+	statusFile, _ = os.Open("/proc/self/status")
+	clearRefs, err = os.OpenFile("/proc/self/clear_refs", os.O_WRONLY, 0)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "replay-go: cannot reset the peak RSS (%v); "+
+			"footprint_peak_bytes includes the load\n", err)
+	}
 	before := make([]metrics.Sample, len(sampleNames))
 	after := make([]metrics.Sample, len(sampleNames))
 	for i, name := range sampleNames {
 		before[i].Name = name
 		after[i].Name = name
 	}
-	var gs0, gs1 debug.GCStats
-	gs1.Pause = make([]time.Duration, 0, 256)
-	gs1.PauseEnd = make([]time.Time, 0, 256)
+	metrics.Read(before) // the first Read builds the runtime's metrics table
+	var gs debug.GCStats
+	gs.Pause = make([]time.Duration, 2*256+3) // ReadGCStats allocates below that capacity
+	gs.PauseEnd = make([]time.Time, 0, 256)
+	debug.ReadGCStats(&gs)
 	out := json.NewEncoder(os.Stdout)
+	pauseReason := "per stop-the-world phase from GODEBUG=gctrace=1 (stderr), filled in by " +
+		"the harness (go_model.py parse_output)"
 	for k := 0; k < nrep; k++ {
 		for i := range regs {
 			regs[i] = nil
 		}
+		// the collection flushes every mcache, so /gc/heap/allocs:bytes is exact here
+		// (mcache.refill/releaseAll count a span's allocations when it leaves the cache) and
+		// nothing below allocates until the loop has run
 		runtime.GC()
-		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil && k == 0 {
-			fmt.Fprintf(os.Stderr, "replay-go: cannot reset the peak RSS (%v); "+
-				"footprint_peak_bytes includes the load\n", err)
+		if clearRefs != nil {
+			syscall.Pwrite(int(clearRefs.Fd()), five, 0)
 		}
-		rssBefore := procStatus("VmRSS")
-		debug.ReadGCStats(&gs0)
-		wBefore := time.Now().UnixNano()
+		rssBefore := procStatus(vmRSS)
 		metrics.Read(before)
 		cpu0 := cpuSeconds()
 		t0 := time.Now()
@@ -312,54 +483,58 @@ func main() {
 		wall := time.Since(t0).Seconds()
 		cpu := cpuSeconds() - cpu0
 		metrics.Read(after)
-		wAfter := time.Now().UnixNano()
-		debug.ReadGCStats(&gs1)
-		hwm := procStatus("VmHWM")
-		// the mcaches count their allocations when a span is refilled or released (Go 1.19
-		// mcache.refill/releaseAll): a collection releases them all, so allocs:bytes is exact
-		// after it. Taken after the clock and after the GC figures above were read.
+		hwm := procStatus(vmHWM)
+		debug.ReadGCStats(&gs)
+		// the allocations of the loop still in the mcaches are counted when a collection
+		// releases them: allocs:bytes is read again after one (taken after the clock and
+		// after the GC figures above were read)
 		runtime.GC()
 		metrics.Read(after[3:])
 
-		total := after[0].Value.Uint64() - before[0].Value.Uint64()
+		n0 := before[0].Value.Uint64()
+		n1 := after[0].Value.Uint64()
 		auto := after[1].Value.Uint64() - before[1].Value.Uint64()
 		forced := after[2].Value.Uint64() - before[2].Value.Uint64()
 		allocd := after[3].Value.Uint64() - before[3].Value.Uint64()
 
-		// pauses of the cycles that ended during the loop: the most recent NumGC-difference
-		// entries of Pause (newest first, at most 256 kept), those whose PauseEnd lies inside
-		// the window of the gc-cycles samples around the loop (cycles go on after it when
-		// GOMEMLIMIT is tight)
-		cycles := int(gs1.NumGC - gs0.NumGC)
-		if cycles > len(gs1.Pause) {
-			cycles = len(gs1.Pause)
-		}
-		pauses := make([]float64, 0, cycles)
-		for i := cycles - 1; i >= 0; i-- {
-			if end := gs1.PauseEnd[i].UnixNano(); end >= wBefore && end <= wAfter {
-				pauses = append(pauses, gs1.Pause[i].Seconds())
+		// each cycle's stop-the-world time (sweep termination + mark termination, mgc.go
+		// work.pauseNS), exact in ns: Pause[i] is cycle NumGC-i (mgc.go stores pause_ns at
+		// the index of numgc before incrementing it, mstats.go readGCStats_m reads newest
+		// first); the runtime keeps the last 256
+		cyc := make([]float64, 0, n1-n0)
+		for num := n0 + 1; num <= n1; num++ {
+			i := uint64(gs.NumGC) - num
+			if i < uint64(len(gs.Pause)) {
+				cyc = append(cyc, gs.Pause[i].Seconds())
 			}
 		}
-		src := "runtime/debug.ReadGCStats: the stop-the-world time (sweep termination + " +
-			"mark termination) of each cycle whose last pause ended during the loop"
-		if uint64(len(pauses)) < total {
-			src += fmt.Sprintf("; only %d of the loop's %d cycles are still in the runtime's "+
-				"last-256 pause record, the others' pauses are missing", len(pauses), total)
+		nulls := map[string]string{"pauses_s": pauseReason}
+		if uint64(len(cyc)) < n1-n0 {
+			nulls["cycle_pauses_s"] = fmt.Sprintf("the loop ran %d cycles, the runtime keeps the "+
+				"pauses of the last 256 (debug.ReadGCStats)", n1-n0)
+			cyc = nil
 		}
 		res := result{
-			Replay:      k,
-			WallTimeS:   wall,
-			CPUTimeS:    cpu,
-			GCCount:     &total,
-			GCCounts:    map[string]uint64{"automatic": auto, "forced": forced},
-			PausesS:     pauses,
-			PauseSource: &src,
-			FootprintPk: hwm,
-			RSSBefore:   rssBefore,
-			Allocated:   &allocd,
-			Digest:      d,
-			NullReasons: map[string]string{},
-			Runtime:     runtime.Version(),
+			Replay:        k,
+			WallTimeS:     wall,
+			CPUTimeS:      cpu,
+			GCCount:       n1 - n0,
+			GCCounts:      map[string]uint64{"automatic": auto, "forced": forced},
+			NumGCBefore:   n0,
+			NumGCAfter:    n1,
+			PausesS:       nil,
+			PauseSource:   nil,
+			CyclePausesS:  cyc,
+			FootprintPk:   hwm,
+			RSSBefore:     rssBefore,
+			Allocated:     allocd,
+			Digest:        d,
+			NullReasons:   nulls,
+			Runtime:       runtime.Version(),
+			Settings:      set,
+			Oversub:       set.GOMAXPROCS > set.NumCPU,
+			Types:         len(types),
+			TypesHeapByte: typesHeap,
 		}
 		if err := out.Encode(&res); err != nil {
 			die("cannot write the result: %v", err)
