@@ -286,6 +286,54 @@ def test_70000_live_objects_collect_every_threshold0_plus_1_allocations():
     assert out14.pause_at == out13.pause_at and out14.pause_kind == out13.pause_kind
 
 
+def test_trees_dying_young_collect_once_per_tree_at_2000_and_twice_at_700():
+    # a kept tree of 8,191 containers, then 20 trees of 2,047 built and dropped one at a time
+    # (issue 9's question: does 3.13 gate or scale young collections? Python/gc.c does not: the
+    # count and the 25 % rule are 3.12's, with threshold 2000). A dropped tree's deallocations
+    # bring the count back to 0 (PyObject_GC_Del, never below 0).
+    t = Recorder()
+
+    def tree(depth):
+        if depth == 0:
+            return t.alloc(8, 2)
+        left, right = tree(depth - 1), tree(depth - 1)
+        node = t.alloc(8, 2)
+        t.store(node, 0, left)
+        t.store(node, 1, right)
+        t.drop(left)
+        t.drop(right)
+        return node
+
+    keep = tree(12)
+    for _ in range(20):
+        t.drop(tree(10))
+    t.work(10)
+    trace = t.build()
+    # 3.13: ⌊8191 / 2001⌋ = 4 while the kept tree grows (187 left over), then each dropped tree
+    # crosses 2000 once (187 + 2047 and 0 + 2047 > 2000): 24, generation 1 at the 12th and 24th
+    _, out13 = run(trace, version="3.13")
+    assert dict(out13.gc_counts) == {"gen0": 22, "gen1": 2}
+    # 3.12: ⌊8191 / 701⌋ = 11 (480 left over); the first dropped tree crosses 700 after 221,
+    # 922 and 1623 allocations (3), every later one after 701 and 1402 (2): 11 + 3 + 19 × 2 = 52,
+    # every 12th a generation-1 one
+    _, out12 = run(trace, version="3.12")
+    assert dict(out12.gc_counts) == {"gen0": 48, "gen1": 4}
+    _, out14 = run(trace, version="3.14")
+    assert out14.pause_kind == out13.pause_kind
+    assert keep is not None
+
+
+def test_the_resolved_settings_are_in_the_stats():
+    t = Recorder()
+    t.alloc(0, 1)
+    _, out = run(t.build(), version="3.12")
+    assert out.stats["version"] == "3.12" and out.stats["thresholds"] == [700, 10, 10]
+    _, out = run(t.build(), version="3.13")
+    assert out.stats["thresholds"] == [2000, 10, 10]
+    _, out = run(t.build(), version="3.13", thresholds=(5, 6, 7))
+    assert out.stats["thresholds"] == [5, 6, 7]
+
+
 def text_trace(text: str):
     lines = [ln.split() for ln in text.strip().splitlines()]
     codes = {"alloc": 0, "load": 1, "store": 2, "move": 3, "clear": 4, "free": 5, "work": 6}

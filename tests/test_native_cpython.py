@@ -6,9 +6,12 @@ class is tested when the native plugin package imports.
 """
 from __future__ import annotations
 
+import gc
+import importlib.util
 import json
 import subprocess
 import sys
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,7 @@ REPLAY = (Path(__file__).resolve().parents[1] / "plugins" / "memcompare_native" 
 #: the keys every replay line must carry (the native replayer contract)
 KEYS = {"replay", "wall_time_s", "cpu_time_s", "gc_count", "gc_counts", "pauses_s",
         "pause_source", "footprint_peak_bytes", "rss_before_bytes", "allocated_bytes", "digest",
-        "null_reasons"}
+        "null_reasons", "python_version", "gc_enabled", "thresholds"}
 
 #: small but varied: trees, dead cycles, a hash table with a recency list, big arrays, WORK
 WORKLOADS = [
@@ -34,8 +37,9 @@ WORKLOADS = [
 ]
 
 
-def run_replayer(trace_path, replays: int = 1, *options: str) -> list[dict]:
-    r = subprocess.run([sys.executable, "-I", str(REPLAY), str(trace_path), str(replays),
+def run_replayer(trace_path, replays: int = 1, *options: str, python: str = sys.executable
+                 ) -> list[dict]:
+    r = subprocess.run([python, "-I", str(REPLAY), str(trace_path), str(replays),
                         *options], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -109,11 +113,13 @@ def test_collector_disabled_reports_no_collection(tmp_path):
 
 
 def test_thresholds_700_10_10_on_70000_live_containers(linked_list_70k):
-    # generation 0 fills every ~700 new containers: 70,000 / 700 = about 100 collections
-    # (the simulated cpython model, version 3.11, counts 99: 91 gen0 + 8 gen1)
+    # generation 0 fills every 701 new containers (count > 700, reset by the collection):
+    # ⌊70,000 / 701⌋ = 99 collections, every 12th a generation-1 one (its count, 1 per young
+    # collection, must exceed 10): 8 of them, 91 young — exactly, since each replay starts with
+    # every count at 0 and only the trace's objects in the generations
     for line in run_replayer(linked_list_70k, 2, "--thresholds", "700,10,10"):
-        assert 90 <= line["gc_count"] <= 110, line["gc_counts"]
-        assert line["gc_counts"]["gen1"] >= 1
+        assert line["gc_counts"] == {"gen0": 91, "gen1": 8, "gen2": 0}
+        assert line["thresholds"] == [700, 10, 10] and line["gc_enabled"] is True
 
 
 def test_bad_arguments_exit_2(tmp_path):
@@ -135,6 +141,9 @@ def _model():
 def test_model_command_line():
     CPythonNative, Params = _model()
     assert CPythonNative.name == "cpython-native" and CPythonNative.language == "cpython"
+    assert CPythonNative.twin == "cpython"
+    assert CPythonNative.matched == ("version", "gc_enabled", "thresholds")
+    assert CPythonNative.off_params == {"gc_enabled": False}
     m = CPythonNative(Params(gc_enabled=False, thresholds=(700, 10, 10)), None)
     prefix = m.build(Path("unused"))
     assert prefix[-1] == str(REPLAY) and Path(prefix[0]).exists()
@@ -143,7 +152,77 @@ def test_model_command_line():
     assert env == {}
     defaults = CPythonNative(Params(), None)
     assert defaults.command(prefix, "t", 1)[0][len(prefix):] == ["t", "1"]
+    # the collector-off baseline: the same replay under gc.disable()
+    assert defaults.command(prefix, "t", 1, baseline=True)[0][len(prefix):] == \
+        ["t", "1", "--gc", "off"]
     assert (Params().repeats, Params().replays) == (3, 3)
+
+
+def test_settings_are_the_cpython_models_params_as_the_replay_reported_them():
+    CPythonNative, Params = _model()
+    m = CPythonNative(Params(), None)
+    assert m.settings({"python_version": "3.11.7", "gc_enabled": True,
+                       "thresholds": [700, 10, 10]}) == \
+        {"version": "3.11", "gc_enabled": True, "thresholds": [700, 10, 10]}
+    assert m.settings({"python_version": "3.13.0", "gc_enabled": False,
+                       "thresholds": [2000, 10, 10]})["version"] == "3.13"
+    # the model's "3.14" is 3.14.5+; 3.14.0-3.14.4 ran another collector: no match
+    assert m.settings({"python_version": "3.14.2", "gc_enabled": True,
+                       "thresholds": [2000, 10, 0]})["version"] != "3.14"
+
+
+def test_the_replayer_reports_its_settings(tmp_path):
+    trace = memcompare.record("binary-trees", min_depth=2, max_depth=3)
+    trace.save(tmp_path / "t.mctrace")
+    on, = run_replayer(tmp_path / "t.mctrace", 1)
+    assert on["python_version"] == ".".join(map(str, sys.version_info[:3]))
+    assert on["gc_enabled"] is True and on["thresholds"] == list(__import__("gc").get_threshold())
+    off, = run_replayer(tmp_path / "t.mctrace", 1, "--gc", "off", "--thresholds", "5,6,7")
+    assert off["gc_enabled"] is False and off["thresholds"] == [5, 6, 7]
+
+
+def _replay_module():
+    spec = importlib.util.spec_from_file_location("cpython_replay", REPLAY)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+#: (payload, slots, sys.getsizeof): a __slots__ instance is 16 (PyGC_Head) + 16 (PyObject) + 8
+#: per slot, the payload in ceil(payload / 8) more; an atom is bytes(payload), 33 + payload
+SHAPES = [(16, 2, 16 + 16 + 2 * 8 + 2 * 8), (0, 1, 40), (9, 1, 32 + 8 + 16),
+          (32, 2, 32 + 16 + 32), (8, 0, 41), (1024, 0, 1057)]
+
+
+def test_one_object_per_trace_object_sized_as_the_model_lays_it_out():
+    mod = _replay_module()
+    from memcompare_cpython import layout
+    sizes = [s for s, _, _ in SHAPES]
+    nslots = [n for _, n, _ in SHAPES]
+    op = array("b", [mod.ALLOC] * len(SHAPES))
+    B, C = array("q", sizes), array("q", nslots)
+    classes, ns, psize, _, _ = mod.shapes(op, B, C)
+    assert list(B) == list(range(len(SHAPES)))          # each ALLOC now names its shape
+    for k, (size, n, nbytes) in enumerate(SHAPES):
+        obj = classes[k]() if n else bytes(psize[k])
+        assert sys.getsizeof(obj) == nbytes
+        assert gc.is_tracked(obj) == (n > 0)             # containers tracked, atoms not
+        assert int(layout.object_bytes(np.array([size]), np.array([n]))[0]) == nbytes
+    assert sys.getsizeof(object()) == int(layout.object_bytes(np.array([0]), np.array([0]))[0])
+
+
+def test_resolving_the_interpreter_by_name_version_and_path():
+    mod = pytest.importorskip("memcompare_native.cpython_model")
+    me = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert mod.resolve_python(None) == sys.executable
+    assert mod.resolve_python(sys.executable) == sys.executable
+    found = mod.resolve_python(me)
+    r = subprocess.run([found, "-c", "import sys; print(*sys.version_info[:2], sep='.')"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == me
+    from memcompare.errors import Unavailable
+    with pytest.raises(Unavailable, match="pyenv install 3.99"):
+        mod.resolve_python("3.99")
 
 
 def test_model_missing_interpreter_is_unavailable():
@@ -160,10 +239,67 @@ def test_model_runs_and_reports(linked_list_70k):
     m = CPythonNative(Params(thresholds=(700, 10, 10), repeats=1, replays=2), None)
     out = Output(trace)
     m.run(trace, out)
-    assert 90 <= out.measured["gc_count"] <= 110
+    assert out.measured["gc_count"] == 99          # 91 + 8: see the test above
     assert out.stats["runtime"].startswith("CPython ")
     assert out.stats["pause_source"] == "gc.callbacks"
     off = CPythonNative(Params(gc_enabled=False, repeats=1, replays=2), None)
     out = Output(trace)
     off.run(trace, out)
     assert out.measured["gc_count"] == 0
+
+
+# -- each installed interpreter against the cpython model at its version ----------------------
+
+def young_trees():
+    """A kept binary tree of 8,191 one-payload nodes, then 20 trees of 2,047 built and dropped
+    one at a time — objects dying young, where 3.13's threshold of 2000 and 3.12's 700 differ."""
+    t = Recorder("young-trees", {})
+
+    def tree(depth):
+        if depth == 0:
+            return t.alloc(8, 2)
+        left, right = tree(depth - 1), tree(depth - 1)
+        node = t.alloc(8, 2)
+        t.store(node, 0, left)
+        t.store(node, 1, right)
+        t.drop(left)
+        t.drop(right)
+        return node
+
+    keep = tree(12)
+    for _ in range(20):
+        t.drop(tree(10))
+    t.work(10)
+    t.drop(keep)
+    return t.build()
+
+
+@pytest.fixture(scope="module")
+def version_traces(tmp_path_factory):
+    d = tmp_path_factory.mktemp("versions")
+    traces = {"young-trees": young_trees(),
+              "cyclic-garbage": memcompare.record("cyclic-garbage", structures=3000)}
+    for name, trace in traces.items():
+        trace.save(d / f"{name}.mctrace")
+    return d, traces
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+def test_collections_per_generation_within_2_percent_of_the_model(version, version_traces):
+    mod = pytest.importorskip("memcompare_native.cpython_model")
+    from memcompare.errors import Unavailable
+    try:
+        python = mod.resolve_python(version)
+    except Unavailable as e:
+        pytest.skip(str(e))
+    d, traces = version_traces
+    for name, trace in traces.items():
+        line, = run_replayer(d / f"{name}.mctrace", 1, python=python)
+        assert line["python_version"].startswith(version + ".")
+        model = memcompare.replay(trace, "cpython", version=version)
+        assert model.status == "ok", model.error
+        want = model.metrics["gc_counts"]
+        assert sum(want.values()) > 0
+        for kind in ("gen0", "gen1", "gen2"):
+            m, real = want.get(kind, 0), line["gc_counts"][kind]
+            assert abs(real - m) <= 0.02 * max(m, 1), (name, kind, line["gc_counts"], want)

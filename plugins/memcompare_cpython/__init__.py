@@ -32,7 +32,9 @@ What it simplifies or leaves out:
   types, ``gc.freeze``: trace objects have none of them;
 - the trashcan's reordering of deep deallocations (the work and the freed memory are the same);
 - individual block addresses inside a pool (only how many are in use decides anything measured);
-- CPython's own objects and memory (interpreter, modules, frames): only the trace's objects.
+- CPython's own objects and memory (interpreter, modules, frames): only the trace's objects
+  (the ``cpython-native`` twin moves its interpreter's objects to the permanent generation with
+  ``gc.freeze()`` before each replay, so its collector starts from this state too).
 """
 from __future__ import annotations
 

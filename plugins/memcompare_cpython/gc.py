@@ -38,6 +38,7 @@ computes no metric.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from operator import itemgetter
 
 import numpy as np
@@ -45,17 +46,66 @@ import numpy as np
 from .refcount import Heap
 
 NUM_GENERATIONS = 3
-#: gc.get_threshold() of each version (runtimes.md §3.3; pycore_runtime_init.h /
-#: pycore_interp_structs.h): 700 up to 3.12, 2000 from 3.13 on; "3.14" is 3.14.5+
-THRESHOLDS = {
-    "3.11": (700, 10, 10),
-    "3.12": (700, 10, 10),
-    "3.13": (2000, 10, 10),
-    "3.14": (2000, 10, 10),
+
+
+@dataclass(frozen=True)
+class VersionRules:
+    """What differs between the modelled versions' collectors (default build, 64-bit)."""
+
+    #: gc.get_threshold() at start-up
+    thresholds: tuple[int, int, int]
+    #: True: an allocation over threshold 0 schedules the collection for the eval breaker,
+    #: which runs it at the interpreter's next check; False: it collects inside the allocation
+    scheduled: bool
+    #: where the rules are, function by function
+    source: str
+
+
+#: Everything else is one rule set in all four: ``count[0]`` += 1 in ``_PyObject_GC_Link`` for
+#: every tracked allocation, -= 1 (never below 0) in ``PyObject_GC_Del`` for every tracked
+#: deallocation; the generation chosen by ``gc_collect_generations`` (3.11/3.12) or
+#: ``gc_select_generation`` (3.13) — the oldest whose count exceeds its threshold, the oldest only
+#: once ``long_lived_pending >= long_lived_total / 4``; ``gc_collect_main`` resets the counts it
+#: collected and adds 1 to the next generation's. Checked against the interpreters with the
+#: cpython-native twin: on configs/native.toml's seven workloads the collections per generation
+#: are equal on 3.11.7, 3.12.1 and 3.13.0.
+#:
+#: Nothing in 3.13's gc.c scales or gates the young collection: its ``generations[0].count``,
+#: threshold and 25 % rule are 3.12's. A program of lists collects less often on 3.13 than this
+#: model says (60 trees of 2,047 lists built and dropped one by one: 60 collections here, 1 on
+#: 3.13.0, and 121 on 3.11/3.12 as here) because of the lists, not the collector: ``PyList_New`` takes a list from the free
+#: list of 80 without ``_PyObject_GC_Link`` and ``list_dealloc`` puts it back without
+#: ``PyObject_GC_Del`` (Objects/listobject.c), so such a tree moves the count by 2047 - 80 = 1967,
+#: under 3.13's 2000 and over 3.12's 700. A trace object is an instance of a ``__slots__`` class,
+#: which has no free list.
+RULES = {
+    "3.11": VersionRules(
+        (700, 10, 10), False,
+        "Modules/gcmodule.c (v3.11.7): _PyObject_GC_Link calls gc_collect_generations when "
+        "count[0] > threshold[0] (before the new object is tracked); PyObject_GC_Del; "
+        "gc_collect_generations; gc_collect_main. Thresholds: _PyGC_InitState"),
+    "3.12": VersionRules(
+        (700, 10, 10), True,
+        "Modules/gcmodule.c (v3.12.1): _PyObject_GC_Link calls _Py_ScheduleGC (gh-97922) and "
+        "_Py_RunGC runs gc_collect_generations at the eval breaker; PyObject_GC_Del; "
+        "gc_collect_main. Thresholds: Include/internal/pycore_runtime_init.h"),
+    "3.13": VersionRules(
+        (2000, 10, 10), True,
+        "Python/gc.c (v3.13.0, the generational collector; the incremental one was reverted "
+        "before 3.13.0): _PyObject_GC_Link → _Py_ScheduleGC; _Py_RunGC → gc_collect_main("
+        "GENERATION_AUTO) → gc_select_generation; PyObject_GC_Del. Thresholds: "
+        "Include/internal/pycore_runtime_init.h"),
+    "3.14": VersionRules(
+        (2000, 10, 10), True,
+        "3.14.5+: 3.13's Python/gc.c restored (What's New 3.14, \"From Python 3.14.5 "
+        "onwards\"; python/cpython PR #148720), reference/runtimes.md §3.3. 3.14.0-3.14.4's "
+        "incremental collector is not modelled"),
 }
+#: gc.get_threshold() of each version (runtimes.md §3.3)
+THRESHOLDS = {v: r.thresholds for v, r in RULES.items()}
 #: 3.12 made the collection a scheduled eval-breaker event (gh-97922): it runs at the
 #: interpreter's next check, not inside the allocation that crossed the threshold
-SCHEDULED = {"3.11": False, "3.12": True, "3.13": True, "3.14": True}
+SCHEDULED = {v: r.scheduled for v, r in RULES.items()}
 #: collection kinds as memcompare reports them, by generation collected
 KINDS = ("gen0", "gen1", "gen2")
 

@@ -292,6 +292,10 @@ class CPythonModel(Model):
         out.allocated_bytes = heap.allocated_bytes()
 
         st = out.stats
+        # the settings the run resolved, as gc.get_threshold() would report them: a twin
+        # table compares them with the interpreter's
+        st["version"] = prm.version
+        st["thresholds"] = [int(t) for t in thresholds]
         st["objects"] = n_obj
         st["containers"] = int(containers.size)
         st["rc_deallocs"] = int(dead.size)

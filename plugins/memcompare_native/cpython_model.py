@@ -4,9 +4,10 @@ generational cycle collector, pymalloc), measured — the twin of the simulated 
 The replayer is ``cpython/replay.py``, a standard-library-only script (it imports neither
 memcompare nor numpy, so the heap it measures is the replay's own plus a bare interpreter's),
 run as ``PYTHON -I replay.py TRACE REPLAYS [--gc off] [--thresholds T0,T1,T2]``. Nothing is
-compiled: :meth:`build` only checks that the interpreter exists and is CPython 3.7 or newer.
-Its docstring documents the object layout (a trace object with slots is ONE tracked container,
-as in the simulated model's layout.py) and where each figure comes from:
+compiled: :meth:`build` only finds the interpreter and checks that it is CPython 3.7 or newer.
+Its docstring documents the object layout (one object per trace object, byte for byte the
+simulated model's layout.py), how each replay starts the collector from the model's state, and
+where each figure comes from:
 
 - ``gc_count`` / ``gc_counts`` (``gen0``, ``gen1``, ``gen2``): differences of
   ``gc.get_stats()[g]["collections"]`` across the timed loop;
@@ -18,10 +19,20 @@ as in the simulated model's layout.py) and where each figure comes from:
 - ``allocated_bytes`` is null: CPython counts allocated bytes only under ``tracemalloc``, which
   slows the replay about 9× and inflates the heap (reference/native-replay.md §3.7).
 
-Each replay line also names the interpreter (``"runtime": "CPython 3.11.7"``).
+Each replay line also names the interpreter (``"runtime": "CPython 3.11.7"``) and the settings it
+ran with (``python_version``, ``gc_enabled``, ``thresholds`` as ``gc.get_threshold()`` reported),
+which :meth:`CPythonNative.settings` turns into the ``cpython`` model's params.
+
+Which interpreter: ``python`` takes a path, a name on PATH (``python3.13``) or a version
+(``3.13``). A pyenv shim on PATH that refuses to run (no ``pyenv local``/``global`` selects that
+version) is passed over for the interpreter itself, found through ``pyenv which`` or under
+``$(pyenv root)/versions``.
 """
 from __future__ import annotations
 
+import glob
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,8 +47,11 @@ from .base import NativeModel, NativeParams
 HERE = Path(__file__).resolve().parent
 REPLAY = HERE / "cpython" / "replay.py"
 NUM_GENERATIONS = 3
-#: the oldest CPython the replayer runs on (time.perf_counter_ns, gc.callbacks, gc.get_stats)
+#: the oldest CPython the replayer runs on (time.perf_counter_ns, gc.callbacks, gc.get_stats,
+#: gc.freeze)
 MIN_VERSION = (3, 7)
+#: what the interpreter says about itself: implementation, major, minor, micro
+PROBE = "import sys; print(sys.implementation.name, *sys.version_info[:3])"
 
 
 def _thresholds_check(value) -> str | None:
@@ -58,8 +72,89 @@ class Params(NativeParams):
               "((700, 10, 10) up to 3.12, (2000, 10, 10) from 3.13); t0 = 0 disables collection",
         minimum=0, check=_thresholds_check)
     python: str | None = param(
-        None, "the interpreter to run (a path or a name on PATH, e.g. \"python3.13\"); absent = "
-              "the one running memcompare (sys.executable)")
+        None, "the interpreter to run: a path, a name on PATH (\"python3.13\") or a version "
+              "(\"3.13\"; a pyenv shim that does not run is passed over for the interpreter "
+              "under `pyenv root`); absent = the one running memcompare (sys.executable)")
+
+
+def _probe(path: str) -> tuple[str, tuple[int, int, int]] | None:
+    """(implementation, version) of the interpreter at ``path``, or None if it does not run."""
+    try:
+        r = subprocess.run([path, "-I", "-c", PROBE], capture_output=True, text=True,
+                           timeout=60)
+        impl, *version = r.stdout.split()
+        if r.returncode != 0 or len(version) != 3:
+            return None
+        return impl, tuple(int(v) for v in version)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+
+
+def _pyenv_candidates(name: str, version: str | None) -> list[str]:
+    """Interpreters pyenv has installed for ``name`` (``pythonX.Y``): ``pyenv which`` first,
+    then ``$(pyenv root)/versions/X.Y.*/bin/pythonX.Y``, newest patch first."""
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return []
+    found = []
+    try:
+        r = subprocess.run([pyenv, "which", name], capture_output=True, text=True, timeout=60)
+        if r.returncode == 0 and r.stdout.strip():
+            found.append(r.stdout.strip())
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True,
+                              timeout=60).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return found
+    if root and version:
+        def patch(p: str) -> tuple[int, ...]:
+            m = re.search(r"/versions/(\d+)\.(\d+)\.(\d+)/", p)
+            return tuple(int(g) for g in m.groups()) if m else ()
+        found += sorted(glob.glob(os.path.join(glob.escape(root), "versions", f"{version}.*",
+                                               "bin", name)), key=patch, reverse=True)
+    return found
+
+
+def resolve_python(want: str | None) -> str:
+    """The path of a working CPython >= 3.7 for ``want`` (a path, a name or a version);
+    :class:`Unavailable` saying what to install when there is none."""
+    if not want:
+        want = sys.executable
+    version = None
+    if re.fullmatch(r"\d+\.\d+", want):
+        version, name = want, f"python{want}"
+    else:
+        name = want
+        m = re.fullmatch(r"python(\d+\.\d+)", os.path.basename(want))
+        version = m.group(1) if m else None
+    candidates: list[str] = []
+    if os.sep in name:
+        candidates.append(name)
+    else:
+        on_path = shutil.which(name)
+        if on_path:
+            candidates.append(on_path)
+        candidates += _pyenv_candidates(name, version)
+    tried = []
+    for path in dict.fromkeys(candidates):           # in order, without repeats
+        got = _probe(path)
+        if got is None:
+            tried.append(f"{path} (does not run)")
+            continue
+        impl, v = got
+        if impl != "cpython" or v[:2] < MIN_VERSION:
+            tried.append(f"{path} ({impl} {'.'.join(map(str, v))})")
+            continue
+        if version and f"{v[0]}.{v[1]}" != version:
+            tried.append(f"{path} (it is {v[0]}.{v[1]})")
+            continue
+        return path
+    what = f"CPython {version}" if version else f"the Python interpreter {want!r}"
+    install = (f"install it (pyenv install {version}, or apt-get install python{version}) "
+               if version else "install it ")
+    detail = f"; tried {', '.join(tried)}" if tried else ""
+    raise Unavailable(
+        f"cpython-native: {what} was not found{detail}: {install}or set params.python to a "
+        f"CPython {'.'.join(map(str, MIN_VERSION))}+ interpreter's path")
 
 
 class CPythonNative(NativeModel):
@@ -69,43 +164,42 @@ class CPythonNative(NativeModel):
     language = "cpython"
     Params = Params
     sources = (REPLAY,)
+    twin = "cpython"
+    #: the interpreter decides the version and, unless given, the thresholds: settings() reads
+    #: them from the replay. The cpython model's thresholds = null stands for its version's
+    #: defaults, which it reports resolved in stats["thresholds"]
+    matched = ("version", "gc_enabled", "thresholds")
+    off_params = {"gc_enabled": False}
 
     def interpreter(self) -> str:
         """The interpreter's path; :class:`Unavailable` when it is missing or not CPython 3.7+."""
-        want = self.params.python or sys.executable
-        found = shutil.which(want) if want else None
-        if not found:
-            raise Unavailable(
-                f"cpython-native: the Python interpreter {want!r} was not found: install it "
-                f"(Debian: apt-get install python3) or set params.python to an interpreter's "
-                f"path")
-        try:
-            r = subprocess.run(
-                [found, "-I", "-c", "import sys; print(sys.implementation.name, "
-                                    "*sys.version_info[:2])"],
-                capture_output=True, text=True, timeout=60)
-            impl, major, minor = r.stdout.split()
-            ok = r.returncode == 0 and impl == "cpython" and (int(major), int(minor)) >= MIN_VERSION
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            ok, impl, major, minor = False, "?", "?", "?"
-        if not ok:
-            raise Unavailable(
-                f"cpython-native: {found} is not a working CPython >= "
-                f"{'.'.join(map(str, MIN_VERSION))} (it says {impl} {major}.{minor}): set "
-                f"params.python to a CPython 3.7+ interpreter")
-        return found
+        return resolve_python(self.params.python)
 
     def build(self, cache_dir: Path) -> list[str]:
         """Nothing to compile: the argv prefix is the interpreter (isolated mode: no user site,
         no PYTHON* variables) and the script."""
         return [self.interpreter(), "-I", str(REPLAY)]
 
-    def command(self, prefix: list[str], trace_path: str, replays: int
-                ) -> tuple[list[str], dict[str, str]]:
+    def command(self, prefix: list[str], trace_path: str, replays: int, *,
+                baseline: bool = False) -> tuple[list[str], dict[str, str]]:
+        """The replay as configured; ``baseline``: the same with ``gc.disable()`` (``--gc
+        off``), reference counting alone."""
         p = self.params
         argv = prefix + [trace_path, str(replays)]
-        if not p.gc_enabled:
+        if baseline or not p.gc_enabled:
             argv += ["--gc", "off"]
         if p.thresholds is not None:
             argv += ["--thresholds", ",".join(str(int(t)) for t in p.thresholds)]
         return argv, {}
+
+    def settings(self, replay_line: dict) -> dict:
+        """The ``cpython`` model's params this replay ran under: the interpreter's version
+        (major.minor), whether the collector was on, and gc.get_threshold() as it reported."""
+        v = [int(x) for x in re.findall(r"\d+", str(replay_line["python_version"]))[:3]]
+        version = f"{v[0]}.{v[1]}"
+        if version == "3.14" and v[2] < 5:
+            # the model's "3.14" is 3.14.5+, which went back to 3.13's collector; 3.14.0-3.14.4
+            # ran the incremental one (reference/runtimes.md §3.3): not the same settings
+            version = f"3.14.{v[2]} (incremental collector)"
+        return {"version": version, "gc_enabled": bool(replay_line["gc_enabled"]),
+                "thresholds": [int(t) for t in replay_line["thresholds"]]}
