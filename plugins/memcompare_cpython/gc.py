@@ -72,12 +72,12 @@ class VersionRules:
 #:
 #: Nothing in 3.13's gc.c scales or gates the young collection: its ``generations[0].count``,
 #: threshold and 25 % rule are 3.12's. A program of lists collects less often on 3.13 than this
-#: model says (60 trees of 2,047 lists built and dropped one by one: 60 collections here, 1 on
-#: 3.13.0, and 121 on 3.11/3.12 as here) because of the lists, not the collector: ``PyList_New`` takes a list from the free
-#: list of 80 without ``_PyObject_GC_Link`` and ``list_dealloc`` puts it back without
-#: ``PyObject_GC_Del`` (Objects/listobject.c), so such a tree moves the count by 2047 - 80 = 1967,
-#: under 3.13's 2000 and over 3.12's 700. A trace object is an instance of a ``__slots__`` class,
-#: which has no free list.
+#: model says (60 trees of 2,047 lists built and dropped one by one: 1 collection on 3.13.0,
+#: 60 here; 121 on 3.11/3.12, as here) because of the lists, not the collector: ``PyList_New``
+#: takes a list from the free list of 80 without ``_PyObject_GC_Link`` and ``list_dealloc`` puts
+#: it back without ``PyObject_GC_Del`` (Objects/listobject.c), so such a tree moves the count by
+#: 2047 - 80 = 1967, under 3.13's 2000 and over 3.12's 700. A trace object is an instance of a
+#: ``__slots__`` class, which has no free list.
 RULES = {
     "3.11": VersionRules(
         (700, 10, 10), False,

@@ -1,8 +1,8 @@
 """How CPython (64-bit, default build) lays out a trace object, and which allocator serves it.
 
-A trace object is one CPython object in one ``PyObject_Malloc`` — the object the ``cpython-native``
-twin allocates for it (memcompare_native/cpython/replay.py), so ``sys.getsizeof`` of the twin's
-object equals the request computed here:
+A trace object is one CPython object in one ``PyObject_Malloc`` — the object the
+``cpython-native`` twin allocates for it (memcompare_native/cpython/replay.py), so
+``sys.getsizeof`` of the twin's object equals the request computed here:
 
 - an object with at least one slot can refer to other objects, so it is a *container*: an
   instance of a class with ``__slots__`` — its ``nslots`` reference slots, then its payload as
