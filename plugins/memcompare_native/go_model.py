@@ -169,7 +169,8 @@ class GoNative(NativeModel):
     Params = Params
     sources = (GO_DIR / "replay.go", GO_DIR / "go.mod")
     twin = "go"
-    matched = ("gogc", "gomemlimit_mb", "gomaxprocs")
+    #: the go model's ``version`` names the rule set; settings() reads the runtime's
+    matched = ("version", "gogc", "gomemlimit_mb", "gomaxprocs")
     off_params = {"gogc": "off"}
 
     def build(self, cache_dir: Path) -> list[str]:

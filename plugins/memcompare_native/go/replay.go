@@ -170,8 +170,47 @@ func shapeType(size, nslots int64) reflect.Type {
 	if t.Size() != uintptr(size+ptrSize*nslots) {
 		die("shape (%d, %d): the struct type takes %d bytes", size, nslots, t.Size())
 	}
+	checkPointers(t, nslots)
 	reflect.PtrTo(t) // reflect.New builds the pointer type on first use: not in the loop
 	return t
+}
+
+// rtypeHead is the start of the runtime's type descriptor, runtime/type.go _type (Go 1.19; the
+// same as reflect.rtype): what mallocgc reads to choose a noscan span (ptrdata == 0) and to
+// write the object's heap bitmap (gcdata: one bit per pointer-sized word up to ptrdata, or a
+// GC program when kind has kindGCProg).
+type rtypeHead struct {
+	size       uintptr
+	ptrdata    uintptr
+	hash       uint32
+	tflag      uint8
+	align      uint8
+	fieldAlign uint8
+	kind       uint8
+	equal      unsafe.Pointer
+	gcdata     *byte
+}
+
+const kindGCProg = 1 << 6 // runtime/typekind.go
+
+// checkPointers verifies what mallocgc will see for a shape: the pointer words are exactly the
+// first nslots (ptrdata = 8 × nslots, so a pointer-free shape is noscan), and, where the type
+// has a plain bitmap, each of their bits is set. Large pointer arrays get a GC program,
+// which reflect.ArrayOf writes as "repeat one pointer word nslots times".
+func checkPointers(t reflect.Type, nslots int64) {
+	h := (*rtypeHead)((*[2]unsafe.Pointer)(unsafe.Pointer(&t))[1])
+	if h.ptrdata != uintptr(ptrSize*nslots) {
+		die("shape with %d slots: its type has %d bytes of pointers", nslots, h.ptrdata)
+	}
+	if nslots == 0 || h.kind&kindGCProg != 0 {
+		return
+	}
+	mask := unsafe.Slice(h.gcdata, (nslots+7)/8)
+	for i := int64(0); i < nslots; i++ {
+		if mask[i/8]&(1<<(i%8)) == 0 {
+			die("shape with %d slots: word %d is not a pointer in its type's bitmap", nslots, i)
+		}
+	}
 }
 
 // load maps the trace file and decodes it into an anonymous mapping; builds the type of every
