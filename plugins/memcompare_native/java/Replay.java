@@ -417,6 +417,13 @@ public final class Replay {
         String runtime = System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version")
                 + " (" + gcNames + ")";
         String settings = settingsJson();
+        // the calls around the loop, once before the first replay: their first call loads
+        // classes and allocates far more than later ones, and what they allocate after the
+        // System.gc() below sits in eden when the loop starts
+        procStatus("VmRSS");
+        cpuNs(os);
+        if (tmx != null) tmx.getCurrentThreadAllocatedBytes();
+        for (GarbageCollectorMXBean bn : beans) bn.getCollectionCount();
         long[] c0 = new long[nb], c1 = new long[nb];
         for (int rep = 0; rep < replays; rep++) {
             java.util.Arrays.fill(regs, null);
