@@ -267,4 +267,12 @@ def test_settings_are_what_hotspot_ran_with(prefix, tmp_path, params):
     m = model(**params)
     got = m.settings(out[0])
     assert set(got) == set(JvmNative.matched)
-    assert got == {k: getattr(m.params, k) for k in JvmNative.matched}
+    want = {k: getattr(m.params, k) for k in JvmNative.matched}
+    if want["young_mb"] is None:
+        # the model resolves it: 64 MiB / 3 aligned down to 64 KiB (Serial) = 21 824 KiB, or
+        # to 512 KiB (Parallel) = 21 504 KiB
+        want["young_mb"] = (21824 if m.params.collector == "serial" else 21504) / 1024
+        sim = memcompare.replay(trace, "jvm", **{k: v for k, v in params.items()
+                                                 if k != "young_mb"})
+        assert sim.stats["young_mb"] == want["young_mb"]
+    assert got == want

@@ -284,6 +284,9 @@ class JVMModel(Model):
             "survivor_copied_bytes", "promoted_bytes", "premature_promoted_bytes",
             "dirty_cards_scanned", "card_slots_scanned", "marked_objects", "compacted_bytes",
             "dead_wood_bytes_last_full", "full_after_young", "page_faults")})
+        # the young generation as resolved from the flags, under the parameter's name (the
+        # twin tables compare it with HotSpot's MaxNewSize)
+        st["young_mb"] = sizes.young / 2**20
         st.update({"heap_bytes": sizes.heap, "young_bytes": sizes.young,
                    "eden_bytes": sizes.eden, "survivor_bytes": sizes.survivor,
                    "old_bytes": sizes.old, "tlab_bytes": sizes.tlab_size()})

@@ -46,7 +46,6 @@ from typing import Any, Literal
 from memcompare import param
 from memcompare.errors import Unavailable
 
-from memcompare_jvm.heap import Sizes
 from memcompare_jvm.layout import Layout
 
 from .base import NativeModel, NativeParams
@@ -193,9 +192,9 @@ class JvmNative(NativeModel):
     def settings(self, replay_line: dict[str, Any]) -> dict[str, Any]:
         """HotSpot's flags in force (printed by the replayer), named as the ``jvm`` model's
         params. Flags a collector does not use (young sizing under Epsilon, GC threads under
-        Serial and Epsilon) are reported as configured. ``young_mb`` is null, as in the
-        params, when -Xmn was not given and HotSpot's young generation is the size the model
-        derives from ``new_ratio`` (memcompare_jvm/heap.py); otherwise HotSpot's size."""
+        Serial and Epsilon) are reported as configured. ``young_mb`` is HotSpot's young
+        generation (``MaxNewSize``, = ``NewSize`` with -Xms = -Xmx) in MiB, which the model
+        resolves itself (``stats["young_mb"]``) when its ``young_mb`` is absent."""
         p = self.params
         got = (replay_line.get("settings") or {}).get("flags") or {}
         if not got:
@@ -206,13 +205,7 @@ class JvmNative(NativeModel):
                      else "g1" if got.get("UseG1GC") else "other")
         s: dict[str, Any] = {"collector": collector, "heap_mb": got["MaxHeapSize"] / mib}
         if collector in ("serial", "parallel"):
-            young = got["MaxNewSize"]
-            if p.young_mb is None:
-                derived = Sizes.compute(collector, p.heap_mb, None, got["NewRatio"],
-                                        got["SurvivorRatio"]).young
-                s["young_mb"] = None if young == derived else young / mib
-            else:
-                s["young_mb"] = young / mib
+            s["young_mb"] = got["MaxNewSize"] / mib
             s.update({"new_ratio": got["NewRatio"], "survivor_ratio": got["SurvivorRatio"],
                       "max_tenuring_threshold": got["MaxTenuringThreshold"],
                       "target_survivor_ratio": got["TargetSurvivorRatio"]})
