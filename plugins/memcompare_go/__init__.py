@@ -1,22 +1,26 @@
 """``go``: the Go runtime's memory manager — size-class spans, pacer, concurrent mark-sweep.
 
-What it models (Go 1.22+, reference/runtimes.md §1; each rule cites its runtime source where it
-lives):
+What it models (reference/runtimes.md §1; each rule cites its runtime source where it lives), in
+one of two rule sets chosen by ``version``: "1.19" (the pacer's cons/mark smoothed by a PI
+controller and measured from the computed trigger; no malloc headers) and "1.22" (Go 1.20's
+max-of-four cons/mark from the start heap, golang/go#53892, and Go 1.22's malloc headers):
 
-- sizeclasses.py — object layout: payload + 8 × slots, no header, except an 8-byte type header
-  for pointerful objects over 512 bytes; the 67 size classes and pages per span of
+- sizeclasses.py — object layout: payload + 8 × slots, no header, except (Go 1.22) an 8-byte
+  type header for pointerful objects over 512 bytes; the 67 size classes and pages per span of
   ``sizeclasses.go``; the tiny allocator (pointer-free objects under 16 bytes share 16-byte
   blocks); objects over 32 KiB − 8 get their own run of 8 KiB pages.
 - heap.py — spans cached per span class (mcache), mcentral's swept/unswept lists, the page heap
   (first fit by address, grown in 4 MiB chunks), lazy sweeping (a freed slot is reusable only
   after its span is swept), the background sweeper and the scavenger.
-- pacer.py — ``gcControllerState``: heap goal = marked + (marked + stack) × GOGC/100 (stack =
-  8 bytes per live register), at least 4 MiB × GOGC/100; the GOMEMLIMIT goal with its 3 % /
+- pacer.py — ``gcControllerState``: heap goal = marked + (marked + stack + globals) × GOGC/100
+  (stack = 8 bytes per live register; globals = the program binary's data + bss, ``globals_kb``,
+  220 KiB for a Go program importing fmt), at least 4 MiB × GOGC/100; the GOMEMLIMIT goal with its 3 % /
   1 MiB headroom; the trigger from the cons/mark runway, clamped to 45/64..61/64 of the way from
   the marked heap to the goal; the assist ratio; the GC CPU limiter.
 - collector.py — the cycle: stop-the-world sweep termination, concurrent snapshot-at-the-
-  beginning mark by background workers (25 % of GOMAXPROCS, plus idle Ps), the hybrid write
-  barrier on every STORE while marking, assists, stop-the-world mark termination.
+  beginning mark of the heap and the globals by background workers (25 % of GOMAXPROCS,
+  starting ``mark_start_ns`` after the pause; idle Ps only with ``idle_mark_workers``), the
+  hybrid write barrier on every STORE while marking, assists, stop-the-world mark termination.
 - costs.py — the price of each unit of work; model.py — parameters, lowering and replay loop.
 
 Time: allocation fast and slow paths, write barriers, page faults and synchronous scavenging
@@ -25,9 +29,11 @@ allocating goroutine and assists are collector work on it (``gc_ns``); backgroun
 dedicated worker, and idle Ps' workers), the background sweeper and the background scavenger
 run on other Ps (``concurrent_ns``), which is why ``cpu_time_s`` exceeds ``wall_time_s``. The
 rule for GOMAXPROCS=1: there is no spare P, so the fractional mark worker's 25 % of the wall
-clock is collector work on the mutator's timeline (``gc_ns``), the background sweeper never
-gets to run (a one-goroutine program never blocks) and the scavenger's 1 % is ``mm_ns``; with
-GOMAXPROCS 2 or 3 the fractional worker runs on the spare P. Two pauses per cycle.
+clock is collector work on the mutator's timeline (``gc_ns``) — but only once sysmon has preempted the
+goroutine (10 ms into the mark); before that the assists do all the marking — the background
+sweeper never gets to run (a one-goroutine program never blocks) and the scavenger's 1 % is
+``mm_ns``; with GOMAXPROCS 2 or 3 the fractional worker runs on the spare P. Two pauses per
+cycle.
 
 What it simplifies or leaves out: one goroutine on one P (no work stealing, no per-goroutine
 stack growth — the stack is 8 bytes per live register plus stack-allocated objects); the mark is

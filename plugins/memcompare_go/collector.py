@@ -11,12 +11,16 @@ The cycle (runtime/mgc.go header comment, ``gcStart``, ``gcMarkDone``, ``gcMarkT
    pointer) plus allocate-black retains exactly the objects reachable when marking started plus
    everything allocated since: snapshot-at-the-beginning. So the marked set is computed once,
    from the registers and slots as of the mark-start event (``mark_snapshot``), and the mark's
-   *duration* is its work (``mark_object_ns`` per object, ``mark_slot_ns`` per slot) divided by
-   the background workers' speed: ``startCycle``'s dedicated workers (25 % of GOMAXPROCS,
-   rounded) plus, on a program with one goroutine, idle-priority workers on every other idle P
-   (proc.go ``findRunnable``; switchable with ``idle_mark_workers``). With GOMAXPROCS=1 there is
-   no spare P: the fractional worker takes 25 % of the mutator's own core, charged to its
-   timeline. Every STORE while marking pays the write barrier. An allocation that outruns the
+   *duration* is its work (``mark_object_ns`` per object, ``mark_slot_ns`` per slot, and the
+   program's globals at ``mark_slot_ns`` per 8 bytes: markroot's data and bss jobs) divided by
+   the background workers' speed, after ``mark_start_ns`` (an idle M woken for the worker, and
+   gcMarkDone's ragged barriers): ``startCycle``'s dedicated and fractional workers, 25 % of
+   GOMAXPROCS (idle-priority workers on every idle P only with ``idle_mark_workers``: a
+   one-goroutine program's spare Ps sleep, and mgcpacer.go ``enlistWorker`` never wakes them).
+   With GOMAXPROCS=1 there is no spare P: the fractional worker runs only when the P schedules,
+   which a goroutine that never blocks does when sysmon preempts it (proc.go
+   ``forcePreemptNS``, 10 ms); from then it takes 25 % of the mutator's own core, charged to
+   its timeline. Until then the assists, paced to finish by the goal, do all the marking. Every STORE while marking pays the write barrier. An allocation that outruns the
    pacer's assist ratio pays off its debt by marking itself (``gcAssistAlloc``: steal background
    credit first, at least ``gcOverAssistWork``), on the mutator's timeline.
 3. **Mark termination** (``gcMarkTermination``): the world stops again; the objects allocated
@@ -35,6 +39,9 @@ from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, MOVE
 from .heap import INF
 from .pacer import GC_BACKGROUND_UTILIZATION, mark_workers
 from .sizeclasses import PAGE_SIZE, PTR_SIZE, TINY_SIZE
+
+#: proc.go forcePreemptNS: sysmon (retake) preempts a goroutine that has run for 10 ms
+FORCE_PREEMPT_NS = 10_000_000
 
 
 def mark_snapshot(roots: list[int], slots: list[int], base: list[int], nslots: list[int],
@@ -105,6 +112,12 @@ class Collector:
             self.rate = dedicated + (spare if params.idle_mark_workers
                                      else fractional * procs)
         self.frac = procs == 1
+        # when the background workers start marking. GOMAXPROCS=1: the fractional worker runs
+        # only when the P schedules (proc.go findRunnableGCWorker, from schedule), and a
+        # goroutine that never blocks reaches schedule only when sysmon preempts it after
+        # forcePreemptNS; until then assists do all the marking (gcAssistAlloc). More Ps: an
+        # idle M must be woken and find the worker first (costs.mark_start_ns).
+        self.delay = float(FORCE_PREEMPT_NS) if procs == 1 else costs.mark_start_ns
         self.idle_rate = max(0.0, self.rate - self.nominal) if procs > 1 else 0.0
         m = lowered.objects
         self.markbits = bytearray(m)
@@ -146,9 +159,9 @@ class Collector:
         worker has had a quarter of the wall clock: a third of the mutator's own time since
         the mark started (the wall clock less the worker's slices already inserted)."""
         if self.frac:
-            m = max(t - self.t_s - self.frac_done, 0.0)
+            m = max(t - self.t_s - self.delay - self.frac_done, 0.0)
             return min(m / 3.0, self.work - self.assist_done)
-        return min(self.rate * max(t - self.t_s, 0.0), self.work - self.assist_done)
+        return min(self.rate * max(t - self.t_s - self.delay, 0.0), self.work - self.assist_done)
 
     def _set_end(self) -> None:
         """When the background workers will have done what the assists left of the mark."""
@@ -156,9 +169,9 @@ class Collector:
         if self.frac:
             # the mutator's own time reaches 3 × what is left; the wall clock also holds
             # the worker's slices inserted so far
-            self.t_end = self.t_s + self.frac_done + 3.0 * left
+            self.t_end = self.t_s + self.delay + self.frac_done + 3.0 * left
         else:
-            self.t_end = self.t_s + left / self.rate
+            self.t_end = self.t_s + self.delay + left / self.rate
 
     def _registers_after(self, i: int) -> np.ndarray:
         """The registers after event ``i``: last writer wins over the events since the
@@ -317,7 +330,8 @@ class Collector:
         # allocated since the last mark termination
         heap_scan = pacer.last_heap_scan + float(lw.cum_mcost[first_s]
                                                  - lw.cum_mcost[self.term_lo])
-        pacer.start_cycle(heap_scan, stack_work, stack_bytes)
+        trig, _ = self._trigger()
+        pacer.start_cycle(heap_scan, stack_work, stack_bytes, trig)
         _, goal = self._trigger()           # heapGoalInternal now sees `triggered`
         pacer.heap_goal_now = goal
         self.peak_goal = max(self.peak_goal, goal)
@@ -326,15 +340,18 @@ class Collector:
         self.marked = self._snapshot(i, roots)
         self.tiny_block_at_start = heap.tiny_block
         self.first_s = first_s
-        work = float(lw.mcost[self.marked].sum()) if self.marked.size else 0.0
+        heap_work = float(lw.mcost[self.marked].sum()) if self.marked.size else 0.0
+        # the globals are root jobs of the concurrent mark (markroot: data and bss)
+        work = heap_work + pacer.globals_scan
         # Go's scan work is bytes up to an object's last pointer (scanobject); the pacer's
         # byte constants convert at this heap's nanoseconds per such byte
         scan_bytes = (float(lw.scan_bytes[self.marked].sum()) if self.marked.size else 0.0) \
-            + stack_bytes
+            + stack_bytes + pacer.globals_bytes
         if scan_bytes > 0 and work + stack_work > 0:
             pacer.set_scan_unit((work + stack_work) / scan_bytes)
         else:
             pacer.set_scan_unit(c.mark_slot_ns / PTR_SIZE)
+        self.heap_work = heap_work
         self.work = work
         self.stack_work = stack_work
         self.assist_done = 0.0
@@ -385,7 +402,8 @@ class Collector:
         # gcDrainN: mark until the debt is paid or no work is left; the background workers
         # keep marking meanwhile (on the mutator's own core with GOMAXPROCS=1 they do not)
         remaining = max(self.work - bg - self.assist_done, 0.0)
-        do = min(work, remaining if self.frac else remaining / (1.0 + self.rate))
+        alone = self.frac or t < self.t_s + self.delay     # no background worker yet
+        do = min(work, remaining if alone else remaining / (1.0 + self.rate))
         if do > 0:
             self.assist_done += do
             self.assist_time += do
@@ -481,11 +499,12 @@ class Collector:
                 tb = np.frombuffer(heap.tblock, dtype=np.int64)[rt]
                 marked_bytes += TINY_SIZE * int(np.unique(tb).size)
         self.marked_objects += int(self.marked.size)
-        pacer.end_cycle(duration, self.assist_time, self.idle_rate * duration,
+        pacer.end_cycle(duration, self.assist_time,
+                        self.idle_rate * max(duration - self.delay, 0.0),
                         self.work + self.stack_work)
         # resetLive: heapScan = lastHeapScan = the heap scan work done (allocated-black objects
         # were never scanned, and only count again once allocated after the cycle)
-        pacer.reset_live(marked_bytes, self.work)
+        pacer.reset_live(marked_bytes, self.heap_work)
         self.term_lo = first_now
         last_inuse = heap.inuse_pages * PAGE_SIZE
         heap.start_sweep(zip(sp.tolist(), cnt.tolist()), j, t_now + pause)

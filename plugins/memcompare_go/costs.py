@@ -44,6 +44,13 @@ class Costs:
     mark_slot_ns: float = param(
         0.5, "scanning one pointer slot (8 bytes) of a marked object or of the stack (§5.3: "
              "0.5 ns per pointer slot)", minimum=0)
+    mark_start_ns: float = param(
+        200000.0, "wall time of a concurrent mark on a spare P beyond its marking: "
+                  "startTheWorldWithSema's wakep wakes an idle M (a futex wake) that must "
+                  "find the worker (proc.go findRunnable), and gcMarkDone's ragged barriers "
+                  "(forEachP) must reach the mutator's P before the mark can end (assumption: "
+                  "fitted to Go 1.19 gctrace marks of 0.2-1 ms on a 2-core VM; GOMAXPROCS >= 2 "
+                  "only)", minimum=0)
     sweep_span_ns: float = param(
         50.0, "sweeping one span: lock, swap mark and alloc bitmaps, file it (assumption)",
         minimum=0)

@@ -45,7 +45,14 @@ def _check_gogc(v):
 
 @dataclass(frozen=True)
 class Params:
-    """GOGC, GOMEMLIMIT and GOMAXPROCS, and two runtime behaviours that can be switched off."""
+    """The Go release, GOGC, GOMEMLIMIT and GOMAXPROCS, the program's globals, and two runtime
+    behaviours that can be switched off."""
+
+    version: Literal["1.19", "1.22"] = param(
+        "1.22", 'the Go release whose rules apply: "1.19" (cons/mark smoothed by a PI '
+                'controller, measured from the computed trigger; no malloc headers) or "1.22" '
+                "(Go 1.20's max-of-four cons/mark from the start heap, golang/go#53892; Go 1.22's "
+                "8-byte malloc header on pointerful objects over 512 B)")
 
     gogc: int | Literal["off"] = param(
         100, 'GOGC: heap growth over the marked heap (and roots) before the next cycle, in %; '
@@ -57,8 +64,17 @@ class Params:
         4, "GOMAXPROCS: Ps for one goroutine; the others run the background mark workers "
            "(25 %: startCycle) and sweeper", minimum=1, maximum=1024)
     idle_mark_workers: bool = param(
-        True, "let Ps with nothing to run mark at full speed (proc.go findRunnable's idle "
-              "GC workers; a one-goroutine program leaves GOMAXPROCS-1 Ps idle)")
+        False, "let every P with nothing to run mark at full speed (proc.go findRunnable's "
+               "idle GC workers). Off: background marking runs at the 25 % utilisation goal "
+               "(startCycle's dedicated and fractional workers), because a one-goroutine "
+               "program's spare Ps sleep and nothing wakes them for mark work (mgcpacer.go "
+               "enlistWorker: the wakep is disabled, golang/go#19112; measured Go 1.19: idle "
+               "marking under a quarter of background marking)")
+    globals_kb: float = param(
+        220.0, "the program binary's scannable globals (data + bss) in KiB of scan work: a "
+               "root every cycle scans and part of the GOGC goal (mgcpacer.go globalsScan); "
+               "220 = a Go 1.19 program importing fmt and os (gcpacertrace: 223,376 B)",
+        minimum=0)
     escape_analysis: bool = param(
         True, "place `local` objects up to 64 KiB on the goroutine's stack, not in the heap "
               "(cmd/compile escape analysis, MaxImplicitStackVarSize)")
@@ -79,7 +95,8 @@ class _Lowered:
         local = trace.obj_local
         on_stack = (local & (nbytes <= MAX_IMPLICIT_STACK_VAR_SIZE)
                     if p.escape_analysis else np.zeros(m, dtype=bool))
-        kind, hbytes, header = object_layout(trace.obj_size, nslots, on_stack)
+        kind, hbytes, header = object_layout(trace.obj_size, nslots, on_stack,
+                                             headers=p.version != "1.19")
         self.kind = kind
         self.hbytes = hbytes
         self.header = header
@@ -172,7 +189,10 @@ class GoModel(Model):
         led = Ledger()
         n_tiny = int(np.count_nonzero(lw.tiny))
         heap = Heap(c, p.gomaxprocs, lw.objects, n_tiny, led, out)
-        pacer = Pacer(gogc, limit, p.gomaxprocs, c.mark_slot_ns / PTR_SIZE)
+        # the globals are scanned word by word (markroot's scanblock), as pointer slots are
+        globals_bytes = int(p.globals_kb * 1024) // PTR_SIZE * PTR_SIZE
+        pacer = Pacer(gogc, limit, p.gomaxprocs, c.mark_slot_ns / PTR_SIZE, p.version,
+                      globals_bytes, c.mark_slot_ns * globals_bytes / PTR_SIZE)
         limiter = CPULimiter(p.gomaxprocs)
         heap.pacer = pacer
         heap.limiter = limiter

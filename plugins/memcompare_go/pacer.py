@@ -2,8 +2,11 @@
 
 The pacer decides when a cycle starts (the trigger), how large the heap may grow by the end of
 it (the goal) and how much marking an allocating goroutine owes while it runs (the assist
-ratio). Every rule is the runtime's, function by function, with Go 1.21+ behaviour (heap goal
-from GOGC and GOMEMLIMIT, runway from the cons/mark ratio, trigger bounds 45/64..61/64).
+ratio). Every rule is the runtime's, function by function (heap goal from GOGC and GOMEMLIMIT,
+runway from the cons/mark ratio, trigger bounds 45/64..61/64), in one of two rule sets
+(``RULES``): Go 1.19's, whose cons/mark estimate is smoothed by a PI controller and measured from
+the computed trigger, and the one that replaced it (golang/go#53892, Go 1.20 and later: the
+maximum of the last four measurements, from the heap size at which the cycle started).
 
 Units: bytes for heap sizes; "scan work" in nanoseconds of marking (costs.py). Go measures scan
 work in bytes scanned; the pacer only uses it in ratios (cons/mark × expected work, remaining
@@ -30,6 +33,31 @@ MAX_OVERSHOOT = 1.1                    # revise: past the goal, extend it by 10 
 SWEEP_MIN_HEAP_DISTANCE = 1 * MiB      # mgc.go sweepMinHeapDistance
 GC_OVER_ASSIST_BYTES = 64 << 10        # gcOverAssistWork: 64 KiB of scan work per assist
 MIN_SCAN_WORK_REMAINING_BYTES = 1000   # revise's lower bound on remaining scan work
+# gcControllerState.init (Go 1.19): consMarkController = piController{kp: 0.9, ti: 4.0,
+# tt: 1000, min: -1000, max: 1000}
+PI_KP, PI_TI, PI_TT, PI_MIN, PI_MAX = 0.9, 4.0, 1000.0, -1000.0, 1000.0
+
+
+class PIController:
+    """mgcpacer.go ``piController`` (Go 1.19): smooths the measured cons/mark ratio."""
+
+    def __init__(self) -> None:
+        self.err_integral = 0.0
+
+    def next(self, value: float, setpoint: float, period: float) -> tuple[float, bool]:
+        """``next``: (new value, ok); not ok when the error overflowed (state reset)."""
+        prop = PI_KP * (setpoint - value)
+        raw = prop + self.err_integral
+        if raw != raw or raw in (INF, -INF):
+            self.err_integral = 0.0
+            return PI_MIN, False
+        out = min(max(raw, PI_MIN), PI_MAX)
+        self.err_integral += (PI_KP * period / PI_TI) * (setpoint - value) \
+            + (period / PI_TT) * (out - raw)
+        if self.err_integral != self.err_integral or self.err_integral in (INF, -INF):
+            self.err_integral = 0.0
+            return PI_MIN, False
+        return out, True
 
 
 def mark_workers(procs: int) -> tuple[int, float]:
@@ -51,7 +79,10 @@ def mark_workers(procs: int) -> tuple[int, float]:
 class Pacer:
     """gcControllerState: heap goal, trigger, runway, assist ratio, cons/mark estimate."""
 
-    def __init__(self, gogc: int, memory_limit: float, procs: int, ns_per_scan_byte: float):
+    def __init__(self, gogc: int, memory_limit: float, procs: int, ns_per_scan_byte: float,
+                 version: str = "1.22", globals_bytes: int = 0, globals_scan: float = 0.0):
+        self.version = version
+        self.pi = PIController()
         # readGOGC: "off" is -1; setGCPercent: heapMinimum = defaultHeapMinimum * GOGC / 100
         self.gc_percent = gogc
         self.heap_minimum = DEFAULT_HEAP_MINIMUM * gogc // 100 if gogc >= 0 else 0
@@ -64,7 +95,9 @@ class Pacer:
         self.last_heap_scan = 0.0     # heap scan work of the last cycle
         self.last_stack_scan = 0.0    # stack scan work of the last cycle
         self.last_stack_bytes = 0     # stack bytes in the GOGC goal (lastStackScan)
-        self.globals_scan = 0.0       # no globals: every root is a register (DESIGN.md §3)
+        # the program's globals (data + bss): scan work every cycle (markroot), and in the goal
+        self.globals_bytes = globals_bytes     # globalsScan in bytes, for the GOGC goal
+        self.globals_scan = globals_scan       # ... and in this model's scan-work unit (ns)
         self.cons_mark = 0.0
         self.last_cons_mark = [0.0, 0.0, 0.0, 0.0]
         self.runway = 0.0
@@ -95,8 +128,9 @@ class Pacer:
             # concurrent sweep needs heap growth in which to sweep before the next trigger
             self.sweep_dist_min_trigger = self.heap_live + SWEEP_MIN_HEAP_DISTANCE
         if self.gc_percent >= 0:
-            goal = (self.heap_marked + (self.heap_marked + self.last_stack_bytes)
-                    * self.gc_percent // 100)
+            # heapMarked + (heapMarked + lastStackScan + globalsScan) * GOGC / 100
+            goal = (self.heap_marked + (self.heap_marked + self.last_stack_bytes
+                                        + self.globals_bytes) * self.gc_percent // 100)
             self.gc_percent_heap_goal = max(goal, self.heap_minimum)
         else:
             self.gc_percent_heap_goal = INF
@@ -162,9 +196,13 @@ class Pacer:
         return trig, goal
 
     # -- one cycle ----------------------------------------------------------------------------
-    def start_cycle(self, heap_scan: float, stack_scan: float, stack_bytes: int) -> None:
-        """``startCycle`` (with gcStart's ``triggered``): fix this cycle's estimates."""
-        self.triggered = self.heap_live
+    def start_cycle(self, heap_scan: float, stack_scan: float, stack_bytes: int,
+                    trigger: float) -> None:
+        """``startCycle``: fix this cycle's estimates. ``triggered``, from which endCycle
+        measures the allocation during the mark, is the trigger ``trigger()`` computed at the
+        start in Go 1.19 (its startCycle: "supposed to be the actual trigger point ... #53738"),
+        the heap size at the start (heapLive) in the later rule set."""
+        self.triggered = trigger if self.version == "1.19" else self.heap_live
         self.heap_scan = heap_scan
         self.stack_scan = stack_scan
         self.stack_bytes = stack_bytes
@@ -193,8 +231,9 @@ class Pacer:
 
     def end_cycle(self, duration: float, assist_time: float, idle_time: float,
                   scan_work: float) -> None:
-        """``endCycle``: this cycle's cons/mark ratio; the estimate is the maximum of it and
-        the last four (biased toward fewer assists at the cost of earlier cycles)."""
+        """``endCycle``: this cycle's cons/mark ratio; the estimate is the PI controller's
+        smoothing of it (Go 1.19), or the maximum of it and the last four (later: biased toward
+        fewer assists at the cost of earlier cycles)."""
         self.last_heap_goal = self.heap_goal_now
         procs = self.procs
         utilization = GC_BACKGROUND_UTILIZATION
@@ -209,6 +248,11 @@ class Pacer:
             return
         current = ((self.heap_live - self.triggered) * (utilization + idle_util)
                    / (scan_work * (1 - utilization)))
+        if self.version == "1.19":
+            # Go 1.19: the PI controller's next value, reset to 0 when its error overflows
+            value, ok = self.pi.next(self.cons_mark, current, 1.0)
+            self.cons_mark = value if ok else 0.0
+            return
         self.cons_mark = max([current] + self.last_cons_mark)
         self.last_cons_mark = self.last_cons_mark[1:] + [current]
 

@@ -4,7 +4,8 @@ The tables are copied from golang/go src/internal/runtime/gc/sizeclasses.go (gen
 mksizeclasses.go; before Go 1.24 the same table was src/runtime/sizeclasses.go), unchanged since
 the 24-byte class was added (reference/runtimes.md §1.4). ``object_layout`` applies mallocgc's
 choice between the tiny, small and large paths (runtime/malloc.go ``mallocgc``) and
-``roundupsize``'s malloc-header rule (runtime/msize.go) to every object of a trace at once.
+``roundupsize``'s malloc-header rule (runtime/msize.go, Go 1.22 and later; Go 1.19 keeps every
+object's pointer bits in the heap bitmap and has no header) to every object of a trace at once.
 
 This module holds tables and pure functions only: no allocator state.
 """
@@ -91,8 +92,12 @@ def size_to_class(req: np.ndarray) -> np.ndarray:
     return np.where(small, c8[idx8], c128[np.maximum(idx128, 0)])
 
 
-def object_layout(payload: np.ndarray, nslots: np.ndarray, on_stack: np.ndarray):
+def object_layout(payload: np.ndarray, nslots: np.ndarray, on_stack: np.ndarray,
+                  headers: bool = True):
     """How mallocgc lays out each object: (kind code, bytes it takes, malloc header bytes).
+
+    ``headers``: Go 1.22's malloc headers (allocheaders). Without them (Go 1.19's malloc.go)
+    an object is small up to ``maxSmallSize`` itself and never carries a header.
 
     ``bytes`` is the object's footprint in the heap: its size class's element size for small
     objects, the object's own size for tiny ones (the 16-byte block is shared), the whole page
@@ -102,13 +107,13 @@ def object_layout(payload: np.ndarray, nslots: np.ndarray, on_stack: np.ndarray)
     noscan = np.asarray(nslots) == 0
     none = (nbytes == 0) | np.asarray(on_stack, dtype=bool)   # zerobase, or the goroutine stack
     # mallocgc: size <= maxSmallSize-mallocHeaderSize takes a small path, bigger ones are large
-    small = ~none & (nbytes <= MAX_SMALL_SIZE - MALLOC_HEADER_SIZE)
+    small = ~none & (nbytes <= MAX_SMALL_SIZE - (MALLOC_HEADER_SIZE if headers else 0))
     large = ~none & ~small
     # mallocgcTiny: noscan and size < maxTinySize
     tiny = small & noscan & (nbytes < TINY_SIZE)
     small &= ~tiny
     # roundupsize: !noscan && size > minSizeForMallocHeader adds the header before rounding
-    header = np.where(small & ~noscan & (nbytes > MIN_SIZE_FOR_MALLOC_HEADER),
+    header = np.where(small & ~noscan & (nbytes > MIN_SIZE_FOR_MALLOC_HEADER) & headers,
                       MALLOC_HEADER_SIZE, 0)
     req = np.where(small, nbytes + header, 1)
     sizeclass = np.where(small, size_to_class(req), 0)
