@@ -10,7 +10,10 @@ to the to-space or promote them by age, with Serial's breadth-first Cheney order
 tenuring threshold, or Parallel's depth-first order (young.py); full collections that
 mark-compact the whole heap in four phases with Serial's dead-wood allowance (full.py); and
 the triggers between them — promotion safety from a padded average, promotion failure,
-last-ditch compaction, OutOfMemoryError (policy.py). Costs: costs.py.
+last-ditch compaction, OutOfMemoryError (policy.py). Epsilon (JEP 318) is the collector-off
+setting: one space, TLAB allocation, no collection and no barrier. Costs: costs.py, with the
+first write to each heap page priced apart from copying (``page_fault_ns``; none with
+``always_pre_touch``).
 
 What it simplifies or leaves out:
 
