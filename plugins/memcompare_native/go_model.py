@@ -17,17 +17,25 @@ What a replay reports and where it comes from:
 - ``gc_count``: ``runtime/metrics`` ``/gc/cycles/total:gc-cycles`` after the loop minus before
   (cycles that completed during the loop; ``numgc_before``/``numgc_after`` are the two readings,
   the same numbers as gctrace's ``gc N``); ``gc_counts``: ``automatic`` and ``forced``.
-- ``pauses_s``: each stop-the-world phase of the loop's cycles, sweep termination then mark
-  termination, from ``GODEBUG=gctrace=1`` (stderr, one line per cycle; :meth:`parse_output`
-  picks the cycles numbered ``numgc_before`` + 1 .. ``numgc_after``); ``pause_source`` =
-  "gctrace". gctrace prints a phase's wall time (runtime/mgc.go ``work.tMark - work.tSweepTerm``
-  and ``work.tEnd - work.tMarkTerm``) in ms by ``fmtNSAsMS``: whole µs, truncated, below
-  100 µs; two significant digits up to 10 ms; whole ms above. ``mark_s``: each cycle's
-  concurrent mark phase (the middle clock term).
-- ``cycle_pauses_s``: each cycle's stop-the-world total (both phases summed, runtime/mgc.go
-  ``work.pauseNS``) exactly in ns from ``runtime/debug.ReadGCStats`` (the runtime keeps the
-  last 256 cycles; beyond that, gctrace's two phases summed): the per-cycle figure to compare
-  with a model per cycle.
+- ``pauses_s``: each stop-the-world pause of the collector during the loop (sweep termination
+  and mark termination are separate pauses), from ``runtime/metrics`` ``/gc/pauses:seconds``
+  read before and after the loop (runtime/mgc.go records each phase in ``gcPauseDist``): each
+  pause is the midpoint of its histogram bucket (16 buckets per power of two, runtime/
+  histogram.go: within 3.2 %). A cycle still running when the loop ends has its first pause
+  in the window, so there are 2 × ``gc_count`` pauses or one more. ``pause_source`` names it.
+- ``cycle_pauses_s``: each completed cycle's stop-the-world total (both phases summed,
+  runtime/mgc.go ``work.pauseNS``) exactly in ns from ``runtime/debug.ReadGCStats`` (null past
+  the last 256 cycles the runtime keeps): the per-cycle figure to compare with a model.
+- with ``gctrace = true`` only (``GODEBUG=gctrace=1``): ``mark_s``, each cycle's concurrent mark
+  phase, and ``gctrace_pauses_s``, each cycle's two phases in order, from the runtime's
+  one line per cycle on stderr (:meth:`parse_output` picks the cycles numbered
+  ``numgc_before`` + 1 .. ``numgc_after``, the same numbers as ``/gc/cycles/total``). gctrace
+  prints a phase's wall time (``work.tMark - work.tSweepTerm``, ``work.tEnd - work.tMarkTerm``)
+  by ``fmtNSAsMS``: whole µs, truncated, below 100 µs; two significant digits up to 10 ms. It
+  is off by default: the runtime writes each line with about 40 write(2) calls (runtime/
+  print.go gwrite, unbuffered) from the goroutine that ended the cycle, which at GOMAXPROCS=1
+  is the mutator's only P: fragmentation (rounds 50, ≈97 cycles) replayed 62 ms without it and
+  91 ms with it (medians of 40 replays, Go 1.19.8 on a 2-core VM).
 - ``allocated_bytes``: ``/gc/heap/allocs:bytes`` difference (size-class-rounded heap bytes,
   16-byte tiny blocks, whole pages of large objects), read after a collection that flushes the
   per-P caches (Go 1.19 counts an mcache's allocations only when its span is refilled or
@@ -105,6 +113,10 @@ class Params(NativeParams):
         "others run the background mark workers); default min(4, the machine's CPUs); more "
         "than the CPUs is allowed, and each replay line then says oversubscribed",
         minimum=1, maximum=1024)
+    gctrace: bool = param(
+        False, "GODEBUG=gctrace=1: add each cycle's mark phase and its two pauses from the "
+               "runtime's trace (mark_s, gctrace_pauses_s); slows a replay by about 0.3 ms "
+               "per cycle (unbuffered writes to stderr), so off for measurements")
 
 
 def find_go() -> str | None:
@@ -201,17 +213,18 @@ class GoNative(NativeModel):
         limit = ("off" if baseline or p.gomemlimit_mb is None
                  else str(int(round(p.gomemlimit_mb * MiB))))
         env = {"GOGC": gogc, "GOMEMLIMIT": limit, "GOMAXPROCS": str(int(p.gomaxprocs)),
-               # one line per cycle on stderr: the per-phase pauses (parse_output); replaces
-               # any GODEBUG of the caller's, so no other runtime switch leaks in
-               "GODEBUG": "gctrace=1"}
+               # set even when empty, so no runtime switch of the caller's leaks in
+               "GODEBUG": "gctrace=1" if p.gctrace else ""}
         return prefix + [trace_path, str(replays)], env
 
     def parse_output(self, stdout: str, stderr: str, replays: int) -> list[dict[str, Any]]:
-        """The replay lines, each given the per-phase pauses of its loop's cycles from gctrace.
+        """The replay lines; with ``gctrace``, each given its loop's cycles from stderr.
 
         A replay's cycles are those numbered ``numgc_before`` + 1 .. ``numgc_after`` (gctrace's
         ``gc N`` is memstats.numgc, which ``/gc/cycles/total:gc-cycles`` reads)."""
         lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        if not self.params.gctrace:
+            return lines
         cycles = parse_gctrace(stderr)
         for r in lines:
             nums = range(r["numgc_before"] + 1, r["numgc_after"] + 1)
@@ -222,17 +235,9 @@ class GoNative(NativeModel):
                     f"but stderr has no gctrace line for {len(missing)} of them (first: gc "
                     f"{missing[0]}); the replayer must run with GODEBUG=gctrace=1")
             cs = [cycles[n] for n in nums]
-            r["pauses_s"] = [s for c in cs for s in (c.sweep_termination_s,
-                                                     c.mark_termination_s)]
-            r["pause_source"] = "gctrace"
+            r["gctrace_pauses_s"] = [s for c in cs for s in (c.sweep_termination_s,
+                                                             c.mark_termination_s)]
             r["mark_s"] = [c.mark_s for c in cs]
-            reasons = r.get("null_reasons") or {}
-            reasons.pop("pauses_s", None)
-            if r.get("cycle_pauses_s") is None:
-                r["cycle_pauses_s"] = [c.sweep_termination_s + c.mark_termination_s
-                                       for c in cs]
-                reasons.pop("cycle_pauses_s", None)
-            r["null_reasons"] = reasons
         return lines
 
     def settings(self, replay_line: dict[str, Any]) -> dict[str, Any]:

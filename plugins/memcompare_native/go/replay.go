@@ -2,7 +2,7 @@
 // real Go runtime and prints one JSON object per replay on stdout (the native replayer
 // contract, docs/native.md). Usage:
 //
-//	GOGC=100 GOMEMLIMIT=64MiB GOMAXPROCS=2 GODEBUG=gctrace=1 replay-go TRACE_FILE REPLAYS
+//	GOGC=100 GOMEMLIMIT=64MiB GOMAXPROCS=2 replay-go TRACE_FILE REPLAYS
 //
 // The register array is the program's whole root set (DESIGN.md §3): writing a register drops
 // what it held, FREE is a CLEAR (the collector finds death by reachability), WORK spins on the
@@ -39,9 +39,11 @@
 // The trace is decoded before the clock starts into an anonymous mmap (pointer-free records
 // outside the Go heap), so it is neither scanned nor counted in the heap goal.
 //
-// Per-phase pauses come from GODEBUG=gctrace=1 on stderr (one line per cycle, "gc N ..."): each
-// replay line gives the cycle numbers around its loop (numgc_before, numgc_after) and the
-// harness (go_model.py parse_output) picks the loop's cycles out of stderr.
+// Pauses: each stop-the-world pause of the collector during the loop from runtime/metrics
+// /gc/pauses:seconds (a histogram read before and after the loop, each pause the midpoint of its
+// bucket), and each completed cycle's exact total from debug.ReadGCStats. Each replay line gives
+// the cycle numbers around its loop (numgc_before, numgc_after), the numbers GODEBUG=gctrace=1
+// prints, so a harness can pick the loop's cycles out of a gctrace (go_model.py parse_output).
 package main
 
 import (
@@ -406,6 +408,33 @@ var sampleNames = []string{
 	"/gc/cycles/automatic:gc-cycles",
 	"/gc/cycles/forced:gc-cycles",
 	"/gc/heap/allocs:bytes",
+	"/gc/pauses:seconds",
+}
+
+const pauseSource = "runtime/metrics /gc/pauses:seconds: each stop-the-world pause of the " +
+	"collector (sweep termination, mark termination) during the loop, as the midpoint of its " +
+	"histogram bucket (16 per power of two: within 3.2 %)"
+
+// pauses lists the pauses recorded between two readings of /gc/pauses:seconds (runtime/
+// histogram.go timeHistogram: buckets [2^k + j·2^(k-4), 2^k + (j+1)·2^(k-4)) ns), each as the
+// midpoint of its bucket, shortest first. gcStart, gcMarkDone and gcMarkTermination record
+// each stop-the-world phase in it (runtime/mgc.go gcPauseDist).
+func pauses(before, after *metrics.Float64Histogram) []float64 {
+	out := []float64{} // [] in the JSON line when no pause happened, not null
+	for i, n := range after.Counts {
+		d := n - before.Counts[i]
+		lo, hi := after.Buckets[i], after.Buckets[i+1]
+		if math.IsInf(lo, -1) {
+			lo = 0
+		}
+		if math.IsInf(hi, 1) {
+			hi = lo
+		}
+		for ; d > 0; d-- {
+			out = append(out, (lo+hi)/2)
+		}
+	}
+	return out
 }
 
 type result struct {
@@ -489,18 +518,21 @@ func main() {
 	}
 	before := make([]metrics.Sample, len(sampleNames))
 	after := make([]metrics.Sample, len(sampleNames))
+	flushed := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	for i, name := range sampleNames {
 		before[i].Name = name
 		after[i].Name = name
 	}
-	metrics.Read(before) // the first Read builds the runtime's metrics table
+	// the first Read builds the runtime's metrics table and each sample's histogram, which
+	// later Reads fill in place (runtime/metrics.go float64HistOrInit): no allocation below
+	metrics.Read(before)
+	metrics.Read(after)
 	var gs debug.GCStats
 	gs.Pause = make([]time.Duration, 2*256+3) // ReadGCStats allocates below that capacity
 	gs.PauseEnd = make([]time.Time, 0, 256)
 	debug.ReadGCStats(&gs)
 	out := json.NewEncoder(os.Stdout)
-	pauseReason := "per stop-the-world phase from GODEBUG=gctrace=1 (stderr), filled in by " +
-		"the harness (go_model.py parse_output)"
+	src := pauseSource
 	for k := 0; k < nrep; k++ {
 		for i := range regs {
 			regs[i] = nil
@@ -528,13 +560,14 @@ func main() {
 		// releases them: allocs:bytes is read again after one (taken after the clock and
 		// after the GC figures above were read)
 		runtime.GC()
-		metrics.Read(after[3:])
+		metrics.Read(flushed)
 
 		n0 := before[0].Value.Uint64()
 		n1 := after[0].Value.Uint64()
 		auto := after[1].Value.Uint64() - before[1].Value.Uint64()
 		forced := after[2].Value.Uint64() - before[2].Value.Uint64()
-		allocd := after[3].Value.Uint64() - before[3].Value.Uint64()
+		allocd := flushed[0].Value.Uint64() - before[3].Value.Uint64()
+		stw := pauses(before[4].Value.Float64Histogram(), after[4].Value.Float64Histogram())
 
 		// each cycle's stop-the-world time (sweep termination + mark termination, mgc.go
 		// work.pauseNS), exact in ns: Pause[i] is cycle NumGC-i (mgc.go stores pause_ns at
@@ -547,7 +580,7 @@ func main() {
 				cyc = append(cyc, gs.Pause[i].Seconds())
 			}
 		}
-		nulls := map[string]string{"pauses_s": pauseReason}
+		nulls := map[string]string{}
 		if uint64(len(cyc)) < n1-n0 {
 			nulls["cycle_pauses_s"] = fmt.Sprintf("the loop ran %d cycles, the runtime keeps the "+
 				"pauses of the last 256 (debug.ReadGCStats)", n1-n0)
@@ -561,8 +594,8 @@ func main() {
 			GCCounts:      map[string]uint64{"automatic": auto, "forced": forced},
 			NumGCBefore:   n0,
 			NumGCAfter:    n1,
-			PausesS:       nil,
-			PauseSource:   nil,
+			PausesS:       stw,
+			PauseSource:   &src,
 			CyclePausesS:  cyc,
 			FootprintPk:   hwm,
 			RSSBefore:     rssBefore,
