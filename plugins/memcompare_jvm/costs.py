@@ -26,7 +26,9 @@ the young pauses (``-Xlog:gc``, 3 processes × 4 replays each way, 2026-12-04) a
 2.4–2.9 ms in the first replay with ``-XX:+AlwaysPreTouch``. Warm: (2.5 ms − 0.2 ms fixed −
 20 001 × 5 ns) / 20.9 MB ≈ 0.105 ns/B of copying. Cold − warm ≈ 10.8 ms over the ≈5 100 pages
 first written in each pause (20.9 MB / 4 KiB) ≈ 2.1 µs per page: a minor fault and the
-kernel's zeroing of the page on this virtual machine. Both are this machine's figures (other
+kernel's zeroing of the page on this virtual machine — a C loop writing one byte per page of a
+fresh 200 MiB anonymous mmap takes 1.6–2.3 µs per page on it (transparent huge pages are
+"madvise" there, so the JVM heap gets 4 KiB pages). Both are this machine's figures (other
 jobs shared its 2 cores); ``memcompare calibrate`` fits them per machine.
 """
 from __future__ import annotations
