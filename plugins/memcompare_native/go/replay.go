@@ -316,9 +316,11 @@ func replay(evs []ev) digest {
 			// write the payload once per 4 KiB page, as a program filling it would: Go does
 			// not zero fresh pages from the OS, so untouched payloads would never become
 			// resident (the other runtimes zero, hence touch, eagerly)
-			p := unsafe.Add(o, ptrSize*e.c)
-			for j := int64(0); j < e.b; j += 4096 {
-				*(*byte)(unsafe.Add(p, j)) = 1
+			if e.b > 0 { // (no pointer one past the end of a payload-less object)
+				p := unsafe.Add(o, ptrSize*e.c)
+				for j := int64(0); j < e.b; j += 4096 {
+					*(*byte)(unsafe.Add(p, j)) = 1
+				}
 			}
 			r[e.a] = o
 			d.Objects++
