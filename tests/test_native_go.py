@@ -231,7 +231,7 @@ def test_params_and_twin():
     assert (p.repeats, p.replays, p.gogc, p.gomemlimit_mb, p.gctrace) == (3, 3, 100, None,
                                                                           False)
     # GOMAXPROCS defaults to the machine's CPUs, at most 4 (issue 9: no oversubscription)
-    assert p.gomaxprocs == min(4, len(os.sched_getaffinity(0)))
+    assert p.gomaxprocs == min(4, go_model.machine_cpus())
     assert GoNative.name == "go-native" and GoNative.language == "go"
     assert GoNative.twin == "go" and GoNative.off_params == {"gogc": "off"}
     # every matched name is a param of both the twin and the native model
@@ -399,7 +399,7 @@ def test_gomemlimit_reaches_the_runtime(exe, trace_dir):
 
 @needs_go
 def test_gomaxprocs_above_the_cpus_is_oversubscribed(exe, trace_dir):
-    cpus = len(os.sched_getaffinity(0))
+    cpus = go_model.machine_cpus()
     trace = garbage(64, 1024)
     (res,) = replay(exe, trace_dir, trace, replays=1, gomaxprocs=cpus + 1)
     assert res["oversubscribed"] is True and res["settings"]["ncpu"] == cpus
