@@ -48,7 +48,7 @@ MiB = 1 << 20
 STRAY_P1 = 64
 STRAY = 4 * KiB
 KEYS = {"replay", "wall_time_s", "cpu_time_s", "gc_count", "gc_counts", "pauses_s",
-        "pause_source", "cycle_pauses_s", "numgc_before", "numgc_after",
+        "pause_source", "cycle_pauses_s", "numgc_before", "numgc_after", "other_cpu_s",
         "footprint_peak_bytes", "rss_before_bytes", "allocated_bytes", "digest",
         "null_reasons", "settings", "oversubscribed"}
 
@@ -152,6 +152,9 @@ def replay(exe, trace_dir, trace, replays=2, baseline=False, **params) -> list[d
             assert len(res["mark_s"]) == res["gc_count"]
             assert len(res["gctrace_pauses_s"]) == 2 * res["gc_count"]
         assert res["allocated_bytes"] >= res["digest"]["bytes"]   # size classes round up
+        # other processes' CPU during the loop: /proc/stat busy ticks (10 ms, each CPU's
+        # reading may be a tick behind) less the replay's own CPU time
+        assert res["other_cpu_s"] >= -0.01 * 2 * go_model.machine_cpus()
         assert res["settings"]["gomaxprocs"] == params.get("gomaxprocs", m.params.gomaxprocs)
         for key, value in res.items():
             if value is None:

@@ -44,6 +44,11 @@ What a replay reports and where it comes from:
 - ``cpu_time_s``: getrusage(RUSAGE_SELF) user + system, all threads (so the background mark
   workers count); ``wall_time_s``: the monotonic clock around the loop only.
 - ``footprint_peak_bytes``: VmHWM after resetting it through /proc/self/clear_refs.
+- ``other_cpu_s``: the CPU time other processes (and a hypervisor's steal) took on the machine
+  during the loop: /proc/stat's non-idle time of all CPUs (10 ms ticks) less the replay's own.
+  The background mark workers need free cores: large-objects (steps 60000) at GOMAXPROCS=2 on
+  a 2-core VM ran 96 cycles per replay on a quiet machine and 44-81 while other processes took
+  about one core (marks last longer, more is allocated black during them).
 - ``settings``: GOGC, GOMEMLIMIT, GOMAXPROCS, the CPUs of the affinity mask and the version, read
   back from the runtime; ``oversubscribed``: GOMAXPROCS above those CPUs.
 

@@ -391,6 +391,45 @@ func procStatus(key []byte) int64 {
 	return -1
 }
 
+// machineBusy reads the first line of /proc/stat ("cpu  user nice system idle iowait irq
+// softirq steal ...", all CPUs, in USER_HZ = 100 ticks per second on Linux) and returns the
+// seconds the machine's CPUs were not idle, steal included (a hypervisor's other guests);
+// -1 without procfs.
+func machineBusy() float64 {
+	if statFile == nil {
+		return -1
+	}
+	n, _ := statFile.ReadAt(statBuf, 0)
+	line := statBuf[:n]
+	if j := bytes.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	if !bytes.HasPrefix(line, []byte("cpu ")) {
+		return -1
+	}
+	var busy, v int64
+	field, digits := 0, false
+	for _, ch := range line[3:] {
+		if ch >= '0' && ch <= '9' {
+			v = 10*v + int64(ch-'0')
+			digits = true
+			continue
+		}
+		if digits {
+			field++
+			// 1 user, 2 nice, 3 system, 4 idle, 5 iowait, 6 irq, 7 softirq, 8 steal
+			if field != 4 && field != 5 && field <= 8 {
+				busy += v
+			}
+			v, digits = 0, false
+		}
+	}
+	return float64(busy) / 100
+}
+
+var statFile *os.File
+var statBuf = make([]byte, 512)
+
 var (
 	vmRSS = []byte("VmRSS")
 	vmHWM = []byte("VmHWM")
@@ -450,6 +489,7 @@ type result struct {
 	PausesS       []float64         `json:"pauses_s"`
 	PauseSource   *string           `json:"pause_source"`
 	CyclePausesS  []float64         `json:"cycle_pauses_s"`
+	OtherCPUS     *float64          `json:"other_cpu_s"`
 	FootprintPk   int64             `json:"footprint_peak_bytes"`
 	RSSBefore     int64             `json:"rss_before_bytes"`
 	Allocated     uint64            `json:"allocated_bytes"`
@@ -513,6 +553,7 @@ func main() {
 	regs = make([]unsafe.Pointer, nregs)
 
 	statusFile, _ = os.Open("/proc/self/status")
+	statFile, _ = os.Open("/proc/stat")
 	clearRefs, err = os.OpenFile("/proc/self/clear_refs", os.O_WRONLY, 0)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "replay-go: cannot reset the peak RSS (%v); "+
@@ -548,6 +589,7 @@ func main() {
 		}
 		rssBefore := procStatus(vmRSS)
 		metrics.Read(before)
+		busy0 := machineBusy()
 		cpu0 := cpuSeconds()
 		t0 := time.Now()
 
@@ -555,6 +597,7 @@ func main() {
 
 		wall := time.Since(t0).Seconds()
 		cpu := cpuSeconds() - cpu0
+		busy1 := machineBusy()
 		metrics.Read(after)
 		hwm := procStatus(vmHWM)
 		debug.ReadGCStats(&gs)
@@ -583,6 +626,15 @@ func main() {
 			}
 		}
 		nulls := map[string]string{}
+		// the CPU other processes took during the loop: what a replay competed with (its
+		// background mark workers need free cores), to 10 ms ticks
+		var other *float64
+		if busy0 >= 0 && busy1 >= 0 {
+			o := busy1 - busy0 - cpu
+			other = &o
+		} else {
+			nulls["other_cpu_s"] = "no /proc/stat"
+		}
 		if uint64(len(cyc)) < n1-n0 {
 			nulls["cycle_pauses_s"] = fmt.Sprintf("the loop ran %d cycles, the runtime keeps the "+
 				"pauses of the last 256 (debug.ReadGCStats)", n1-n0)
@@ -599,6 +651,7 @@ func main() {
 			PausesS:       stw,
 			PauseSource:   &src,
 			CyclePausesS:  cyc,
+			OtherCPUS:     other,
 			FootprintPk:   hwm,
 			RSSBefore:     rssBefore,
 			Allocated:     allocd,
