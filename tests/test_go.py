@@ -180,12 +180,12 @@ def test_first_trigger_is_61_64_of_the_minimum_heap():
     # nothing marked yet, no cons/mark estimate: goal = heapMinimum = 4 MiB × GOGC/100, and a
     # zero runway puts the trigger at the 61/64 bound
     for gogc, goal in [(100, 4 * MiB), (200, 8 * MiB), (50, 2 * MiB)]:
-        p = Pacer(gogc, INF, 4, 1.0)
+        p = Pacer(gogc, INF, 4)
         assert p.trigger(0, 0, 0) == (goal // 64 * 61, goal)
 
 
 def test_heap_goal_counts_marked_heap_and_stack():
-    p = Pacer(100, INF, 4, 1.0)
+    p = Pacer(100, INF, 4)
     p.heap_marked = 10 * MiB
     p.last_stack_bytes = 8 * 100          # 100 live registers
     p.commit(sweep_done=True)
@@ -193,7 +193,7 @@ def test_heap_goal_counts_marked_heap_and_stack():
 
 
 def test_trigger_bounds():
-    p = Pacer(100, INF, 4, 1.0)
+    p = Pacer(100, INF, 4)
     p.heap_marked = 10 * MiB
     p.commit(sweep_done=True)             # goal 20 MiB
     goal = 20 * MiB
@@ -208,10 +208,10 @@ def test_trigger_bounds():
 
 
 def test_memory_limit_goal_keeps_headroom():
-    p = Pacer(100, 64 * MiB, 4, 1.0)
+    p = Pacer(100, 64 * MiB, 4)
     # goal = limit − (limit // 100 × 3) (3 % is above the 1 MiB minimum headroom)
     assert p.memory_limit_heap_goal(0, 0, 0) == 64 * MiB - 64 * MiB // 100 * 3
-    small = Pacer(100, 8 * MiB, 4, 1.0)
+    small = Pacer(100, 8 * MiB, 4)
     assert small.memory_limit_heap_goal(0, 0, 0) == 7 * MiB      # 1 MiB minimum headroom
     small.heap_marked = 9 * MiB           # never below the marked heap
     assert small.memory_limit_heap_goal(0, 0, 0) == 9 * MiB
@@ -401,7 +401,7 @@ def test_freed_slots_are_reused_only_after_their_span_is_swept():
     c = Costs()
     led = Ledger()
     heap = Heap(c, 1, 32, 0, led, Footprint())
-    heap.pacer = Pacer(100, INF, 1, 1.0)
+    heap.pacer = Pacer(100, INF, 1)
     heap.limiter = CPULimiter(1)
     spc = 32 << 1 | 1                     # size class 1024, noscan: 8 objects per span
 
@@ -432,14 +432,14 @@ def test_freed_slots_are_reused_only_after_their_span_is_swept():
 
 
 def test_scavenger_returns_free_pages_at_1_percent_of_cpu():
-    # 16 MiB live is dropped; a cycle then finds it dead and the heap is mostly free pages.
-    # 2048 steps of 100 µs follow (204.8 ms): the background scavenger releases 8 KiB pages
+    # 16 MiB live is dropped; a cycle during the next 40 MiB of garbage finds it dead and the
+    # heap is mostly free pages. 2048 steps of 100 µs follow (204.8 ms): the background scavenger releases 8 KiB pages
     # (2 × 10 µs each) with 1 % of GOMAXPROCS' CPU: 0.04 × 204.8 ms / 20 µs ≈ 410 pages with
     # 4 Ps, ≈ 102 with 1
     t = Recorder()
     head = live_list(t, 16 * MiB)
     t.drop(head)
-    garbage(t, 16 * MiB)
+    garbage(t, 40 * MiB)
     garbage(t, 2 * MiB, work=100_000)
     trace = t.build()
     for procs, lo, hi in [(4, 390, 440), (1, 97, 112)]:
@@ -619,12 +619,12 @@ def test_malloc_header_is_go_1_22_only(payload, slots, v119, v122):
 
 def test_heap_goal_counts_the_globals():
     # commit: goal = heapMarked + (heapMarked + lastStackScan + globalsScan) × GOGC/100
-    p = Pacer(100, INF, 1, 1.0, "1.19", globals_bytes=220 * KiB)
+    p = Pacer(100, INF, 1, "1.19", globals_bytes=220 * KiB)
     p.heap_marked = 8 * MiB
     p.last_stack_bytes = 8
     p.commit(sweep_done=True)
     assert p.gc_percent_heap_goal == 16 * MiB + 8 + 220 * KiB
-    p = Pacer(50, INF, 1, 1.0, "1.19", globals_bytes=220 * KiB)
+    p = Pacer(50, INF, 1, "1.19", globals_bytes=220 * KiB)
     p.heap_marked = 8 * MiB
     p.commit(sweep_done=True)
     assert p.gc_percent_heap_goal == 12 * MiB + 110 * KiB
@@ -641,7 +641,7 @@ def test_heap_goal_counts_the_globals():
 def test_cons_mark_estimate_per_version(version, estimates):
     # one cycle: 6 MiB allocated during the mark against 1 MiB-ns of scan work, background
     # utilisation only (u = 0.25): cons/mark = 6 MiB × 0.25 / (1 MiB × 0.75) = 2
-    p = Pacer(100, INF, 4, 1.0, version)
+    p = Pacer(100, INF, 4, version)
     got = []
     for _ in estimates:
         p.triggered = 10 * MiB
@@ -654,7 +654,25 @@ def test_cons_mark_estimate_per_version(version, estimates):
 def test_triggered_is_the_computed_trigger_in_go_1_19():
     # Go 1.19 startCycle: c.triggered = the trigger() it computed; later: heapLive at gcStart
     for version, expect in (("1.19", 15 * MiB), ("1.22", 15 * MiB + 300 * KiB)):
-        p = Pacer(100, INF, 4, 1.0, version)
+        p = Pacer(100, INF, 4, version)
         p.heap_live = 15 * MiB + 300 * KiB
         p.start_cycle(0.0, 0.0, 0, 15 * MiB)
         assert p.triggered == expect
+
+
+def test_negative_cons_mark_puts_the_trigger_at_its_lower_bound():
+    # GOMAXPROCS=1, assists doing all the marking: utilisation = 0.25 + assist time / mark
+    # time > 1, so endCycle's cons/mark is negative: 3 MiB × 1.25 / (1 MiB × (1 − 1.25)) = −15.
+    # The PI controller's first step gives 0.9 × −15 = −13.5; commit's uint64(runway) wraps,
+    # runway > goal, and the trigger is the lower bound: 8 MiB + (8 MiB / 64) × 45 = 13.625 MiB
+    p = Pacer(100, INF, 1, "1.19")
+    p.triggered = 10 * MiB
+    p.heap_live = 13 * MiB
+    p.end_cycle(1e6, 1e6, 0.0, float(MiB))
+    assert p.cons_mark == pytest.approx(-13.5)
+    p.heap_marked = p.heap_live = 8 * MiB
+    p.last_heap_scan = float(MiB)
+    p.commit(sweep_done=True)
+    trig, goal = p.trigger(0, 0, 0)
+    assert goal == 16 * MiB
+    assert trig == 8 * MiB + (8 * MiB // 64) * 45

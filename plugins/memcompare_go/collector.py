@@ -295,7 +295,7 @@ class Collector:
         if self.marking:
             t = self.t0[i] + self.ledger.extra
             _, goal = self._trigger()
-            self.pacer.revise(self._bg_done(t) + self.assist_done, goal)
+            self.pacer.revise((self._bg_done(t) + self.assist_done) / self.ns_per_byte, goal)
             return
         trig, goal = self._trigger()
         if self.pacer.heap_live >= trig:
@@ -327,11 +327,11 @@ class Collector:
         self.t_s = self.t0[j] + led.extra
         self.mark_event = j
         # startCycle: this cycle's scannable heap is the last marked heap plus what was
-        # allocated since the last mark termination
-        heap_scan = pacer.last_heap_scan + float(lw.cum_mcost[first_s]
-                                                 - lw.cum_mcost[self.term_lo])
+        # allocated since the last mark termination (scan work bytes, as Go counts them)
+        heap_scan = pacer.last_heap_scan + float(lw.cum_scan[first_s]
+                                                 - lw.cum_scan[self.term_lo])
         trig, _ = self._trigger()
-        pacer.start_cycle(heap_scan, stack_work, stack_bytes, trig)
+        pacer.start_cycle(heap_scan, stack_bytes, stack_bytes, trig)
         _, goal = self._trigger()           # heapGoalInternal now sees `triggered`
         pacer.heap_goal_now = goal
         self.peak_goal = max(self.peak_goal, goal)
@@ -341,16 +341,17 @@ class Collector:
         self.tiny_block_at_start = heap.tiny_block
         self.first_s = first_s
         heap_work = float(lw.mcost[self.marked].sum()) if self.marked.size else 0.0
-        # the globals are root jobs of the concurrent mark (markroot: data and bss)
-        work = heap_work + pacer.globals_scan
-        # Go's scan work is bytes up to an object's last pointer (scanobject); the pacer's
-        # byte constants convert at this heap's nanoseconds per such byte
-        scan_bytes = (float(lw.scan_bytes[self.marked].sum()) if self.marked.size else 0.0) \
-            + stack_bytes + pacer.globals_bytes
-        if scan_bytes > 0 and work + stack_work > 0:
-            pacer.set_scan_unit((work + stack_work) / scan_bytes)
+        # the globals are root jobs of the concurrent mark (markroot: data and bss), scanned
+        # word by word like pointer slots
+        work = heap_work + c.mark_slot_ns * pacer.globals_bytes / PTR_SIZE
+        # Go's scan work is bytes up to an object's last pointer (scanobject); the pacer
+        # counts in those bytes, the marking here in nanoseconds: this cycle's exchange rate
+        self.heap_scan_bytes = int(lw.scan_bytes[self.marked].sum()) if self.marked.size else 0
+        self.scan_bytes = self.heap_scan_bytes + stack_bytes + pacer.globals_bytes
+        if self.scan_bytes > 0 and work + stack_work > 0:
+            self.ns_per_byte = (work + stack_work) / self.scan_bytes
         else:
-            pacer.set_scan_unit(c.mark_slot_ns / PTR_SIZE)
+            self.ns_per_byte = c.mark_slot_ns / PTR_SIZE
         self.heap_work = heap_work
         self.work = work
         self.stack_work = stack_work
@@ -384,17 +385,20 @@ class Collector:
         self.limiter.update(t, True, 0.0)
         if self.limiter.enabled:
             return credit                   # the CPU limiter turns assists off
+        # the pacer's ratios are in scan-work bytes per heap byte; marking here is in ns
+        k = self.ns_per_byte
         debt = -credit
         work = pacer.assist_work_per_byte * debt
         if work < pacer.over_assist:
             work = pacer.over_assist
             debt = pacer.assist_bytes_per_work * work
+        work *= k
         bg = self._bg_done(t)
         avail = bg - self.stolen
         if avail > 0:
             if avail < work:
                 self.stolen += avail
-                credit += pacer.assist_bytes_per_work * avail
+                credit += pacer.assist_bytes_per_work * avail / k
                 work -= avail
             else:
                 self.stolen += work
@@ -409,7 +413,7 @@ class Collector:
             self.assist_time += do
             self.assist_ns_total += do
             self.assists += 1
-            credit += pacer.assist_bytes_per_work * do
+            credit += pacer.assist_bytes_per_work * do / k
             led.gc(i, do)
             self.limiter.update(t + do, True, do)
             self._set_end()
@@ -501,10 +505,10 @@ class Collector:
         self.marked_objects += int(self.marked.size)
         pacer.end_cycle(duration, self.assist_time,
                         self.idle_rate * max(duration - self.delay, 0.0),
-                        self.work + self.stack_work)
+                        float(self.scan_bytes))
         # resetLive: heapScan = lastHeapScan = the heap scan work done (allocated-black objects
         # were never scanned, and only count again once allocated after the cycle)
-        pacer.reset_live(marked_bytes, self.heap_work)
+        pacer.reset_live(marked_bytes, float(self.heap_scan_bytes))
         self.term_lo = first_now
         last_inuse = heap.inuse_pages * PAGE_SIZE
         heap.start_sweep(zip(sp.tolist(), cnt.tolist()), j, t_now + pause)

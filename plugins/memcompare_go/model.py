@@ -115,7 +115,9 @@ class _Lowered:
         # Go's scan work of an object: bytes up to its last pointer (pointers laid out first,
         # after the malloc header); pointer-free objects are marked without being scanned
         self.scan_bytes = np.where(heap & (nslots > 0), header + PTR_SIZE * nslots, 0)
-        self.cum_mcost = np.concatenate([[0.0], np.cumsum(np.where(heap, mcost, 0.0))])
+        self.scan_bytes = self.scan_bytes.astype(np.int64)
+        # heapScan grows by each pointerful allocation's scan size (mallocgc: scanAlloc)
+        self.cum_scan = np.concatenate([[0], np.cumsum(self.scan_bytes)])
         # the heap's slots, kept current by the loop; object -> first slot, slot count
         self.slots = [-1] * int(nslots.sum())
         self.base = trace.obj_slot_base.tolist()
@@ -191,8 +193,7 @@ class GoModel(Model):
         heap = Heap(c, p.gomaxprocs, lw.objects, n_tiny, led, out)
         # the globals are scanned word by word (markroot's scanblock), as pointer slots are
         globals_bytes = int(p.globals_kb * 1024) // PTR_SIZE * PTR_SIZE
-        pacer = Pacer(gogc, limit, p.gomaxprocs, c.mark_slot_ns / PTR_SIZE, p.version,
-                      globals_bytes, c.mark_slot_ns * globals_bytes / PTR_SIZE)
+        pacer = Pacer(gogc, limit, p.gomaxprocs, p.version, globals_bytes)
         limiter = CPULimiter(p.gomaxprocs)
         heap.pacer = pacer
         heap.limiter = limiter

@@ -4,13 +4,14 @@ The pacer decides when a cycle starts (the trigger), how large the heap may grow
 it (the goal) and how much marking an allocating goroutine owes while it runs (the assist
 ratio). Every rule is the runtime's, function by function (heap goal from GOGC and GOMEMLIMIT,
 runway from the cons/mark ratio, trigger bounds 45/64..61/64), in one of two rule sets
-(``RULES``): Go 1.19's, whose cons/mark estimate is smoothed by a PI controller and measured from
+(``version``): Go 1.19's, whose cons/mark estimate is smoothed by a PI controller and measured from
 the computed trigger, and the one that replaced it (golang/go#53892, Go 1.20 and later: the
 maximum of the last four measurements, from the heap size at which the cycle started).
 
-Units: bytes for heap sizes; "scan work" in nanoseconds of marking (costs.py). Go measures scan
-work in bytes scanned; the pacer only uses it in ratios (cons/mark × expected work, remaining
-work / remaining heap), where the unit cancels.
+Units: bytes, as in Go: heap sizes, and "scan work" in bytes scanned (an object's bytes up to its
+last pointer; pointer-free objects are blackened without scanning and cost none; stacks and
+globals their scanned bytes). The collector converts the marking it simulates in nanoseconds
+(costs.py) at each cycle's nanoseconds per scan-work byte.
 
 This module keeps numbers only: it never touches spans, objects or the event stream.
 """
@@ -79,8 +80,8 @@ def mark_workers(procs: int) -> tuple[int, float]:
 class Pacer:
     """gcControllerState: heap goal, trigger, runway, assist ratio, cons/mark estimate."""
 
-    def __init__(self, gogc: int, memory_limit: float, procs: int, ns_per_scan_byte: float,
-                 version: str = "1.22", globals_bytes: int = 0, globals_scan: float = 0.0):
+    def __init__(self, gogc: int, memory_limit: float, procs: int, version: str = "1.22",
+                 globals_bytes: int = 0):
         self.version = version
         self.pi = PIController()
         # readGOGC: "off" is -1; setGCPercent: heapMinimum = defaultHeapMinimum * GOGC / 100
@@ -88,7 +89,8 @@ class Pacer:
         self.heap_minimum = DEFAULT_HEAP_MINIMUM * gogc // 100 if gogc >= 0 else 0
         self.memory_limit = memory_limit            # math.MaxInt64 when unset: INF here
         self.procs = procs
-        self.set_scan_unit(ns_per_scan_byte)
+        self.min_remaining = MIN_SCAN_WORK_REMAINING_BYTES
+        self.over_assist = GC_OVER_ASSIST_BYTES
         self.heap_marked = 0
         self.heap_live = 0
         self.heap_scan = 0.0          # scannable heap at the start of a cycle (maxScanWork part)
@@ -96,8 +98,8 @@ class Pacer:
         self.last_stack_scan = 0.0    # stack scan work of the last cycle
         self.last_stack_bytes = 0     # stack bytes in the GOGC goal (lastStackScan)
         # the program's globals (data + bss): scan work every cycle (markroot), and in the goal
-        self.globals_bytes = globals_bytes     # globalsScan in bytes, for the GOGC goal
-        self.globals_scan = globals_scan       # ... and in this model's scan-work unit (ns)
+        self.globals_bytes = globals_bytes
+        self.globals_scan = globals_bytes      # globalsScan
         self.cons_mark = 0.0
         self.last_cons_mark = [0.0, 0.0, 0.0, 0.0]
         self.runway = 0.0
@@ -111,13 +113,6 @@ class Pacer:
         self.stack_scan = 0.0
         self.stack_bytes = 0
         self.commit(sweep_done=True)
-
-    def set_scan_unit(self, ns_per_scan_byte: float) -> None:
-        """revise's 1000-byte floor and gcOverAssistWork (64 KiB), which Go states in bytes
-        of scan work, in this model's unit: the nanoseconds this cycle's heap takes to scan
-        that many bytes."""
-        self.min_remaining = max(MIN_SCAN_WORK_REMAINING_BYTES * ns_per_scan_byte, 1e-9)
-        self.over_assist = GC_OVER_ASSIST_BYTES * ns_per_scan_byte
 
     # -- goal and trigger ---------------------------------------------------------------------
     def commit(self, sweep_done: bool) -> None:
@@ -137,6 +132,12 @@ class Pacer:
         # runway = consMark * (1-u)/u * (lastHeapScan + lastStackScan + globalsScan)
         self.runway = (self.cons_mark * (1 - GC_GOAL_UTILIZATION) / GC_GOAL_UTILIZATION
                        * (self.last_heap_scan + self.last_stack_scan + self.globals_scan))
+        if self.runway < 0:
+            # c.runway.Store(uint64(...)): a negative cons/mark (assists took more than the
+            # mutator's share of the mark's CPU) converts to a huge uint64 on amd64 (the
+            # conversion is implementation-dependent; CVTTSD2SQ wraps), so the trigger
+            # falls to its lower bound
+            self.runway += 2.0 ** 64
 
     def memory_limit_heap_goal(self, mapped_ready: int, heap_free: int, heap_alloc: int) -> float:
         """``memoryLimitHeapGoal``: the limit minus non-heap memory and overage, minus headroom
@@ -243,8 +244,9 @@ class Pacer:
             idle_util = idle_time / (duration * procs)
         # "shouldn't happen, but let's be very safe": a cycle with no allocation during the
         # mark leaves the estimate alone; so do (model guards) no scan work, or assists that
-        # took all of the mark's CPU time, which would make the ratio meaningless
-        if self.heap_live <= self.triggered or scan_work <= 0 or utilization >= 1:
+        # took exactly the mutator's share (a zero denominator). Assists that took more make
+        # the ratio negative, as in Go (GOMAXPROCS=1: the assists do all the marking)
+        if self.heap_live <= self.triggered or scan_work <= 0 or utilization == 1:
             return
         current = ((self.heap_live - self.triggered) * (utilization + idle_util)
                    / (scan_work * (1 - utilization)))
