@@ -268,6 +268,13 @@ class NativeModel(Model):
             if value is None and key not in null_reasons:
                 null_reasons[key] = "not reported by the replayer"
         out.measured = metrics
+        # how contended the machine was: CPU other processes took during each loop (where the
+        # replayer reads /proc/stat) and whether the runtime had more threads than cores
+        others = [r.get("other_cpu_s") for r in sample]
+        if all(v is not None for v in others) and others:
+            out.stats["other_cpu_s"] = statistics.median(others)
+        if any(r.get("oversubscribed") for r in sample):
+            out.stats["oversubscribed"] = True
         out.stats.update({
             "language": self.language,
             "runtime": sample[0].get("runtime"),
