@@ -614,6 +614,7 @@ def test_malloc_header_is_go_1_22_only(payload, slots, v119, v122):
     t.alloc(1016, 1)
     trace = t.build()
     assert memcompare.replay(trace, "go", version="1.19").metrics["allocated_bytes"] == 1024
+    assert memcompare.replay(trace, "go", version="1.20").metrics["allocated_bytes"] == 1024
     assert memcompare.replay(trace, "go", version="1.22").metrics["allocated_bytes"] == 1152
 
 
@@ -636,6 +637,7 @@ def test_heap_goal_counts_the_globals():
     # 0.45 + 0.225 × 0.2 = 0.495); 0.9 × 1.37 + 0.495 = 1.728
     ("1.19", [1.8, 0.63, 1.728]),
     # later: the maximum of the measurement and the last four
+    ("1.20", [2.0, 2.0, 2.0]),
     ("1.22", [2.0, 2.0, 2.0]),
 ])
 def test_cons_mark_estimate_per_version(version, estimates):

@@ -1,9 +1,10 @@
 """``go``: the Go runtime's memory manager — size-class spans, pacer, concurrent mark-sweep.
 
 What it models (reference/runtimes.md §1; each rule cites its runtime source where it lives), in
-one of two rule sets chosen by ``version``: "1.19" (the pacer's cons/mark smoothed by a PI
-controller and measured from the computed trigger; no malloc headers) and "1.22" (Go 1.20's
-max-of-four cons/mark from the start heap, golang/go#53892, and Go 1.22's malloc headers):
+one of the rule sets chosen by ``version``: "1.19" (the pacer's cons/mark smoothed by a PI
+controller and measured from the computed trigger; no malloc headers), "1.20" (the max-of-four
+cons/mark from the start heap that replaced it, golang/go#53892) and "1.22" (that pacer and
+Go 1.22's malloc headers):
 
 - sizeclasses.py — object layout: payload + 8 × slots, no header, except (Go 1.22) an 8-byte
   type header for pointerful objects over 512 bytes; the 67 size classes and pages per span of

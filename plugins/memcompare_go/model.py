@@ -48,11 +48,12 @@ class Params:
     """The Go release, GOGC, GOMEMLIMIT and GOMAXPROCS, the program's globals, and two runtime
     behaviours that can be switched off."""
 
-    version: Literal["1.19", "1.22"] = param(
+    version: Literal["1.19", "1.20", "1.22"] = param(
         "1.22", 'the Go release whose rules apply: "1.19" (cons/mark smoothed by a PI '
-                'controller, measured from the computed trigger; no malloc headers) or "1.22" '
-                "(Go 1.20's max-of-four cons/mark from the start heap, golang/go#53892; Go 1.22's "
-                "8-byte malloc header on pointerful objects over 512 B)")
+                'controller, measured from the computed trigger; no malloc headers), "1.20" '
+                "(the max-of-four cons/mark from the start heap that replaced it, "
+                'golang/go#53892; 1.20 and 1.21) or "1.22" (and later: also the 8-byte malloc '
+                "header on pointerful objects over 512 B, allocheaders)")
 
     gogc: int | Literal["off"] = param(
         100, 'GOGC: heap growth over the marked heap (and roots) before the next cycle, in %; '
@@ -96,7 +97,7 @@ class _Lowered:
         on_stack = (local & (nbytes <= MAX_IMPLICIT_STACK_VAR_SIZE)
                     if p.escape_analysis else np.zeros(m, dtype=bool))
         kind, hbytes, header = object_layout(trace.obj_size, nslots, on_stack,
-                                             headers=p.version != "1.19")
+                                             headers=p.version == "1.22")
         self.kind = kind
         self.hbytes = hbytes
         self.header = header
