@@ -7,10 +7,11 @@ Every expectation follows from HotSpot's rules as the model's modules cite them
   give align_down(2 MiB / 3, 64 KiB) = 640 KiB, below ScaleForWordSize(1 MiB) aligned down =
   1 310 720); survivor = align_down(1 310 720 / 10, 64 KiB) = 128 KiB; eden = 1 MiB; old =
   768 KiB. TLAB = eden words / 50 = 131 072 / 50 → 2 621 words = 20 968 bytes.
-- A *TLAB-sized* garbage object (20 968 bytes, payload 20 956, no slots) fills eden like a clock:
-  a new TLAB is min(eden free, TLAB + object) = 41 936 bytes and holds two of them, so eden
-  (1 048 576 = 25 × 41 936 + 176) holds 50, and the 51st finds 176 bytes: no TLAB, no room
-  outside one, and a young collection.
+- A *clock* garbage object of one TLAB less the TLAB's 576-byte end reserve (20 392 bytes,
+  payload 20 380, no slots; tlab.py) fills eden like a clock: a new TLAB is min(eden free,
+  TLAB + object) = 41 360 bytes, of which 40 784 usable hold two of them, so eden
+  (1 048 576 = 25 × 41 360 + 14 576) holds 50, and the 51st finds 14 576 bytes: too few for
+  a TLAB (object + reserve = 20 968), no room outside one, and a young collection.
 - Object size = align8(12 + payload + 4 × slots) with compressed oops and class pointers.
 """
 from __future__ import annotations
@@ -28,8 +29,9 @@ from memcompare_jvm.policy import PaddedNoZeroDevAverage
 from memcompare_jvm.young import tenuring_threshold
 
 K = 1024
-TLAB2M = 20968                  # the -Xmx2m TLAB, and the clock's garbage object
-CLOCK_PAYLOAD = TLAB2M - 12
+TLAB2M = 20968                  # the -Xmx2m TLAB
+CLOCK = TLAB2M - 576            # the clock's garbage object: a TLAB less its end reserve
+CLOCK_PAYLOAD = CLOCK - 12
 
 
 def run(trace, **params):
@@ -121,21 +123,26 @@ def test_allocated_bytes_use_the_java_layout():
 # -- allocation and young collections ---------------------------------------------------------
 
 def test_160_mib_of_dead_objects_in_a_16_mib_eden_give_10_minor_collections():
-    # -Xmx64m -Xmn20m: eden 16 MiB, TLAB 335 544 bytes = 31 objects of 10 824 bytes
-    # (payload 10 812). A refill takes TLAB + object = 346 368 bytes = 32 objects; eden
-    # takes 48 such TLABs, then a last one of the 151 552 bytes left (14 objects), leaving
-    # 16 bytes: 1 550 objects and 49 refills per eden, and the 1 551st object collects.
-    # 15 501 objects (160 MiB + one object) collect at objects 1 551, 3 101, ..., 15 501:
-    # 10 times, each finding nothing alive (every object is dropped before the next).
+    # -Xmx64m -Xmn20m: eden 16 MiB = 16 777 216, TLAB 335 544 bytes, objects of 10 824 bytes
+    # (payload 10 812). A refill takes TLAB + object = 346 368 bytes, of which the last 576
+    # are the TLAB's end reserve: 345 792 usable = 31 objects, 10 248 bytes left. That is more
+    # than the refill waste limit (335 544 / 64 = 5 242, + 32 per object allocated outside the
+    # TLAB), so the next 157 objects go to shared eden (5 242 + 32 × 156 = 10 234 < 10 248),
+    # and the 158th retires the TLAB. A round is 346 368 + 157 × 10 824 = 2 045 736 bytes and
+    # 188 objects; eden holds 8 rounds (16 365 888), then a last TLAB (31 objects) and 6
+    # shared objects in the 64 960 bytes left, leaving 16: 1 541 objects and 9 refills per
+    # eden. 15 501 objects collect at objects 1 542, 3 083, ..., 15 411: 10 times, each
+    # finding nothing alive; the 91 objects after the last need one more refill.
     t = Recorder()
     garbage(t, 15501, payload=10812)
     trace = t.build()
     model, out = run(trace, heap_mb=64, young_mb=20)
     st = out.stats
     assert out.gc_counts == {"minor": 10}
-    assert st["tlab_bytes"] == 335544 and st["tlab_refills"] == 10 * 49 + 1
+    assert st["tlab_bytes"] == 335544 and st["tlab_refills"] == 10 * 9 + 1
+    assert st["shared_eden_allocs"] == 10 * (8 * 157 + 6) + 60
     assert st["promoted_bytes"] == 0 and st["survivor_copied_bytes"] == 0
-    assert [batch.size for _, batch in out.collections] == [1550] * 10
+    assert [batch.size for _, batch in out.collections] == [1541] * 10
     # each pause is only the fixed cost plus scanning the trace's one register
     assert out.pause_ns == [200_000.5] * 10
     # footprint: eden's touched pages (16 777 200 → 16 MiB) + card table (32 768 cards)
@@ -144,9 +151,10 @@ def test_160_mib_of_dead_objects_in_a_16_mib_eden_give_10_minor_collections():
 
 def _survivor_clock(n_gcs: int, **params):
     """A 32-byte object kept alive while ``n_gcs`` young collections happen: it is allocated
-    first, so eden's first TLAB is TLAB + 32 bytes and still holds it plus one garbage
-    object; each eden then holds 50 garbage objects (module docstring), and 50 × n + 1
-    garbage objects make n collections."""
+    first, so eden's first TLAB is TLAB + 32 = 21 000 bytes, 20 424 usable, and holds it plus
+    one garbage object; 24 TLABs of two follow, then one of the 34 936 bytes left holds the
+    50th: each eden holds 50 garbage objects (module docstring), and 50 × n + 1 garbage
+    objects make n collections."""
     t = Recorder()
     keep = t.alloc(16, 1)                           # 12 + 16 + 4 = 32 bytes
     garbage(t, 50 * n_gcs + 1)
@@ -543,10 +551,10 @@ def test_local_objects_are_scalar_replaced_and_their_fields_are_roots():
     trace = t.build()
     model, out = run(trace, heap_mb=2)
     assert out.stats["scalar_replaced"] == 1
-    assert out.allocated_bytes == 32 + 51 * TLAB2M
+    assert out.allocated_bytes == 32 + 51 * CLOCK
     assert out.gc_counts == {"minor": 1} and out.stats["survivor_copied_bytes"] == 32
     model, out = run(trace, heap_mb=2, scalar_replacement=False)
-    assert out.allocated_bytes == 32 + 32 + 51 * TLAB2M
+    assert out.allocated_bytes == 32 + 32 + 51 * CLOCK
     assert out.stats["survivor_copied_bytes"] == 64
 
 
@@ -589,21 +597,22 @@ def test_replay_is_deterministic():
 # -- Epsilon, first touch, layout (issue 9) ---------------------------------------------------
 
 EPS_TLAB = 83880        # -Xmx4m Epsilon: desired TLAB = 4 MiB / 8 / 50 = 10 485 words
+EPS_OBJ = EPS_TLAB - 576  # a TLAB less its end reserve (tlab.py): two fill a refill exactly
 
 
 def test_epsilon_runs_out_exactly_when_the_allocated_bytes_exceed_the_heap():
-    # Epsilon -Xmx4m: one 4 194 304-byte space, never collected (JEP 318). Objects of exactly
-    # one desired TLAB (83 880 bytes = align8(12 + 83 868)) go two per TLAB (min(free, TLAB +
-    # object) = 167 760), so 25 TLABs hold 50 objects = 4 194 000 bytes with no waste; the
-    # 51st (4 277 880 bytes in all > 4 194 304) finds 304 bytes: OutOfMemoryError.
+    # Epsilon -Xmx4m: one 4 194 304-byte space, never collected (JEP 318). Objects of 83 304
+    # bytes (= align8(12 + 83 292)) go two per TLAB (min(free, TLAB + object) = 167 184, less
+    # the 576-byte reserve = 2 × 83 304), so 25 TLABs hold 50 objects = 4 165 200 bytes; the
+    # 51st (4 248 504 bytes in all > 4 194 304) finds 14 704 bytes: OutOfMemoryError.
     t = Recorder()
-    garbage(t, 50, payload=EPS_TLAB - 12)
+    garbage(t, 50, payload=EPS_OBJ - 12)
     ok = t.build()
     _, out = run(ok, collector="epsilon", heap_mb=4)
     assert out.gc_counts == {} and out.pause_ns == []
-    assert out.allocated_bytes == 50 * EPS_TLAB <= 4 * 1024 * K
+    assert out.allocated_bytes == 50 * EPS_OBJ <= 4 * 1024 * K < 51 * EPS_OBJ
     t = Recorder()
-    garbage(t, 51, payload=EPS_TLAB - 12)
+    garbage(t, 51, payload=EPS_OBJ - 12)
     trace = t.build()
     r = memcompare.replay(trace, "jvm", collector="epsilon", heap_mb=4)
     assert r.status == "oom"
@@ -623,17 +632,18 @@ def test_epsilon_has_no_card_marking_barrier():
 
 
 def test_filling_eden_once_costs_its_pages_in_first_touch():
-    # -Xmx2m: eden 1 MiB = 256 pages of 4 KiB. The 50 clock objects fill eden up to its last
-    # 176 bytes (module docstring), writing all 256 pages; no collection yet. Cold, each page
-    # costs page_fault_ns = 2 100 ns in the allocation that first writes it; pre-touched, none.
+    # -Xmx2m: eden 1 MiB = 256 pages of 4 KiB. The 50 clock objects fill 25 TLABs of 41 360
+    # bytes (module docstring) and write all of them but the last TLAB's 576-byte reserve:
+    # 1 033 424 bytes = 253 pages (252.3); no collection yet. Cold, each page costs
+    # page_fault_ns = 2 100 ns in the allocation that first writes it; pre-touched, none.
     t = Recorder()
     garbage(t, 50)
     trace = t.build()
     _, cold = run(trace, heap_mb=2)
     _, warm = run(trace, heap_mb=2, always_pre_touch=True)
     assert cold.gc_counts == warm.gc_counts == {}
-    assert cold.stats["page_faults"] == 256 and warm.stats["page_faults"] == 0
-    assert cold.mm_ns.sum() - warm.mm_ns.sum() == pytest.approx(256 * 2100)
+    assert cold.stats["page_faults"] == 253 and warm.stats["page_faults"] == 0
+    assert cold.mm_ns.sum() - warm.mm_ns.sum() == pytest.approx(253 * 2100)
 
 
 def test_a_young_collection_pays_the_pages_its_copy_writes_first():
