@@ -45,7 +45,12 @@ def test_model_on_workload(model, workload, traces):
     assert 0 <= m["pause_p50_s"] <= m["pause_p95_s"] <= m["pause_p99_s"] <= m["pause_max_s"]
     assert m["pause_max_s"] <= m["max_stall_s"] + 1e-15
     u = [m["mmu"][k] for k in ("0.001", "0.01", "0.1")]
-    assert all(0 <= x <= 1 for x in u) and u == sorted(u)
+    assert all(0 <= x <= 1 for x in u)
+    # MMU grows with the window up to the run's length; a window longer than the run is the
+    # whole run's utilisation, which can lie below a shorter window's minimum (two stalls at
+    # the ends of a 12.9 ms run: every 10 ms window holds one, the run both)
+    within = [x for x, w in zip(u, (0.001, 0.01, 0.1)) if w <= m["wall_time_s"]]
+    assert within == sorted(within)
     assert m["wall_time_s"] <= m["cpu_time_s"]
     assert 0 <= m["gc_cpu_fraction"] <= m["mm_cpu_fraction"] <= 1
     assert m["footprint_mean_bytes"] <= m["footprint_peak_bytes"]
