@@ -17,9 +17,10 @@ message-buffer (200 000 messages, window 20 000; 2 young collections per replay,
 20 001 objects / ≈20.9 MB — 8.9 MB to a survivor space and ≈12 MB promoted — the model's
 counts):
 
-    memcompare trace record message-buffer --param messages=200000 --param window=20000 -o mb.mctrace
+    memcompare trace record message-buffer --param messages=200000 \
+        --param window=20000 -o mb.mctrace
     java -XX:+UseSerialGC -Xms256m -Xmx256m -XX:NewRatio=2 -XX:MaxDirectMemorySize=92m \
-         -cp REPLAYER_CACHE Replay mb.mctrace 4          # ± -XX:+AlwaysPreTouch
+        -cp REPLAYER_CACHE Replay mb.mctrace 4          # ± -XX:+AlwaysPreTouch
 
 the young pauses (``-Xlog:gc``, 3 processes × 4 replays each way, 2026-12-04) are 12.3–14.8 ms
 (median ≈13.3) in each process's first replay, 2.3–2.9 ms (median ≈2.5) in later ones, and

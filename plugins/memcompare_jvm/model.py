@@ -12,16 +12,17 @@ live data ends in OutOfMemory at the allocating event.
 
 Costs: every heap allocation pays the TLAB path plus zeroing, and the slow paths their own
 prices; every non-null reference store pays the card mark; pauses are priced from the work
-each collection counted (costs.py). The first write to each 4 KiB heap page in the process
-pays ``page_fault_ns``: in the allocation that writes it (eden, tlab.py) or in the pause
-whose copying writes it (survivors, old); none with ``always_pre_touch``.
+each collection counted (costs.py). A Parallel pause is its fixed costs plus the work divided
+over ``gc_threads`` at ``parallel_efficiency``, and its CPU is the pause × threads. The first
+write to each 4 KiB heap page in the process pays ``page_fault_ns``: in the allocation that
+writes it (eden, tlab.py) or in the pause whose copying writes it (survivors, old); none with
+``always_pre_touch``.
 
 Epsilon (``collector = "epsilon"``; JEP 318, gc/epsilon/epsilonHeap.cpp): the heap is one
 space (heap.py) filled through TLABs as eden is, never collected; an allocation that does not
 fit is an OutOfMemoryError (``EpsilonHeap::allocate_work`` returns null when the heap cannot
 expand, and Epsilon sets ``ExitOnOutOfMemoryError``, epsilonArguments.cpp). Its barrier set
-(``EpsilonBarrierSet``) does nothing on a store, so no card-mark cost. A Parallel pause is its fixed costs plus the work divided
-over ``gc_threads`` at ``parallel_efficiency``, and its CPU is the pause × threads.
+(``EpsilonBarrierSet``) does nothing on a store, so no card-mark cost.
 
 ``local`` objects (DESIGN.md §3): C2's escape analysis (``ConnectionGraph``, opto/escape.cpp)
 finds allocations that do not escape the compiled method, and ``PhaseMacroExpand::
