@@ -74,9 +74,11 @@ class Costs:
         3000.0, "one munmap system call on free of an mmapped chunk, TLB shootdown included "
                 "(assumption)", minimum=0)
     page_fault_ns: float = param(
-        500.0, "first touch of a 4 KiB page the heap or an mmapped chunk got from the kernel: "
-               "minor fault plus zeroing (assumption: ≈0.25 µs fault + ≈0.25 µs to zero "
-               "4 KiB on a VM)", minimum=0)
+        2100.0, "first touch of a 4 KiB page the heap or an mmapped chunk got from the kernel: "
+                "a minor fault plus the kernel's zeroing (measured on the reference VM: a C "
+                "loop writing one byte per page of a fresh anonymous mmap takes 1.6–2.3 µs per "
+                "page, and HotSpot's cold − warm young pauses give 2.1 µs per page first "
+                "written; memcompare_jvm/costs.py — one figure for every model)", minimum=0)
     bump_alloc_ns: float = param(
         1.0, "allocator = \"bump\": one allocation from a bump region already resident — a "
              "compare and an add (assumption: a few cycles)", minimum=0)

@@ -47,7 +47,7 @@ class Costs(GlibcCosts):
     page_fault_ns: float = param(
         _GLIBC.page_fault_ns, "first touch of a 4 KiB page from the kernel: glibc heap growth, "
                               "an mmapped chunk, or each of the 4 pages of a pymalloc pool "
-                              "carved from a fresh arena (assumption, as in the cpp table)",
+                              "carved from a fresh arena (measured, as in the cpp table)",
         minimum=0)
     # -- CPython --
     rc_ns: float = param(

@@ -36,8 +36,9 @@ class Costs:
         3000.0, "mheap.grow: one sysMap of a new 4 MiB heap chunk (assumption: an mmap-like "
                 "system call, as the cpp model's mmap_ns)", minimum=0)
     page_fault_ns: float = param(
-        500.0, "first touch of a 4 KiB physical page the heap got from, or gave back to, the "
-               "OS: minor fault plus kernel zeroing (assumption, as the cpp model)", minimum=0)
+        2100.0, "first touch of a 4 KiB physical page the heap got from, or gave back to, the "
+                "OS: minor fault plus kernel zeroing (measured on the reference VM, 1.6–2.3 µs "
+                "per page: the figure every model shares; memcompare_jvm/costs.py)", minimum=0)
     mark_object_ns: float = param(
         20.0, "marking one object: find its span, set its mark bit, queue it (§5.3: "
               "20 ns/object, local Go/JVM mark figures)", minimum=0)
