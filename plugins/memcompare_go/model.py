@@ -149,7 +149,7 @@ class _Lowered:
         mm = np.zeros(n)
         mm[trace.obj_alloc_at] = ocost
         self.mm_static = mm
-        static = mutator.per_event(op, a) + mm
+        static = mutator.per_event(op, a, trace.b, trace.c) + mm
         self.t0 = np.concatenate([[0.0], np.cumsum(static)[:-1]]) if n else np.zeros(0)
         self.t_last = float(self.t0[-1] + static[-1]) if n else 0.0
         # the loop's stream: heap ALLOCs (object id, kind) and STOREs (~flat slot, value)
