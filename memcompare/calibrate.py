@@ -54,10 +54,16 @@ from .trace import Recorder, Trace
 #: free_ns: every calibration trace (like every built-in workload) frees what it allocates, so a
 #: FREE's cost is inseparable from its ALLOC's, and alloc_ns carries both
 MUTATOR_FIELDS = ("load_ns", "store_ns", "move_ns", "clear_ns", "alloc_ns", "alloc_ns_per_byte")
-#: settings under which each model is calibrated (both the twin and the model run them): small
-#: heaps, so that the calibration traces collect several times
+#: settings under which each model is calibrated (both the twin and the model run them, each
+#: taking those it has), as configs/native.toml compares them: the JVM at a small heap, so that
+#: the traces collect several times, warm (JIT-compiled) and pre-touched, as the model is with
+#: always_pre_touch; the others cold — a fresh process's first replay, as a simulated run is
+#: (glibc's and Go's heaps and pymalloc's arenas still to be grown and faulted in)
 SETTINGS: dict[str, dict[str, Any]] = {
-    "jvm": {"heap_mb": 64.0, "young_mb": 16.0},
+    "cpp": {"measure": "cold", "replays": 1},
+    "go": {"measure": "cold", "replays": 1},
+    "cpython": {"measure": "cold", "replays": 1},
+    "jvm": {"heap_mb": 64.0, "young_mb": 16.0, "always_pre_touch": True},
 }
 #: a trace whose collection count differs from the model's by more than this fraction is left
 #: out of the collector-cost fit
@@ -408,6 +414,7 @@ def twins(registry: Plugins) -> dict[str, str]:
 
 def calibrate_model(model: str, *, registry: Plugins | None = None, scale: float = 1.0,
                     twin_params: dict[str, Any] | None = None,
+                    defaults: dict[str, Any] | None = None,
                     traces: list[tuple[str, Trace]] | None = None,
                     note: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Measure and fit one model; returns its section of the profile."""
@@ -420,7 +427,7 @@ def calibrate_model(model: str, *, registry: Plugins | None = None, scale: float
     twin = pairs[model]
     sim_entry = registry.model(model, "--models")
     twin_cls = registry.model(twin, "--models").cls
-    settings = {**SETTINGS.get(model, {}), **(twin_params or {})}
+    settings = {**(defaults or {}), **SETTINGS.get(model, {}), **(twin_params or {})}
     sim_names = {f.name for f in dataclasses.fields(sim_entry.cls.Params)}
     twin_names = {f.name for f in dataclasses.fields(twin_cls.Params)}
     traces = traces if traces is not None else calibration_traces(scale)
@@ -431,7 +438,8 @@ def calibrate_model(model: str, *, registry: Plugins | None = None, scale: float
 
     def sim_of(m: Measured) -> _Sim:
         # the model runs under the settings the twin actually ran with
-        values = {k: v for k, v in {**settings, **m.settings}.items() if k in sim_names}
+        values = {k: v for k, v in {**settings, **m.settings}.items()
+                  if k in sim_names and v is not None}
         params = P.build(sim_entry.cls.Params, values, model)
         return _Sim(sim_entry.cls, params, {k: v for k, v in off_params.items()
                                             if k in sim_names}, mutator_base)
@@ -545,13 +553,15 @@ def add_parser(sub) -> None:
     c.add_argument("--models", "-m", default=None, metavar="M[,M...]",
                    help="simulated models to calibrate (default: every model with a twin)")
     c.add_argument("-o", "--output", required=True, metavar="PROFILE.toml",
-                   help="where to write the profile")
+                   help="where to write the profile; an existing profile keeps the sections "
+                        "of the models not calibrated now")
     c.add_argument("--scale", type=float, default=1.0, metavar="X",
                    help="calibration trace sizes × X (default 1: 0.1–1 M events each)")
-    c.add_argument("--repeats", type=int, default=3, metavar="N",
-                   help="twin processes per trace and setting (default 3)")
+    c.add_argument("--repeats", type=int, default=5, metavar="N",
+                   help="twin processes per trace and setting (default 5)")
     c.add_argument("--replays", type=int, default=3, metavar="N",
-                   help="replays per process; the first is warm-up (default 3)")
+                   help="replays per process for a model measured warm; the first is warm-up "
+                        "(default 3; a model measured cold replays once per process)")
     c.add_argument("--param", "-p", action="append", default=[], metavar="MODEL.KEY=VALUE",
                    help="a setting for one model and its twin, VALUE read as TOML "
                         "(go.gomaxprocs=2, cpython.python=\"python3.13\")")
@@ -573,27 +583,45 @@ def run(args) -> int:
     if args.scale <= 0 or args.repeats < 1 or args.replays < 1:
         raise ConfigError("--scale must be > 0, --repeats and --replays >= 1")
     settings = _settings(args.param, wanted)
-    quiet = args.quiet or not sys.stderr.isatty()
+    quiet = args.quiet
 
     def note(msg: str) -> None:
         if not quiet:
             print(f"calibrate: {msg}", file=sys.stderr, flush=True)
 
     traces = calibration_traces(args.scale)
-    sections, missing = {}, []
+    sections: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    argv = sys.argv[1:]
+    from pathlib import Path
+    if Path(args.output).exists():
+        # an existing profile keeps the models not calibrated now (one model at a time)
+        from .profiles import load as load_profile
+        old = load_profile(args.output, "-o")
+        sections = {m: sec for m, sec in old.doc.get("models", {}).items() if m not in wanted}
+    done = 0
     for m in wanted:
         try:
             sections[m] = calibrate_model(
                 m, registry=registry, traces=traces,
-                twin_params={"repeats": args.repeats, "replays": args.replays,
-                             **settings.get(m, {})}, note=note)
+                defaults={"repeats": args.repeats, "replays": args.replays},
+                twin_params=settings.get(m, {}), note=note)
         except Unavailable as e:
             missing.append(f"{m}: {e}")
             print(f"memcompare: {m} not calibrated: {e}", file=sys.stderr)
-    if not sections:
+            continue
+        except ConfigError:
+            raise
+        except Exception as e:       # one model's failure keeps the others' fits
+            missing.append(f"{m}: {e}")
+            print(f"memcompare: {m} not calibrated: {type(e).__name__}: {e}", file=sys.stderr)
+            continue
+        # written after every model: a long calibration keeps what it measured
+        atomic_write(args.output, dumps(profile(sections, argv)))
+        done += 1
+    if not done:
         return EXIT_CELL_FAILED
-    atomic_write(args.output, dumps(profile(sections)))
-    print(summary(sections))
+    print(summary({m: sections[m] for m in wanted if m in sections}))
     print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_CELL_FAILED if missing else EXIT_OK
 
