@@ -678,3 +678,17 @@ def test_negative_cons_mark_puts_the_trigger_at_its_lower_bound():
     trig, goal = p.trigger(0, 0, 0)
     assert goal == 16 * MiB
     assert trig == 8 * MiB + (8 * MiB // 64) * 45
+
+
+def test_a_large_object_on_fresh_pages_is_not_cleared():
+    # mheap.go allocNeedsZero: a span wholly above the arena's zeroedBase is fresh from the OS,
+    # already zero, so mallocgc skips memclr. One 64 KiB object (8 pages) on a new heap: its
+    # 65,536 bytes of zeroing are given back, so the per-byte price does not change its cost.
+    t = Recorder()
+    t.free(t.alloc(65536, 0))
+    trace = t.build()
+    model, out = run(trace)
+    assert out.stats["zeroing_skipped_bytes"] == 65536
+    cheap = memcompare.replay(trace, "go", costs={"alloc_ns_per_byte": 0.0})
+    dear = memcompare.replay(trace, "go", costs={"alloc_ns_per_byte": 1.0})
+    assert dear.metrics["wall_time_s"] == pytest.approx(cheap.metrics["wall_time_s"])

@@ -30,9 +30,15 @@ What it models, each with its runtime source:
 Footprint = heap pages in use + free pages not yet released (Go's ``heapInUse + heapFree``, the
 heap's share of ``mappedReady``); runtime metadata, stacks and the binary are left out.
 
+- **Zeroing** (mheap.go ``allocNeedsZero``): mallocgc clears an object's memory unless its span
+  lies wholly in address space never used before (above the arena's ``zeroedBase``), which the
+  kernel hands out zeroed. The model charges zeroing per allocated byte with each allocation
+  (model.py) and gives it back for a large object whose pages are fresh; a fresh span of small
+  objects is still charged (its objects are priced before the heap is simulated).
+
 Left out: the per-chunk "dense" heuristic that keeps the scavenger off recently packed chunks,
-physical pages larger than 4 KiB and huge pages, span-class-specific ``needzero`` tracking, and
-arena reservation (address space is free). This module knows nothing about marking or time:
+physical pages larger than 4 KiB and huge pages, ``needzero`` for small-object spans on fresh
+memory (above), and arena reservation (address space is free). This module knows nothing about marking or time:
 the collector tells it which objects died, and it reports costs through the :class:`Ledger`.
 """
 from __future__ import annotations
@@ -167,6 +173,10 @@ class Heap:
         self.spans_allocated = 0
         self.grows = 0
         self.pages_faulted = 0
+        #: mheap's zeroedBase (one for the whole heap): pages at or above it were never used
+        self.zeroed_base = 0
+        self.fresh_pages = 0
+        self.zeroing_skipped_bytes = 0
         self.released_pages = 0
         self.swept_spans = 0
         self.bg_sweep_ns = 0.0
@@ -265,6 +275,9 @@ class Heap:
             growth = self._grow(npages, i)
             s = self._find(npages)
         scav = self.released.count(1, s, s + npages)
+        # allocNeedsZero: pages above zeroedBase have never been used, so they are still zero
+        self.fresh_pages = max(0, s + npages - max(s, self.zeroed_base))
+        self.zeroed_base = max(self.zeroed_base, s + npages)
         # allocSpan: scavenge to stay under the memory limit by what we are about to page in
         # (forced), and after a heap growth down to the scavenger's goal
         todo = 0
@@ -438,6 +451,12 @@ class Heap:
         self.background(i, t)
         self.deduct_sweep_credit(npages * PAGE_SIZE, npages, i)
         sp = self.alloc_span(npages, 0, 1, npages * PAGE_SIZE, i)
+        if self.fresh_pages:
+            # mallocgc: needzero is false for a span wholly in fresh memory; the part that is
+            # fresh needs no clearing (model.py charged the whole object's zeroing)
+            skipped = self.fresh_pages * PAGE_SIZE
+            self.zeroing_skipped_bytes += skipped
+            self.ledger.mm(i, -skipped * self.c.alloc_ns_per_byte)
         self.sp_objs[sp][0] = o
         self.sp_nalloc[sp] = 1
         self.ospan[o] = sp

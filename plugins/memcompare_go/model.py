@@ -367,6 +367,7 @@ class GoModel(Model):
             "spans_allocated": heap.spans_allocated,
             "heap_grows": heap.grows,
             "pages_faulted_in": heap.pages_faulted,
+            "zeroing_skipped_bytes": heap.zeroing_skipped_bytes,
             "pages_released": heap.released_pages,
             "scavenge_ns": heap.scavenge_ns_total,
             "tiny_blocks": heap.nblocks,
