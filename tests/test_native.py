@@ -90,7 +90,7 @@ def test_measured_and_unavailable_cells_and_the_twin_table(tmp_path, toys, capsy
     assert "apt-get install nothing" in by["missing-native"]["error"]
     # the twin table: model 1 pause of 1 µs, 1 collection; measured 2 collections
     twins = tables.twin_tables(cells)
-    assert [t for t, _ in twins] == ["toy against toy-native on t.mctrace.txt (?, warm replays; default costs)"]
+    assert [t for t, _ in twins] == ["toy against toy-native on t.mctrace.txt (?, warm replays; default)"]
     table = twins[0][1]
     rows = {line.split("|")[1].strip(): [x.strip() for x in line.split("|")[2:5]]
             for line in table.splitlines()[2:]}
@@ -164,7 +164,7 @@ def test_a_matched_pair_compares_and_takes_memory_management_time_from_the_off_c
              _cell("go", {"gogc": "off", "gomaxprocs": 2}, {"gc_count": 0, "wall_time_s": 0.2}),
              _native({"gogc": 100, "gomaxprocs": 2}, mm_time_s=0.04)]
     (title, table), = tables.twin_tables(cells)
-    assert title == "go against go-native on w (go1.19.8, warm replays; default costs)"
+    assert title == "go against go-native on w (go1.19.8, warm replays; default)"
     rows = {line.split("|")[1].strip(): [x.strip() for x in line.split("|")[2:5]]
             for line in table.splitlines()[2:]}
     assert rows["GC count"] == ["12", "10", "1.2"]      # the gomaxprocs = 2 cell, not the 4
