@@ -324,8 +324,10 @@ def _observations(meas: list[Measured], counts_ok: list[bool]
 
 def fit(meas: list[Measured], sim_of: Callable[[Measured], _Sim], x0: np.ndarray,
         names: list[str], is_mutator: np.ndarray, *, iterations: int = 3,
+        fixed: np.ndarray | None = None,
         note: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Fit the costs ``x`` (model costs, then mutator costs) to the measurements."""
+    """Fit the costs ``x`` (model costs, then mutator costs) to the measurements; ``fixed``
+    costs keep their values in ``x0``."""
     from scipy.optimize import lsq_linear
 
     sims = [sim_of(m) for m in meas]
@@ -335,7 +337,8 @@ def fit(meas: list[Measured], sim_of: Callable[[Measured], _Sim], x0: np.ndarray
     scale = np.where(is_mutator, MUTATOR_SCALE_NS, np.maximum(np.abs(x0), 1e-3))
     weight = np.where(is_mutator, MUTATOR_PRIOR, PRIOR)
     prior = x0.copy()
-    free = np.ones(len(x0), dtype=bool)
+    fixed = np.zeros(len(x0), dtype=bool) if fixed is None else fixed
+    free = ~fixed
 
     def evaluate(x):
         return [s.run(m.trace, x) for s, m in zip(sims, meas)]
@@ -385,7 +388,7 @@ def fit(meas: list[Measured], sim_of: Callable[[Measured], _Sim], x0: np.ndarray
             # costs the traces cannot determine go back to their defaults, the rest refit
             unresolved = (resolution < RESOLVED) & ~is_mutator
             x[unresolved] = x0[unresolved]
-            free = ~unresolved
+            free = ~unresolved & ~fixed
             results = evaluate(x)
     final = residuals(results)
     return {"x": x, "resolution": resolution, "free": free, "obs": obs, "residuals": final,
@@ -450,7 +453,12 @@ def calibrate_model(model: str, *, registry: Plugins | None = None, scale: float
                   [float(getattr(mutator_base, f)) for f in MUTATOR_FIELDS])
     names = cost_fields + list(MUTATOR_FIELDS)
     is_mut = np.array([False] * len(cost_fields) + [True] * len(MUTATOR_FIELDS))
-    res = fit(meas, sim_of, x0, names, is_mut, note=note)
+    # a replayer that does not itself write the bytes it allocates (the runtime zeroes them,
+    # priced by the model's own cost) has no per-byte allocation cost of its own
+    fixed = np.array([is_mut[j] and n == "alloc_ns_per_byte"
+                      and not getattr(twin_cls, "initialises_allocations", False)
+                      for j, n in enumerate(names)])
+    res = fit(meas, sim_of, x0, names, is_mut, fixed=fixed, note=note)
     ran = {**settings, **(meas[0].settings if meas else {})}
     return _section(model, twin, meas, res, names, x0, is_mut,
                     {k: v for k, v in ran.items() if k in sim_names and v is not None})
@@ -463,6 +471,8 @@ def _section(model, twin, meas, res, names, x0, is_mut, settings) -> dict[str, A
     for j, name in enumerate(names):
         key = f"mutator.{name}" if is_mut[j] else name
         if is_mut[j] and not res["free"][j]:
+            fit_info[key] = {"default": float(x0[j]), "status": "fixed (the replayer does "
+                             "not write what it allocates)", "resolution": 0.0}
             continue
         # the figure this cost moves most, relative to its scale: where it is determined
         contrib = np.abs(J[:, j]) * max(x[j], 1e-9)

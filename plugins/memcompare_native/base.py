@@ -95,6 +95,9 @@ class NativeModel(Model):
     #: the twin's params that turn its collector off, as ``command(..., baseline=True)`` does
     #: for the runtime: the simulated side of the memory-management time
     off_params: ClassVar[dict[str, Any]] = {}
+    #: the replayer writes every byte it allocates itself (C++'s value-initialising `new`),
+    #: rather than the runtime zeroing it: calibration then fits a per-byte mutator cost
+    initialises_allocations: ClassVar[bool] = False
 
     # -- what a language provides ------------------------------------------------------------
     def build(self, cache_dir: Path) -> list[str]:

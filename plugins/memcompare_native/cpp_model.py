@@ -63,6 +63,7 @@ class CppNative(NativeModel):
     twin = "cpp"
     matched = ("allocator",)
     off_params = {"allocator": "bump"}
+    initialises_allocations = True       # std::memset of every new object
 
     def settings(self, replay_line):
         """The allocator the replay ran over: glibc (the only one configured so far)."""
