@@ -65,6 +65,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "cpython": {"measure": "cold", "replays": 1},
     "jvm": {"heap_mb": 64.0, "young_mb": 16.0, "always_pre_touch": True},
 }
+#: further settings under which the traces that collect are measured again, so that a cost
+#: proportional to a size the first setting fixes is told apart from a fixed one: HotSpot's
+#: young pause scans the old generation's card table, so the same young generation under a
+#: larger old one separates card_table_ns_per_card from young_pause_ns
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "jvm": [{"heap_mb": 256.0}],
+}
 #: a trace whose collection count differs from the model's by more than this fraction is left
 #: out of the collector-cost fit
 COUNT_TOLERANCE = 0.15
@@ -439,6 +446,15 @@ def calibrate_model(model: str, *, registry: Plugins | None = None, scale: float
     traces = traces if traces is not None else calibration_traces(scale)
     meas = measure(twin, traces, {k: v for k, v in settings.items() if k in twin_names},
                    registry, note)
+    collecting = {m.name for m in meas if m.gc_count}
+    for variant in VARIANTS.get(model, []) if twin_params is None or not any(
+            k in twin_params for k in ("heap_mb", "young_mb")) else []:
+        label = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in variant.items())
+        more = measure(twin, [(f"{n} @ {label}", t) for n, t in traces if n in collecting],
+                       {k: v for k, v in {**settings, **variant}.items() if k in twin_names},
+                       registry, note)
+        meas += more
     off_params = dict(getattr(twin_cls, "off_params", {}) or {})
     mutator_base = MutatorCosts()
 
