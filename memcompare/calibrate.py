@@ -320,7 +320,11 @@ def _observations(meas: list[Measured], counts_ok: list[bool],
         if not counts_ok[i]:
             continue
         negative_ok = first[i].get("mm", 0.0) < 0
-        if m.mm_s is not None and (m.mm_s >= 0 or negative_ok):
+        # a memory-management time whose measured range (each configured process against each
+        # collector-off one) includes 0 is noise, not a figure to fit
+        rng = m.ranges.get("mm_time_s")
+        resolved = not rng or not (rng[0] <= 0 <= rng[1])
+        if m.mm_s is not None and resolved and (m.mm_s >= 0 or negative_ok):
             # a memory-management time near zero is matched in absolute terms (5 % of the wall).
             # A negative one — the collector-off run slower — is matched where the model has a
             # mechanism for it (Go with GOGC=off faults in a heap that grows without bound: its
