@@ -38,6 +38,7 @@ import platform
 import shlex
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -338,7 +339,7 @@ def _observations(meas: list[Measured], counts_ok: list[bool],
 
 
 def fit(meas: list[Measured], sim_of: Callable[[Measured], _Sim], x0: np.ndarray,
-        names: list[str], is_mutator: np.ndarray, *, iterations: int = 3,
+        is_mutator: np.ndarray, *, iterations: int = 3,
         fixed: np.ndarray | None = None,
         note: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Fit the costs ``x`` (model costs, then mutator costs) to the measurements; ``fixed``
@@ -407,7 +408,7 @@ def fit(meas: list[Measured], sim_of: Callable[[Measured], _Sim], x0: np.ndarray
             results = evaluate(x)
     final = residuals(results)
     return {"x": x, "resolution": resolution, "free": free, "obs": obs, "residuals": final,
-            "results": results, "first": first, "counts_ok": counts_ok, "jacobian": J}
+            "results": results, "counts_ok": counts_ok, "jacobian": J}
 
 
 def _counts_agree(measured: int | None, modelled: int) -> bool:
@@ -452,8 +453,9 @@ def calibrate_model(model: str, *, registry: Plugins | None = None, scale: float
     meas = measure(twin, traces, {k: v for k, v in settings.items() if k in twin_names},
                    registry, note)
     collecting = {m.name for m in meas if m.gc_count}
-    for variant in VARIANTS.get(model, []) if twin_params is None or not any(
-            k in twin_params for k in ("heap_mb", "young_mb")) else []:
+    # a variant whose settings the caller chose otherwise (--param) is not measured
+    variants = [v for v in VARIANTS.get(model, []) if not set(v) & set(twin_params or {})]
+    for variant in variants:
         label = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in variant.items())
         more = measure(twin, [(f"{n} @ {label}", t) for n, t in traces if n in collecting],
@@ -482,7 +484,7 @@ def calibrate_model(model: str, *, registry: Plugins | None = None, scale: float
     fixed = np.array([is_mut[j] and n == "alloc_ns_per_byte"
                       and not getattr(twin_cls, "initialises_allocations", False)
                       for j, n in enumerate(names)])
-    res = fit(meas, sim_of, x0, names, is_mut, fixed=fixed, note=note)
+    res = fit(meas, sim_of, x0, is_mut, fixed=fixed, note=note)
     ran = {**settings, **(meas[0].settings if meas else {})}
     return _section(model, twin, meas, res, names, x0, is_mut,
                     {k: v for k, v in ran.items() if k in sim_names and v is not None})
@@ -628,7 +630,6 @@ def run(args) -> int:
     sections: dict[str, dict[str, Any]] = {}
     missing: list[str] = []
     argv = sys.argv[1:]
-    from pathlib import Path
     if Path(args.output).exists():
         # an existing profile keeps the models not calibrated now (one model at a time)
         from .profiles import load as load_profile
@@ -662,7 +663,7 @@ def run(args) -> int:
 
 
 def _settings(items: list[str], models: list[str]) -> dict[str, dict[str, Any]]:
-    from .cli import _parse_value
+    from .params import parse_value
     out: dict[str, dict[str, Any]] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -673,7 +674,7 @@ def _settings(items: list[str], models: list[str]) -> dict[str, dict[str, Any]]:
         if model not in models:
             raise ConfigError(f"--param {item!r}: {model!r} is not being calibrated "
                               f"({', '.join(models)})")
-        out.setdefault(model, {})[name] = _parse_value(value.strip())
+        out.setdefault(model, {})[name] = parse_value(value.strip())
     return out
 
 

@@ -236,25 +236,18 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
-def _parse_value(text: str):
-    from .config import tomllib
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text                       # a bare word: a string
-
-
 def cmd_trace(args) -> int:
     from .traceio import load, save, show
     if args.trace_command == "record":
         from .api import record_entry, workload_params
+        from .params import parse_value
         from .plugins import plugins
         values = {}
         for item in args.param:
             if "=" not in item:
                 raise ConfigError(f"--param {item!r}: write KEY=VALUE, e.g. --param max_depth=8")
             k, v = item.split("=", 1)
-            values[k.strip()] = _parse_value(v.strip())
+            values[k.strip()] = parse_value(v.strip())
         entry = plugins().workload(args.workload, "workload")
         params = workload_params(entry, values, seed=args.seed, path="--param")
         trace = record_entry(entry, params)

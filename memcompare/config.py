@@ -219,7 +219,7 @@ def _resolve(raw: dict, text: str, path: Path | None, registry: Plugins,
             tp = w["trace"]
             if not isinstance(tp, str):
                 raise ConfigError(f"{wpath}.trace: must be a file path string, got {tp!r}")
-            full = (base / tp) if not Path(tp).is_absolute() else Path(tp)
+            full = _relative(base, tp)
             if not full.is_file():
                 raise ConfigError(f"{wpath}.trace: no such file {str(full)!r}")
             workloads.append(WorkloadSpec(i, Path(tp).name, trace_path=full))
@@ -266,6 +266,11 @@ def _resolve(raw: dict, text: str, path: Path | None, registry: Plugins,
                   raw)
 
 
+def _relative(base: Path, name: str) -> Path:
+    """A path in a config: relative to the config's folder unless absolute."""
+    return Path(name) if Path(name).is_absolute() else base / name
+
+
 def _costs(m: dict, mpath: str, name: str, base: Path,
            cli_profile: profiles.Profile | None) -> tuple[dict[str, Any], dict | None]:
     """A model's cost values and the profile they came from: ``costs = "profile.toml"`` (a
@@ -273,7 +278,7 @@ def _costs(m: dict, mpath: str, name: str, base: Path,
     neither and that the profile has."""
     raw = m.get("costs")
     if isinstance(raw, str):
-        full = Path(raw) if Path(raw).is_absolute() else base / raw
+        full = _relative(base, raw)
         prof = profiles.load(full, f"{mpath}.costs")
         return prof.section(name, "costs", f"{mpath}.costs"), prof.provenance()
     if raw is None and cli_profile is not None and name in cli_profile.models:
@@ -295,7 +300,7 @@ def _model_mutator(m: dict, mpath: str, name: str, base: Path,
         return None
     where = f"{mpath}.mutator_costs"
     if isinstance(raw, str):
-        full = Path(raw) if Path(raw).is_absolute() else base / raw
+        full = _relative(base, raw)
         values = profiles.load(full, where).section(name, "mutator", where)
     elif isinstance(raw, dict):
         values = raw

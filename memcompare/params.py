@@ -91,6 +91,20 @@ def describe(cls) -> list[dict[str, Any]]:
     return out
 
 
+def parse_value(text: str) -> Any:
+    """A command-line value read as TOML (``8``, ``1.5``, ``true``, ``"x"``); a bare word is a
+    string."""
+    import sys
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
 def to_plain(value: Any) -> Any:
     """Parameter values as JSON/TOML data (tuples become lists)."""
     if isinstance(value, tuple):

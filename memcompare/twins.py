@@ -195,7 +195,9 @@ def twin_tables(cells: list[dict[str, Any]], fmt_name: str = "github"
             out.append((title + " — settings differ, not compared", table))
             continue
         rows = []
-        for (row, key, scale), (a, b, rng) in zip(ROWS, figures(p).values()):
+        figs = figures(p)
+        for row, key, scale in ROWS:
+            a, b, rng = figs[key]
             measured = _fmt(None if b is None else b * scale)
             if rng and b is not None:
                 measured += f" [{_fmt(rng[0] * scale)}–{_fmt(rng[1] * scale)}]"

@@ -18,7 +18,6 @@ from memcompare import calibrate, cli, config, profiles, runner
 from memcompare.costs import MutatorCosts
 from memcompare.engine import replay
 from memcompare.errors import ConfigError
-from memcompare.plugins import Plugins, set_plugins
 from memcompare.trace import ALLOC, FREE
 
 base = pytest.importorskip("memcompare_native.base")
@@ -110,12 +109,8 @@ class _Plugin:
 
 
 @pytest.fixture
-def toys():
-    p = Plugins()
-    p.register(_Plugin(), "toys")
-    set_plugins(p)
-    yield p
-    set_plugins(None)
+def toys(register_plugin):
+    return register_plugin(_Plugin(), "toys")
 
 
 def test_calibrate_recovers_a_synthetic_runtimes_true_costs_within_5_percent(toys):

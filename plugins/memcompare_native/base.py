@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from memcompare import Model, Output, Trace, param
+from memcompare.params import to_plain
 from memcompare.trace import FREE, LOAD
 from memcompare.traceio import save
 
@@ -121,7 +122,7 @@ class NativeModel(Model):
         """The settings the runtime ran with, keyed by the twin's parameter names; by default
         the ``matched`` params as given (a runtime that decides a value itself, such as the
         interpreter's version, overrides this from what the replayer printed)."""
-        return {k: _plain(getattr(self.params, k)) for k in self.matched
+        return {k: to_plain(getattr(self.params, k)) for k in self.matched
                 if hasattr(self.params, k)}
 
     # -- the harness ---------------------------------------------------------------------------
@@ -167,8 +168,7 @@ class NativeModel(Model):
     def _process(self, prefix: list[str], path: str, *, baseline: bool
                  ) -> list[dict[str, Any]]:
         p = self.params
-        argv, extra = (self.command(prefix, path, p.replays, baseline=True) if baseline
-                       else self.command(prefix, path, p.replays))
+        argv, extra = self.command(prefix, path, p.replays, baseline=baseline)
         what = "replayer (collector off)" if baseline else "replayer"
         try:
             r = subprocess.run(argv, env={**os.environ, **extra}, capture_output=True,
@@ -192,16 +192,22 @@ class NativeModel(Model):
             return firsts, firsts
         return firsts, [r for reps in processes for r in reps[1:]] or firsts
 
+    def _check_digest(self, trace: Trace, replays: list[dict[str, Any]], what: str = ""
+                      ) -> dict[str, int]:
+        """Every replay observed what the trace says (DESIGN.md §3's semantics); the digest."""
+        want = digest(trace)
+        for r in replays:
+            if r["digest"] != want:
+                raise RuntimeError(f"{self.name}{what} observed {r['digest']}, the trace says "
+                                   f"{want}: the replayer does not follow the trace's semantics")
+        return want
+
     def _report_baseline(self, trace: Trace, out: Output,
                          processes: list[list[dict[str, Any]]]) -> None:
         """Memory-management time: the configured replays' median wall time less the median of
         the same replays with the collector off."""
         _, sample = self._sample(processes)
-        want = digest(trace)
-        for r in sample:
-            if r["digest"] != want:
-                raise RuntimeError(f"{self.name} (collector off) observed {r['digest']}, the "
-                                   f"trace says {want}")
+        self._check_digest(trace, sample, " (collector off)")
         walls = [r["wall_time_s"] for r in sample]
         base = statistics.median(walls)
         st = out.stats
@@ -217,11 +223,7 @@ class NativeModel(Model):
 
     def _report(self, trace: Trace, out: Output, processes: list[list[dict[str, Any]]]) -> None:
         firsts, sample = self._sample(processes)
-        want = digest(trace)
-        for r in firsts + sample:
-            if r["digest"] != want:
-                raise RuntimeError(f"{self.name} observed {r['digest']}, the trace says {want}: "
-                                   f"the replayer does not follow the trace's semantics")
+        want = self._check_digest(trace, firsts + sample)
         null_reasons = dict(NOT_MEASURED)
         for r in sample:
             null_reasons.update(r.get("null_reasons") or {})
@@ -299,11 +301,6 @@ class NativeModel(Model):
 
     def held(self):
         raise RuntimeError("a measured model has no final collection")
-
-
-def _plain(v: Any) -> Any:
-    """A parameter value as JSON has it (tuples become lists)."""
-    return list(v) if isinstance(v, tuple) else v
 
 
 def _pause_figures(pauses: list[float] | None) -> dict[str, float] | None:
