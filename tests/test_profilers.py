@@ -16,6 +16,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import memcompare
 from memcompare import cli
@@ -88,7 +90,7 @@ import mmap
 def build(n):
     return {i: [j for j in range(i % 40)] for i in range(n)}
 for _ in range(3):
-    d = build(3000)
+    d = build(1000)
     del d
 m = mmap.mmap(-1, 3 * 4096)
 m.close()
@@ -253,3 +255,44 @@ def test_interpreted_heaptrack_frees_the_newest_equal_block():
     assert t.op.tolist() == [ALLOC, ALLOC, ALLOC, FREE, WORK, FREE, FREE]
     assert t.a.tolist() == [0, 1, 2, 2, 10_000_000, 0, 1]
     assert t.b.tolist()[:3] == [0x20, 8, 0x20]
+
+
+# -- property: any heaptrack stream imports with the live bytes a brute force counts ------------
+
+@st.composite
+def heaptrack_streams(draw):
+    """A raw heaptrack stream: allocations at addresses (reused after their free), frees of live
+    and of unknown addresses, time lines."""
+    lines, live, peak, now, ms = ["v 10400 3"], {}, 0, 0, 0
+    for _ in range(draw(st.integers(0, 60))):
+        kind = draw(st.sampled_from("++--c"))
+        if kind == "+":
+            addr = draw(st.integers(1, 12)) * 0x10
+            if addr in live:
+                continue
+            size = draw(st.integers(0, 5000))
+            live[addr] = size
+            now += size
+            peak = max(peak, now)
+            lines.append(f"+ {size:x} 1 {addr:x}")
+        elif kind == "-":
+            addr = draw(st.integers(1, 12)) * 0x10
+            now -= live.pop(addr, 0)
+            lines.append(f"- {addr:x}")
+        else:
+            ms += draw(st.integers(0, 30))
+            lines.append(f"c {ms:x}")
+    return "\n".join(lines) + "\n", sum(live.values()), len(live), peak, ms
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stream=heaptrack_streams())
+def test_any_raw_heaptrack_stream_keeps_the_live_bytes(tmp_path, stream):
+    text, unfreed_bytes, unfreed, peak, ms = stream
+    f = tmp_path / "cap.raw"
+    f.write_text(text)
+    t = import_heaptrack(f)
+    assert t.params["unfreed_bytes"] == unfreed_bytes
+    assert t.params["unfreed_objects"] == unfreed
+    assert t.live_peak_bytes == peak
+    assert int(t.a[t.op == WORK].sum()) == ms * 1_000_000
