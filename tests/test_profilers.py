@@ -285,7 +285,8 @@ def heaptrack_streams(draw):
     return "\n".join(lines) + "\n", sum(live.values()), len(live), peak, ms
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(stream=heaptrack_streams())
 def test_any_raw_heaptrack_stream_keeps_the_live_bytes(tmp_path, stream):
     text, unfreed_bytes, unfreed, peak, ms = stream

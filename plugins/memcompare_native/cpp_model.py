@@ -99,7 +99,7 @@ class Params(NativeParams):
 
 
 class CppNative(NativeModel):
-    """The trace replayed by a real C++ program: new/delete over glibc malloc, g++ -O2."""
+    """The trace replayed by real C++ (g++ -O2) over glibc, jemalloc, tcmalloc or mimalloc."""
 
     name = "cpp-native"
     language = "cpp"
