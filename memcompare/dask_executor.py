@@ -69,8 +69,14 @@ def _materialise(workload, sha256: str, data: bytes | None):
 def _remote_cell(trace, model, workload, repeat: int, check: str, mutator) -> dict[str, Any]:
     """On a worker: install the trace the runner would have recorded, run the runner's cell."""
     from . import runner
-    runner._TRACES[runner._wkey(workload)] = trace
-    return runner._cell_task(model, workload, repeat, check, mutator)
+    key = runner._wkey(workload)
+    runner._TRACES[key] = trace
+    try:
+        return runner._cell_task(model, workload, repeat, check, mutator)
+    finally:
+        # Dask's own store keeps the trace while cells need it; a long-lived worker must not
+        # keep every trace of every run it ever served
+        runner._TRACES.pop(key, None)
 
 
 def check_workers(client, config) -> None:
