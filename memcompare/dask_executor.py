@@ -19,6 +19,7 @@ This module must not decide what a cell computes: that is ``runner._cell_task``.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 from .errors import ConfigError
@@ -48,6 +49,11 @@ def worker_inventory() -> dict[str, Any]:
     return {"memcompare": __version__, "models": models, "workloads": workloads}
 
 
+#: on a worker: cells running per trace key, so the last one drops the trace
+_USERS: dict[str, int] = {}
+_LOCK = threading.Lock()
+
+
 def _materialise(workload, sha256: str, data: bytes | None):
     """On a worker: the trace of ``workload``, from ``data`` (a trace file's binary encoding) or
     recorded here; it must be the trace the client recorded."""
@@ -70,13 +76,19 @@ def _remote_cell(trace, model, workload, repeat: int, check: str, mutator) -> di
     """On a worker: install the trace the runner would have recorded, run the runner's cell."""
     from . import runner
     key = runner._wkey(workload)
-    runner._TRACES[key] = trace
+    with _LOCK:                  # a worker may run several cells at once, in threads
+        runner._TRACES[key] = trace
+        _USERS[key] = _USERS.get(key, 0) + 1
     try:
         return runner._cell_task(model, workload, repeat, check, mutator)
     finally:
         # Dask's own store keeps the trace while cells need it; a long-lived worker must not
         # keep every trace of every run it ever served
-        runner._TRACES.pop(key, None)
+        with _LOCK:
+            _USERS[key] -= 1
+            if not _USERS[key]:
+                del _USERS[key]
+                runner._TRACES.pop(key, None)
 
 
 def check_workers(client, config) -> None:
