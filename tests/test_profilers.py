@@ -297,3 +297,15 @@ def test_any_raw_heaptrack_stream_keeps_the_live_bytes(tmp_path, stream):
     assert t.params["unfreed_objects"] == unfreed
     assert t.live_peak_bytes == peak
     assert int(t.a[t.op == WORK].sum()) == ms * 1_000_000
+
+
+def test_header_bytes_is_refused_for_a_profiler_capture(tmp_path, capsys):
+    f = tmp_path / "cap"
+    f.write_text("v 10400 3\n+ 10 1 a0\n")
+    assert cli.main(["trace", "import", "--from", "heaptrack", str(f), "-o",
+                     str(tmp_path / "x.mctrace"), "--header-bytes", "16"]) == 2
+    assert "--header-bytes applies to --from tracefilesim only" in capsys.readouterr().err
+    assert cli.main(["trace", "import", "--from", "heaptrack", str(f), "-o",
+                     str(tmp_path / "x.mctrace")]) == 0
+    assert "1 block(s) never freed by the end of the capture (16 bytes)" in \
+        capsys.readouterr().err
