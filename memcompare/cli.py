@@ -20,6 +20,8 @@ examples:
   memcompare trace record binary-trees --param max_depth=8 -o bt.mctrace
   memcompare trace show bt.mctrace --limit 20
   memcompare trace import --from tracefilesim run.trace -o run.mctrace --oracle reachability
+  memcompare trace import --from memray prog.bin -o prog.mctrace   a real program's allocations
+  memcompare run configs/default.toml --executor dask --scheduler tcp://head:8786
   memcompare report results/quick --format html  tables and figures from a results file
   memcompare compare results/old results/new    what changed between two runs
   memcompare calibrate -o profile.toml           fit the models' costs to this machine
