@@ -232,8 +232,8 @@ def import_heaptrack(path: str | os.PathLike, source: str | None = None) -> Trac
       freed: the most recently allocated is taken. The bytes live at every moment are exact
       either way; only which of several equal blocks lives longer is not.
     - ``c T``: T milliseconds since the program started (heaptrack's timer thread writes one
-      every 10 ms): a WORK event of the time since the previous ``c`` line. That time includes
-      the program's own allocations, which every model also charges, so WORK slightly
+      about every 10 ms): a WORK event of the time since the previous ``c`` line. That time
+      includes the program's own allocations, which every model also charges, so WORK slightly
       over-states the program's computation (by at most the real allocator's time).
     - realloc is written as the old block's ``-`` then the new block's ``+``.
     - other lines (version, modules, backtraces, strings, RSS samples, comments) carry no
