@@ -20,6 +20,8 @@ examples:
   memcompare trace record binary-trees --param max_depth=8 -o bt.mctrace
   memcompare trace show bt.mctrace --limit 20
   memcompare trace import --from tracefilesim run.trace -o run.mctrace --oracle reachability
+  memcompare trace import --from memray prog.bin -o prog.mctrace   a real program's allocations
+  memcompare run configs/default.toml --executor dask --scheduler tcp://head:8786
   memcompare report results/quick --format html  tables and figures from a results file
   memcompare compare results/old results/new    what changed between two runs
   memcompare calibrate -o profile.toml           fit the models' costs to this machine
@@ -53,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR", help="results directory (default: results/<run.name>/)")
     r.add_argument("--jobs", "-j", type=int, metavar="N",
                    help="cells to run in parallel (default: the number of CPUs)")
+    r.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="where the cells run: local = a process pool of --jobs workers "
+                        "(default); dask = a dask.distributed cluster (docs/scaling.md)")
+    r.add_argument("--scheduler", metavar="ADDR",
+                   help="with --executor dask: a running scheduler's address, e.g. "
+                        "tcp://head:8786 (default: a local cluster of --jobs workers)")
     r.add_argument("--check", choices=("basic", "full"),
                    help="safety oracle level (default: the config's run.check, else basic)")
     r.add_argument("--costs", metavar="PROFILE",
@@ -151,9 +159,12 @@ def cmd_run(args) -> int:
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise ConfigError(f"--jobs: must be >= 1, got {jobs}")
+    if args.scheduler and args.executor != "dask":
+        raise ConfigError("--scheduler: only with --executor dask")
     progress = progress_for(args.quiet)
     try:
-        outcome = run(cfg, out, jobs=jobs, progress=progress)
+        outcome = run(cfg, out, jobs=jobs, progress=progress, executor=args.executor,
+                      scheduler=args.scheduler)
     except KeyboardInterrupt:
         print(f"memcompare: interrupted; finished cells are saved in {out}/results.json — "
               f"run the same command again to resume", file=sys.stderr)

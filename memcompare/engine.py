@@ -101,7 +101,7 @@ def _measured(trace: Trace, model: Model, out: Output) -> Result:
         raise ValueError(f"measured model {type(model).__name__} set no out.measured")
     metrics = dict(out.measured)
     metrics.setdefault("live_peak_bytes", trace.live_peak_bytes)
-    return Result("ok", metrics, None, dict(out.stats), deterministic=False)
+    return Result("ok", metrics, out.timeline, dict(out.stats), deterministic=False)
 
 
 # -- measurement ------------------------------------------------------------------------------

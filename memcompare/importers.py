@@ -1,8 +1,9 @@
 """Trace import from other tools' formats, and the ``memcompare trace import`` subcommand.
 
-Today one format: GarCoSim's TraceFileSim (github.com/GarCoSim/TraceFileSim, written by
-GarCoSim/TraceFileGen). docs/trace-import.md gives the line grammar with its sources and the
-mapping onto registers; the short version is in :func:`import_tracefilesim`.
+GarCoSim's TraceFileSim (github.com/GarCoSim/TraceFileSim, written by GarCoSim/TraceFileGen):
+docs/trace-import.md gives the line grammar with its sources and the mapping onto registers; the
+short version is in :func:`import_tracefilesim`. The allocation profilers memray and heaptrack
+give lifetime traces (:mod:`memcompare.profilers`).
 
 This module turns foreign text into a :class:`memcompare.trace.Trace` (validated by ``build``);
 it must not know about models or engines. The reachability oracle lives in
@@ -19,7 +20,7 @@ from typing import Any, NoReturn
 from .errors import EXIT_OK, ConfigError, TraceError
 from .trace import ALLOC, CLEAR, MAX_SLOTS, MOVE, NULL, SLOT_BYTES, STORE, Trace, build
 
-__all__ = ["FORMATS", "ORACLES", "import_trace", "import_tracefilesim", "apply_oracle",
+__all__ = ["FORMATS", "PROFILERS", "ORACLES", "import_trace", "import_tracefilesim", "apply_oracle",
            "add_import_parser", "add_oracle_option", "run_import"]
 
 #: TraceFileSim line types this importer maps to events (the others are skipped, see below)
@@ -305,8 +306,20 @@ def import_tracefilesim(text_or_path: str | os.PathLike, source: str | None = No
                  source=source)
 
 
+def _memray(path, source=None):
+    from .profilers import import_memray
+    return import_memray(path, source)
+
+
+def _heaptrack(path, source=None):
+    from .profilers import import_heaptrack
+    return import_heaptrack(path, source)
+
+
 #: importers by the name ``--from`` takes
-FORMATS = {"tracefilesim": import_tracefilesim}
+FORMATS = {"tracefilesim": import_tracefilesim, "memray": _memray, "heaptrack": _heaptrack}
+#: the formats whose files are profiler captures of a real program (lifetime traces)
+PROFILERS = ("memray", "heaptrack")
 #: oracles by the name ``--oracle`` takes
 ORACLES = ("reachability",)
 
@@ -350,11 +363,12 @@ def add_import_parser(trace_sub) -> None:
                     "docs/trace-import.md for the mapping.")
     imp.add_argument("file", metavar="FILE", help="the trace to import")
     imp.add_argument("--from", dest="from_format", required=True, choices=sorted(FORMATS),
-                     help="the format of FILE (tracefilesim: GarCoSim's TraceFileSim)")
+                     help="the format of FILE (tracefilesim: GarCoSim's TraceFileSim; memray: "
+                          "a `memray run` capture; heaptrack: a heaptrack data file)")
     imp.add_argument("-o", "--output", required=True, metavar="OUT", help="where to write")
     imp.add_argument("--header-bytes", type=int, default=0, metavar="N",
                      help="bytes of each object's S that are the producer's own header, "
-                          "subtracted from the payload (default: 0)")
+                          "subtracted from the payload (default: 0; tracefilesim only)")
     add_oracle_option(imp)
 
 
@@ -366,7 +380,17 @@ def run_import(args) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise ConfigError(f"{args.file}: no such file")
-    trace = import_trace(args.from_format, path, os.fspath(path), header_bytes=args.header_bytes)
+    options = {}
+    if args.from_format == "tracefilesim":
+        options["header_bytes"] = args.header_bytes
+    elif args.header_bytes:
+        raise ConfigError(f"--header-bytes applies to --from tracefilesim only: a "
+                          f"{args.from_format} capture's sizes are the program's requests")
+    trace = import_trace(args.from_format, path, os.fspath(path), **options)
+    if args.from_format in PROFILERS:
+        from .profilers import records
+        for line in records(trace):
+            print(f"{args.file}: {line}", file=sys.stderr)
     trace = apply_oracle(trace, args.oracle)
     save(trace, args.output)
     frees = trace.counts()["free"]

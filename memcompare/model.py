@@ -67,6 +67,10 @@ class Output:
         #: a measured model's metrics (Model.measured): DESIGN.md §4's keys, null where the
         #: runtime cannot give a figure (with the reason in stats["null_reasons"])
         self.measured: dict[str, Any] | None = None
+        #: a measured model's timeline, in the form the engine writes for simulated ones
+        #: (``wall_ns``, ``footprint`` as [[ns, bytes], ...], ``live``, ``pauses``, ``mmu``),
+        #: or None when the runtime was not sampled
+        self.timeline: dict[str, Any] | None = None
 
     def new_costs(self) -> list[float]:
         """A zeroed per-event cost list to fill in a replay loop."""

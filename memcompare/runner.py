@@ -223,7 +223,8 @@ def _pool_context():
 
 
 def run(config: Config, out_dir: Path, *, jobs: int = 1,
-        progress: Progress | None = None) -> Outcome:
+        progress: Progress | None = None, executor: str = "local",
+        scheduler: str | None = None) -> Outcome:
     progress = progress or Progress()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -279,7 +280,11 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
 
     progress.begin(len(todo))
     try:
-        _run_cells(specs, todo, jobs, config, progress, finished)
+        if executor == "dask":          # the cells on a Dask cluster (docs/scaling.md)
+            from .dask_executor import run_cells
+            run_cells(specs, todo, config, progress, finished, scheduler=scheduler, workers=jobs)
+        else:
+            _run_cells(specs, todo, jobs, config, progress, finished)
     finally:
         progress.close()
     save()

@@ -2,7 +2,7 @@
 // docs/trace-format.md) with real C++ new/delete over the system's glibc malloc.
 //
 //   g++ -O2 -std=c++17 replay.cpp -o replay-cpp
-//   ./replay-cpp TRACE_FILE REPLAYS [--alloc glibc|bump]
+//   ./replay-cpp TRACE_FILE REPLAYS [--alloc glibc|bump|preloaded] [--samples N]
 //
 // Prints one JSON object per replay on stdout (the native replayer contract); everything else
 // goes to stderr. Exit status 2 on a bad command line or an unreadable / malformed trace.
@@ -19,6 +19,18 @@
 // new_op.cc), so every object is one glibc chunk of request2size(8 * nslots + size) bytes.
 // The slot count needs no header: the trace was validated when it was built, so every slot
 // index is in range.
+//
+// `--alloc preloaded`: new/delete over whatever malloc the dynamic linker bound, which is another
+// allocator when the harness sets LD_PRELOAD (jemalloc, tcmalloc, mimalloc: cpp_model.py). Its
+// chunks have no glibc header to read, so allocated_bytes is null (and the startup check that
+// reads glibc's header is skipped: under another allocator the word before a block may not be
+// mapped).
+//
+// `--samples N`: read the resident set size (/proc/self/statm, through one descriptor opened
+// before the clock starts: a pread of a few microseconds) every floor(events / N) events, N
+// times, and at the loop's start and end, and
+// print the samples as "footprint": [[seconds since the loop began, bytes], ...] — the
+// footprint over time of the replay. Without it the loop has no sampling branch at all.
 //
 // `--alloc bump` is the collector-off baseline of the memory-management time (issue 9): the
 // same loop over a never-freeing bump allocator (16-byte aligned, in one region the size of
@@ -283,12 +295,42 @@ struct Result {
     long long objects = 0, loads_nonnull = 0, bytes = 0, allocated = 0;
 };
 
+// resident set size in bytes from /proc/self/statm (its second field, in pages), -1 if unread
+int statm_fd = -1;
+long long page_bytes = 4096;
+long long resident_bytes() {
+    if (statm_fd < 0) return -1;
+    char buf[128];
+    ssize_t n = ::pread(statm_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    char* p = buf;
+    std::strtoll(p, &p, 10);                 // size
+    return std::strtoll(p, nullptr, 10) * page_bytes;
+}
+
+struct Sampler {
+    size_t step = 0, since = 0, left = 0;
+    std::chrono::steady_clock::time_point t0;
+    std::vector<std::pair<double, long long>> points;
+    void take() {
+        auto now = std::chrono::steady_clock::now();
+        points.emplace_back(std::chrono::duration<double>(now - t0).count(), resident_bytes());
+    }
+};
+
 // the timed loop; registers start empty
-template <class A, bool MEASURE>
-Result replay(const std::vector<Ev>& ev, std::vector<Obj*>& reg) {
+template <class A, bool MEASURE, bool SAMPLE = false>
+Result replay(const std::vector<Ev>& ev, std::vector<Obj*>& reg, Sampler* sampler = nullptr) {
     Result r;
     using clock = std::chrono::steady_clock;
+    if (SAMPLE) { sampler->t0 = clock::now(); sampler->take(); }
     for (const Ev& e : ev) {
+        if (SAMPLE && ++sampler->since == sampler->step && sampler->left) {
+            sampler->since = 0;
+            --sampler->left;
+            sampler->take();
+        }
         switch (e.op) {
         case ALLOC: {
             size_t total = size_t(8 * e.c + e.b);
@@ -327,38 +369,59 @@ Result replay(const std::vector<Ev>& ev, std::vector<Obj*>& reg) {
         }
         }
     }
+    if (SAMPLE) sampler->take();
     return r;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    bool bump = false;
-    if (argc == 5 && std::string(argv[3]) == "--alloc" &&
-        (std::string(argv[4]) == "bump" || std::string(argv[4]) == "glibc")) {
-        bump = std::string(argv[4]) == "bump";
-    } else if (argc != 3) {
-        die("usage: replay-cpp TRACE_FILE REPLAYS [--alloc glibc|bump]");
+    bool bump = false, preloaded = false;
+    long samples = 0;
+    const char* usage = "usage: replay-cpp TRACE_FILE REPLAYS [--alloc glibc|bump|preloaded] [--samples N]";
+    if (argc < 3) die(usage);
+    for (int i = 3; i < argc; i += 2) {
+        std::string opt = argv[i];
+        if (i + 1 >= argc) die(usage);
+        std::string val = argv[i + 1];
+        if (opt == "--alloc" && (val == "bump" || val == "glibc" || val == "preloaded")) {
+            bump = val == "bump";
+            preloaded = val == "preloaded";
+        } else if (opt == "--samples") {
+            char* e = nullptr;
+            samples = std::strtol(val.c_str(), &e, 10);
+            if (val.empty() || *e || samples < 1) die("--samples must be a positive integer, got " + val);
+        } else {
+            die(usage);
+        }
     }
     char* end = nullptr;
     long replays = std::strtol(argv[2], &end, 10);
     if (!*argv[2] || *end || replays < 1) die(std::string("REPLAYS must be a positive integer, got ") + argv[2]);
     // checked first, while glibc's mmap threshold is still its default (128 KiB)
-    const bool measure_alloc = chunk_rule_holds();
+    const bool measure_alloc = !preloaded && chunk_rule_holds();
     Trace t = load(argv[1]);   // decoded before any clock starts
     if (t.registers > (1 << 20)) die("registers out of range (at most 2^20)");
     std::vector<Obj*> reg(size_t(t.registers), nullptr);
-    if (!measure_alloc) std::fprintf(stderr, "replay-cpp: malloc does not follow glibc's chunk rule; allocated_bytes is null\n");
+    if (!measure_alloc && !preloaded) std::fprintf(stderr, "replay-cpp: malloc does not follow glibc's chunk rule; allocated_bytes is null\n");
 
+    std::string preload = std::getenv("LD_PRELOAD") ? std::getenv("LD_PRELOAD") : "";
+    if (preload.rfind('/') != std::string::npos) preload = preload.substr(preload.rfind('/') + 1);
     const std::string runtime = std::string("g++ ") + __VERSION__ + " -O2, " +
-        (bump ? std::string("bump allocator (no free)") : std::string("glibc ") + gnu_get_libc_version());
+        (bump ? std::string("bump allocator (no free)")
+              : preloaded ? "malloc from LD_PRELOAD=" + preload
+                          : std::string("glibc ") + gnu_get_libc_version());
+    if (samples) {
+        statm_fd = ::open("/proc/self/statm", O_RDONLY);
+        page_bytes = ::sysconf(_SC_PAGESIZE);
+    }
     if (bump) {
         size_t total = 0;
         for (const Ev& e : t.ev)
             if (e.op == ALLOC) total += Bump::round(size_t(8 * e.c + e.b));
         Bump::reserve(total);
     }
-    struct Line { Result r; double wall, cpu; long long hwm, rss_before; };
+    struct Line { Result r; double wall, cpu; long long hwm, rss_before; Sampler s; };
     std::vector<Line> lines;
     for (long k = 0; k < replays; ++k) {
         std::fill(reg.begin(), reg.end(), nullptr);   // no collection to force
@@ -369,8 +432,17 @@ int main(int argc, char** argv) {
         double cpu0 = cpu_seconds();
         long long bumped = Bump::handed_out;
         auto t0 = std::chrono::steady_clock::now();
-        l.r = bump ? replay<Bump, false>(t.ev, reg)
-                   : measure_alloc ? replay<Glibc, true>(t.ev, reg) : replay<Glibc, false>(t.ev, reg);
+        if (samples) {
+            // N samples evenly through the loop (fewer if the trace has fewer events)
+            l.s.step = std::max<size_t>(1, t.ev.size() / size_t(samples));
+            l.s.left = size_t(samples);
+            l.r = bump ? replay<Bump, false, true>(t.ev, reg, &l.s)
+                       : measure_alloc ? replay<Glibc, true, true>(t.ev, reg, &l.s)
+                                       : replay<Glibc, false, true>(t.ev, reg, &l.s);
+        } else {
+            l.r = bump ? replay<Bump, false>(t.ev, reg)
+                       : measure_alloc ? replay<Glibc, true>(t.ev, reg) : replay<Glibc, false>(t.ev, reg);
+        }
         auto t1 = std::chrono::steady_clock::now();
         l.cpu = cpu_seconds() - cpu0;
         l.hwm = status_bytes("VmHWM");
@@ -397,6 +469,14 @@ int main(int argc, char** argv) {
         out += ", \"digest\": {\"objects\": " + std::to_string(r.objects) +
                ", \"loads_nonnull\": " + std::to_string(r.loads_nonnull) +
                ", \"bytes\": " + std::to_string(r.bytes) + "}";
+        if (samples) {
+            out += ", \"footprint\": [";
+            for (size_t i = 0; i < l.s.points.size(); ++i) {
+                std::snprintf(num, sizeof num, "%s[%.9f, %lld]", i ? ", " : "", l.s.points[i].first, l.s.points[i].second);
+                out += num;
+            }
+            out += "]";
+        }
         out += ", \"null_reasons\": {";
         bool first = true;
         auto reason = [&](const char* metric, const char* why) {
@@ -405,7 +485,9 @@ int main(int argc, char** argv) {
         };
         if (l.hwm < 0) reason("footprint_peak_bytes", "/proc/self/status has no VmHWM");
         if (l.rss_before < 0) reason("rss_before_bytes", "/proc/self/status has no VmRSS");
-        if (alloc < 0)
+        if (alloc < 0 && preloaded)
+            reason("allocated_bytes", "measured for glibc only, from its chunk headers; the preloaded allocator's size classes are not read");
+        else if (alloc < 0)
             reason("allocated_bytes", "glibc does not count cumulative allocation, and this malloc's usable sizes do not follow glibc's chunk rule, so the chunks it handed out cannot be measured");
         out += "}}\n";
         std::fputs(out.c_str(), stdout);
