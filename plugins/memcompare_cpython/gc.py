@@ -190,8 +190,7 @@ class Collector:
         first = np.cumsum(ns) - ns
         src = np.repeat(np.arange(m), ns)
         idx = np.repeat(heap.sbase_np[young] - first, ns) + np.arange(total)
-        # the slots as they are at this collection (the model's loop keeps final values)
-        vals = heap.slot_reader(idx) if heap.slot_reader else gather(heap.slots, idx)
+        vals = gather(heap.slots, idx)
         # references from within the examined set (visit_decref: gc_is_collecting only)
         pos = np.minimum(np.searchsorted(young, vals), max(m - 1, 0))
         inner = (vals >= 0) & (young[pos] == vals) if m else np.zeros(0, dtype=bool)

@@ -42,7 +42,6 @@ from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, STORE, WORK
 from . import layout
 from .costs import Costs
 from .gc import KINDS, NUM_GENERATIONS, SCHEDULED, THRESHOLDS, Collector
-from .lowering import lower
 from .refcount import Heap
 
 
@@ -83,9 +82,6 @@ class CPythonModel(Model):
     #: with gc_enabled = false (or threshold 0) dead cycles are never reclaimed — CPython's
     #: own behaviour under gc.disable(); with the collector on, nothing leaks
     can_leak_cycles = True
-    #: take out of the loop the reference-count pairs that cannot change anything
-    #: (lowering.py); false replays every Py_INCREF and Py_DECREF, for tests that compare
-    drop_pairs = True
 
     def run(self, trace: Trace, out: Output) -> None:
         prm, c = self.params, self.costs
@@ -102,45 +98,63 @@ class CPythonModel(Model):
         n_ev = trace.events
         n_obj = trace.objects
 
-        # -- lowering (numpy): the stream of reference-count operations (module docstring),
-        # without the increment/decrement pairs that cannot change anything (lowering.py) --
+        # -- lowering (numpy): the stream of reference-count operations (module docstring) --
         op, x, y, z = trace.op, trace.x, trace.y, trace.z
+        ev = np.arange(n_ev)
         is_store = op == STORE
         is_alloc = op == ALLOC
+        is_drop = (op == CLEAR) | (op == FREE)
+        n_store = int(np.count_nonzero(is_store))
         inc_end = n_obj + 1                   # increments: object ids, and NOOP = n_obj
-        low = lower(trace, heap.sbase_np, drop_pairs=self.drop_pairs)
-        self.lowered = low
-        last_dec_np = low.last_dec
-        hidden = low.hidden
-        # a dead object's slots are never stored to again: deallocations read final values
-        heap.slots = low.final_slots.tolist()
+        store_end = inc_end + n_store
+        first = np.where(is_drop, ~x, x)
+        first[is_store] = inc_end + np.arange(n_store)
+        first[is_alloc] = store_end + x[is_alloc]
+        first[op == WORK] = n_obj             # NOOP
+        has_first = (op != LOAD) | (x >= 0)   # a null load takes no reference
+        has_second = (z >= 0) & ~is_drop      # the reference the write overwrote
+        if has_first.all() and not has_second.any():
+            stream, stream_ev = first, ev     # one entry per event (every recorded workload)
+            alloc_entry = np.flatnonzero(is_alloc)
+        else:
+            per_event = has_first.astype(np.int64) + has_second
+            start = np.cumsum(per_event) - per_event
+            stream = np.empty(int(per_event.sum()), dtype=np.int64)
+            stream_ev = np.empty(stream.size, dtype=np.int64)
+            stream[start[has_first]] = first[has_first]
+            stream_ev[start[has_first]] = ev[has_first]
+            k = start[has_second] + has_first[has_second]
+            stream[k] = ~z[has_second]
+            stream_ev[k] = ev[has_second]
+            alloc_entry = start[is_alloc]
+        # The loop knows no event index: an allocation happens at its object's ALLOC, and a
+        # cascade at the last Py_DECREF of the object that started it (it is dead after that)
+        dec = np.flatnonzero(stream < 0)
+        last_dec_np = np.full(n_obj + 1, -1, dtype=np.int64)
+        np.maximum.at(last_dec_np, ~stream[dec], stream_ev[dec])
+        #: for 3.12+'s scheduling: the entry after each ALLOC's, when it is that event's decref
+        next_dec = np.full(n_obj, -1, dtype=np.int64)
+        after = alloc_entry + 1
+        own = after < stream.size
+        own[own] = stream_ev[after[own]] == stream_ev[alloc_entry[own]]
+        next_dec[stream[alloc_entry[own]] - store_end] = after[own]
         # Static tables are read through memoryviews of the numpy arrays: iterating or indexing
         # one makes each int when it is read, cheaper than a .tolist() of them all
+        store_slot = memoryview(heap.sbase_np[x[is_store]] + trace.b[is_store])
+        store_val = memoryview(np.ascontiguousarray(y[is_store]))
         alloc_at = memoryview(trace.obj_alloc_at.astype(np.int64))
-        alloc_pos = memoryview(low.alloc_pos)
-        alloc_event_end = memoryview(low.alloc_event_end)
         last_dec = memoryview(last_dec_np)
-        next_dec_mv = memoryview(low.next_dec)
-        stream_mv = memoryview(low.entries)   # writable: the loop may void an entry
+        next_dec_mv = memoryview(next_dec)
+        stream_mv = memoryview(stream)        # writable: the loop may void an entry
 
-        def collect(young: int, end: int, pause_at: int, state_at: int, pos: int) -> int:
+        def collect(young: int, end: int, pause_at: int, state_at: int) -> int:
             """_Py_RunGC / gc_collect_generations: select a generation and collect it, as a
-            pause before event ``pause_at``; the heap it sees is the one after ``state_at``,
-            every entry of the full stream before ``pos`` done."""
+            pause before event ``pause_at``; the heap it sees is the one after ``state_at``."""
             collector.count[0] = young
             g = collector.select()
             if g < 0:
                 return young                   # gc_collect_main: "generation < 0": nothing
-            # the collector reads CPython's counts: the dropped pairs open here count again
-            held = hidden.open_at(pos)
-            for o in held:
-                rc[o] += 1
-            # ... and the slots as they are here
-            heap.slot_reader = lambda idx: low.slots_at(idx, pos)
             ns, freed = collector.collect(g, end, pause_at)
-            heap.slot_reader = None
-            for o in held:
-                rc[o] -= 1
             out.pause(pause_at, ns, KINDS[g])
             out.collection(KINDS[g], state_at, freed)
             return collector.count[0]
@@ -204,10 +218,16 @@ class CPythonModel(Model):
                         if not work:
                             break
                         d = work.pop()
-            elif e < inc_end:                  # Py_INCREF: load, move, store
+            elif e < inc_end:                  # Py_INCREF: load, move
                 rc[e] += 1
+            elif e < store_end:                # store: the slot takes a reference
+                e -= inc_end
+                p = store_val[e]
+                slots[store_slot[e]] = p
+                if p >= 0:
+                    rc[p] += 1
             else:                              # alloc: a new object with one reference
-                p = e - inc_end
+                p = e - store_end
                 rc[p] = 1
                 cl = ocls[p]
                 if cl >= 0:
@@ -243,12 +263,12 @@ class CPythonModel(Model):
                                 young = heap.decref(~stream_mv[j], at, young)
                                 stream_mv[j] = n_obj    # NOOP
                             if at + 1 < n_ev:
-                                young = collect(young, p + 1, at + 1, at, alloc_event_end[p])
+                                young = collect(young, p + 1, at + 1, at)
                         else:
                             # 3.11: inside the allocation, before the new object is tracked
                             # (PyType_GenericAlloc tracks it after _PyObject_GC_Link returns)
                             # and before the register drops what it held
-                            young = collect(young, p, at, at - 1, alloc_pos[p] + 1)
+                            young = collect(young, p, at, at - 1)
         collector.count[0] = young
 
         # -- costs the trace fixes, summed with numpy --

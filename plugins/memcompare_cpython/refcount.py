@@ -58,9 +58,6 @@ class Heap:
         self.sbase_np = trace.obj_slot_base.astype(np.int64)
         self.sbase: list[int] = self.sbase_np.tolist()
         self.slots: list[int] = [-1] * int(nslots.sum())
-        #: reads flat slots as a collection sees them, when ``slots`` holds something else (the
-        #: model's loop keeps their final values there: lowering.py); None: ``slots`` is current
-        self.slot_reader = None
         self.rc: list[int] = [0] * (n + 1)
         self.death: list[int] = [-1] * n
         self.pool: list[int] = [-1] * n
