@@ -82,6 +82,10 @@ class Costs(GlibcCosts):
         50.0, "per tracked container a collection examines and finds reachable: update_refs, "
               "subtract_refs and move_unreachable each visit it (§5.2: ≈27–90 ns per live "
               "tracked container in a full collection)", minimum=0)
+    gc_mark_ns: float = param(
+        30.0, "3.14.0-3.14.4 only: per container the incremental collector's marking moves to "
+              "the visited space (mark_at_start, mark_stacks: one tp_traverse and a list move; "
+              "assumption: below gc_scan_ns, which visits each object three times)", minimum=0)
     gc_garbage_ns: float = param(
         135.0, "per cyclic-garbage object a collection frees, its scan, tp_clear and "
                "deallocation included (§5.2: ≈110–160 ns per object collected)", minimum=0)

@@ -41,8 +41,13 @@ from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, STORE, WORK
 
 from . import layout
 from .costs import Costs
-from .gc import KINDS, NUM_GENERATIONS, SCHEDULED, THRESHOLDS, Collector
+from .gc import NUM_GENERATIONS, SCHEDULED, THRESHOLDS, Collector
+from .incremental import IncrementalCollector
 from .refcount import Heap
+
+
+#: the versions whose collector is 3.14.0–3.14.4's incremental one
+INCREMENTAL = ("3.14.0",)
 
 
 def _thresholds_check(value) -> str | None:
@@ -55,12 +60,14 @@ def _thresholds_check(value) -> str | None:
 class Params:
     """CPython's collector settings (default build, 64-bit)."""
 
-    version: Literal["3.11", "3.12", "3.13", "3.14"] = param(
+    version: Literal["3.11", "3.12", "3.13", "3.14", "3.14.0"] = param(
         "3.13", "CPython version: 3.11 collects inside the allocation that crosses threshold 0; "
                 "3.12+ at the next eval-breaker check (the next event); thresholds (700, 10, 10) "
                 "up to 3.12, (2000, 10, 10) from 3.13. \"3.14\" is 3.14.5 and later, which went "
-                "back to 3.13's generational collector (3.14.0–3.14.4's incremental one is not "
-                "modelled)")
+                "back to 3.13's generational collector (What's New 3.14); \"3.14.0\" is "
+                "3.14.0–3.14.4's incremental collector: every automatic collection is the young "
+                "generation plus an increment of the old one, thresholds (2000, 10, 0) "
+                "(Python/gc.c gc_collect_increment, incremental.py)")
     gc_enabled: bool = param(
         True, "the cyclic collector (gc.enable()); false is gc.disable(): refcounting alone, "
               "so dead cycles leak")
@@ -93,7 +100,10 @@ class CPythonModel(Model):
         self.gc_on = gc_on
         heap = Heap(trace, c, out)
         containers = np.flatnonzero(layout.is_container(trace.obj_nslots))
-        collector = Collector(heap, thresholds, c, containers)
+        if prm.version in INCREMENTAL:
+            collector = IncrementalCollector(heap, thresholds, c, containers, trace)
+        else:
+            collector = Collector(heap, thresholds, c, containers)
         self.heap, self.collector = heap, collector
         n_ev = trace.events
         n_obj = trace.objects
@@ -147,16 +157,15 @@ class CPythonModel(Model):
         next_dec_mv = memoryview(next_dec)
         stream_mv = memoryview(stream)        # writable: the loop may void an entry
 
-        def collect(young: int, end: int, pause_at: int, state_at: int) -> int:
+        def collect(young: int, tracked_freed: int, end: int, pause_at: int,
+                    state_at: int) -> int:
             """_Py_RunGC / gc_collect_generations: select a generation and collect it, as a
             pause before event ``pause_at``; the heap it sees is the one after ``state_at``."""
-            collector.count[0] = young
-            g = collector.select()
-            if g < 0:
-                return young                   # gc_collect_main: "generation < 0": nothing
-            ns, freed = collector.collect(g, end, pause_at)
-            out.pause(pause_at, ns, KINDS[g])
-            out.collection(KINDS[g], state_at, freed)
+            heap.tracked_freed_loop = tracked_freed
+            kind, ns, freed = collector.automatic(young, end, pause_at)
+            if kind is not None:
+                out.pause(pause_at, ns, kind)
+                out.collection(kind, state_at, freed)
             return collector.count[0]
 
         # -- the loop: state in locals --
@@ -173,6 +182,7 @@ class CPythonModel(Model):
         work: list[int] = []
         trigger = t0 if gc_on else n_obj      # the young count above which a collection starts
         young = 0                              # generations[0].count
+        tracked_freed = 0                      # containers the loop's cascades freed
         for e in stream_mv:
             if e < 0:                          # Py_DECREF
                 d = ~e
@@ -206,6 +216,7 @@ class CPythonModel(Model):
                             g_ns(free_mem(d, at))
                         n = nsl[d]
                         if n:
+                            tracked_freed += 1     # PyObject_GC_Del: heap_size -= 1
                             if young:          # PyObject_GC_Del: never below 0
                                 young -= 1
                             b = sbase[d]
@@ -263,12 +274,12 @@ class CPythonModel(Model):
                                 young = heap.decref(~stream_mv[j], at, young)
                                 stream_mv[j] = n_obj    # NOOP
                             if at + 1 < n_ev:
-                                young = collect(young, p + 1, at + 1, at)
+                                young = collect(young, tracked_freed, p + 1, at + 1, at)
                         else:
                             # 3.11: inside the allocation, before the new object is tracked
                             # (PyType_GenericAlloc tracks it after _PyObject_GC_Link returns)
                             # and before the register drops what it held
-                            young = collect(young, p, at, at - 1)
+                            young = collect(young, tracked_freed, p, at, at - 1)
         collector.count[0] = young
 
         # -- costs the trace fixes, summed with numpy --
@@ -313,6 +324,6 @@ class CPythonModel(Model):
         heap = self.heap
         heap.reporting = False
         if self.gc_on:
-            self.collector.collect(NUM_GENERATIONS - 1, len(heap.rc) - 1, -1)
+            self.collector.full(len(heap.rc) - 1, -1)
         ids = np.flatnonzero(np.asarray(heap.rc[:-1], dtype=np.int64) > 0)
         return ids, heap.bytes_of(ids)

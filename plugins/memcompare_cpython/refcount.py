@@ -79,6 +79,11 @@ class Heap:
         self.g_at: list[int] = []
         self.g_ns: list[float] = []
         self.reporting = True
+        #: containers freed (PyObject_GC_Del of a tracked object): by release() and the
+        #: collector here, by the model's loop in ``tracked_freed_loop`` (as of its last
+        #: collection); 3.14.0's heap_size is the containers allocated less these
+        self.tracked_freed = 0
+        self.tracked_freed_loop = 0
         out.footprint(0, 0)
 
     # -- footprint ----------------------------------------------------------------------------
@@ -151,6 +156,7 @@ class Heap:
             extra += self.free_mem(d, at)
             ns = nsl[d]
             if ns:
+                self.tracked_freed += 1
                 if young:
                     young -= 1
                 b = sbase[d]
