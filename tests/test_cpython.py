@@ -564,7 +564,8 @@ WORKLOADS = {
     "large-objects": {"steps": 2000},
 }
 SETTINGS = [{}, {"version": "3.11"}, {"thresholds": (50, 3, 3)}, {"version": "3.14.0"},
-            {"version": "3.14.0", "thresholds": (50, 3, 0)}]
+            {"version": "3.14.0", "thresholds": (50, 3, 0)}, {"build": "free-threaded"},
+            {"build": "free-threaded", "thresholds": (50, 3, 3)}]
 
 
 @pytest.fixture(scope="module")
@@ -634,3 +635,61 @@ def test_the_shared_glibc_entry_points_take_the_cpp_loops_paths():
 
 # the plugin author's kit, for each collector setting besides the default (test_conformance.py)
 test_cpython_3_14_0_conformance = conformance("cpython", params={"version": "3.14.0"})
+test_cpython_free_threaded_conformance = conformance("cpython", params={"build": "free-threaded"})
+
+
+# -- the free-threaded build (3.13t/3.14t) ----------------------------------------------------------
+# (payload, slots, request): PyObject is 32 bytes (ob_tid 8, ob_flags 2, ob_mutex 1, ob_gc_bits 1,
+# ob_ref_local 4, ob_ref_shared 8, ob_type 8) and there is no PyGC_Head: a container is 32 + 8 per
+# slot and per payload word, as in the default build (16 + 16); a bytes 32 + 8 + 8 + size + 1
+FT_LAYOUT = [(16, 2, 32 + 2 * 8 + 2 * 8), (0, 1, 40), (9, 1, 32 + 8 + 16), (8, 0, 57),
+             (0, 0, 32), (1024, 0, 1073)]
+
+
+@pytest.mark.parametrize("payload, slots, nbytes", FT_LAYOUT)
+def test_free_threaded_object_sizes(payload, slots, nbytes):
+    from memcompare_cpython import layout
+    got = layout.object_bytes(np.array([payload]), np.array([slots]), free_threaded=True)
+    assert int(got[0]) == nbytes
+
+
+def test_mimalloc_bins_and_the_pages_a_free_threaded_replay_commits():
+    from memcompare_cpython.mimalloc import BIN_BLOCK, mi_bin
+    # page-queue.c mi_bin: exact words to 8 (64 bytes), then 4 bins per power of two
+    assert [(mi_bin(n), BIN_BLOCK[mi_bin(n)]) for n in (8, 40, 56, 64, 65, 81, 129, 200)] == \
+        [(1, 8), (5, 40), (7, 56), (8, 64), (9, 80), (10, 96), (13, 160), (15, 224)]
+    # 1171 live containers of one slot and 16 payload bytes: 32 + 8 × 3 = 56-byte blocks, 65536
+    # // 56 = 1170 per 64 KiB page: two pages, plus the segment's info slice = 3 × 64 KiB
+    t = Recorder()
+    kept_alive_chain(t, 1171, payload=16)
+    trace = t.build()
+    _, out = run(trace, build="free-threaded", gc_enabled=False)
+    assert out.stats["mi_pages_made"] == 2 and out.stats["mi_segments_mapped"] == 1
+    assert max(out.fp_bytes) == 3 * 64 * 1024
+    assert out.allocated_bytes == 1171 * 56
+
+
+def test_the_free_threaded_collector_runs_on_512_flushes_over_2000_and_a_quarter_of_the_heap():
+    # 14000 containers kept alive: young.count grows by 512 per 512 tracked allocations; a
+    # collection needs it > 2000 and > long_lived_total / 4 (the survivors of the last one):
+    # at 2048 (long-lived 0), 4096 (512), 6144 (1024), 8192 (1536); then > 2048 → 2560 more
+    # (10752), then > 2688 → 3072 more (13824). Each examines every live container.
+    t = Recorder()
+    kept_alive_chain(t, 14000)
+    trace = t.build()
+    model, out = run(trace, build="free-threaded")
+    at = [2048, 4096, 6144, 8192, 10752, 13824]
+    assert out.pause_kind == ["full"] * len(at)
+    alloc_at = trace.obj_alloc_at
+    assert out.pause_at == [int(alloc_at[n - 1]) + 1 for n in at]
+    assert out.stats["gc_examined"] == sum(at)
+    assert out.stats["gc_long_lived_total"] == 13824
+    # the default build collects every 2001 allocations here (young collections)
+    _, default = run(trace)
+    assert len(default.pause_kind) == 14000 // 2001
+
+
+def test_free_threaded_needs_3_13_or_later():
+    with pytest.raises(ConfigError, match="no free-threaded build"):
+        memcompare.replay(memcompare.record("binary-trees"), "cpython", version="3.12",
+                          build="free-threaded")

@@ -143,7 +143,7 @@ def test_model_command_line():
     CPythonNative, Params = _model()
     assert CPythonNative.name == "cpython-native" and CPythonNative.language == "cpython"
     assert CPythonNative.twin == "cpython"
-    assert CPythonNative.matched == ("version", "gc_enabled", "thresholds")
+    assert CPythonNative.matched == ("version", "gc_enabled", "thresholds", "build")
     assert CPythonNative.off_params == {"gc_enabled": False}
     m = CPythonNative(Params(gc_enabled=False, thresholds=(700, 10, 10)), None)
     prefix = m.build(Path("unused"))
@@ -164,7 +164,7 @@ def test_settings_are_the_cpython_models_params_as_the_replay_reported_them():
     m = CPythonNative(Params(), None)
     assert m.settings({"python_version": "3.11.7", "gc_enabled": True,
                        "thresholds": [700, 10, 10]}) == \
-        {"version": "3.11", "gc_enabled": True, "thresholds": [700, 10, 10]}
+        {"version": "3.11", "gc_enabled": True, "thresholds": [700, 10, 10], "build": "default"}
     assert m.settings({"python_version": "3.13.0", "gc_enabled": False,
                        "thresholds": [2000, 10, 10]})["version"] == "3.13"
     # the model's "3.14" is 3.14.5+; 3.14.0-3.14.4 ran the incremental collector, "3.14.0"
@@ -172,10 +172,10 @@ def test_settings_are_the_cpython_models_params_as_the_replay_reported_them():
                        "thresholds": [2000, 10, 0]})["version"] == "3.14.0"
     assert m.settings({"python_version": "3.14.5", "gc_enabled": True,
                        "thresholds": [2000, 10, 10]})["version"] == "3.14"
-    # a free-threaded interpreter matches no setting of the model (another collector and
-    # allocator): its version says so
-    assert m.settings({"python_version": "3.14.5", "gc_enabled": True, "free_threaded": True,
-                       "thresholds": [2000, 10, 10]})["version"] == "3.14 (free-threaded build)"
+    # a free-threaded interpreter is the model's build = "free-threaded"
+    ft = m.settings({"python_version": "3.14.5", "gc_enabled": True, "free_threaded": True,
+                     "thresholds": [2000, 10, 10]})
+    assert (ft["version"], ft["build"]) == ("3.14", "free-threaded")
 
 
 def test_the_replayer_reports_its_settings(tmp_path):

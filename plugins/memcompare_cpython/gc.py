@@ -293,8 +293,9 @@ class Collector:
                         work.append(v)
         cascade: list[int] = []
         # the young count was reset when the collection began, so PyObject_GC_Del's
-        # decrements leave it at 0
-        _, extra2 = heap.release(work, at, cascade, 0)
+        # decrements leave it at 0 (the free-threaded collector counts them itself: the
+        # counter passed is one release() decrements without reaching a floor)
+        _, extra2 = heap.release(work, at, cascade, 1 << 62)
         freed += cascade
         dcost = heap.dcost
         ns = (ns + c.gc_garbage_ns * len(unreachable)

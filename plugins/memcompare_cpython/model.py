@@ -42,6 +42,7 @@ from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, STORE, WORK
 from . import layout
 from .costs import Costs
 from .gc import NUM_GENERATIONS, SCHEDULED, THRESHOLDS, Collector
+from .freethreaded import LOCAL_ALLOC_COUNT_THRESHOLD, FreeThreadedCollector
 from .incremental import IncrementalCollector
 from .refcount import Heap
 
@@ -74,6 +75,20 @@ class Params:
     thresholds: tuple[int, int, int] | None = param(
         None, "gc.set_threshold(t0, t1, t2); absent = the version's; t0 = 0 disables "
               "collection like gc.set_threshold(0)", minimum=0, check=_thresholds_check)
+    build: Literal["default", "free-threaded"] = param(
+        "default", "\"free-threaded\" is the 3.13t/3.14t build (Py_GIL_DISABLED): a "
+                   "32-byte object header without PyGC_Head (Include/object.h), every object "
+                   "in mimalloc's pages and segments instead of pymalloc/glibc "
+                   "(mimalloc.py), biased reference counting, and a collector without "
+                   "generations that stops the world over every tracked object when the "
+                   "young count, flushed per 512 allocations, passes threshold 0 and a "
+                   "quarter of the objects that survived the last collection "
+                   "(Python/gc_free_threading.c gc_should_collect; freethreaded.py)")
+
+    def __post_init__(self):
+        if self.build == "free-threaded" and self.version in ("3.11", "3.12"):
+            raise ValueError(f"version {self.version} has no free-threaded build (3.13t is "
+                             f"the first)")
 
 
 class CPythonModel(Model):
@@ -98,9 +113,12 @@ class CPythonModel(Model):
         # _PyObject_GC_Link: "gcstate->enabled && gcstate->generations[0].threshold"
         gc_on = prm.gc_enabled and t0 > 0
         self.gc_on = gc_on
-        heap = Heap(trace, c, out)
+        free_threaded = prm.build == "free-threaded"
+        heap = Heap(trace, c, out, free_threaded)
         containers = np.flatnonzero(layout.is_container(trace.obj_nslots))
-        if prm.version in INCREMENTAL:
+        if free_threaded:
+            collector = FreeThreadedCollector(heap, thresholds, c, containers)
+        elif prm.version in INCREMENTAL:
             collector = IncrementalCollector(heap, thresholds, c, containers, trace)
         else:
             collector = Collector(heap, thresholds, c, containers)
@@ -162,6 +180,7 @@ class CPythonModel(Model):
             """_Py_RunGC / gc_collect_generations: select a generation and collect it, as a
             pause before event ``pause_at``; the heap it sees is the one after ``state_at``."""
             heap.tracked_freed_loop = tracked_freed
+            heap.young_wraps_loop = wraps
             kind, ns, freed = collector.automatic(young, end, pause_at)
             if kind is not None:
                 out.pause(pause_at, ns, kind)
@@ -180,8 +199,17 @@ class CPythonModel(Model):
         m_at, m_ns = heap.m_at.append, heap.m_ns.append
         g_at, g_ns = heap.g_at.append, heap.g_ns.append
         work: list[int] = []
-        trigger = t0 if gc_on else n_obj      # the young count above which a collection starts
-        young = 0                              # generations[0].count
+        # the young count above which a collection starts (free-threaded: the counter is
+        # alloc_count + 512, and the +512 flush comes when it passes 1023)
+        if free_threaded:
+            trigger = (2 * LOCAL_ALLOC_COUNT_THRESHOLD - 1 if gc_on
+                       else n_obj + 2 * LOCAL_ALLOC_COUNT_THRESHOLD)
+        else:
+            trigger = t0 if gc_on else n_obj
+        young = collector.count[0]             # generations[0].count
+        # PyObject_GC_Del: "never below 0" (floor 0, no wrap); free-threaded: the -512 flush
+        floor, wrap = heap.young_floor, heap.young_wrap
+        wraps = 0
         tracked_freed = 0                      # containers the loop's cascades freed
         for e in stream_mv:
             if e < 0:                          # Py_DECREF
@@ -217,8 +245,11 @@ class CPythonModel(Model):
                         n = nsl[d]
                         if n:
                             tracked_freed += 1     # PyObject_GC_Del: heap_size -= 1
-                            if young:          # PyObject_GC_Del: never below 0
+                            if young > floor:  # PyObject_GC_Del: never below 0
                                 young -= 1
+                            elif wrap:
+                                young += wrap - 1
+                                wraps += 1
                             b = sbase[d]
                             for v in slots[b:b + n]:
                                 if v >= 0:
@@ -286,7 +317,7 @@ class CPythonModel(Model):
         small = heap.size_class >= 0
         rc_ops = ((x >= 0) & ~is_store & ~is_alloc).astype(np.int64) + (is_store & (y >= 0))
         rc_ops += (z >= 0)
-        per = rc_ops * c.rc_ns
+        per = rc_ops * (c.rc_biased_ns if free_threaded else c.rc_ns)
         per[is_alloc] += c.object_init_ns + np.where(small[x[is_alloc]], c.pymalloc_alloc_ns, 0.0)
         mm = per
         np.add.at(mm, np.asarray(heap.m_at, dtype=np.int64), np.asarray(heap.m_ns))
@@ -313,7 +344,7 @@ class CPythonModel(Model):
         st["largest_cascade"] = int(np.bincount(death_at).max()) if dead.size else 0
         st["pymalloc_objects"] = int(np.count_nonzero(small))
         st["glibc_objects"] = heap.large_allocs
-        st.update(obm.stats())
+        st.update(heap.mi.stats() if free_threaded else obm.stats())
         st["glibc_brk_grows"] = heap.glibc.brk_grows
         st["glibc_mmaps"] = heap.glibc.mmaps
         st.update(collector.stats())

@@ -188,7 +188,7 @@ class CPythonNative(NativeModel):
     #: the interpreter decides the version and, unless given, the thresholds: settings() reads
     #: them from the replay. The cpython model's thresholds = null stands for its version's
     #: defaults, which it reports resolved in stats["thresholds"]
-    matched = ("version", "gc_enabled", "thresholds")
+    matched = ("version", "gc_enabled", "thresholds", "build")
     off_params = {"gc_enabled": False}
 
     def interpreter(self) -> str:
@@ -214,15 +214,14 @@ class CPythonNative(NativeModel):
 
     def settings(self, replay_line: dict) -> dict:
         """The ``cpython`` model's params this replay ran under: the interpreter's version
-        (major.minor), whether the collector was on, and gc.get_threshold() as it reported."""
+        (major.minor; "3.14.0" for 3.14.0-3.14.4), whether the collector was on,
+        gc.get_threshold() as it reported, and the build (free-threaded or default)."""
         v = [int(x) for x in re.findall(r"\d+", str(replay_line["python_version"]))[:3]]
         version = f"{v[0]}.{v[1]}"
         if version == "3.14" and v[2] < 5:
             # the model's "3.14" is 3.14.5+, which went back to 3.13's collector; 3.14.0-3.14.4
             # ran the incremental one, the model's "3.14.0" (reference/runtimes.md §3.3)
             version = "3.14.0"
-        if replay_line.get("free_threaded"):
-            # the free-threaded build's collector and allocator are not the model's: no match
-            version += " (free-threaded build)"
+        build = "free-threaded" if replay_line.get("free_threaded") else "default"
         return {"version": version, "gc_enabled": bool(replay_line["gc_enabled"]),
-                "thresholds": [int(t) for t in replay_line["thresholds"]]}
+                "thresholds": [int(t) for t in replay_line["thresholds"]], "build": build}
