@@ -25,13 +25,13 @@ import pytest
 import memcompare
 from memcompare import Output, Recorder
 from memcompare.errors import ConfigError
+from memcompare.testing import conformance
 from memcompare_cpp import Costs as CppCosts
 from memcompare_cpp import CppModel
 from memcompare_cpp import Params as CppParams
 from memcompare_cpp.malloc import Arena, request2size
 from memcompare_cpython import Costs, CPythonModel, Params
 from memcompare_cpython.obmalloc import blocks_per_pool
-from memcompare.testing import conformance
 
 MiB = 1 << 20
 FIRST_BRK = 135168              # glibc: page_round(656 + 131072 + 32), see test_cpp.py

@@ -59,7 +59,7 @@ def _thresholds_check(value) -> str | None:
 
 @dataclass(frozen=True)
 class Params:
-    """CPython's collector settings (default build, 64-bit)."""
+    """CPython's collector settings (64-bit; the default build or the free-threaded one)."""
 
     version: Literal["3.11", "3.12", "3.13", "3.14", "3.14.0"] = param(
         "3.13", "CPython version: 3.11 collects inside the allocation that crosses threshold 0; "
@@ -92,7 +92,7 @@ class Params:
 
 
 class CPythonModel(Model):
-    """CPython: reference counting, the generational cycle collector, pymalloc over glibc.
+    """CPython: reference counting, the cycle collector, pymalloc over glibc (or mimalloc).
 
     After :meth:`run`, ``heap`` (refcount.Heap: counts, slots, pymalloc in ``heap.obm``, glibc
     in ``heap.glibc``) and ``collector`` (gc.Collector) hold the final state, for tests.
