@@ -25,6 +25,7 @@ import pytest
 import memcompare
 from memcompare import Output, Recorder
 from memcompare.errors import ConfigError
+from memcompare.testing import conformance
 from memcompare_cpp import Costs as CppCosts
 from memcompare_cpp import CppModel
 from memcompare_cpp import Params as CppParams
@@ -262,6 +263,138 @@ def test_what_only_a_dead_cycle_refers_to_goes_with_it_in_the_same_collection():
     assert len(keep) == 9
 
 
+# -- 3.14.0-3.14.4: the incremental collector (incremental.py) -----------------------------------
+# Every automatic collection is gc_collect_increment. With thresholds (4, 2, 0): the 5th net
+# tracked allocation triggers; scale = max(old[0].threshold, 2) = 2, so heap_fraction =
+# min(heap_size // 10 // 2, young.count * 3 // 2), which is 0 below 20 live containers.
+
+def test_3_14_0s_first_collection_only_marks_and_the_next_increment_frees_the_young_cycle():
+    t = Recorder()
+    a, b = two_node_cycle(t)                   # objects 0, 1: young count 2
+    t.drop(a)
+    t.drop(b)                                  # dead, each holding the other
+    keep = [t.alloc(0, 1) for _ in range(3)]   # objects 2..4: count 5 > 4
+    # collection 1, MARK phase: work_to_do = 0 + 5 + 0; mark_at_start moves the 3 objects the
+    # registers hold to the visited space and collects nothing; work_to_do -= 2 × 3 → -1
+    keep += [t.alloc(0, 1) for _ in range(5)]  # objects 5..9: count 5 > 4 again
+    # collection 2, an increment: work_to_do = -1 + 5 + 0 = 4; mark_stacks moves 5..9 (young,
+    # in registers) → 2 left; the increment is the rest of the young generation, the cycle
+    # (size 2, not below 2 → no old object joins), and frees it
+    t.work(100)
+    trace = t.build()
+    model, out = run(trace, version="3.14.0", thresholds=(4, 2, 0))
+    assert out.pause_kind == ["mark", "increment"]
+    assert [sorted(ids.tolist()) for _, ids in out.collections] == [[], [0, 1]]
+    # mark: fixed 1000 + 3 marked × 30; increment: 1000 + 5 marked × 30 + 0 survivors + 2
+    # garbage × 135
+    assert out.pause_ns == [pytest.approx(1000 + 3 * 30), pytest.approx(1000 + 5 * 30 + 2 * 135)]
+    st = out.stats
+    assert (st["gc_marks"], st["gc_increments"], st["gc_marked"]) == (1, 1, 8)
+    # the pending space was empty, so the increment completed a scavenge: the 8 visited
+    # objects became the pending space, work_to_do 0, phase MARK
+    assert st["gc_scavenges"] == 1 and model.collector.marking
+    assert sorted(model.collector.pending.tolist()) == list(range(2, 10))
+    # 3.14.5+ (3.13's collector) frees the cycle in the first young collection
+    _, gen = run(trace, version="3.14", thresholds=(4, 2, 0))
+    assert gen.pause_kind[0] == "gen0"
+    assert sorted(gen.collections[0][1].tolist()) == [0, 1]
+    assert len(keep) == 8
+
+
+def _increment_setup():
+    """Objects: 0-1 a dead cycle A; 2 k, kept in a register, whose slot holds 3 (x, dropped);
+    4-5 a dead cycle B; 6-7 a dead young cycle Y; 8 z, young, kept. No collection runs during
+    the replay (threshold 1000); the test then sets the state an increment starts from."""
+    t = Recorder()
+    a0, a1 = two_node_cycle(t)
+    k = t.alloc(0, 1)
+    x = t.alloc(0, 1)
+    t.store(k, 0, x)
+    t.drop(x)
+    b0, b1 = two_node_cycle(t)
+    y0, y1 = two_node_cycle(t)
+    for h in (a0, a1, b0, b1, y0, y1):
+        t.drop(h)
+    z = t.alloc(0, 1)
+    t.work(100)
+    trace = t.build()
+    model, out = run(trace, version="3.14.0", thresholds=(1000, 2, 0))
+    assert out.pause_kind == []
+    col = model.collector
+    # as if 0..5 had survived a cycle and the scavenge had made them the pending space, in
+    # this order, and 6..8 were allocated since
+    col.space[:6] = 2                          # PENDING
+    col.set_pending(np.arange(6, dtype=np.int64))
+    col.young_start = 6
+    col.marking = False
+    return trace, model, (k, z)
+
+
+@pytest.mark.parametrize("work, examined, survivors_pending", [
+    # work_to_do 3 (+ young count 3 - 3 marked): the young part is Y (2 < 3), so the pending
+    # head 0 joins with what it reaches, 1 (size 4): A and Y are examined, B waits
+    (3, [0, 1, 6, 7], [4, 5]),
+    # work_to_do 5: after A (size 4 < 5) the next pending head is 4 — 2 and 3 are no longer
+    # pending, mark_stacks moved k and what it reaches to the visited space — and B joins
+    (5, [0, 1, 4, 5, 6, 7], []),
+])
+def test_one_3_14_0_increment_examines_young_then_pending_heads_until_work_to_do(
+        work, examined, survivors_pending):
+    trace, model, _ = _increment_setup()
+    col = model.collector
+    col.work_to_do = work
+    # heap_size 9 → heap_fraction 0; young.count 3: work_to_do += 3; mark_stacks marks k (2),
+    # x (3, through k's slot) and z (8): -3
+    kind, ns, freed = col.automatic(3, trace.objects, trace.events)
+    assert kind == "increment"
+    assert sorted(freed) == examined           # every object examined was garbage
+    assert col.examined == len(examined)
+    assert col.marked == 3
+    # fixed 1000 + 3 marked × 30 + 0 survivors + garbage × 135
+    assert ns == pytest.approx(1000 + 3 * 30 + len(examined) * 135)
+    if survivors_pending:
+        # work_to_do: 3 + 3 - 3 - 4 examined + 5 // 20 = -1; B still pending: no scavenge
+        assert col.work_to_do == -1 and not col.marking
+        assert [o for o in col.pending.tolist() if col.space[o] == 2] == survivors_pending
+    else:
+        # the pending space ran out: completed_scavenge, visited (k, x, z) → pending
+        assert col.work_to_do == 0 and col.marking
+        assert sorted(col.pending.tolist()) == [2, 3, 8]
+
+
+@pytest.mark.parametrize("young, fraction, cycles_taken, work_after", [
+    # heap_size 460 → 460 // 10 // 2 = 23, capped at 5 * 3 // 2 = 7: work_to_do 0 + 5 + 7 = 12
+    # takes 6 cycles (12 objects); then + (460 - 12) // 20 = 22 - 12 examined
+    (5, 7, 6, 12 + 22 - 12),
+    # young.count 20: the cap 30 does not bite, 23: work_to_do 43 takes 22 cycles (44 objects),
+    # then + (460 - 44) // 20 = 20 - 44
+    (20, 23, 22, 43 + 20 - 44),
+])
+def test_3_14_0_work_to_do_is_young_plus_a_tenth_of_the_heap_over_the_scale(
+        young, fraction, cycles_taken, work_after):
+    # 400 kept containers (a chain held from one register), visited already; then 30 dead
+    # two-object cycles, pending in allocation order; nothing young, nothing to mark
+    t = Recorder()
+    _, tail = kept_alive_chain(t, 400)
+    t.drop(tail)
+    for _ in range(30):
+        a, b = two_node_cycle(t)
+        t.drop(a)
+        t.drop(b)
+    trace = t.build()
+    model, _ = run(trace, version="3.14.0", thresholds=(100000, 2, 0))
+    col = model.collector
+    col.space[:400] = 1                        # VISITED
+    col.space[400:] = 2                        # PENDING
+    col.set_pending(np.arange(400, 460, dtype=np.int64))
+    col.young_start = trace.objects
+    col.marking = False
+    kind, _, freed = col.automatic(young, trace.objects, trace.events)
+    assert kind == "increment" and col.marked == 0
+    assert sorted(freed) == list(range(400, 400 + 2 * cycles_taken))
+    assert col.work_to_do == work_after and not col.marking
+
+
 def test_70000_live_objects_collect_every_threshold0_plus_1_allocations():
     t = Recorder()
     head, tail = kept_alive_chain(t, 70_000)
@@ -430,7 +563,9 @@ WORKLOADS = {
     "fragmentation": {"rounds": 2},
     "large-objects": {"steps": 2000},
 }
-SETTINGS = [{}, {"version": "3.11"}, {"thresholds": (50, 3, 3)}]
+SETTINGS = [{}, {"version": "3.11"}, {"thresholds": (50, 3, 3)}, {"version": "3.14.0"},
+            {"version": "3.14.0", "thresholds": (50, 3, 0)}, {"build": "free-threaded"},
+            {"build": "free-threaded", "thresholds": (50, 3, 3)}]
 
 
 @pytest.fixture(scope="module")
@@ -496,3 +631,65 @@ def test_the_shared_glibc_entry_points_take_the_cpp_loops_paths():
             arena.libc_free(addr[o], size[o], i)
     assert [addr[o] for o in range(trace.objects)] == cpp.addresses
     assert [size[o] for o in range(trace.objects)] == cpp.chunk_sizes
+
+
+# the plugin author's kit, for each collector setting besides the default (test_conformance.py)
+test_cpython_3_14_0_conformance = conformance("cpython", params={"version": "3.14.0"})
+test_cpython_free_threaded_conformance = conformance("cpython", params={"build": "free-threaded"})
+
+
+# -- the free-threaded build (3.13t/3.14t) ----------------------------------------------------------
+# (payload, slots, request): PyObject is 32 bytes (ob_tid 8, ob_flags 2, ob_mutex 1, ob_gc_bits 1,
+# ob_ref_local 4, ob_ref_shared 8, ob_type 8) and there is no PyGC_Head: a container is 32 + 8 per
+# slot and per payload word, as in the default build (16 + 16); a bytes 32 + 8 + 8 + size + 1
+FT_LAYOUT = [(16, 2, 32 + 2 * 8 + 2 * 8), (0, 1, 40), (9, 1, 32 + 8 + 16), (8, 0, 57),
+             (0, 0, 32), (1024, 0, 1073)]
+
+
+@pytest.mark.parametrize("payload, slots, nbytes", FT_LAYOUT)
+def test_free_threaded_object_sizes(payload, slots, nbytes):
+    from memcompare_cpython import layout
+    got = layout.object_bytes(np.array([payload]), np.array([slots]), free_threaded=True)
+    assert int(got[0]) == nbytes
+
+
+def test_mimalloc_bins_and_the_pages_a_free_threaded_replay_commits():
+    from memcompare_cpython.mimalloc import BIN_BLOCK, mi_bin
+    # page-queue.c mi_bin: exact words to 8 (64 bytes), then 4 bins per power of two
+    assert [(mi_bin(n), BIN_BLOCK[mi_bin(n)]) for n in (8, 40, 56, 64, 65, 81, 129, 200)] == \
+        [(1, 8), (5, 40), (7, 56), (8, 64), (9, 80), (10, 96), (13, 160), (15, 224)]
+    # 1171 live containers of one slot and 16 payload bytes: 32 + 8 × 3 = 56-byte blocks, 65536
+    # // 56 = 1170 per 64 KiB page: two pages, plus the segment's info slice = 3 × 64 KiB
+    t = Recorder()
+    kept_alive_chain(t, 1171, payload=16)
+    trace = t.build()
+    _, out = run(trace, build="free-threaded", gc_enabled=False)
+    assert out.stats["mi_pages_made"] == 2 and out.stats["mi_segments_mapped"] == 1
+    assert max(out.fp_bytes) == 3 * 64 * 1024
+    assert out.allocated_bytes == 1171 * 56
+
+
+def test_the_free_threaded_collector_runs_on_512_flushes_over_2000_and_a_quarter_of_the_heap():
+    # 14000 containers kept alive: young.count grows by 512 per 512 tracked allocations; a
+    # collection needs it > 2000 and > long_lived_total / 4 (the survivors of the last one):
+    # at 2048 (long-lived 0), 4096 (512), 6144 (1024), 8192 (1536); then > 2048 → 2560 more
+    # (10752), then > 2688 → 3072 more (13824). Each examines every live container.
+    t = Recorder()
+    kept_alive_chain(t, 14000)
+    trace = t.build()
+    model, out = run(trace, build="free-threaded")
+    at = [2048, 4096, 6144, 8192, 10752, 13824]
+    assert out.pause_kind == ["full"] * len(at)
+    alloc_at = trace.obj_alloc_at
+    assert out.pause_at == [int(alloc_at[n - 1]) + 1 for n in at]
+    assert out.stats["gc_examined"] == sum(at)
+    assert out.stats["gc_long_lived_total"] == 13824
+    # the default build collects every 2001 allocations here (young collections)
+    _, default = run(trace)
+    assert len(default.pause_kind) == 14000 // 2001
+
+
+def test_free_threaded_needs_3_13_or_later():
+    with pytest.raises(ConfigError, match="no free-threaded build"):
+        memcompare.replay(memcompare.record("binary-trees"), "cpython", version="3.12",
+                          build="free-threaded")

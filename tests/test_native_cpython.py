@@ -11,6 +11,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import sysconfig
 from array import array
 from pathlib import Path
 
@@ -142,7 +143,7 @@ def test_model_command_line():
     CPythonNative, Params = _model()
     assert CPythonNative.name == "cpython-native" and CPythonNative.language == "cpython"
     assert CPythonNative.twin == "cpython"
-    assert CPythonNative.matched == ("version", "gc_enabled", "thresholds")
+    assert CPythonNative.matched == ("version", "gc_enabled", "thresholds", "build")
     assert CPythonNative.off_params == {"gc_enabled": False}
     m = CPythonNative(Params(gc_enabled=False, thresholds=(700, 10, 10)), None)
     prefix = m.build(Path("unused"))
@@ -163,12 +164,18 @@ def test_settings_are_the_cpython_models_params_as_the_replay_reported_them():
     m = CPythonNative(Params(), None)
     assert m.settings({"python_version": "3.11.7", "gc_enabled": True,
                        "thresholds": [700, 10, 10]}) == \
-        {"version": "3.11", "gc_enabled": True, "thresholds": [700, 10, 10]}
+        {"version": "3.11", "gc_enabled": True, "thresholds": [700, 10, 10], "build": "default"}
     assert m.settings({"python_version": "3.13.0", "gc_enabled": False,
                        "thresholds": [2000, 10, 10]})["version"] == "3.13"
-    # the model's "3.14" is 3.14.5+; 3.14.0-3.14.4 ran another collector: no match
+    # the model's "3.14" is 3.14.5+; 3.14.0-3.14.4 ran the incremental collector, "3.14.0"
     assert m.settings({"python_version": "3.14.2", "gc_enabled": True,
-                       "thresholds": [2000, 10, 0]})["version"] != "3.14"
+                       "thresholds": [2000, 10, 0]})["version"] == "3.14.0"
+    assert m.settings({"python_version": "3.14.5", "gc_enabled": True,
+                       "thresholds": [2000, 10, 10]})["version"] == "3.14"
+    # a free-threaded interpreter is the model's build = "free-threaded"
+    ft = m.settings({"python_version": "3.14.5", "gc_enabled": True, "free_threaded": True,
+                     "thresholds": [2000, 10, 10]})
+    assert (ft["version"], ft["build"]) == ("3.14", "free-threaded")
 
 
 def test_the_replayer_reports_its_settings(tmp_path):
@@ -177,6 +184,7 @@ def test_the_replayer_reports_its_settings(tmp_path):
     on, = run_replayer(tmp_path / "t.mctrace", 1)
     assert on["python_version"] == ".".join(map(str, sys.version_info[:3]))
     assert on["gc_enabled"] is True and on["thresholds"] == list(__import__("gc").get_threshold())
+    assert on["free_threaded"] is bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     off, = run_replayer(tmp_path / "t.mctrace", 1, "--gc", "off", "--thresholds", "5,6,7")
     assert off["gc_enabled"] is False and off["thresholds"] == [5, 6, 7]
 
@@ -221,6 +229,11 @@ def test_resolving_the_interpreter_by_name_version_and_path():
         mod.resolve_python("3.99")
     with pytest.raises(Unavailable, match="no-such-python"):
         mod.resolve_python("no-such-python")
+    # "3.Xt" is the free-threaded build, and the message says how to get one
+    with pytest.raises(Unavailable, match=r"free-threaded CPython 3\.99 .*pyenv install 3\.99t"):
+        mod.resolve_python("3.99t")
+    with pytest.raises(Unavailable, match="pyenv install 3.99t"):
+        mod.resolve_python("python3.99t")
     try:
         found = mod.resolve_python(me)          # python3.X on PATH, or under `pyenv root`
     except Unavailable:
@@ -235,6 +248,15 @@ def test_model_missing_interpreter_is_unavailable():
     from memcompare.errors import Unavailable
     with pytest.raises(Unavailable, match="not found"):
         CPythonNative(Params(python="no-such-python-3.99"), None).build(Path("unused"))
+    with pytest.raises(Unavailable, match="pyenv install 3.99t"):
+        CPythonNative(Params(python="3.99t"), None).build(Path("unused"))
+
+
+def test_a_missing_interpreter_makes_the_cell_unavailable_naming_what_to_install():
+    trace = memcompare.record("binary-trees", min_depth=2, max_depth=3)
+    r = memcompare.replay(trace, "cpython-native", python="3.99t", repeats=1, replays=1)
+    assert r.status == "unavailable"
+    assert "pyenv install 3.99t" in r.error
 
 
 def test_model_runs_and_reports(linked_list_70k):

@@ -53,6 +53,24 @@ class Costs(GlibcCosts):
     rc_ns: float = param(
         0.5, "one Py_INCREF or Py_DECREF, non-atomic (default build; §5.3: 0.5 ns; §5.2: an "
              "inc+dec pair ≈0.8–1.1 ns)", minimum=0)
+    rc_biased_ns: float = param(
+        0.7, "free-threaded build only: one Py_INCREF or Py_DECREF by the object's owning "
+             "thread — biased reference counting (PEP 703) compares ob_tid with the thread's "
+             "id, then updates ob_ref_local without an atomic (Include/object.h "
+             "_Py_IsOwnedByCurrentThread; assumption: rc_ns plus a compare and a "
+             "thread-local read). A trace runs on one thread, so every update is the owner's; "
+             "deferred reference counting applies to functions, code, modules and types, not "
+             "to trace objects", minimum=0)
+    mi_alloc_ns: float = param(
+        10.0, "free-threaded build only: mimalloc's fast path, a pop from the page's free "
+              "list (assumption: as pymalloc_alloc_ns)", minimum=0)
+    mi_free_ns: float = param(
+        5.0, "free-threaded build only: mimalloc's free fast path, a push on the page's local "
+             "free list (assumption: as pymalloc_free_ns)", minimum=0)
+    mi_page_ns: float = param(
+        100.0, "free-threaded build only: a fresh mimalloc page (mi_page_fresh: page init and "
+               "free-list build; assumption: twice new_pool_ns); its slices' first touch pays "
+               "page_fault_ns for each 4 KiB page", minimum=0)
     object_init_ns: float = param(
         15.0, "creating an object besides its memory: type call, header and slot "
               "initialisation, _PyObject_GC_Link (§5.3: 40 ns per pymalloc create+destroy; "
@@ -82,6 +100,10 @@ class Costs(GlibcCosts):
         50.0, "per tracked container a collection examines and finds reachable: update_refs, "
               "subtract_refs and move_unreachable each visit it (§5.2: ≈27–90 ns per live "
               "tracked container in a full collection)", minimum=0)
+    gc_mark_ns: float = param(
+        30.0, "3.14.0-3.14.4 only: per container the incremental collector's marking moves to "
+              "the visited space (mark_at_start, mark_stacks: one tp_traverse and a list move; "
+              "assumption: below gc_scan_ns, which visits each object three times)", minimum=0)
     gc_garbage_ns: float = param(
         135.0, "per cyclic-garbage object a collection frees, its scan, tp_clear and "
                "deallocation included (§5.2: ≈110–160 ns per object collected)", minimum=0)

@@ -99,7 +99,15 @@ RULES = {
         (2000, 10, 10), True,
         "3.14.5+: 3.13's Python/gc.c restored (What's New 3.14, \"From Python 3.14.5 "
         "onwards\"; python/cpython PR #148720), reference/runtimes.md §3.3. 3.14.0-3.14.4's "
-        "incremental collector is not modelled"),
+        "incremental collector is version \"3.14.0\""),
+    "3.14.0": VersionRules(
+        (2000, 10, 0), True,
+        "3.14.0-3.14.4: the incremental collector (incremental.py): Python/gc.c "
+        "_PyObject_GC_Link → _Py_ScheduleGC; _Py_RunGC → _PyGC_Collect(1) → "
+        "gc_collect_increment (assess_work_to_do, mark_at_start, mark_stacks, "
+        "expand_region_transitively_reachable, gc_collect_region, completed_scavenge); "
+        "PyObject_GC_Del. Thresholds: Include/internal/pycore_runtime_init.h (young 2000, "
+        "old 10 and 0)"),
 }
 #: gc.get_threshold() of each version (runtimes.md §3.3)
 THRESHOLDS = {v: r.thresholds for v, r in RULES.items()}
@@ -243,7 +251,6 @@ class Collector:
             self.gen1 = np.zeros(0, dtype=np.int64)
         reached = self.deduce_unreachable(young)
         reachable = young[reached]
-        unreachable = young[~reached].tolist()
 
         # "Move reachable objects to next generation."
         if generation == 0:
@@ -255,12 +262,24 @@ class Collector:
             self.gen2 = reachable
             self.long_lived_pending = 0
             self.long_lived_total = reachable.size
+        ns, freed = self.delete_garbage(young[~reached].tolist(), at,
+                                        self.c.gc_fixed_ns + self.c.gc_scan_ns * int(reachable.size))
+        self.examined += int(young.size)
+        return ns, freed
 
-        # delete_garbage: tp_clear drops every reference the unreachable objects hold; they
-        # die together, and so does whatever only they referred to
+    def delete_garbage(self, unreachable: list[int], at: int,
+                       ns: float) -> tuple[float, list[int]]:
+        """delete_garbage: tp_clear drops every reference the unreachable objects hold; they
+        die together at event ``at``, and so does whatever only they referred to. Returns
+        ``ns`` plus the cost (garbage, cascade deallocations, memory released) and the ids
+        freed."""
+        c = self.c
+        heap = self.heap
+        rc, slots, sbase, nsl = heap.rc, heap.slots, heap.sbase, heap.nsl
         freed = list(unreachable)
         for o in unreachable:
             rc[o] = 0
+        heap.tracked_freed += len(unreachable)    # every object a collection examines is one
         extra = 0.0
         work: list[int] = []
         for o in unreachable:
@@ -273,17 +292,32 @@ class Collector:
                     if not r:
                         work.append(v)
         cascade: list[int] = []
-        # count[0] was reset above, so PyObject_GC_Del's decrements leave it at 0
-        _, extra2 = heap.release(work, at, cascade, 0)
+        # the young count was reset when the collection began, so PyObject_GC_Del's
+        # decrements leave it at 0 (the free-threaded collector counts them itself: the
+        # counter passed is one release() decrements without reaching a floor)
+        _, extra2 = heap.release(work, at, cascade, 1 << 62)
         freed += cascade
         dcost = heap.dcost
-        ns = (c.gc_fixed_ns + c.gc_scan_ns * int(reachable.size)
-              + c.gc_garbage_ns * len(unreachable)
+        ns = (ns + c.gc_garbage_ns * len(unreachable)
               + sum(dcost[o] for o in cascade) + extra + extra2)
-        self.examined += int(young.size)
         self.collected += len(unreachable)
         self.cascaded += len(cascade)
         return ns, freed
+
+    def automatic(self, young: int, end: int, at: int) -> tuple[str | None, float, list[int]]:
+        """_Py_RunGC (3.12+) or gc_collect_generations (3.11) with ``young`` as the young
+        count: select a generation and collect it. Returns the collection's kind (None: none
+        was due), its cost, and the ids freed; ``count[0]`` is the young count after."""
+        self.count[0] = young
+        g = self.select()
+        if g < 0:
+            return None, 0.0, []               # gc_collect_main: "generation < 0": nothing
+        ns, freed = self.collect(g, end, at)
+        return KINDS[g], ns, freed
+
+    def full(self, end: int, at: int) -> None:
+        """gc.collect(): every generation (the final collection, not measured)."""
+        self.collect(NUM_GENERATIONS - 1, end, at)
 
     def stats(self) -> dict[str, int]:
         return {"gc_examined": self.examined, "gc_collected": self.collected,

@@ -24,6 +24,15 @@ A trace object is one CPython object in one ``PyObject_Malloc`` — the object t
 - the request goes to ``PyObject_Malloc``: pymalloc up to 512 bytes, glibc malloc above
   (obmalloc.py).
 
+The free-threaded build (3.13t/3.14t, ``Py_GIL_DISABLED``) has a 32-byte ``PyObject`` —
+``ob_tid`` (8), ``ob_flags`` (2), ``ob_mutex`` (1), ``ob_gc_bits`` (1), ``ob_ref_local`` (4),
+``ob_ref_shared`` (8), ``ob_type`` (8) (Include/object.h ``struct _object``) — and no
+``PyGC_Head``: the collector finds objects by walking mimalloc's heaps and keeps its state in
+``ob_gc_bits`` (``_PyType_PreHeaderSize`` counts ``sizeof(PyGC_Head)`` only without
+``Py_GIL_DISABLED``, Include/internal/pycore_object.h). So a container is the same 32 + 8 ×
+(nslots + ceil(size / 8)) bytes, a ``bytes`` 49 + size, an ``object()`` 32, and every request
+goes to mimalloc (mimalloc.py).
+
 This module only computes; it must not keep state.
 """
 from __future__ import annotations
@@ -41,14 +50,25 @@ GC_HEADER = 16
 BYTES_OVERHEAD = 33
 
 
-def object_bytes(size: np.ndarray, nslots: np.ndarray) -> np.ndarray:
+#: the free-threaded build's PyObject (Include/object.h, Py_GIL_DISABLED)
+FT_OBJECT_HEADER = 32
+#: ... and its PyBytesObject overhead: the header, ob_size 8, ob_shash 8, the NUL
+FT_BYTES_OVERHEAD = FT_OBJECT_HEADER + 8 + 8 + 1
+
+
+def object_bytes(size: np.ndarray, nslots: np.ndarray,
+                 free_threaded: bool = False) -> np.ndarray:
     """The request ``PyObject_Malloc`` gets for each object: a ``__slots__`` instance for a
     container, a ``bytes`` (or ``object()`` when empty) for an atom."""
     size = np.asarray(size, dtype=np.int64)
     nslots = np.asarray(nslots, dtype=np.int64)
     payload_slots = (size + SLOT_BYTES - 1) // SLOT_BYTES
-    container = GC_HEADER + OBJECT_HEADER + SLOT_BYTES * (nslots + payload_slots)
-    atom = np.where(size > 0, BYTES_OVERHEAD + size, OBJECT_HEADER)
+    if free_threaded:
+        container = FT_OBJECT_HEADER + SLOT_BYTES * (nslots + payload_slots)
+        atom = np.where(size > 0, FT_BYTES_OVERHEAD + size, FT_OBJECT_HEADER)
+    else:
+        container = GC_HEADER + OBJECT_HEADER + SLOT_BYTES * (nslots + payload_slots)
+        atom = np.where(size > 0, BYTES_OVERHEAD + size, OBJECT_HEADER)
     return np.where(nslots > 0, container, atom)
 
 

@@ -41,8 +41,14 @@ from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, STORE, WORK
 
 from . import layout
 from .costs import Costs
-from .gc import KINDS, NUM_GENERATIONS, SCHEDULED, THRESHOLDS, Collector
+from .gc import NUM_GENERATIONS, SCHEDULED, THRESHOLDS, Collector
+from .freethreaded import LOCAL_ALLOC_COUNT_THRESHOLD, FreeThreadedCollector
+from .incremental import IncrementalCollector
 from .refcount import Heap
+
+
+#: the versions whose collector is 3.14.0–3.14.4's incremental one
+INCREMENTAL = ("3.14.0",)
 
 
 def _thresholds_check(value) -> str | None:
@@ -53,24 +59,40 @@ def _thresholds_check(value) -> str | None:
 
 @dataclass(frozen=True)
 class Params:
-    """CPython's collector settings (default build, 64-bit)."""
+    """CPython's collector settings (64-bit; the default build or the free-threaded one)."""
 
-    version: Literal["3.11", "3.12", "3.13", "3.14"] = param(
+    version: Literal["3.11", "3.12", "3.13", "3.14", "3.14.0"] = param(
         "3.13", "CPython version: 3.11 collects inside the allocation that crosses threshold 0; "
                 "3.12+ at the next eval-breaker check (the next event); thresholds (700, 10, 10) "
                 "up to 3.12, (2000, 10, 10) from 3.13. \"3.14\" is 3.14.5 and later, which went "
-                "back to 3.13's generational collector (3.14.0–3.14.4's incremental one is not "
-                "modelled)")
+                "back to 3.13's generational collector (What's New 3.14); \"3.14.0\" is "
+                "3.14.0–3.14.4's incremental collector: every automatic collection is the young "
+                "generation plus an increment of the old one, thresholds (2000, 10, 0) "
+                "(Python/gc.c gc_collect_increment, incremental.py)")
     gc_enabled: bool = param(
         True, "the cyclic collector (gc.enable()); false is gc.disable(): refcounting alone, "
               "so dead cycles leak")
     thresholds: tuple[int, int, int] | None = param(
         None, "gc.set_threshold(t0, t1, t2); absent = the version's; t0 = 0 disables "
               "collection like gc.set_threshold(0)", minimum=0, check=_thresholds_check)
+    build: Literal["default", "free-threaded"] = param(
+        "default", "\"free-threaded\" is the 3.13t/3.14t build (Py_GIL_DISABLED): a "
+                   "32-byte object header without PyGC_Head (Include/object.h), every object "
+                   "in mimalloc's pages and segments instead of pymalloc/glibc "
+                   "(mimalloc.py), biased reference counting, and a collector without "
+                   "generations that stops the world over every tracked object when the "
+                   "young count, flushed per 512 allocations, passes threshold 0 and a "
+                   "quarter of the objects that survived the last collection "
+                   "(Python/gc_free_threading.c gc_should_collect; freethreaded.py)")
+
+    def __post_init__(self):
+        if self.build == "free-threaded" and self.version in ("3.11", "3.12"):
+            raise ValueError(f"version {self.version} has no free-threaded build (3.13t is "
+                             f"the first)")
 
 
 class CPythonModel(Model):
-    """CPython: reference counting, the generational cycle collector, pymalloc over glibc.
+    """CPython: reference counting, the cycle collector, pymalloc over glibc (or mimalloc).
 
     After :meth:`run`, ``heap`` (refcount.Heap: counts, slots, pymalloc in ``heap.obm``, glibc
     in ``heap.glibc``) and ``collector`` (gc.Collector) hold the final state, for tests.
@@ -91,9 +113,15 @@ class CPythonModel(Model):
         # _PyObject_GC_Link: "gcstate->enabled && gcstate->generations[0].threshold"
         gc_on = prm.gc_enabled and t0 > 0
         self.gc_on = gc_on
-        heap = Heap(trace, c, out)
+        free_threaded = prm.build == "free-threaded"
+        heap = Heap(trace, c, out, free_threaded)
         containers = np.flatnonzero(layout.is_container(trace.obj_nslots))
-        collector = Collector(heap, thresholds, c, containers)
+        if free_threaded:
+            collector = FreeThreadedCollector(heap, thresholds, c, containers)
+        elif prm.version in INCREMENTAL:
+            collector = IncrementalCollector(heap, thresholds, c, containers, trace)
+        else:
+            collector = Collector(heap, thresholds, c, containers)
         self.heap, self.collector = heap, collector
         n_ev = trace.events
         n_obj = trace.objects
@@ -147,16 +175,16 @@ class CPythonModel(Model):
         next_dec_mv = memoryview(next_dec)
         stream_mv = memoryview(stream)        # writable: the loop may void an entry
 
-        def collect(young: int, end: int, pause_at: int, state_at: int) -> int:
+        def collect(young: int, tracked_freed: int, end: int, pause_at: int,
+                    state_at: int) -> int:
             """_Py_RunGC / gc_collect_generations: select a generation and collect it, as a
             pause before event ``pause_at``; the heap it sees is the one after ``state_at``."""
-            collector.count[0] = young
-            g = collector.select()
-            if g < 0:
-                return young                   # gc_collect_main: "generation < 0": nothing
-            ns, freed = collector.collect(g, end, pause_at)
-            out.pause(pause_at, ns, KINDS[g])
-            out.collection(KINDS[g], state_at, freed)
+            heap.tracked_freed_loop = tracked_freed
+            heap.young_wraps_loop = wraps
+            kind, ns, freed = collector.automatic(young, end, pause_at)
+            if kind is not None:
+                out.pause(pause_at, ns, kind)
+                out.collection(kind, state_at, freed)
             return collector.count[0]
 
         # -- the loop: state in locals --
@@ -171,8 +199,18 @@ class CPythonModel(Model):
         m_at, m_ns = heap.m_at.append, heap.m_ns.append
         g_at, g_ns = heap.g_at.append, heap.g_ns.append
         work: list[int] = []
-        trigger = t0 if gc_on else n_obj      # the young count above which a collection starts
-        young = 0                              # generations[0].count
+        # the young count above which a collection starts (free-threaded: the counter is
+        # alloc_count + 512, and the +512 flush comes when it passes 1023)
+        if free_threaded:
+            trigger = (2 * LOCAL_ALLOC_COUNT_THRESHOLD - 1 if gc_on
+                       else n_obj + 2 * LOCAL_ALLOC_COUNT_THRESHOLD)
+        else:
+            trigger = t0 if gc_on else n_obj
+        young = collector.count[0]             # generations[0].count
+        # PyObject_GC_Del: "never below 0" (floor 0, no wrap); free-threaded: the -512 flush
+        floor, wrap = heap.young_floor, heap.young_wrap
+        wraps = 0
+        tracked_freed = 0                      # containers the loop's cascades freed
         for e in stream_mv:
             if e < 0:                          # Py_DECREF
                 d = ~e
@@ -206,8 +244,12 @@ class CPythonModel(Model):
                             g_ns(free_mem(d, at))
                         n = nsl[d]
                         if n:
-                            if young:          # PyObject_GC_Del: never below 0
+                            tracked_freed += 1     # PyObject_GC_Del: heap_size -= 1
+                            if young > floor:  # PyObject_GC_Del: never below 0
                                 young -= 1
+                            elif wrap:
+                                young += wrap - 1
+                                wraps += 1
                             b = sbase[d]
                             for v in slots[b:b + n]:
                                 if v >= 0:
@@ -263,19 +305,19 @@ class CPythonModel(Model):
                                 young = heap.decref(~stream_mv[j], at, young)
                                 stream_mv[j] = n_obj    # NOOP
                             if at + 1 < n_ev:
-                                young = collect(young, p + 1, at + 1, at)
+                                young = collect(young, tracked_freed, p + 1, at + 1, at)
                         else:
                             # 3.11: inside the allocation, before the new object is tracked
                             # (PyType_GenericAlloc tracks it after _PyObject_GC_Link returns)
                             # and before the register drops what it held
-                            young = collect(young, p, at, at - 1)
+                            young = collect(young, tracked_freed, p, at, at - 1)
         collector.count[0] = young
 
         # -- costs the trace fixes, summed with numpy --
         small = heap.size_class >= 0
         rc_ops = ((x >= 0) & ~is_store & ~is_alloc).astype(np.int64) + (is_store & (y >= 0))
         rc_ops += (z >= 0)
-        per = rc_ops * c.rc_ns
+        per = rc_ops * (c.rc_biased_ns if free_threaded else c.rc_ns)
         per[is_alloc] += c.object_init_ns + np.where(small[x[is_alloc]], c.pymalloc_alloc_ns, 0.0)
         mm = per
         np.add.at(mm, np.asarray(heap.m_at, dtype=np.int64), np.asarray(heap.m_ns))
@@ -302,7 +344,7 @@ class CPythonModel(Model):
         st["largest_cascade"] = int(np.bincount(death_at).max()) if dead.size else 0
         st["pymalloc_objects"] = int(np.count_nonzero(small))
         st["glibc_objects"] = heap.large_allocs
-        st.update(obm.stats())
+        st.update(heap.mi.stats() if free_threaded else obm.stats())
         st["glibc_brk_grows"] = heap.glibc.brk_grows
         st["glibc_mmaps"] = heap.glibc.mmaps
         st.update(collector.stats())
@@ -313,6 +355,6 @@ class CPythonModel(Model):
         heap = self.heap
         heap.reporting = False
         if self.gc_on:
-            self.collector.collect(NUM_GENERATIONS - 1, len(heap.rc) - 1, -1)
+            self.collector.full(len(heap.rc) - 1, -1)
         ids = np.flatnonzero(np.asarray(heap.rc[:-1], dtype=np.int64) > 0)
         return ids, heap.bytes_of(ids)

@@ -29,6 +29,7 @@ from memcompare_cpp.malloc import Arena
 from memcompare_cpp.model import Params as GlibcParams
 
 from . import layout
+from .mimalloc import Mimalloc, block_size
 from .obmalloc import ARENA_SIZE, Obmalloc, size_class
 
 
@@ -43,14 +44,17 @@ class Heap:
     ``(address, size)`` of one over 512 bytes.
     """
 
-    def __init__(self, trace: Trace, costs, out: Output):
+    def __init__(self, trace: Trace, costs, out: Output, free_threaded: bool = False):
         c = costs
         self.out = out
+        self.free_threaded = free_threaded
         n = trace.objects
         nslots = trace.obj_nslots.astype(np.int64)
-        #: the request PyObject_Malloc gets, and the pymalloc class serving it (-1: glibc)
-        self.request = layout.object_bytes(trace.obj_size, nslots)
-        self.size_class = size_class(self.request)
+        #: the request PyObject_Malloc gets, and the pymalloc class serving it (-1: glibc, or
+        #: mimalloc in the free-threaded build, which takes every request through alloc_large)
+        self.request = layout.object_bytes(trace.obj_size, nslots, free_threaded)
+        self.size_class = (np.full(n, -1, dtype=np.int64) if free_threaded
+                           else size_class(self.request))
         small = self.size_class >= 0
         self.ocls: list[int] = self.size_class.tolist()
         self.nsl_np = nslots
@@ -64,10 +68,22 @@ class Heap:
         self.big: dict[int, tuple[int, int]] = {}
         #: tp_dealloc's cost besides freeing a glibc chunk: the dealloc itself, a Py_XDECREF per
         #: slot, and pymalloc_free's fast path for a small object
-        self.dcost_np = c.dealloc_ns + c.rc_ns * nslots + np.where(small, c.pymalloc_free_ns, 0.0)
+        #: (the free-threaded build: its owner-thread reference count, and mimalloc's fast
+        #: path, which free_mem prices)
+        rc_ns = c.rc_biased_ns if free_threaded else c.rc_ns
+        self.dcost_np = c.dealloc_ns + rc_ns * nslots + np.where(small, c.pymalloc_free_ns, 0.0)
         self.dcost: list[float] = self.dcost_np.tolist()
         # -- allocators: pymalloc's arenas and glibc's heap are separate mappings --
         self.obm = Obmalloc(costs, self._footprint)
+        #: the free-threaded build's allocator for every object (mimalloc.py)
+        self.mi = Mimalloc(costs, self._footprint) if free_threaded else None
+        #: the young counter's floor and what it wraps by there (0 and 0: PyObject_GC_Del's
+        #: "never below 0"; the free-threaded collector sets its -512 flush,
+        #: freethreaded.py), and the wraps release() made
+        self.young_floor = 0
+        self.young_wrap = 0
+        self.young_wraps = 0
+        self.young_wraps_loop = 0
         #: requests over 512 bytes: PyMem_RawMalloc → glibc malloc with default tunables, the
         #: cpp model's allocator (memcompare_cpp/malloc.py)
         self.glibc = Arena(GlibcParams(), costs, [], [])
@@ -79,6 +95,13 @@ class Heap:
         self.g_at: list[int] = []
         self.g_ns: list[float] = []
         self.reporting = True
+        self.c_mi_alloc = c.mi_alloc_ns
+        self.c_mi_free = c.mi_free_ns
+        #: containers freed (PyObject_GC_Del of a tracked object): by release() and the
+        #: collector here, by the model's loop in ``tracked_freed_loop`` (as of its last
+        #: collection); 3.14.0's heap_size is the containers allocated less these
+        self.tracked_freed = 0
+        self.tracked_freed_loop = 0
         out.footprint(0, 0)
 
     # -- footprint ----------------------------------------------------------------------------
@@ -86,7 +109,10 @@ class Heap:
         """Footprint = pymalloc arenas mapped + what glibc holds; one entry per event."""
         if not self.reporting:
             return
-        nbytes = self.obm.narenas * ARENA_SIZE + self.glibc_bytes
+        if self.mi is not None:
+            nbytes = self.mi.committed
+        else:
+            nbytes = self.obm.narenas * ARENA_SIZE + self.glibc_bytes
         out = self.out
         if out.fp_at and out.fp_at[-1] == at:
             out.fp_bytes[-1] = nbytes
@@ -103,6 +129,12 @@ class Heap:
     def alloc_large(self, o: int, at: int) -> float:
         """``PyObject_Malloc`` of more than 512 bytes: pymalloc declines, PyMem_RawMalloc calls
         glibc's malloc (obmalloc.c ``_PyObject_Malloc``). Returns glibc's cost."""
+        if self.mi is not None:
+            # the free-threaded build: _PyObject_MallocWithType → mimalloc, every size
+            req = int(self.request[o])
+            page, ns = self.mi.malloc(req, at)
+            self.big[o] = (page, block_size(req))
+            return self.c_mi_alloc + ns
         a, size, ns = self.glibc.libc_malloc(int(self.request[o]), at)
         self.big[o] = (a, size)
         self.large_allocs += 1
@@ -115,6 +147,8 @@ class Heap:
         pool = self.pool[o]
         if pool >= 0:
             return self.obm.free(pool, at)
+        if self.mi is not None:
+            return self.c_mi_free + self.mi.free(self.big[o][0], at)
         a, size = self.big[o]
         ns = self.glibc.libc_free(a, size, at)
         self._glibc_changed(at)
@@ -151,8 +185,12 @@ class Heap:
             extra += self.free_mem(d, at)
             ns = nsl[d]
             if ns:
-                if young:
+                self.tracked_freed += 1
+                if young > self.young_floor:
                     young -= 1
+                elif self.young_wrap:
+                    young += self.young_wrap - 1
+                    self.young_wraps += 1
                 b = sbase[d]
                 for v in slots[b:b + ns]:
                     if v >= 0:

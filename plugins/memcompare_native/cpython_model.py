@@ -50,8 +50,10 @@ NUM_GENERATIONS = 3
 #: the oldest CPython the replayer runs on (time.perf_counter_ns, gc.callbacks, gc.get_stats,
 #: gc.freeze)
 MIN_VERSION = (3, 7)
-#: what the interpreter says about itself: implementation, major, minor, micro
-PROBE = "import sys; print(sys.implementation.name, *sys.version_info[:3])"
+#: what the interpreter says about itself: implementation, major, minor, micro, and 1 for a
+#: free-threaded build (Py_GIL_DISABLED: 3.13t, 3.14t), 0 otherwise
+PROBE = ("import sys, sysconfig; print(sys.implementation.name, *sys.version_info[:3], "
+         "int(bool(sysconfig.get_config_var('Py_GIL_DISABLED'))))")
 
 
 def _thresholds_check(value) -> str | None:
@@ -73,19 +75,22 @@ class Params(NativeParams):
         minimum=0, check=_thresholds_check)
     python: str | None = param(
         None, "the interpreter to run: a path, a name on PATH (\"python3.13\") or a version "
-              "(\"3.13\"; a pyenv shim that does not run is passed over for the interpreter "
-              "under `pyenv root`); absent = the one running memcompare (sys.executable)")
+              "(\"3.13\", \"3.14\"; \"3.14t\" for the free-threaded build; a pyenv shim "
+              "that does not run is passed over for the interpreter under `pyenv root`); "
+              "absent = the one running memcompare (sys.executable). A missing one makes the "
+              "cell `unavailable`, naming what to install")
 
 
-def _probe(path: str) -> tuple[str, tuple[int, int, int]] | None:
-    """(implementation, version) of the interpreter at ``path``, or None if it does not run."""
+def _probe(path: str) -> tuple[str, tuple[int, int, int], bool] | None:
+    """(implementation, version, free-threaded) of the interpreter at ``path``, or None if it
+    does not run."""
     try:
         r = subprocess.run([path, "-I", "-c", PROBE], capture_output=True, text=True,
                            timeout=60)
-        impl, *version = r.stdout.split()
+        impl, *version, ft = r.stdout.split()
         if r.returncode != 0 or len(version) != 3:
             return None
-        return impl, tuple(int(v) for v in version)
+        return impl, tuple(int(v) for v in version), ft == "1"
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return None
 
@@ -115,17 +120,22 @@ def _pyenv_candidates(name: str, version: str | None) -> list[str]:
 
 
 def resolve_python(want: str | None) -> str:
-    """The path of a working CPython >= 3.7 for ``want`` (a path, a name or a version);
+    """The path of a working CPython >= 3.7 for ``want`` (a path, a name or a version; a
+    version or name ending in ``t``, "3.14t", is the free-threaded build);
     :class:`Unavailable` saying what to install when there is none."""
     if not want:
         want = sys.executable
     version = None
-    if re.fullmatch(r"\d+\.\d+", want):
-        version, name = want, f"python{want}"
+    threaded = None                   # None: either build; True/False: that build only
+    m = re.fullmatch(r"(\d+\.\d+)(t?)", want)
+    if m:
+        version, name = m.group(1), f"python{want}"
+        threaded = bool(m.group(2))
     else:
         name = want
-        m = re.fullmatch(r"python(\d+\.\d+)", os.path.basename(want))
+        m = re.fullmatch(r"python(\d+\.\d+)(t?)", os.path.basename(want))
         version = m.group(1) if m else None
+        threaded = bool(m.group(2)) if m and m.group(2) else None
     candidates: list[str] = []
     if os.sep in name:
         candidates.append(name)
@@ -140,17 +150,27 @@ def resolve_python(want: str | None) -> str:
         if got is None:
             tried.append(f"{path} (does not run)")
             continue
-        impl, v = got
+        impl, v, ft = got
         if impl != "cpython" or v[:2] < MIN_VERSION:
             tried.append(f"{path} ({impl} {'.'.join(map(str, v))})")
             continue
         if version and f"{v[0]}.{v[1]}" != version:
             tried.append(f"{path} (it is {v[0]}.{v[1]})")
             continue
+        if threaded is not None and ft != threaded:
+            tried.append(f"{path} (the {'free-threaded' if ft else 'default'} build)")
+            continue
         return path
-    what = f"CPython {version}" if version else f"the Python interpreter {want!r}"
-    install = (f"install it (pyenv install {version}, or apt-get install python{version}) "
-               if version else "install it ")
+    if version and threaded:
+        what = f"a free-threaded CPython {version} (python{version}t)"
+        install = (f"install one (pyenv install {version}t, or a python{version}t / "
+                   f"python{version}-nogil package) ")
+    elif version:
+        what = f"CPython {version}"
+        install = f"install it (pyenv install {version}, or apt-get install python{version}) "
+    else:
+        what = f"the Python interpreter {want!r}"
+        install = "install it "
     detail = f"; tried {', '.join(tried)}" if tried else ""
     raise Unavailable(
         f"cpython-native: {what} was not found{detail}: {install}or set params.python to a "
@@ -168,7 +188,7 @@ class CPythonNative(NativeModel):
     #: the interpreter decides the version and, unless given, the thresholds: settings() reads
     #: them from the replay. The cpython model's thresholds = null stands for its version's
     #: defaults, which it reports resolved in stats["thresholds"]
-    matched = ("version", "gc_enabled", "thresholds")
+    matched = ("version", "gc_enabled", "thresholds", "build")
     off_params = {"gc_enabled": False}
 
     def interpreter(self) -> str:
@@ -194,12 +214,14 @@ class CPythonNative(NativeModel):
 
     def settings(self, replay_line: dict) -> dict:
         """The ``cpython`` model's params this replay ran under: the interpreter's version
-        (major.minor), whether the collector was on, and gc.get_threshold() as it reported."""
+        (major.minor; "3.14.0" for 3.14.0-3.14.4), whether the collector was on,
+        gc.get_threshold() as it reported, and the build (free-threaded or default)."""
         v = [int(x) for x in re.findall(r"\d+", str(replay_line["python_version"]))[:3]]
         version = f"{v[0]}.{v[1]}"
         if version == "3.14" and v[2] < 5:
             # the model's "3.14" is 3.14.5+, which went back to 3.13's collector; 3.14.0-3.14.4
-            # ran the incremental one (reference/runtimes.md §3.3): not the same settings
-            version = f"3.14.{v[2]} (incremental collector)"
+            # ran the incremental one, the model's "3.14.0" (reference/runtimes.md §3.3)
+            version = "3.14.0"
+        build = "free-threaded" if replay_line.get("free_threaded") else "default"
         return {"version": version, "gc_enabled": bool(replay_line["gc_enabled"]),
-                "thresholds": [int(t) for t in replay_line["thresholds"]]}
+                "thresholds": [int(t) for t in replay_line["thresholds"]], "build": build}

@@ -58,8 +58,8 @@ from the ``gc.get_stats()`` differences; pauses are the ``gc.callbacks`` "start"
 intervals (``time.perf_counter``) of collections that happen inside the loop only. Allocated
 bytes are null: CPython counts them only under ``tracemalloc``, which slows the replay about 9×
 and inflates the heap (reference/native-replay.md §3.7). Each line also reports the settings the
-replay ran with: ``python_version``, ``gc_enabled`` (``gc.isenabled()``) and ``thresholds``
-(``gc.get_threshold()``).
+replay ran with: ``python_version``, ``gc_enabled`` (``gc.isenabled()``), ``thresholds``
+(``gc.get_threshold()``) and ``free_threaded`` (the build: ``Py_GIL_DISABLED``, 3.13t/3.14t).
 """
 from __future__ import annotations
 
@@ -68,6 +68,7 @@ import json
 import platform
 import re
 import sys
+import sysconfig
 import time
 from array import array
 from itertools import compress
@@ -249,7 +250,8 @@ def main(argv=None) -> int:
     if not gc_on:
         gc.disable()
     settings = {"python_version": platform.python_version(), "gc_enabled": gc.isenabled(),
-                "thresholds": list(gc.get_threshold())}
+                "thresholds": list(gc.get_threshold()),
+                "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED"))}
     runtime = f"{platform.python_implementation()} {platform.python_version()}"
 
     pauses = []
