@@ -139,6 +139,7 @@ class Heap:
         self.cspan = [-1] * k
         self.cfree: list[list[int]] = [[] for _ in range(k)]
         self.cpos = [0] * k
+        self.cend = [0] * k                 # len(cfree[spc]), read by the loop's fast path
         self.cobjs: list[list[int]] = [[] for _ in range(k)]
         # -- objects: span of each object / tiny block, dead flags (one spare entry: slot
         #    value -1 indexes it, so "dead[-1]" reads a permanent 0) --
@@ -357,6 +358,7 @@ class Heap:
             free = [k for k, o in enumerate(objs) if o < 0]
         self.cspan[spc] = sp
         self.cfree[spc] = free
+        self.cend[spc] = len(free)
         self.cpos[spc] = 0
         self.cobjs[spc] = objs
         used = nelems - len(free)
@@ -371,6 +373,7 @@ class Heap:
         self.heap_alloc += p * self.sp_elem[sp]
         self.cspan[spc] = -1
         self.cfree[spc] = []
+        self.cend[spc] = 0
         self.cpos[spc] = 0
         self.cobjs[spc] = []
         if stale:
