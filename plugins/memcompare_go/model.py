@@ -30,7 +30,8 @@ from .collector import Collector
 from .costs import Costs
 from .heap import INF, Heap, Ledger
 from .pacer import CPULimiter, Pacer
-from .sizeclasses import KIND_NONE, KIND_TINY, PTR_SIZE, TINY_SIZE, object_layout
+from .sizeclasses import (KIND_NONE, KIND_TINY, NUM_SIZE_CLASSES, PTR_SIZE, TINY_SIZE,
+                          green_tea_class, object_layout, span_nelems)
 
 MiB = 1 << 20
 #: cmd/compile/internal/ir/cfg.go MaxImplicitStackVarSize: escape analysis keeps a
@@ -51,12 +52,16 @@ class Params:
     """The Go release, GOGC, GOMEMLIMIT and GOMAXPROCS, the program's globals, and two runtime
     behaviours that can be switched off."""
 
-    version: Literal["1.19", "1.20", "1.22"] = param(
-        "1.22", 'the Go release whose rules apply: "1.19" (cons/mark smoothed by a PI '
+    version: Literal["1.19", "1.20", "1.22", "1.27"] = param(
+        "1.27", 'the Go release whose rules apply: "1.19" (cons/mark smoothed by a PI '
                 'controller, measured from the computed trigger; no malloc headers), "1.20" '
                 "(the max-of-four cons/mark from the start heap that replaced it, "
-                'golang/go#53892; 1.20 and 1.21) or "1.22" (and later: also the 8-byte malloc '
-                "header on pointerful objects over 512 B, allocheaders)")
+                'golang/go#53892; 1.20 and 1.21), "1.22" (1.22-1.25: also the 8-byte malloc '
+                'header on pointerful objects over 512 B, allocheaders) or "1.27" (1.26 and '
+                "1.27: also the Green Tea collector, the default since Go 1.26 — objects of "
+                "16-512 B marked span by span, each such span 128 B of inline mark bits and "
+                "its pointer bitmap shorter; mgcmark_greenteagc.go, mheap.go initSpan; the "
+                "pacer is 1.22's, mgcpacer.go)")
 
     gogc: int | Literal["off"] = param(
         100, 'GOGC: heap growth over the marked heap (and roots) before the next cycle, in %; '
@@ -100,7 +105,7 @@ class _Lowered:
         on_stack = (local & (nbytes <= MAX_IMPLICIT_STACK_VAR_SIZE)
                     if p.escape_analysis else np.zeros(m, dtype=bool))
         kind, hbytes, header = object_layout(trace.obj_size, nslots, on_stack,
-                                             headers=p.version == "1.22")
+                                             headers=p.version in ("1.22", "1.27"))
         self.kind = kind
         self.hbytes = hbytes
         self.header = header
@@ -115,6 +120,21 @@ class _Lowered:
         # mark cost of each object: find and mark it, scan its slots; an object on the stack
         # is scanned as part of the stack frame; zerobase is not in the heap
         mcost = np.where(heap, c.mark_object_ns, 0.0) + c.mark_slot_ns * nslots
+        # Green Tea (Go 1.26+, mgcmark_greenteagc.go): an object of a 16-512-byte class is
+        # marked through its span's inline mark bits (tryDeferToSpanScan). A pointer-free one
+        # (a tiny block's too) is done there; a pointerful one is scanned when its span is
+        # (scanSpan), with every other object of the span marked by then: that part depends
+        # on which objects share a span, so the collector adds it per cycle (gt_scan)
+        self.green_tea = p.version == "1.27"
+        self.gt_scan = None
+        if self.green_tea:
+            sc = np.where(kind >= 2, kind >> 1, 0)
+            gt_class = np.asarray([green_tea_class(k) for k in range(NUM_SIZE_CLASSES)])
+            in_gt = (kind == KIND_TINY) | gt_class[sc]
+            mcost = np.where(in_gt & (nslots == 0), c.span_mark_object_ns, mcost)
+            self.gt_scan = in_gt & (nslots > 0)
+            mcost = np.where(self.gt_scan, c.mark_slot_ns * nslots, mcost)
+        self.nelems = span_nelems(self.green_tea)
         self.mcost = mcost
         # Go's scan work of an object: bytes up to its last pointer (pointers laid out first,
         # after the malloc header); pointer-free objects are marked without being scanned
@@ -210,7 +230,7 @@ class GoModel(Model):
         limit = INF if p.gomemlimit_mb is None else int(p.gomemlimit_mb * MiB)
         led = Ledger()
         n_tiny = int(np.count_nonzero(lw.tiny))
-        heap = Heap(c, p.gomaxprocs, lw.objects, n_tiny, led, out)
+        heap = Heap(c, p.gomaxprocs, lw.objects, n_tiny, led, out, lw.nelems)
         # the globals are scanned word by word (markroot's scanblock), as pointer slots are
         globals_bytes = int(p.globals_kb * 1024) // PTR_SIZE * PTR_SIZE
         pacer = Pacer(gogc, limit, p.gomaxprocs, p.version, globals_bytes)
@@ -454,5 +474,8 @@ class GoModel(Model):
             "heap_pages_mapped": heap.total_pages,
             "incremental_snapshots": col.incremental_snapshots,
         }
+        if lw.green_tea:
+            stats["span_scans"] = col.span_scans
+            stats["span_scans_one_mark"] = col.span_scans_one
         return {k: (int(v) if isinstance(v, (int, np.integer)) else float(v))
                 for k, v in stats.items()}
