@@ -50,7 +50,7 @@ MiB = 1 << 20
 #: scavenger's first sleep grows a P's timer heap: 8 bytes, runtime/time.go doaddtimer); more
 #: with several Ps, whose goroutines run beside the replay
 STRAY_P1 = 64
-STRAY = 4 * KiB
+STRAY = 8 * KiB         # Go 1.19 stayed under 4 KiB; Go 1.27.3 was seen at 5.2 KiB
 KEYS = {"replay", "wall_time_s", "cpu_time_s", "gc_count", "gc_counts", "pauses_s",
         "pause_source", "cycle_pauses_s", "numgc_before", "numgc_after", "other_cpu_s",
         "footprint_peak_bytes", "rss_before_bytes", "allocated_bytes", "digest",
@@ -390,10 +390,13 @@ def test_baseline_is_the_same_replay_without_collections(exe, trace_dir):
 @needs_go
 def test_garbage_triggers_cycles(exe, trace_dir):
     # 32 MiB of 16 KiB pointer-free objects (class 16384 exactly) against the 4 MiB minimum
-    # heap goal: a cycle every 4 MiB or so, and the bytes are exactly the objects'
+    # heap goal: a cycle at most every 4 MiB and at least every 45/64 × 4 MiB = 2.8 MiB (the
+    # trigger's lower bound over an almost empty marked heap): 32 / 4 = 8 .. 32 / 2.8 < 12
+    # cycles, fewer when the last is still marking as the loop ends; and the bytes are exactly
+    # the objects'
     trace = garbage(2048, 16 * KiB)
     for res in replay(exe, trace_dir, trace, gogc=100, gomaxprocs=1):
-        assert 4 <= res["gc_count"] <= 10
+        assert 4 <= res["gc_count"] <= 12
         assert res["gc_counts"]["automatic"] == res["gc_count"]
         assert 32 * MiB <= res["allocated_bytes"] <= 32 * MiB + STRAY_P1
         assert res["settings"]["gogc"] == 100
