@@ -9,6 +9,10 @@ from memcompare.testing import (DEAD_CYCLES, LIST_NODES, TRICKY, conformance,
 
 # one line per model, exactly as a plugin author writes it
 test_cpp_conformance = conformance("cpp")
+test_cpp_pool_conformance = conformance("cpp", params={"allocator": "pool"})
+test_cpp_arena_conformance = conformance("cpp", params={"allocator": "arena"})
+# shared_ptr: the dead cycles leak (can_leak_cycles), everything else is destroyed at zero
+test_cpp_shared_ptr_conformance = conformance("cpp", params={"ownership": "shared_ptr"})
 test_nogc_conformance = conformance("nogc")
 test_jvm_conformance = conformance("jvm")
 test_cpython_conformance = conformance("cpython")

@@ -591,3 +591,192 @@ def test_matches_live_glibc_on_a_random_trace(tmp_path, mix):
             assert size - 16 == real[k, 1], f"mmapped chunk of object {o}"
         else:
             assert (addr + 16, size - 8) == (real[k, 0], real[k, 1]), f"chunk of object {o}"
+
+
+# -- ownership = "shared_ptr" (libstdc++ 12 bits/shared_ptr_base.h) ---------------------------
+
+def text(src: str):
+    from memcompare.traceio import parse_text
+    return parse_text(src, source="t.mctrace.txt")
+
+
+def test_make_shared_puts_the_control_block_before_the_object():
+    # request = 16 (vptr + use count + weak count) + payload + 16 per slot (a shared_ptr member
+    # is a pointer and a control-block pointer): 16 + 16 + 16 = 48 -> chunk 64; raw new/delete
+    # asks for 16 + 8 = 24 -> chunk 32
+    trace = text("alloc 0 16 1\nfree 0\n")
+    _, raw = run(trace)
+    model, sp = run(trace, ownership="shared_ptr")
+    assert raw.allocated_bytes == 32
+    assert sp.allocated_bytes == request2size(48) == 64
+    assert sp.stats["mallocs"] == 1 and sp.stats["destroyed"] == 1
+
+
+SHARED = """\
+alloc 0 16 1      # A, count 1
+alloc 1 16 1      # B, count 1
+store 0 0 1       # A.0 = B: B 2 (an increment)
+move 2 1          # r2 = B: B 3 (an increment)
+clear 1           # B 2 (a decrement)
+clear 2           # B 1 (a decrement)
+free 0            # A's last reference: destroyed; its destructor releases B: destroyed too
+"""
+
+
+def test_shared_ptr_counts_copies_and_destroys_at_zero_with_a_cascade():
+    trace = text(SHARED)
+    c = Costs()
+    model, out = run(trace, ownership="shared_ptr")
+    mm, fr = np.asarray(out.mm_ns), np.asarray(out.free_ns)
+    # copies are locked increments, releases that are not the last locked decrements; the
+    # last release of A is the unique path (one load, no locked instruction)
+    assert list(mm[2:7]) == [c.atomic_inc_ns, c.atomic_inc_ns, c.atomic_dec_ns,
+                             c.atomic_dec_ns, c.last_release_ns]
+    # at the FREE: destroy A (destroy_ns + glibc free: a tcache put), release B, its last
+    # reference, and destroy B likewise
+    assert fr[6] == 2 * (c.destroy_ns + c.tcache_put_ns) + c.last_release_ns
+    assert fr[:6].sum() == 0
+    assert list(out.reclaimed_at) == [6, 6] and sorted(out.reclaimed_ids) == [0, 1]
+    st = out.stats
+    assert (st["rc_increments"], st["rc_decrements"]) == (2, 4)   # 3 at events + 1 cascaded
+    assert (st["destroyed"], st["cascade_destroyed"], st["leaked_objects"]) == (2, 1, 0)
+    # single-threaded, libstdc++ counts with plain instructions
+    _, plain = run(trace, ownership="shared_ptr", atomic_counts=False)
+    assert list(np.asarray(plain.mm_ns)[2:7]) == [c.plain_inc_ns, c.plain_inc_ns,
+                                                  c.plain_dec_ns, c.plain_dec_ns,
+                                                  c.last_release_ns]
+
+
+def test_shared_ptr_frees_what_the_program_forgot_to_delete():
+    # B hangs off A only; the program deletes A and never B: under new/delete B leaks (its
+    # 16 + 8 -> 32-byte chunk), under shared_ptr A's destructor releases B at the same event
+    trace = text("alloc 0 8 1\nalloc 1 8 0\nstore 0 0 1\nclear 1\nfree 0\n")
+    _, out = run(trace, ownership="shared_ptr")
+    assert sorted(zip(out.reclaimed_at, out.reclaimed_ids)) == [(4, 0), (4, 1)]
+    assert memcompare.replay(trace, "cpp").metrics["leaked_bytes"] == 32
+    assert memcompare.replay(trace, "cpp", ownership="shared_ptr").metrics["leaked_bytes"] == 0
+
+
+def test_a_cycle_of_shared_ptrs_leaks():
+    # A.0 = B, B.0 = A, both registers dropped: each count stays at 1. Each object: 16 + 8 +
+    # 16 = 40 bytes -> chunk 48; both leak: 96 bytes. Under new/delete both are freed.
+    trace = text("alloc 0 8 1\nalloc 1 8 1\nstore 0 0 1\nstore 1 0 0\nfree 0\nfree 1\n")
+    r = memcompare.replay(trace, "cpp", ownership="shared_ptr")
+    assert r.status == "ok"
+    assert r.metrics["leaked_bytes"] == 2 * 48
+    assert r.stats["leaked_objects"] == 2 and r.stats["destroyed"] == 0
+    assert memcompare.replay(trace, "cpp").metrics["leaked_bytes"] == 0
+    # breaking the cycle first (B.0 = null) lets both die
+    trace = text("alloc 0 8 1\nalloc 1 8 1\nstore 0 0 1\nstore 1 0 0\nstore 1 0 -\n"
+                 "free 0\nfree 1\n")
+    r = memcompare.replay(trace, "cpp", ownership="shared_ptr")
+    assert r.metrics["leaked_bytes"] == 0 and r.stats["destroyed"] == 2
+
+
+def test_shared_ptr_local_objects_take_no_block_and_no_counting():
+    # a local object is an automatic variable: no make_shared, no counted references; its
+    # scope ends at its FREE, where its destructor releases its slot (B: destroyed)
+    trace = text("alloc 0 8 1 local\nalloc 1 8 0\nstore 0 0 1\nclear 1\nfree 0\n")
+    c = Costs()
+    _, out = run(trace, ownership="shared_ptr")
+    mm, fr = np.asarray(out.mm_ns), np.asarray(out.free_ns)
+    assert mm[0] == 0 and mm[2] == c.atomic_inc_ns and mm[3] == c.atomic_dec_ns
+    assert mm[4] == 0                                     # the local's own end: no counting
+    assert fr[4] == c.last_release_ns + c.destroy_ns + c.tcache_put_ns
+    assert out.allocated_bytes == request2size(16 + 8)
+    assert sorted(zip(out.reclaimed_at, out.reclaimed_ids)) == [(4, 0), (4, 1)]
+
+
+# -- allocator = "pool" and "arena": footprint after a fragmenting phase ----------------------
+#
+# With mmap_threshold = 0 and no dynamic threshold every malloc the allocators make is its own
+# mmapped chunk (the empty heap has no top to split): page_round(request2size(n) + 8) bytes,
+# 4096 for anything up to 4080. The first one is the tcache_perthread_struct (656 bytes).
+
+MMAP_ONLY = {"mmap_threshold": 0, "dynamic_threshold": False}
+
+
+def fragmenting(t: Recorder, n: int, first: int, then: int):
+    """``n`` objects of ``first`` bytes, every other one freed, then ``n`` of ``then`` bytes;
+    returns the two survivor lists."""
+    a = [t.alloc(first) for _ in range(n)]
+    keep = []
+    for k, h in enumerate(a):
+        if k % 2:
+            t.free(h)
+        else:
+            keep.append(h)
+    b = [t.alloc(then) for _ in range(n)]
+    return keep, b
+
+
+def test_pool_keeps_freed_chunks_for_their_size_class():
+    # 64 objects of 24 bytes: partition 24; blocks of 32 then 64 chunks (32 × 24 + 16 = 784
+    # and 64 × 24 + 16 = 1552 bytes, one page each). Freeing every other one gives nothing
+    # back. 64 of 40 bytes cannot use those chunks: blocks of 32 × 40 + 16 = 1296 and
+    # 64 × 40 + 16 = 2576 bytes, a page each. Footprint: 1 + 2 + 2 pages = 20,480 bytes, held
+    # to the end although only 32 + 64 objects live. The free lists end with 96 − 32 = 64
+    # chunks of 24 and 96 − 64 = 32 of 40.
+    t = Recorder()
+    keep, b = fragmenting(t, 64, 24, 40)
+    for h in keep + b:
+        t.free(h)
+    trace = t.build()
+    model, out = run(trace, allocator="pool", **MMAP_ONLY)
+    st = out.stats
+    assert st["pool_blocks"] == 4
+    assert st["pool_block_bytes"] == 784 + 1552 + 1296 + 2576
+    first_b = int(np.flatnonzero(trace.op == ALLOC)[64])
+    assert footprint_after(out, first_b - 1) == 3 * 4096
+    assert max(out.fp_bytes) == 5 * 4096
+    assert footprint_after(out, trace.events - 1) == 5 * 4096      # never trimmed
+    assert st["pool_free_chunks_final"] == 96 + 96          # everything freed at the end
+    assert out.allocated_bytes == 64 * 24 + 64 * 40
+    # new/delete over glibc with the same settings: every object is its own mmapped chunk,
+    # unmapped at its delete, so only the tcache struct's page is left at the end
+    _, g = run(trace, **MMAP_ONLY)
+    assert footprint_after(g, trace.events - 1) == 4096     # only the tcache struct left
+
+
+def test_pool_serves_large_requests_from_malloc():
+    t = Recorder()
+    h = t.alloc(2000)
+    t.free(h)
+    _, out = run(t.build(), allocator="pool", **MMAP_ONLY)
+    assert out.stats["pool_blocks"] == 0 and out.stats["mmaps"] == 2
+
+
+def test_arena_frees_a_region_only_when_all_its_objects_are_dead():
+    # regions of 1 KiB (chunk 1040 -> one mmapped page each). 64 objects of 24 bytes take 32
+    # bytes each (16-byte alignment): 32 per region, 2 regions. Freeing every other one
+    # empties neither. 64 objects of 40 bytes take 48: 21 per region, 4 regions (21, 21, 21,
+    # 1). Footprint then: tcache struct + 2 + 4 pages = 28,672. Freeing the 24-byte
+    # survivors empties regions 1 and 2 (no longer filled): 20,480. Freeing the rest
+    # empties regions 3, 4, 5; region 6 is still the one being filled and stays: 8,192.
+    t = Recorder()
+    keep, b = fragmenting(t, 64, 24, 40)
+    for h in keep:
+        t.free(h)
+    for h in b:
+        t.free(h)
+    trace = t.build()
+    _, out = run(trace, allocator="arena", region_kb=1, **MMAP_ONLY)
+    frees = np.flatnonzero(trace.op == FREE)
+    assert max(out.fp_bytes) == 7 * 4096
+    assert footprint_after(out, int(frees[31])) == 3 * 4096   # after the fragmenting frees
+    assert footprint_after(out, int(frees[32]) - 1) == 7 * 4096   # then 4 regions more
+    assert footprint_after(out, int(frees[32 + 31])) == 5 * 4096
+    assert footprint_after(out, trace.events - 1) == 2 * 4096
+    st = out.stats
+    assert (st["regions"], st["regions_released"], st["regions_held_final"]) == (6, 5, 1)
+    assert out.allocated_bytes == 64 * 32 + 64 * 48
+
+
+def test_arena_gives_a_large_object_a_region_of_its_own():
+    # 3000 bytes > a 1 KiB region: its own region of 3008 bytes, freed with the object
+    t = Recorder()
+    h = t.alloc(3000)
+    t.free(h)
+    _, out = run(t.build(), allocator="arena", region_kb=1, **MMAP_ONLY)
+    assert out.stats["regions"] == 1 and out.stats["regions_released"] == 1
+    assert out.allocated_bytes == 3008

@@ -29,14 +29,18 @@ from memcompare_go import Costs, GoModel, Params
 from memcompare_go.heap import Heap, Ledger
 from memcompare_go.pacer import INF, CPULimiter, Pacer, mark_workers
 from memcompare_go.sizeclasses import (CLASS_TO_NELEMS, CLASS_TO_NPAGES, CLASS_TO_SIZE,
-                                       object_layout)
+                                       object_layout, span_nelems)
 
 KiB = 1 << 10
 MiB = 1 << 20
+#: the rule set the hand derivations below follow unless a test names another: Go 1.22's
+#: (Go 1.27's Green Tea changes span capacities and mark costs: its own tests at the end)
+V = "1.22"
 
 
 def run(trace, costs=None, **params):
     """Replay with the model alone (no engine): the model, its Output."""
+    params.setdefault("version", V)
     model = GoModel(P.build(Params, params), P.build(Costs, costs or {}))
     out = Output(trace)
     model.run(trace, out)
@@ -139,7 +143,7 @@ def test_tiny_block_lives_while_any_object_in_it_lives():
     b = t.alloc(8)
     t.drop(a)
     trace = t.build()
-    r = memcompare.replay(trace, "go")
+    r = memcompare.replay(trace, "go", version=V)
     assert r.metrics["leaked_bytes"] == 8
     assert r.metrics["allocated_bytes"] == 16
 
@@ -244,7 +248,7 @@ def test_no_live_data_collects_every_4_mib_and_doubling_gogc_halves_the_count():
     trace = t.build()
     counts = {}
     for gogc in (50, 100, 200):
-        r = memcompare.replay(trace, "go", gogc=gogc)
+        r = memcompare.replay(trace, "go", version=V, gogc=gogc)
         counts[gogc] = r.metrics["gc_count"]
     assert 8 <= counts[100] <= 11
     assert 16 <= counts[50] <= 22
@@ -278,7 +282,7 @@ def test_steady_live_heap_collects_about_every_live_heap_allocated(procs):
 def test_gogc_off_never_collects():
     t = Recorder()
     garbage(t, 16 * MiB)
-    r = memcompare.replay(t.build(), "go", gogc="off")
+    r = memcompare.replay(t.build(), "go", version=V, gogc="off")
     assert r.metrics["gc_count"] == 0 and r.metrics["pause_count"] == 0
     assert r.metrics["footprint_peak_bytes"] == 16 * MiB      # every page it ever allocated
     assert r.metrics["allocated_bytes"] == 16 * MiB
@@ -296,8 +300,8 @@ def test_memory_limit_below_the_gogc_goal_caps_the_heap():
     # GOGC's goal is 16 MiB; GOMEMLIMIT=12 MiB gives a goal of 12 − 1 MiB headroom (3 % of
     # 12 MiB is under the 1 MiB minimum) minus span waste: the footprint stays under the limit
     trace = _limit_trace()
-    free = memcompare.replay(trace, "go")
-    capped = memcompare.replay(trace, "go", gomemlimit_mb=12)
+    free = memcompare.replay(trace, "go", version=V)
+    capped = memcompare.replay(trace, "go", version=V, gomemlimit_mb=12)
     assert free.metrics["footprint_peak_bytes"] > 12 * MiB
     assert capped.metrics["footprint_peak_bytes"] <= 12 * MiB
     assert capped.stats["peak_heap_goal_bytes"] <= 11 * MiB
@@ -313,8 +317,8 @@ def test_memory_limit_below_the_live_heap_slows_the_program_down():
     garbage(t, 2 * MiB)
     t.drop(head)
     trace = t.build()
-    free = memcompare.replay(trace, "go")
-    capped = memcompare.replay(trace, "go", gomemlimit_mb=1)
+    free = memcompare.replay(trace, "go", version=V)
+    capped = memcompare.replay(trace, "go", version=V, gomemlimit_mb=1)
     assert capped.status == "ok"
     assert capped.metrics["gc_count"] > 10 * max(free.metrics["gc_count"], 1)
     assert capped.metrics["wall_time_s"] > 2 * free.metrics["wall_time_s"]
@@ -364,8 +368,8 @@ def test_background_marking_makes_cpu_exceed_wall_with_gomaxprocs_4():
     garbage(t, 16 * MiB)
     t.drop(head)
     trace = t.build()
-    four = memcompare.replay(trace, "go", gomaxprocs=4)
-    one = memcompare.replay(trace, "go", gomaxprocs=1)
+    four = memcompare.replay(trace, "go", version=V, gomaxprocs=4)
+    one = memcompare.replay(trace, "go", version=V, gomaxprocs=1)
     assert four.metrics["cpu_time_s"] > four.metrics["wall_time_s"]
     # with one P everything runs on the mutator's own core; its goroutine never reaches the
     # scheduler within a mark (sysmon preempts after 10 ms), so the fractional worker never
@@ -400,7 +404,7 @@ def test_freed_slots_are_reused_only_after_their_span_is_swept():
 
     c = Costs()
     led = Ledger()
-    heap = Heap(c, 1, 32, 0, led, Footprint())
+    heap = Heap(c, 1, 32, 0, led, Footprint(), span_nelems(False))
     heap.pacer = Pacer(100, INF, 1)
     heap.limiter = CPULimiter(1)
     spc = 32 << 1 | 1                     # size class 1024, noscan: 8 objects per span
@@ -459,18 +463,18 @@ def test_local_objects_live_on_the_stack():
     big = t.alloc(65 * KiB, local=True)     # over 64 KiB: escapes to the heap
     t.free(big)
     trace = t.build()
-    r = memcompare.replay(trace, "go")
+    r = memcompare.replay(trace, "go", version=V)
     assert r.metrics["allocated_bytes"] == 9 * 8192   # only the 65 KiB object: 9 pages
     model, out = run(trace)
     assert len(out.reclaimed_ids) == 10               # gone at their FREE
-    r = memcompare.replay(trace, "go", escape_analysis=False)
+    r = memcompare.replay(trace, "go", version=V, escape_analysis=False)
     assert r.metrics["allocated_bytes"] == 10 * 112 + 9 * 8192   # 100 bytes → class 112
 
 
 def test_replay_is_deterministic():
     trace = memcompare.record("lru-cache", operations=2000)
-    a = memcompare.replay(trace, "go", gogc=25)
-    b = memcompare.replay(trace, "go", gogc=25)
+    a = memcompare.replay(trace, "go", version=V, gogc=25)
+    b = memcompare.replay(trace, "go", version=V, gogc=25)
     assert repr(a.metrics) == repr(b.metrics)
 
 
@@ -509,7 +513,7 @@ def traces():
                          ids=["default", "gogc10", "gogc25-p1", "limit2mib"])
 @pytest.mark.parametrize("workload", [w for w, _ in WORKLOADS])
 def test_workloads_are_safe_and_leak_nothing(traces, workload, params):
-    r = memcompare.replay(traces[workload], "go", **params)
+    r = memcompare.replay(traces[workload], "go", version=V, **params)
     assert r.status == "ok"
     assert r.metrics["leaked_bytes"] == 0
     # two pauses per finished cycle, and one more if the trace ends while a cycle marks
@@ -689,6 +693,102 @@ def test_a_large_object_on_fresh_pages_is_not_cleared():
     trace = t.build()
     model, out = run(trace)
     assert out.stats["zeroing_skipped_bytes"] == 65536
-    cheap = memcompare.replay(trace, "go", costs={"alloc_ns_per_byte": 0.0})
-    dear = memcompare.replay(trace, "go", costs={"alloc_ns_per_byte": 1.0})
+    cheap = memcompare.replay(trace, "go", version=V, costs={"alloc_ns_per_byte": 0.0})
+    dear = memcompare.replay(trace, "go", version=V, costs={"alloc_ns_per_byte": 1.0})
     assert dear.metrics["wall_time_s"] == pytest.approx(cheap.metrics["wall_time_s"])
+
+
+# -- Go 1.27: Green Tea (mgcmark_greenteagc.go; mheap.go initSpan) -------------------------------
+
+def test_green_tea_spans_reserve_their_mark_bits_and_pointer_bitmap():
+    # 128 bytes of spanInlineMarkBits at the end of each 16..512-byte span, and (pointerful
+    # spans up to 512 bytes) the pointer bitmap: one bit per 8-byte word = 8192 / 64 = 128 bytes
+    gt = span_nelems(True)
+    old = span_nelems(False)
+    cls = {s: c for c, s in enumerate(CLASS_TO_SIZE)}
+    scan, noscan = (lambda size: cls[size] << 1), (lambda size: cls[size] << 1 | 1)
+    assert gt[scan(16)] == (8192 - 128 - 128) // 16 == 496
+    assert gt[noscan(16)] == (8192 - 128) // 16 == 504       # also the tiny blocks' spans
+    assert gt[scan(512)] == (8192 - 256) // 512 == 15
+    assert gt[noscan(512)] == (8192 - 128) // 512 == 15
+    assert gt[scan(8)] == (8192 - 128) // 8 == 1008           # under 16 bytes: no mark bits
+    assert gt[noscan(8)] == 1024
+    assert gt[scan(1024)] == gt[noscan(1024)] == 8            # over 512: nothing reserved
+    assert gt[scan(1408)] == 2 * 8192 // 1408 == 11
+    # without Green Tea, the sizeclasses.go table's object counts
+    assert all(old[c << 1] == old[c << 1 | 1] == CLASS_TO_NELEMS[c] for c in range(1, 68))
+
+
+def test_green_tea_spans_hold_fewer_objects():
+    # 5120 live 16-byte pointerful nodes (8 payload bytes + 1 slot): 10 spans of 512 under Go
+    # 1.22's rules, 11 of 496 under Go 1.27's; the same bytes allocated either way
+    t = Recorder()
+    t.drop(live_list(t, 5120 * 16, node=16))
+    trace = t.build()
+    _, old = run(trace, version="1.22")
+    _, new = run(trace, version="1.27")
+    assert old.stats["cycles"] == new.stats["cycles"] == 0    # 80 KiB: under the 4 MiB goal
+    assert (old.stats["spans_allocated"], new.stats["spans_allocated"]) == (10, 11)
+    assert (max(old.fp_bytes), max(new.fp_bytes)) == (10 * 8192, 11 * 8192)
+    assert old.allocated_bytes == new.allocated_bytes == 5120 * 16
+
+
+def test_green_tea_marks_small_objects_span_by_span():
+    # a live list of 1000 24-byte nodes (16 + 1 slot: class 24, pointerful), then 16 MiB of
+    # 1 KiB pointer-free garbage: 4 cycles, each marking the 1000 nodes and the one garbage
+    # object a register holds, and scanning the 220 KiB of globals (28,160 words × 0.5 ns =
+    # 14,080 ns). Go 1.22: 1001 × 20 + 1000 × 0.5 + 14,080 = 34,600 ns per cycle.
+    # Go 1.27: the nodes fill 4 spans of (8192 − 256) / 24 = 330 (330, 330, 330, 10): 4 span
+    # visits of 20 ns, 1000 × 13 ns, the slots, the 1 KiB object (not a span-marked class:
+    # 20 ns) and the globals: 80 + 13,000 + 500 + 20 + 14,080 = 27,680 ns per cycle
+    t = Recorder()
+    head = live_list(t, 1000 * 24, node=24)
+    garbage(t, 16 * MiB)
+    t.drop(head)
+    trace = t.build()
+    _, old = run(trace, version="1.22")
+    _, new = run(trace, version="1.27")
+    assert old.stats["cycles"] == new.stats["cycles"] == 4
+    assert old.stats["objects_marked"] == new.stats["objects_marked"] == 4 * 1001
+    assert old.stats["mark_work_ns"] == 4 * 34_600
+    assert new.stats["mark_work_ns"] == 4 * 27_680
+    assert (new.stats["span_scans"], new.stats["span_scans_one_mark"]) == (16, 0)
+    assert "span_scans" not in old.stats
+    # a span holding one marked object takes the one-mark fast track (spanScanOneMark): the
+    # object-by-object price, 20 ns, not a span visit. 331 nodes: a full span of 330 (one
+    # visit) and a span with the last node alone
+    t = Recorder()
+    head = live_list(t, 331 * 24, node=24)
+    garbage(t, 16 * MiB)
+    t.drop(head)
+    _, one = run(t.build(), version="1.27")
+    per = 20 + 330 * 13 + 20 + 331 * 0.5 + 20 + 14_080
+    assert one.stats["mark_work_ns"] == pytest.approx(one.stats["cycles"] * per)
+    assert one.stats["span_scans_one_mark"] == one.stats["cycles"]
+
+
+def test_green_tea_pointer_free_small_objects_are_marked_without_a_span_visit():
+    # pointer-free 100-byte objects (class 112, a span-marked class): the mark bit is set and
+    # the object is done (tryDeferToSpanScan's noscan fast track): 13 ns each, no span visit
+    t = Recorder()
+    keep = [t.alloc(100) for _ in range(500)]
+    garbage(t, 16 * MiB)
+    for k in keep:
+        t.drop(k)
+    _, new = run(t.build(), version="1.27")
+    _, old = run(t.build(), version="1.22")
+    cycles = new.stats["cycles"]
+    assert cycles == old.stats["cycles"] > 0
+    assert old.stats["mark_work_ns"] - new.stats["mark_work_ns"] == pytest.approx(
+        cycles * 500 * (20 - 13))
+    assert new.stats["span_scans"] == 0
+
+
+def test_default_version_is_go_1_27_with_go_1_22s_layout_and_pacer():
+    assert Params().version == "1.27"
+    # the same objects and bytes as Go 1.22 (malloc headers included): only span capacities
+    # and mark costs differ
+    trace = memcompare.record("message-buffer")
+    a = memcompare.replay(trace, "go", version="1.22").metrics
+    b = memcompare.replay(trace, "go").metrics
+    assert a["allocated_bytes"] == b["allocated_bytes"]

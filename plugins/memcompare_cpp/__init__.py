@@ -18,6 +18,17 @@ Chunks live at simulated addresses in one brk heap, so fragmentation shows in th
 Footprint = heap extent (brk) + mmapped bytes. ``local`` objects are automatic variables: no
 malloc, no footprint, no cost.
 
+Two more choices (pools.py, ownership.py):
+
+- ``allocator = "pool"``: a boost::pool per 8-byte size class (boost/pool/pool.hpp), its free
+  list keeping freed chunks for that class forever, its blocks (32, 64, 128, ... chunks) from
+  the glibc model; ``"arena"``: bump allocation in regions from glibc, a region given back when
+  all its objects are dead; ``"bump"``: never freeing (cpp-native's collector-off baseline).
+- ``ownership = "shared_ptr"``: every object from ``std::make_shared`` and every reference a
+  ``std::shared_ptr`` (libstdc++ 12 bits/shared_ptr_base.h): copies increment, overwrites and
+  CLEARs decrement (locked instructions once the process has a thread), zero destroys with a
+  cascade over the object's slots, FREE is only a CLEAR, and a dead cycle leaks.
+
 What it simplifies or leaves out:
 
 - one thread, so the main arena only: no arena selection, locks or contention, no per-thread

@@ -79,6 +79,47 @@ class Costs:
                 "loop writing one byte per page of a fresh anonymous mmap takes 1.6–2.3 µs per "
                 "page, and HotSpot's cold − warm young pauses give 2.1 µs per page first "
                 "written; memcompare_jvm/costs.py — one figure for every model)", minimum=0)
+    atomic_inc_ns: float = param(
+        5.0, "ownership = \"shared_ptr\", atomic_counts: copying a shared_ptr, one locked "
+             "increment of the count (_M_add_ref_copy: lock add), uncontended (measured on the "
+             "reference VM, benchmarks/bench_refcount.py: 4.7–5.3 ns, back to back on one "
+             "count; runtimes.md §5.2: ≈5.5 ns per atomic inc+dec pair)", minimum=0)
+    atomic_dec_ns: float = param(
+        5.0, "ownership = \"shared_ptr\", atomic_counts: releasing a shared_ptr that is not "
+             "the last: _M_release's acquire load of both counts and a locked decrement (lock "
+             "xadd: measured 4.7–6.0 ns; 16–22 ns when it follows a locked write to the same "
+             "count at once, the store-forwarding stall of an 8-byte load over a 4-byte "
+             "write: benchmarks/bench_refcount.py)", minimum=0)
+    plain_inc_ns: float = param(
+        0.6, "ownership = \"shared_ptr\", atomic_counts = false: a plain increment of the "
+             "count (measured 0.6–1.0 ns, benchmarks/bench_refcount.py)", minimum=0)
+    plain_dec_ns: float = param(
+        0.6, "ownership = \"shared_ptr\", atomic_counts = false: the acquire load and a plain "
+             "decrement (as plain_inc_ns; assumption: the same)", minimum=0)
+    last_release_ns: float = param(
+        1.0, "releasing the last shared_ptr of an object: GCC 12's _M_release sees both counts "
+             "at 1 with one acquire load and destroys without a locked instruction "
+             "(bits/shared_ptr_base.h; assumption: a load and a compare)", minimum=0)
+    destroy_ns: float = param(
+        3.0, "destroying an object whose count reached zero: the control block's two virtual "
+             "calls, _M_dispose (the destructor) and _M_destroy (deallocation), the "
+             "allocator's own free priced apart (assumption: two indirect calls)", minimum=0)
+    pool_alloc_ns: float = param(
+        2.0, "allocator = \"pool\": taking the first chunk off a class's free list "
+             "(simple_segregated_storage::malloc: a load and a store; assumption)", minimum=0)
+    pool_free_ns: float = param(
+        2.0, "allocator = \"pool\": pushing a chunk on its class's free list "
+             "(simple_segregated_storage::free; assumption)", minimum=0)
+    pool_segregate_ns: float = param(
+        1.0, "allocator = \"pool\": per chunk of a new block, writing its link into the free "
+             "list (simple_segregated_storage::segregate; assumption), the block's malloc and "
+             "page faults priced by glibc's costs", minimum=0)
+    region_free_ns: float = param(
+        1.0, "allocator = \"arena\": a delete, one decrement of its region's live count "
+             "(assumption)", minimum=0)
+    region_release_ns: float = param(
+        5.0, "allocator = \"arena\": giving a dead region back (bookkeeping; its free() "
+             "priced by glibc's costs; assumption)", minimum=0)
     bump_alloc_ns: float = param(
-        1.0, "allocator = \"bump\": one allocation from a bump region already resident — a "
-             "compare and an add (assumption: a few cycles)", minimum=0)
+        1.0, "allocator = \"bump\" (and \"arena\" within a region): one allocation from a "
+             "bump region — a compare and an add (assumption: a few cycles)", minimum=0)

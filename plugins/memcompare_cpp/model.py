@@ -16,7 +16,10 @@ import numpy as np
 from memcompare import Model, Output, Trace, param
 from memcompare.trace import ALLOC, FREE
 
+from . import ownership
 from .costs import Costs
+from .ownership import make_shared_request
+from .pools import BumpHeap, GlibcHeap, PoolHeap, RegionHeap
 from .malloc import (DEFAULT_MMAP_THRESHOLD_MAX, MALLOC_ALIGN_MASK, MAX_FAST_SIZE,
                      MAX_TCACHE_SIZE, MINSIZE, SIZE_SZ, Arena)
 
@@ -52,10 +55,34 @@ class Params:
         True, "freeing an mmapped chunk raises mmap_threshold to its size and trim_threshold "
               "to twice that (__libc_free); glibc turns this off when a program sets any of "
               "the four thresholds above through mallopt or tunables")
-    allocator: Literal["glibc", "bump"] = param(
+    allocator: Literal["glibc", "bump", "pool", "arena"] = param(
         "glibc", "glibc = new/delete over glibc malloc; bump = a never-freeing bump allocator "
                  "over memory made resident beforehand (delete does nothing): the "
-                 "collector-off baseline of cpp-native's memory-management time")
+                 "collector-off baseline of cpp-native's memory-management time; pool = a "
+                 "boost::pool per 8-byte size class (boost/pool/pool.hpp): a LIFO free list "
+                 "that keeps freed chunks for its class forever, grown by malloc'd blocks of "
+                 "32, 64, 128, ... chunks; arena = bump allocation in malloc'd regions of "
+                 "region_kb, a region freed once every object in it is dead (Hanson 1990)")
+    pool_max_bytes: int = param(
+        1024, "allocator = \"pool\": the largest request a pool serves; larger ones go to "
+              "malloc (an object pool holds the small, numerous objects; assumption: the "
+              "tcache's 1 KiB reach)", minimum=1)
+    region_kb: int = param(
+        64, "allocator = \"arena\": the size of each region taken from malloc, in KiB; an "
+            "object larger than a region gets one of its own (assumption: a typical region "
+            "allocator's block)", minimum=1, maximum=1 << 20)
+    ownership: Literal["raw", "shared_ptr"] = param(
+        "raw", "raw = the trace's FREE is `delete`; shared_ptr = every object is made with "
+               "std::make_shared (a 16-byte control block before it, its slots 16-byte "
+               "shared_ptrs) and every reference is a shared_ptr: a copy increments the count, "
+               "an overwrite or CLEAR decrements it, zero destroys the object and releases its "
+               "slots (a cascade), FREE is only a CLEAR, and unreachable cycles leak "
+               "(libstdc++ 12 bits/shared_ptr_base.h)")
+    atomic_counts: bool = param(
+        True, "ownership = \"shared_ptr\": the program has started a thread, so libstdc++ "
+              "counts with locked instructions; false = a single-threaded process, plain "
+              "increments (ext/atomicity.h __is_single_threaded reads glibc's "
+              "__libc_single_threaded)")
 
 
 def _request2size(req: np.ndarray) -> np.ndarray:
@@ -75,10 +102,18 @@ class CppModel(Model):
     name = "cpp"
     Params = Params
     Costs = Costs
+    #: ownership = "shared_ptr": a dead cycle of shared_ptrs is never destroyed (new/delete
+    #: frees whatever the trace deletes: tests/test_cpp.py holds that mode to no leak)
+    can_leak_cycles = True
 
     def run(self, trace: Trace, out: Output) -> None:
+        self._mode = None
+        if self.params.ownership == "shared_ptr":
+            return self._run_owned(trace, out)
         if self.params.allocator == "bump":
             return self._run_bump(trace, out)
+        if self.params.allocator != "glibc":
+            return self._run_heap(trace, out)
         c = self.costs
         n_obj = trace.objects
         # -- lowering (numpy): chunk size per object, the ALLOC/FREE stream of heap objects --
@@ -204,9 +239,90 @@ class CppModel(Model):
         out.stats["local_objects"] = int(np.count_nonzero(local))
         self._bump_size = size
 
+    def _heap(self, trace: Trace, out: Output, request: np.ndarray):
+        """The allocator every object goes through (pools.py), for the loops that do not
+        inline glibc's paths."""
+        p, c = self.params, self.costs
+        n_obj = trace.objects
+        if p.allocator == "bump":
+            local = trace.obj_local
+            total = int(np.where(local, 0, (np.maximum(request, 1) + 15) // 16 * 16).sum())
+            return BumpHeap(c, n_obj, total, out.fp_at, out.fp_bytes)
+        out.footprint(0, 0)
+        arena = Arena(p, c, out.fp_at, out.fp_bytes)
+        self.arena = arena
+        if p.allocator == "pool":
+            return PoolHeap(arena, c, n_obj, p.pool_max_bytes)
+        if p.allocator == "arena":
+            return RegionHeap(arena, c, n_obj, p.region_kb * 1024)
+        return GlibcHeap(arena, n_obj)
+
+    def _run_heap(self, trace: Trace, out: Output) -> None:
+        """new/delete over a pool or an arena: each heap ALLOC and FREE through pools.py."""
+        request = trace.obj_bytes.astype(np.int64)
+        heap = self._heap(trace, out, request)
+        local = trace.obj_local
+        op = trace.op
+        ev = np.flatnonzero((op == ALLOC) | (op == FREE))
+        obj = trace.x[ev]
+        keep = ~local[obj]
+        ev, obj = ev[keep], obj[keep]
+        is_alloc = op[ev] == ALLOC
+        code = np.where(is_alloc, obj, ~obj)
+        req = request.tolist()
+        alloc, free = heap.alloc, heap.free
+        cost = []
+        add = cost.append
+        for i, o in zip(ev.tolist(), code.tolist()):
+            add(alloc(o, req[o], i) if o >= 0 else free(~o, i))
+        cost = np.asarray(cost)
+        mm = np.zeros(trace.events)
+        fr = np.zeros(trace.events)
+        mm[ev[is_alloc]] = cost[is_alloc]
+        fr[ev[~is_alloc]] = cost[~is_alloc]
+        out.mm_ns = mm
+        out.free_ns = fr
+        size = np.asarray(heap.size, dtype=np.int64)
+        out.allocated_bytes = int(size[~local].sum())
+        frees = np.flatnonzero(op == FREE)
+        out.reclaimed_ids = trace.x[frees]
+        out.reclaimed_at = frees
+        self._mode = ("raw", size, local, trace.obj_free_at >= 0)
+        st = out.stats
+        st["mallocs"] = int(np.count_nonzero(is_alloc))
+        st["frees"] = int(np.count_nonzero(~is_alloc))
+        st["local_objects"] = int(np.count_nonzero(local))
+        st.update(heap.stats())
+
+    def _run_owned(self, trace: Trace, out: Output) -> None:
+        """ownership = "shared_ptr" over any allocator (ownership.py)."""
+        local = trace.obj_local
+        request = make_shared_request(trace.obj_size, trace.obj_nslots)
+        heap = self._heap(trace, out, request)
+        res = ownership.replay(trace, out, heap, request, self.costs, self.params.atomic_counts)
+        size = np.asarray(heap.size, dtype=np.int64)
+        out.allocated_bytes = int(size[~local].sum())
+        alive = res["alive"]
+        self._mode = ("owned", size, local, ~alive)
+        st = out.stats
+        st["mallocs"] = int(np.count_nonzero(~local))
+        st["local_objects"] = int(np.count_nonzero(local))
+        st.update(res["stats"])
+        # never destroyed and unreachable at the end: a cycle of shared_ptrs (or what hangs
+        # off one), leaked
+        st["leaked_objects"] = int(np.count_nonzero(alive & ~local & ~trace.reachable_at_end()))
+        st.update(heap.stats())
+
     def held(self) -> tuple[np.ndarray, np.ndarray]:
         """Objects the trace never frees — a manual heap keeps them forever — with their chunk
-        sizes; never-freed ``local`` objects take no heap bytes."""
+        sizes; never-freed ``local`` objects take no heap bytes. Under shared_ptr, the objects
+        whose counts never reached zero."""
+        if self._mode is not None:
+            _, size, local, gone = self._mode
+            ids = np.flatnonzero(~gone)
+            nbytes = size[ids].copy()
+            nbytes[local[ids]] = 0
+            return ids, nbytes
         if self.params.allocator == "bump":     # nothing is ever given back
             return np.arange(self._bump_size.size, dtype=np.int64), self._bump_size
         ids = np.flatnonzero(self._free_at < 0)

@@ -3,8 +3,11 @@
 What it models (reference/runtimes.md §1; each rule cites its runtime source where it lives), in
 one of the rule sets chosen by ``version``: "1.19" (the pacer's cons/mark smoothed by a PI
 controller and measured from the computed trigger; no malloc headers), "1.20" (the max-of-four
-cons/mark from the start heap that replaced it, golang/go#53892) and "1.22" (that pacer and
-Go 1.22's malloc headers):
+cons/mark from the start heap that replaced it, golang/go#53892), "1.22" (that pacer and
+Go 1.22's malloc headers) and "1.27", the default (1.22's layout and pacer — mgcpacer.go of Go
+1.27.3 has the same goal, trigger bounds, runway and max-of-four cons/mark — plus the Green Tea
+collector, the default since Go 1.26: objects of the 16–512-byte classes are marked span by
+span, runtime/mgcmark_greenteagc.go, and their spans hold fewer objects, mheap.go initSpan):
 
 - sizeclasses.py — object layout: payload + 8 × slots, no header, except (Go 1.22) an 8-byte
   type header for pointerful objects over 512 bytes; the 67 size classes and pages per span of
@@ -18,6 +21,16 @@ Go 1.22's malloc headers):
   220 KiB for a Go program importing fmt), at least 4 MiB × GOGC/100; the GOMEMLIMIT goal with its 3 % /
   1 MiB headroom; the trigger from the cons/mark runway, clamped to 45/64..61/64 of the way from
   the marked heap to the goal; the assist ratio; the GC CPU limiter.
+- Green Tea (version "1.27"; go.dev/blog/greenteagc): a pointer to an object of a 16–512-byte
+  class sets a bit in its span's inline mark bits and queues the span (``tryDeferToSpanScan``;
+  a pointer-free object is done there); a queued span is scanned once for all its marked
+  objects (``scanSpan``), or as one object when it has a single mark (``spanScanOneMark``).
+  Mark work: ``span_mark_object_ns`` per such object, ``span_scan_ns`` per span visit with two
+  or more, ``mark_object_ns`` for a lone one, slots as before; larger objects as before. Each
+  such span reserves 128 bytes of inline mark bits, and a pointerful one its pointer bitmap,
+  so a 16-byte scan span holds 496 objects instead of 512 (``span_nelems``). The marks of a
+  cycle are taken to accumulate on their spans fully (the FIFO queue's best case); the
+  AVX-512 dense scan path (``ScanSpanPacked``) and its scan-work accounting are not modelled.
 - collector.py — the cycle: stop-the-world sweep termination, concurrent snapshot-at-the-
   beginning mark of the heap and the globals by background workers (25 % of GOMAXPROCS,
   starting ``mark_start_ns`` after the pause; idle Ps only with ``idle_mark_workers``), the
@@ -40,7 +53,8 @@ What it simplifies or leaves out: one goroutine on one P (no work stealing, no p
 stack growth — the stack is 8 bytes per live register plus stack-allocated objects); the mark is
 computed from the snapshot at mark start, so the goroutine's stack counts as scanned at that
 instant; marking order, mark-queue overflow and cache misses are not simulated (Green Tea's
-page-wise marking is not modelled: its gain shows as a cheaper ``mark_object_ns``); runtime
+locality gain is priced per span visit, above, not simulated); Go 1.22's pointer bitmap at the
+end of small pointerful spans is not reserved under "1.22" (it is under "1.27"); runtime
 metadata, goroutine stacks and non-heap memory are not in the footprint; the scavenger ignores
 the "dense chunk" heuristic and huge pages; periodic (2-minute) forced GCs and finalizers do not
 exist in a trace. Mark time is mapped to events with the run's shared mutator cost table

@@ -45,6 +45,19 @@ class Costs:
     mark_slot_ns: float = param(
         0.5, "scanning one pointer slot (8 bytes) of a marked object or of the stack (§5.3: "
              "0.5 ns per pointer slot)", minimum=0)
+    span_mark_object_ns: float = param(
+        13.0, 'version "1.27" (Green Tea): marking one object of a 16–512-byte class, whose '
+              "span carries inline mark bits: set the bit and queue the span, then scan the "
+              "object with the span's other marked objects in one visit "
+              "(mgcmark_greenteagc.go tryDeferToSpanScan, scanSpan) — mark_object_ns less the "
+              "≥ 35 % of mark time stalled on memory that batching by span avoids "
+              "(go.dev/blog/greenteagc; assumption: 20 × 0.65)", minimum=0)
+    span_scan_ns: float = param(
+        20.0, 'version "1.27" (Green Tea): one scanSpan visit of a span with two or more '
+              "marked objects: acquire it, merge its marks into its scans (spanSetScans over "
+              "63 bytes), the span's first cache misses (assumption: one object's worth of "
+              "the object-by-object path, mark_object_ns). A span with one marked object is "
+              "fast-tracked (spanScanOneMark) and costs mark_object_ns, as before", minimum=0)
     mark_start_ns: float = param(
         200000.0, "wall time of a concurrent mark on a spare P beyond its marking: "
                   "startTheWorldWithSema's wakep wakes an idle M (a futex wake) that must "

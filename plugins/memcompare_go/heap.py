@@ -46,7 +46,7 @@ from __future__ import annotations
 from array import array
 from collections import deque
 
-from .sizeclasses import (CLASS_TO_NELEMS, CLASS_TO_NPAGES, CLASS_TO_SIZE, NUM_SPAN_CLASSES,
+from .sizeclasses import (CLASS_TO_NPAGES, CLASS_TO_SIZE, NUM_SPAN_CLASSES,
                           PAGE_SIZE, TINY_SIZE, TINY_SPAN_CLASS)
 
 PALLOC_CHUNK_PAGES = 512          # mpagealloc.go pallocChunkPages: heap grows in 4 MiB chunks
@@ -103,8 +103,9 @@ class Heap:
     """The page heap, spans, mcentral lists and the single P's mcache."""
 
     def __init__(self, costs, procs: int, n_obj: int, n_tiny: int, ledger: Ledger,
-                 out) -> None:
+                 out, nelems: tuple[int, ...]) -> None:
         n_ids = n_obj + n_tiny          # objects, then one pseudo id per possible tiny block
+        self.nelems = nelems            # objects per span of each span class (span_nelems)
         self.c = costs
         self.procs = procs
         self.ledger = ledger
@@ -139,6 +140,7 @@ class Heap:
         self.cspan = [-1] * k
         self.cfree: list[list[int]] = [[] for _ in range(k)]
         self.cpos = [0] * k
+        self.cend = [0] * k                 # len(cfree[spc]), read by the loop's fast path
         self.cobjs: list[list[int]] = [[] for _ in range(k)]
         # -- objects: span of each object / tiny block, dead flags (one spare entry: slot
         #    value -1 indexes it, so "dead[-1]" reads a permanent 0) --
@@ -357,6 +359,7 @@ class Heap:
             free = [k for k, o in enumerate(objs) if o < 0]
         self.cspan[spc] = sp
         self.cfree[spc] = free
+        self.cend[spc] = len(free)
         self.cpos[spc] = 0
         self.cobjs[spc] = objs
         used = nelems - len(free)
@@ -371,6 +374,7 @@ class Heap:
         self.heap_alloc += p * self.sp_elem[sp]
         self.cspan[spc] = -1
         self.cfree[spc] = []
+        self.cend[spc] = 0
         self.cpos[spc] = 0
         self.cobjs[spc] = []
         if stale:
@@ -411,7 +415,7 @@ class Heap:
                     return sp
                 self.fswept[spc].append(sp)
         sc = spc >> 1
-        return self.alloc_span(npages, spc, CLASS_TO_NELEMS[sc], CLASS_TO_SIZE[sc], i)
+        return self.alloc_span(npages, spc, self.nelems[spc], CLASS_TO_SIZE[sc], i)
 
     def alloc_tiny(self, o: int, size: int, i: int, t: float) -> bool:
         """mallocgcTiny: pack a pointer-free object under 16 bytes into the current 16-byte
@@ -540,7 +544,7 @@ class Heap:
                 if spc >= 2:
                     cnt = len(items)
                     q_pages = cnt * CLASS_TO_NPAGES[spc >> 1]
-                    q_slots = cnt * CLASS_TO_NELEMS[spc >> 1]
+                    q_slots = cnt * self.nelems[spc]
                 else:
                     q_pages = sum([npg[sp] for sp in items])
                     q_slots = len(items)

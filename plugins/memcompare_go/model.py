@@ -17,6 +17,7 @@ workers' share of the mark work is done.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import count
 from typing import Literal
 
 import numpy as np
@@ -29,12 +30,15 @@ from .collector import Collector
 from .costs import Costs
 from .heap import INF, Heap, Ledger
 from .pacer import CPULimiter, Pacer
-from .sizeclasses import KIND_NONE, KIND_TINY, PTR_SIZE, TINY_SIZE, object_layout
+from .sizeclasses import (KIND_NONE, KIND_TINY, NUM_SIZE_CLASSES, PTR_SIZE, TINY_SIZE,
+                          green_tea_class, object_layout, span_nelems)
 
 MiB = 1 << 20
 #: cmd/compile/internal/ir/cfg.go MaxImplicitStackVarSize: escape analysis keeps a
 #: non-escaping new(T) / make of constant size up to 64 KiB on the stack
 MAX_IMPLICIT_STACK_VAR_SIZE = 64 * 1024
+#: loop events whose index and start time the marking loop converts at a time
+MARK_WINDOW = 2048
 
 
 def _check_gogc(v):
@@ -48,12 +52,16 @@ class Params:
     """The Go release, GOGC, GOMEMLIMIT and GOMAXPROCS, the program's globals, and two runtime
     behaviours that can be switched off."""
 
-    version: Literal["1.19", "1.20", "1.22"] = param(
-        "1.22", 'the Go release whose rules apply: "1.19" (cons/mark smoothed by a PI '
+    version: Literal["1.19", "1.20", "1.22", "1.27"] = param(
+        "1.27", 'the Go release whose rules apply: "1.19" (cons/mark smoothed by a PI '
                 'controller, measured from the computed trigger; no malloc headers), "1.20" '
                 "(the max-of-four cons/mark from the start heap that replaced it, "
-                'golang/go#53892; 1.20 and 1.21) or "1.22" (and later: also the 8-byte malloc '
-                "header on pointerful objects over 512 B, allocheaders)")
+                'golang/go#53892; 1.20 and 1.21), "1.22" (1.22-1.25: also the 8-byte malloc '
+                'header on pointerful objects over 512 B, allocheaders) or "1.27" (1.26 and '
+                "1.27: also the Green Tea collector, the default since Go 1.26 — objects of "
+                "16-512 B marked span by span, each such span 128 B of inline mark bits and "
+                "its pointer bitmap shorter; mgcmark_greenteagc.go, mheap.go initSpan; the "
+                "pacer is 1.22's, mgcpacer.go)")
 
     gogc: int | Literal["off"] = param(
         100, 'GOGC: heap growth over the marked heap (and roots) before the next cycle, in %; '
@@ -97,7 +105,7 @@ class _Lowered:
         on_stack = (local & (nbytes <= MAX_IMPLICIT_STACK_VAR_SIZE)
                     if p.escape_analysis else np.zeros(m, dtype=bool))
         kind, hbytes, header = object_layout(trace.obj_size, nslots, on_stack,
-                                             headers=p.version == "1.22")
+                                             headers=p.version in ("1.22", "1.27"))
         self.kind = kind
         self.hbytes = hbytes
         self.header = header
@@ -112,6 +120,21 @@ class _Lowered:
         # mark cost of each object: find and mark it, scan its slots; an object on the stack
         # is scanned as part of the stack frame; zerobase is not in the heap
         mcost = np.where(heap, c.mark_object_ns, 0.0) + c.mark_slot_ns * nslots
+        # Green Tea (Go 1.26+, mgcmark_greenteagc.go): an object of a 16-512-byte class is
+        # marked through its span's inline mark bits (tryDeferToSpanScan). A pointer-free one
+        # (a tiny block's too) is done there; a pointerful one is scanned when its span is
+        # (scanSpan), with every other object of the span marked by then: that part depends
+        # on which objects share a span, so the collector adds it per cycle (gt_scan)
+        self.green_tea = p.version == "1.27"
+        self.gt_scan = None
+        if self.green_tea:
+            sc = np.where(kind >= 2, kind >> 1, 0)
+            gt_class = np.asarray([green_tea_class(k) for k in range(NUM_SIZE_CLASSES)])
+            in_gt = (kind == KIND_TINY) | gt_class[sc]
+            mcost = np.where(in_gt & (nslots == 0), c.span_mark_object_ns, mcost)
+            self.gt_scan = in_gt & (nslots > 0)
+            mcost = np.where(self.gt_scan, c.mark_slot_ns * nslots, mcost)
+        self.nelems = span_nelems(self.green_tea)
         self.mcost = mcost
         # Go's scan work of an object: bytes up to its last pointer (pointers laid out first,
         # after the malloc header); pointer-free objects are marked without being scanned
@@ -121,8 +144,6 @@ class _Lowered:
         self.cum_scan = np.concatenate([[0], np.cumsum(self.scan_bytes)])
         # the heap's slots, kept current by the loop; object -> first slot, slot count
         self.slots = [-1] * int(nslots.sum())
-        self.base = trace.obj_slot_base.tolist()
-        self.nslots = nslots.tolist()
         # the event columns the collector reads segment by segment at each mark start
         self.op, self.a, self.x, self.z = op, a, trace.x, trace.z
         st_ev = np.flatnonzero(op == STORE)
@@ -160,10 +181,28 @@ class _Lowered:
         la = is_alloc[loop]
         x = trace.x[loop]
         flat = trace.obj_slot_base[np.where(la, 0, x)] + trace.b[loop]
-        self.loop_ev = loop.tolist()
         self.loop_a = np.where(la, x, -1 - flat).tolist()
         self.loop_b = np.where(la, ev_kind[loop], trace.y[loop]).tolist()
-        self.loop_t = self.t0[loop].tolist()
+        # the event index and static start time of each loop event: read by position only
+        # where the loop needs them (slow paths, and window by window while marking), so most
+        # loop events never become Python objects
+        self.loop_ev = loop
+        self.loop_t = self.t0[loop]
+        self._base = self._nslots = None
+        self._obj_slot_base = trace.obj_slot_base
+
+    # the heap's shape as Python lists, for the collector's marking; built at the first cycle
+    @property
+    def base(self) -> list[int]:
+        if self._base is None:
+            self._base = self._obj_slot_base.tolist()
+        return self._base
+
+    @property
+    def nslots(self) -> list[int]:
+        if self._nslots is None:
+            self._nslots = self.nslots_np.tolist()
+        return self._nslots
 
 
 class GoModel(Model):
@@ -191,7 +230,7 @@ class GoModel(Model):
         limit = INF if p.gomemlimit_mb is None else int(p.gomemlimit_mb * MiB)
         led = Ledger()
         n_tiny = int(np.count_nonzero(lw.tiny))
-        heap = Heap(c, p.gomaxprocs, lw.objects, n_tiny, led, out)
+        heap = Heap(c, p.gomaxprocs, lw.objects, n_tiny, led, out, lw.nelems)
         # the globals are scanned word by word (markroot's scanblock), as pointer slots are
         globals_bytes = int(p.globals_kb * 1024) // PTR_SIZE * PTR_SIZE
         pacer = Pacer(gogc, limit, p.gomaxprocs, p.version, globals_bytes)
@@ -233,12 +272,20 @@ class GoModel(Model):
     def _loop(self, lw: _Lowered, heap: Heap, col: Collector, led: Ledger,
               wb: float) -> tuple[list[int], int]:
         """One pass over heap ALLOCs and STOREs; returns the STOREs that paid a barrier and
-        the last event seen while marking."""
+        the last event seen while marking.
+
+        Two loops take turns over one iterator: between cycles a STORE only updates its slot
+        and an ALLOC takes the mcache fast path, and the event's index and start time are
+        read only on a slow path; while a cycle marks, every event needs both (termination
+        time, barriers, assists), read window by window."""
         slots = lw.slots
-        hb = lw.hbytes.tolist()
+        hbn = lw.hbytes
+        hb = hbn.tolist() if lw.has_tiny else None
         cspan, cfree, cpos, cobjs = heap.cspan, heap.cfree, heap.cpos, heap.cobjs
+        cend = heap.cend
         ospan = heap.ospan
         refill = heap.refill
+        evn, tn = lw.loop_ev, lw.loop_t
         wb_at: list[int] = []
         wb_add = wb_at.append
         extra = 0.0
@@ -247,29 +294,63 @@ class GoModel(Model):
         t_end = INF
         credit = 0.0
         mlast = -1
-        for i, a, b, T in zip(lw.loop_ev, lw.loop_a, lw.loop_b, lw.loop_t):
-            if a < 0:
-                # STORE: the slot changes; while marking, the hybrid write barrier runs
-                slots[~a] = b
-                if marking:
-                    t = T + extra
-                    if t >= t_end:
-                        led.extra = extra
-                        col.terminate_timed(i, mlast)
-                        extra = led.extra
-                        marking = False
-                    elif frac:
-                        led.extra = extra
-                        col.p1_tick(i, t)
-                        extra = led.extra
-                        t_end = col.t_end
-                    if marking:
-                        extra += wb
-                        wb_add(i)
-                        mlast = i
-                continue
-            # ALLOC of heap object a, kind b
-            if marking:
+        it = zip(count(), lw.loop_a, lw.loop_b)
+        while True:
+            # -- between cycles --
+            for k, a, b in it:
+                if a < 0:
+                    slots[~a] = b               # STORE: the slot changes, no barrier
+                    continue
+                # ALLOC of heap object a, kind b
+                if b >= 2:
+                    # mcache fast path: the next free slot of the cached span of this class
+                    q = cpos[b]
+                    if q < cend[b]:
+                        cobjs[b][cfree[b][q]] = a
+                        cpos[b] = q + 1
+                        ospan[a] = cspan[b]
+                        continue
+                    i = int(evn[k])
+                    led.extra = extra
+                    refill(b, i, float(tn[k]) + extra)
+                    cobjs[b][cfree[b][0]] = a
+                    cpos[b] = 1
+                    ospan[a] = cspan[b]
+                elif b == KIND_TINY:
+                    i = int(evn[k])
+                    led.extra = extra
+                    if not heap.alloc_tiny(a, hb[a], i, float(tn[k]) + extra):
+                        continue
+                else:
+                    i = int(evn[k])
+                    led.extra = extra
+                    heap.alloc_large(a, -b, i, float(tn[k]) + extra)
+                # a span came from mcentral or the heap: maybe start a cycle (mallocgc's
+                # checkGCTrigger)
+                col.after_span(i)
+                extra = led.extra
+                if col.marking:
+                    credit = 0.0
+                    t_end = col.t_end
+                    mlast = i
+                    marking = True
+                    break
+            else:
+                break
+            # -- a cycle is marking --
+            if hb is None:
+                hb = hbn.tolist()
+            lo = hi = 0
+            EV = TT = None
+            for k, a, b in it:
+                if k >= hi:
+                    lo, hi = k, k + MARK_WINDOW
+                    EV = evn[lo:hi].tolist()
+                    TT = tn[lo:hi].tolist()
+                i = EV[k - lo]
+                T = TT[k - lo]
+                if a < 0:
+                    slots[~a] = b           # STORE: the slot changes
                 t = T + extra
                 if t >= t_end:
                     led.extra = extra
@@ -281,6 +362,15 @@ class GoModel(Model):
                     col.p1_tick(i, t)
                     extra = led.extra
                     t_end = col.t_end
+                if a < 0:
+                    # STORE while marking: the hybrid write barrier runs
+                    if not marking:
+                        break
+                    extra += wb
+                    wb_add(i)
+                    mlast = i
+                    continue
+                # ALLOC of heap object a, kind b
                 if marking:
                     # deductAssistCredit: allocating while marking runs up assist debt
                     credit -= hb[a]
@@ -291,37 +381,42 @@ class GoModel(Model):
                         marking = col.marking
                         t_end = col.t_end
                     mlast = i
-            if b >= 2:
-                # mcache fast path: the next free slot of the cached span of this class
-                fl = cfree[b]
-                q = cpos[b]
-                if q < len(fl):
-                    cobjs[b][fl[q]] = a
-                    cpos[b] = q + 1
+                if b >= 2:
+                    q = cpos[b]
+                    if q < cend[b]:
+                        cobjs[b][cfree[b][q]] = a
+                        cpos[b] = q + 1
+                        ospan[a] = cspan[b]
+                        if marking:
+                            continue
+                        break
+                    led.extra = extra
+                    refill(b, i, T + extra)
+                    cobjs[b][cfree[b][0]] = a
+                    cpos[b] = 1
                     ospan[a] = cspan[b]
-                    continue
-                led.extra = extra
-                refill(b, i, T + extra)
-                fl = cfree[b]
-                cobjs[b][fl[0]] = a
-                cpos[b] = 1
-                ospan[a] = cspan[b]
-            elif b == KIND_TINY:
-                led.extra = extra
-                if not heap.alloc_tiny(a, hb[a], i, T + extra):
-                    continue
+                elif b == KIND_TINY:
+                    led.extra = extra
+                    if not heap.alloc_tiny(a, hb[a], i, T + extra):
+                        if marking:
+                            continue
+                        break
+                else:
+                    led.extra = extra
+                    heap.alloc_large(a, -b, i, T + extra)
+                # a span came from mcentral or the heap: maybe revise the assist ratio, or
+                # start a cycle (mallocgc's checkGCTrigger)
+                col.after_span(i)
+                extra = led.extra
+                if col.marking and not marking:
+                    credit = 0.0
+                    t_end = col.t_end
+                    mlast = i
+                marking = col.marking
+                if not marking:
+                    break
             else:
-                led.extra = extra
-                heap.alloc_large(a, -b, i, T + extra)
-            # a span came from mcentral or the heap: maybe revise the assist ratio, or start
-            # a cycle (mallocgc's checkGCTrigger)
-            col.after_span(i)
-            extra = led.extra
-            if col.marking and not marking:
-                credit = 0.0
-                t_end = col.t_end
-                mlast = i
-            marking = col.marking
+                break
         led.extra = extra
         return wb_at, mlast
 
@@ -379,5 +474,8 @@ class GoModel(Model):
             "heap_pages_mapped": heap.total_pages,
             "incremental_snapshots": col.incremental_snapshots,
         }
+        if lw.green_tea:
+            stats["span_scans"] = col.span_scans
+            stats["span_scans_one_mark"] = col.span_scans_one
         return {k: (int(v) if isinstance(v, (int, np.integer)) else float(v))
                 for k, v in stats.items()}

@@ -74,6 +74,43 @@ CLASS_TO_NELEMS = tuple(0 if s == 0 else CLASS_TO_NPAGES[c] * PAGE_SIZE // s
 NUM_SPAN_CLASSES = NUM_SIZE_CLASSES << 1
 TINY_SPAN_CLASS = TINY_SIZE_CLASS << 1 | 1          # tinySpanClass: 16-byte noscan blocks
 
+# -- Green Tea (Go 1.26+ default, runtime/mgcmark_greenteagc.go) ---------------------------------
+#: sizeof(spanInlineMarkBits): scans [63]uint8, owned uint8, marks [63]uint8, class spanClass
+SPAN_INLINE_MARK_BITS = 128
+#: gcUsesSpanInlineMarkBits(size) = heapBitsInSpan(size) && size >= 16: the size classes whose
+#: spans carry inline mark bits and are marked span by span (16..512 bytes)
+GREEN_TEA_MIN, GREEN_TEA_MAX = 16, MIN_SIZE_FOR_MALLOC_HEADER
+
+
+def green_tea_class(sizeclass: int) -> bool:
+    """Whether objects of ``sizeclass`` are marked span by span (gcUsesSpanInlineMarkBits)."""
+    return sizeclass > 0 and GREEN_TEA_MIN <= CLASS_TO_SIZE[sizeclass] <= GREEN_TEA_MAX
+
+
+def span_nelems(green_tea: bool) -> tuple[int, ...]:
+    """Objects per span of each span class. Without Green Tea, a span of whole pages divided
+    by the element size (the table comment's "objects" column). With it (mheap.go initSpan,
+    ``goexperiment.GreenTeaGC``), a span of a 16..512-byte class reserves its last 128 bytes for
+    the inline mark bits, and a pointerful span of a class up to 512 bytes also its pointer
+    bitmap (one bit per word: npages × 8192 / 64 bytes) — a 16-byte scan span holds 496
+    objects, not 512."""
+    out = []
+    for spc in range(NUM_SPAN_CLASSES):
+        sc, noscan = spc >> 1, spc & 1
+        size = CLASS_TO_SIZE[sc]
+        if sc == 0:
+            out.append(0)
+            continue
+        nbytes = CLASS_TO_NPAGES[sc] * PAGE_SIZE
+        reserve = 0
+        if green_tea:
+            if green_tea_class(sc):
+                reserve += SPAN_INLINE_MARK_BITS
+            if size <= MIN_SIZE_FOR_MALLOC_HEADER and not noscan:
+                reserve += nbytes // PTR_SIZE // 8
+        out.append((nbytes - reserve) // size)
+    return tuple(out)
+
 # Allocation kinds this model gives each object (its "class code"): a small object's code is its
 # span class (2..135); the others are below 2.
 KIND_NONE = 0      # no heap memory: size 0 (mallocgc returns &zerobase) or stack-allocated

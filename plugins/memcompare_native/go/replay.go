@@ -100,11 +100,20 @@ var rtypes []unsafe.Pointer // each type's *rtype, the argument of unsafe_New
 //go:linkname nanotime runtime.nanotime
 func nanotime() int64
 
-// roundupsize is the size mallocgc gives a request of size bytes (runtime/msize.go): its size
-// class's element size for small sizes, whole pages above maxSmallSize.
-//
-//go:linkname roundupsize runtime.roundupsize
-func roundupsize(size uintptr) uintptr
+// roundup is the size mallocgc gives an object of n bytes, pointerful when scan: runtime/msize.go
+// roundupsize, reached through append (runtime/slice.go growslice sizes a new backing array
+// with it): the size class's element size for a small object — less the 8-byte malloc header of
+// a pointerful one over 512 bytes since Go 1.22 — and whole pages for a large one. A pointerful
+// size is taken up to whole words (size classes are multiples of 8, so the class is the same).
+// Not a linkname to runtime.roundupsize: its signature changed in Go 1.22 (a noscan argument),
+// and Go 1.23's linker rejects references to runtime internals not marked for outside use.
+func roundup(n int64, scan bool) int64 {
+	if scan {
+		k := (n + ptrSize - 1) / ptrSize
+		return int64(cap(append([]unsafe.Pointer(nil), make([]unsafe.Pointer, k)...))) * ptrSize
+	}
+	return int64(cap(append([]byte(nil), make([]byte, n)...)))
+}
 
 // unsafe_New is reflect.New's allocation (runtime/malloc.go reflect_unsafe_New:
 // mallocgc(typ.size, typ, true)), called without building a reflect.Value around it.
@@ -153,7 +162,7 @@ func shapeKey(size, nslots int64) [2]int64 {
 	if n == 0 || (nslots == 0 && n < maxTinySize) {
 		return [2]int64{size, nslots}
 	}
-	return [2]int64{int64(roundupsize(uintptr(n))) - ptrSize*nslots, nslots}
+	return [2]int64{roundup(n, nslots > 0) - ptrSize*nslots, nslots}
 }
 
 // shapeType builds struct { P [nslots]unsafe.Pointer; B [size]byte } without its empty fields
@@ -193,18 +202,25 @@ type rtypeHead struct {
 	gcdata     *byte
 }
 
-const kindGCProg = 1 << 6 // runtime/typekind.go
+const kindGCProg = 1 << 6 // runtime/typekind.go (Go 1.19..1.23)
+
+// tflagGCMaskOnDemand (internal/abi/type.go TFlagGCMaskOnDemand, Go 1.24 and later, which
+// dropped GC programs): a large type's bitmap is built by the runtime when first needed
+// (runtime/type.go getGCMask), and gcdata points to where it will be. Go 1.19 never sets the
+// bit (its tflags end at tflagRegularMemory, 1 << 3).
+const tflagGCMaskOnDemand = 1 << 4
 
 // checkPointers verifies what mallocgc will see for a shape: the pointer words are exactly the
 // first nslots (ptrdata = 8 × nslots, so a pointer-free shape is noscan), and, where the type
 // has a plain bitmap, each of their bits is set. Large pointer arrays get a GC program,
-// which reflect.ArrayOf writes as "repeat one pointer word nslots times".
+// which reflect.ArrayOf writes as "repeat one pointer word nslots times" (Go 1.19), or a bitmap
+// the runtime builds on demand (Go 1.24+).
 func checkPointers(t reflect.Type, nslots int64) {
 	h := (*rtypeHead)((*[2]unsafe.Pointer)(unsafe.Pointer(&t))[1])
 	if h.ptrdata != uintptr(ptrSize*nslots) {
 		die("shape with %d slots: its type has %d bytes of pointers", nslots, h.ptrdata)
 	}
-	if nslots == 0 || h.kind&kindGCProg != 0 {
+	if nslots == 0 || h.kind&kindGCProg != 0 || h.tflag&tflagGCMaskOnDemand != 0 {
 		return
 	}
 	mask := unsafe.Slice(h.gcdata, (nslots+7)/8)
@@ -454,12 +470,16 @@ var sampleNames = []string{
 
 const pauseSource = "runtime/metrics /gc/pauses:seconds: each stop-the-world pause of the " +
 	"collector (sweep termination, mark termination) during the loop, as the midpoint of its " +
-	"histogram bucket (16 per power of two: within 3.2 %)"
+	"histogram bucket (16 per power of two in Go 1.19: within 3.2 %; 4 since Go 1.20: " +
+	"within 12.5 %)"
 
 // pauses lists the pauses recorded between two readings of /gc/pauses:seconds (runtime/
-// histogram.go timeHistogram: buckets [2^k + j·2^(k-4), 2^k + (j+1)·2^(k-4)) ns), each as the
-// midpoint of its bucket, shortest first. gcStart, gcMarkDone and gcMarkTermination record
-// each stop-the-world phase in it (runtime/mgc.go gcPauseDist).
+// histogram.go timeHistogram: buckets [2^k + j·2^(k-4), 2^k + (j+1)·2^(k-4)) ns in Go 1.19,
+// [2^k + j·2^(k-2), ...) since Go 1.20), each as the midpoint of its bucket (the bounds as the
+// runtime reports them), shortest first. Go 1.19's gcStart, gcMarkDone and gcMarkTermination
+// record each stop-the-world phase in it (runtime/mgc.go gcPauseDist); since Go 1.22 the
+// metric is an alias of /sched/pauses/total/gc:seconds, each GC stop-the-world from the
+// moment stopping began to the world's restart (runtime/proc.go startTheWorldWithSema).
 func pauses(before, after *metrics.Float64Histogram) []float64 {
 	out := []float64{} // [] in the JSON line when no pause happened, not null
 	for i, n := range after.Counts {
