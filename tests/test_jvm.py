@@ -681,3 +681,12 @@ def test_allocated_bytes_are_the_layout_by_hand(payload, nslots, each):
         t.drop(t.alloc(payload, nslots))
     r = memcompare.replay(t.build(), "jvm")
     assert r.metrics["allocated_bytes"] == 1000 * each
+
+
+# -- G1 and Parallel's adaptive size policy through the plugin author's conformance kit -------
+from memcompare.testing import conformance  # noqa: E402
+
+test_jvm_g1_conformance = conformance("jvm", params={"collector": "g1"})
+# a 16 MiB heap of 1 MiB regions: the kit's traces collect, mark and run mixed collections
+test_jvm_g1_small_heap_conformance = conformance("jvm", params={"collector": "g1",
+                                                                 "heap_mb": 16})

@@ -50,7 +50,8 @@ from memcompare.trace import STORE
 from .barrier import Mutations
 from .costs import Costs
 from .full import collect_full
-from .heap import EDEN, LOCAL, OLD, SURV, Heap, Sizes
+from .g1 import G1Heap, G1Policy, G1Run, g1_sizes
+from .heap import EDEN, HEAP_ALIGNMENT, LOCAL, OLD, SURV, Heap, MiB, Sizes, align_up
 from .layout import Layout
 from .policy import Policy
 from .tlab import EdenAllocator
@@ -62,12 +63,34 @@ class Params:
     """HotSpot flags (defaults as in JDK 17's ``-XX:+PrintFlagsFinal``, reference/runtimes.md
     §2), with ``-Xms`` = ``-Xmx``."""
 
-    collector: Literal["serial", "parallel", "epsilon"] = param(
+    collector: Literal["serial", "parallel", "g1", "epsilon"] = param(
         "serial", "serial = -XX:+UseSerialGC (DefNew + mark-compact, one GC thread); "
-                  "parallel = -XX:+UseParallelGC -XX:-UseAdaptiveSizePolicy (PSYoungGen + "
-                  "parallel compaction over gc_threads); epsilon = -XX:+UseEpsilonGC (JEP "
-                  "318: TLAB allocation, no collection, no barrier, OutOfMemoryError when "
-                  "the heap is full)")
+                  "parallel = -XX:+UseParallelGC (PSYoungGen + parallel compaction over "
+                  "gc_threads; see adaptive_size_policy); g1 = -XX:+UseG1GC (regions, "
+                  "pause-time young sizing, IHOP, concurrent marking, mixed collections; "
+                  "g1.py); epsilon = -XX:+UseEpsilonGC (JEP 318: TLAB allocation, no "
+                  "collection, no barrier, OutOfMemoryError when the heap is full)")
+    jdk: Literal["25", "17"] = param(
+        "25", "the JDK of the twin this cell is compared with (jvm-native's jdk). The rules "
+              "are HotSpot 17's (each cites its source); where JDK 25 is known to behave "
+              "differently docs/native-jvm.md says so")
+    adaptive_size_policy: bool = param(
+        True, "Parallel only: -XX:+UseAdaptiveSizePolicy (HotSpot's default: eden and "
+              "survivors resized after each young collection for the pause and throughput "
+              "goals, tenuring threshold stepped; psAdaptiveSizePolicy.cpp, asp.py); false = "
+              "-XX:-UseAdaptiveSizePolicy, the fixed layout")
+    max_gc_pause_ms: int = param(
+        200, "pause-time goal (-XX:MaxGCPauseMillis; G1's default 200, g1Arguments.cpp); "
+             "G1 sizes young to fit it. Parallel's adaptive size policy has no pause goal by "
+             "default (MaxGCPauseMillis is then unset: none)", minimum=1)
+    ihop_percent: int = param(
+        45, "G1: old + humongous occupancy, in % of the heap, above which concurrent marking "
+            "starts (-XX:InitiatingHeapOccupancyPercent; g1IHOPControl.cpp)",
+        minimum=0, maximum=100)
+    region_mb: int | None = param(
+        None, "G1 region size in MiB (-XX:G1HeapRegionSize, a power of two 1..32); absent = "
+              "heap / 2048 rounded down to a power of two within 1..32 MiB "
+              "(heapRegion.cpp setup_heap_region_size)", minimum=1, maximum=32)
     heap_mb: float = param(
         256.0, "heap size in MiB (-Xms = -Xmx), rounded up to 2 MiB (HeapAlignment)",
         minimum=2)
@@ -116,7 +139,7 @@ class JVMModel(Model):
     # -- pricing ----------------------------------------------------------------------------
     def _pause(self, out: Output, at: int, kind: str, fixed: float, work: float) -> float:
         p, c = self.params, self.costs
-        if p.collector == "parallel":
+        if p.collector in ("parallel", "g1"):
             t = p.gc_threads
             ns = fixed + t * c.gc_thread_ns + work / (t * c.parallel_efficiency)
             out.pause(at, ns, kind, cpu_ns=ns * t)
@@ -262,9 +285,18 @@ class JVMModel(Model):
     def run(self, trace: Trace, out: Output) -> None:
         p, c = self.params, self.costs
         layout = Layout.for_flags(p.compressed_oops, p.compressed_class_pointers)
-        sizes = Sizes.compute(p.collector, p.heap_mb, p.young_mb, p.new_ratio, p.survivor_ratio)
         obj_size = layout.object_size(trace.obj_size, trace.obj_nslots).astype(np.int64)
-        heap = Heap(trace, sizes, layout, obj_size)
+        g1 = p.collector == "g1"
+        if g1:
+            heap_bytes = align_up(int(round(p.heap_mb * MiB)), HEAP_ALIGNMENT)
+            g1policy = G1Policy(p, heap_bytes)
+            sizes = g1_sizes(Sizes.compute("serial", p.heap_mb, None, p.new_ratio,
+                                           p.survivor_ratio), g1policy)
+            heap = G1Heap(trace, sizes, layout, obj_size)
+        else:
+            sizes = Sizes.compute(p.collector, p.heap_mb, p.young_mb, p.new_ratio,
+                                  p.survivor_ratio)
+            heap = Heap(trace, sizes, layout, obj_size)
         if p.always_pre_touch:
             heap.pre_touch()
         local = trace.obj_local & p.scalar_replacement
@@ -272,7 +304,7 @@ class JVMModel(Model):
         hid = np.flatnonzero(~local).astype(np.int64)
         hsize = obj_size[hid]
         alloc_event = trace.obj_alloc_at[hid]
-        policy = Policy(p.collector, sizes, p.max_tenuring_threshold)
+        policy = g1policy if g1 else Policy(p.collector, sizes, p.max_tenuring_threshold)
         heap.threshold = policy.initial_threshold
         eden = EdenAllocator(heap, policy, hid, hsize, alloc_event, out)
         muts = Mutations(trace, heap)
@@ -280,11 +312,25 @@ class JVMModel(Model):
         self.hid, self.hsize = hid, hsize
         # the counters live in out.stats from the start, so an OutOfMemory cell keeps them
         self.stats = st = out.stats
+        self.out_ref = out
         st.update({k: 0 for k in (
             "minor_gcs", "full_gcs", "promotion_failures", "copied_objects",
             "survivor_copied_bytes", "promoted_bytes", "premature_promoted_bytes",
             "dirty_cards_scanned", "card_slots_scanned", "marked_objects", "compacted_bytes",
             "dead_wood_bytes_last_full", "full_after_young", "page_faults")})
+        if g1:
+            st.update({k: 0 for k in (
+                "mixed_gcs", "evacuation_failures", "concurrent_start_gcs", "concurrent_cycles",
+                "remark_pauses", "old_cset_regions", "mixed_copied_bytes",
+                "humongous_eagerly_reclaimed", "refined_cards")})
+            # the region size as resolved, under the parameter's name (the twin tables
+            # compare it with HotSpot's G1HeapRegionSize)
+            st["region_mb"] = g1policy.R // MiB
+            st.update({"heap_bytes": sizes.heap, "regions": g1policy.n,
+                       "humongous_threshold_bytes": g1policy.humongous_bytes})
+            heap.report_footprint(out, 0)
+            self._run_g1(trace, out, heap, g1policy, hid, hsize, alloc_event, local)
+            return
         # the young generation as resolved from the flags, under the parameter's name (the
         # twin tables compare it with HotSpot's MaxNewSize)
         st["young_mb"] = sizes.young / 2**20
@@ -315,6 +361,47 @@ class JVMModel(Model):
             eden.reset(heap.eden_spill)
             heap.report_footprint(out, i)
 
+        self._mutator_costs(trace, out, eden, hsize, alloc_event, local)
+
+    def _run_g1(self, trace, out, heap, policy, hid, hsize, alloc_event, local) -> None:
+        """The replay under G1 (g1.py): from one allocation failure to the next, as above."""
+        eden, muts = self.eden, Mutations(trace, heap)
+        run = G1Run(self, out, heap, policy, eden, muts, hid, hsize, alloc_event)
+        eden.humongous = run.allocate_humongous
+        eden.tlab_cap = policy.humongous_bytes
+        run.after_collection()
+        st = out.stats
+        st["first_eden_regions"] = eden.eden_cap // policy.R
+        K = hid.size
+        k = cycle_start = attempt = 0
+        last_gc = -1
+        while True:
+            k_new = eden.fill(k)
+            if k_new == K:
+                break
+            attempt = attempt + 1 if k_new == last_gc else 0
+            k = last_gc = k_new
+            i = int(alloc_event[k])
+            self._g1_apply(muts, heap, i)
+            run.collect(k, i, attempt, hid[cycle_start:k])
+            cycle_start = k
+            heap.report_footprint(out, i)
+        self._g1_apply(muts, heap, trace.events)
+        st["tenuring_threshold_last"] = int(heap.threshold)
+        self._mutator_costs(trace, out, eden, hsize, alloc_event, local)
+
+    def _g1_apply(self, muts, heap, end: int) -> None:
+        """Apply events up to ``end``; the old cards they dirty are enqueued for concurrent
+        refinement (g1BarrierSet.inline.hpp ``G1BarrierSet::write_ref_field_post``:
+        a card already dirty is not enqueued again), priced as concurrent CPU."""
+        before = heap.dirty.size
+        muts.apply(heap, end)
+        new = max(int(heap.dirty.size) - int(before), 0)
+        self.stats["refined_cards"] += new
+        self.out_ref.concurrent_ns += new * self.costs.g1_refine_ns_per_card
+
+    def _mutator_costs(self, trace, out, eden, hsize, alloc_event, local) -> None:
+        p, c, st = self.params, self.costs, self.stats
         # -- mutator costs: allocation paths, card marks --
         mm = np.zeros(trace.events)
         mm[alloc_event] = c.tlab_alloc_ns + c.zero_ns_per_byte * hsize
@@ -330,19 +417,21 @@ class JVMModel(Model):
         # has none at all (EpsilonBarrierSet)
         stores = np.flatnonzero((trace.op == STORE) & (trace.y >= 0))
         stores = stores[~local[trace.x[stores]]]
-        if p.collector != "epsilon":
+        if p.collector == "g1":
+            mm[stores] += c.g1_barrier_ns
+        elif p.collector != "epsilon":
             mm[stores] += c.card_mark_ns
         out.mm_ns = mm
         out.allocated_bytes = int(hsize.sum())
         st.update({
-            "tenuring_threshold": int(heap.threshold),
+            "tenuring_threshold": int(self.heap.threshold),
             "tlab_refills": len(eden.refills),
             "shared_eden_allocs": len(eden.shared),
             "old_direct_allocs": len(eden.old),
             "tlab_waste_bytes": int(eden.tlab_waste),
             "scalar_replaced": int(np.count_nonzero(local)),
             "card_marks": int(stores.size) if p.collector != "epsilon" else 0,
-            "old_used_bytes": heap.old_top,
+            "old_used_bytes": self.heap.old_top,
         })
 
     def held(self) -> tuple[np.ndarray, np.ndarray]:

@@ -113,6 +113,10 @@ class Policy:
         # ParallelScavengeHeap::should_alloc_in_eden: size < eden words / 2, in words
         return size // HEAP_WORD >= (self.sizes.eden // HEAP_WORD) // 2
 
+    def humongous(self, size: int) -> bool:
+        """Only G1 has humongous objects (g1.py)."""
+        return False
+
     def young_first(self, size: int) -> bool:
         """Serial ``satisfy_failed_allocation``: a young collection only if the object fits
         eden at all; Parallel always scavenges first (``failed_mem_allocate``)."""

