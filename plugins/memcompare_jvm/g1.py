@@ -610,7 +610,8 @@ class G1Run:
         hum_r[reg[hum]] = True
         top_r = (heap.old_top - 1) // R
         ok = (~hum_r) & (live_b < R * G1_MIXED_GC_LIVE_THRESHOLD_PERCENT / 100) & (used_b > 0)
-        ok[top_r] = False                          # the current allocation region
+        if 0 <= top_r < nreg:
+            ok[top_r] = False                      # the current allocation region
         garbage = used_b - live_b
         regs = np.flatnonzero(ok)
         regs = regs[np.argsort(-garbage[regs], kind="stable")]

@@ -38,7 +38,7 @@ This module computes no metric.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -48,6 +48,7 @@ from memcompare.errors import OutOfMemory
 from memcompare.trace import STORE
 
 from .barrier import Mutations
+from .asp import AdaptiveSizePolicy, mutator_clock
 from .costs import Costs
 from .full import collect_full
 from .g1 import G1Heap, G1Policy, G1Run, g1_sizes
@@ -183,8 +184,8 @@ class JVMModel(Model):
                           adapt_threshold=not parallel)
         faults = heap.touched_pages() - pages
         st["page_faults"] += faults
-        self._pause(out, i, "minor", self.costs.young_pause_ns,
-                    self._minor_work(w) + faults * self.costs.page_fault_ns)
+        pause_ns = self._pause(out, i, "minor", self.costs.young_pause_ns,
+                               self._minor_work(w) + faults * self.costs.page_fault_ns)
         out.collection("minor", max(i - 1, 0), w.reclaimed)
         st["minor_gcs"] += 1
         st["copied_objects"] += w.copied_objects
@@ -198,7 +199,27 @@ class JVMModel(Model):
         st["premature_promoted_bytes"] += w.premature_bytes
         self.policy.sample_after_young(heap.old_top - old_before)
         self.eden.almost_full = False           # SerialHeap::gc_epilogue: eden is empty
+        if self.asp is not None:
+            self._adapt(i, pause_ns, w)
         return True
+
+    def _adapt(self, i: int, pause_ns: float, w) -> None:
+        """Parallel's adaptive size policy after a successful scavenge (asp.py): the new eden
+        and survivor sizes take effect for the next cycle, and the tenuring threshold."""
+        asp, heap, st = self.asp, self.heap, self.stats
+        interval = float(self.clock[i] - self.clock[self.last_pause_end])
+        self.last_pause_end = i
+        asp.minor_collection_end(pause_ns, interval, w.survived_bytes, w.promoted_bytes,
+                                 w.premature_bytes > 0, heap.from_used)
+        heap.threshold = asp.threshold
+        if (asp.eden, asp.survivor) != (heap.sizes.eden, heap.sizes.survivor):
+            sizes = replace(heap.sizes, eden=asp.eden, survivor=asp.survivor)
+            heap.sizes = self.policy.sizes = sizes
+            self.eden.eden_cap = sizes.eden
+            self.eden.desired = sizes.tlab_size()
+        st["eden_bytes_last"] = asp.eden
+        st["survivor_bytes_last"] = asp.survivor
+        st["asp_resizes"] = asp.resizes
 
     def _full(self, out, i: int, eden_ids: np.ndarray, maximal: bool) -> None:
         p, heap, st = self.params, self.heap, self.stats
@@ -210,7 +231,7 @@ class JVMModel(Model):
         w = collect_full(heap, eden_ids, dead_wood)
         faults = heap.touched_pages() - pages
         st["page_faults"] += faults
-        self._pause(out, i, "full", self.costs.full_pause_ns,
+        ns = self._pause(out, i, "full", self.costs.full_pause_ns,
                     self._full_work(w, int(heap.regs.size))
                     + faults * self.costs.page_fault_ns)
         out.collection("full", max(i - 1, 0), w.reclaimed)
@@ -219,6 +240,10 @@ class JVMModel(Model):
         st["dead_wood_bytes_last_full"] = w.dead_wood_bytes
         st["promoted_bytes"] += w.promoted_bytes
         self.policy.sample_after_full(w.old_growth)
+        if self.asp is not None:
+            # AdaptiveSizePolicy::major_collection_end: the major GC cost
+            self.asp.major_collection_end(ns, float(self.clock[i] - self.clock[self.last_pause_end]))
+            self.last_pause_end = i
         # SerialHeap::gc_epilogue: a full collection that leaves eden occupied means the
         # heap is almost full; allocations outside TLABs then try the old generation
         self.eden.almost_full = w.spilled_bytes > 0
@@ -294,8 +319,10 @@ class JVMModel(Model):
                                            p.survivor_ratio), g1policy)
             heap = G1Heap(trace, sizes, layout, obj_size)
         else:
+            asp = p.collector == "parallel" and p.adaptive_size_policy
             sizes = Sizes.compute(p.collector, p.heap_mb, p.young_mb, p.new_ratio,
-                                  p.survivor_ratio)
+                                  AdaptiveSizePolicy.initial_survivor_ratio(p.survivor_ratio) - 2
+                                  if asp else p.survivor_ratio)
             heap = Heap(trace, sizes, layout, obj_size)
         if p.always_pre_touch:
             heap.pre_touch()
@@ -306,6 +333,13 @@ class JVMModel(Model):
         alloc_event = trace.obj_alloc_at[hid]
         policy = g1policy if g1 else Policy(p.collector, sizes, p.max_tenuring_threshold)
         heap.threshold = policy.initial_threshold
+        self.asp = None
+        if not g1 and asp:
+            self.asp = AdaptiveSizePolicy(sizes, p.survivor_ratio, p.max_tenuring_threshold)
+            heap.threshold = self.asp.threshold
+            self.clock = mutator_clock(trace, out.mutator, c, obj_size,
+                                       trace.obj_local & p.scalar_replacement)
+            self.last_pause_end = 0
         eden = EdenAllocator(heap, policy, hid, hsize, alloc_event, out)
         muts = Mutations(trace, heap)
         self.trace, self.heap, self.policy, self.eden = trace, heap, policy, eden

@@ -101,7 +101,9 @@ class Params(NativeParams):
         45, "G1's initiating heap occupancy percent (-XX:InitiatingHeapOccupancyPercent)",
         minimum=0, maximum=100)
     adaptive_ihop: bool = param(
-        True, "G1 adapts the marking threshold to its predictions (-XX:+G1UseAdaptiveIHOP)")
+        True, "G1 adapts the marking threshold to its predictions (-XX:+G1UseAdaptiveIHOP, "
+              "HotSpot's default); false = -XX:-G1UseAdaptiveIHOP, the fixed threshold the "
+              "jvm model uses (not a matched setting: the model has no adaptive IHOP)")
     region_mb: int | None = param(
         None, "G1 heap region size in MiB (-XX:G1HeapRegionSize); absent = HotSpot's "
               "ergonomic choice")
@@ -165,8 +167,7 @@ class JvmNative(NativeModel):
     matched = ("jdk", "collector", "heap_mb", "young_mb", "new_ratio", "survivor_ratio",
                "max_tenuring_threshold", "target_survivor_ratio", "gc_threads",
                "compressed_oops", "compressed_class_pointers", "always_pre_touch",
-               "adaptive_size_policy", "max_gc_pause_ms", "ihop_percent", "adaptive_ihop",
-               "region_mb")
+               "adaptive_size_policy", "max_gc_pause_ms", "ihop_percent", "region_mb")
     #: Epsilon in the model too, pre-touched as the baseline process is; its heap (30 GiB,
     #: below the ≈32 GiB where HotSpot gives up compressed oops) holds any built-in trace
     off_params = {"collector": "epsilon", "heap_mb": 30720.0, "always_pre_touch": True}
@@ -218,8 +219,13 @@ class JvmNative(NativeModel):
                 f.append(f"-Xmn{_size(p.young_mb)}")
             else:
                 f.append(f"-XX:NewRatio={p.new_ratio}")
-            f += [f"-XX:SurvivorRatio={p.survivor_ratio}",
-                  f"-XX:MaxTenuringThreshold={p.max_tenuring_threshold}",
+            # with the adaptive size policy an explicit -XX:SurvivorRatio also sets
+            # InitialSurvivorRatio and MinSurvivorRatio (parallelArguments.cpp), so HotSpot's
+            # default 8 is left to HotSpot's defaults (memcompare_jvm/asp.py does the same)
+            if not (collector == "parallel" and p.adaptive_size_policy
+                    and p.survivor_ratio == 8):
+                f.append(f"-XX:SurvivorRatio={p.survivor_ratio}")
+            f += [f"-XX:MaxTenuringThreshold={p.max_tenuring_threshold}",
                   f"-XX:TargetSurvivorRatio={p.target_survivor_ratio}"]
         elif collector == "g1":
             # G1 sizes its young generation itself (-Xmn would fix it and turn the pause-time
@@ -227,10 +233,7 @@ class JvmNative(NativeModel):
             f += [f"-XX:SurvivorRatio={p.survivor_ratio}",
                   f"-XX:MaxTenuringThreshold={p.max_tenuring_threshold}",
                   f"-XX:TargetSurvivorRatio={p.target_survivor_ratio}"]
-        if p.jdk == "25":
-            # JEP 471/498: JDK 24+ warns on sun.misc.Unsafe's memory-access methods, which the
-            # replayer's array geometry uses (arrayBaseOffset, before the clock)
-            f.append("--sun-misc-unsafe-memory-access=allow")
+
         if p.always_pre_touch or epsilon_heap_mb is not None:
             f.append("-XX:+AlwaysPreTouch")
         if not p.compressed_oops:
@@ -241,6 +244,10 @@ class JvmNative(NativeModel):
             f.append("-XX:-EliminateAllocations")
         direct_mb = 64 + (trace_bytes // 2 >> 20)
         f.append(f"-XX:MaxDirectMemorySize={direct_mb}m")
+        if p.jdk == "25":
+            # JEP 471/498: JDK 24+ warns on sun.misc.Unsafe's memory-access methods, which the
+            # replayer's array geometry uses (arrayBaseOffset, before the clock)
+            f.append("--sun-misc-unsafe-memory-access=allow")
         return f
 
     def baseline_heap_mb(self, trace_path: str, replays: int) -> int:
@@ -254,7 +261,10 @@ class JvmNative(NativeModel):
                 baseline: bool = False) -> tuple[list[str], dict[str, str]]:
         size = os.path.getsize(trace_path)
         heap = self.baseline_heap_mb(trace_path, replays) if baseline else None
-        return ([prefix[0], *self.flags(size, epsilon_heap_mb=heap), *prefix[1:], trace_path,
+        # the launcher of this model's JDK (build() returns it too; the class files are the
+        # same for both JDKs, compiled --release 17)
+        java = java_for(self.params.jdk) or prefix[0]
+        return ([java, *self.flags(size, epsilon_heap_mb=heap), *prefix[1:], trace_path,
                  str(replays)], {})
 
     def settings(self, replay_line: dict[str, Any]) -> dict[str, Any]:
@@ -295,11 +305,10 @@ class JvmNative(NativeModel):
         if collector == "g1":
             s["max_gc_pause_ms"] = got["MaxGCPauseMillis"]
             s["ihop_percent"] = got["InitiatingHeapOccupancyPercent"]
-            s["adaptive_ihop"] = got["G1UseAdaptiveIHOP"]
             s["region_mb"] = got["G1HeapRegionSize"] // mib
         else:
             s.update({k: getattr(p, k) for k in ("max_gc_pause_ms", "ihop_percent",
-                                                  "adaptive_ihop", "region_mb")})
+                                                  "region_mb")})
         s["gc_threads"] = (got["ParallelGCThreads"] if collector in ("parallel", "g1", "zgc")
                            else p.gc_threads)
         s["compressed_oops"] = got["UseCompressedOops"]
