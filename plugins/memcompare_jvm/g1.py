@@ -44,9 +44,11 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
   ``need_to_start_conc_mark``): when old + humongous occupancy exceeds
   ``InitiatingHeapOccupancyPercent`` 45 % of the heap at the end of a young collection (or
   with a humongous allocation), the next young collection is a *concurrent start*. Marking
-  runs concurrently (its CPU is concurrent work); the model ends it at the next collection
-  request with the Remark and Cleanup pauses, where completely empty old regions and dead
-  humongous objects are freed (g1ConcurrentMark.cpp ``remark``/``cleanup``).
+  runs concurrently from a snapshot at its start (SATB: what was unreachable then is dead;
+  what reached the old generation since is live), its CPU concurrent work; the model ends it
+  at the next collection request with the Remark and Cleanup pauses, where completely empty
+  old regions and dead humongous objects are freed (g1ConcurrentMark.cpp
+  ``remark``/``cleanup``).
 - **Mixed collections** (g1CollectionSetChooser.cpp, g1CollectionSet.cpp
   ``finalize_old_part``, g1Policy.cpp ``next_gc_should_be_mixed``): old regions whose live
   bytes are below ``G1MixedGCLiveThresholdPercent`` 85 % of a region are candidates, most
@@ -67,8 +69,9 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
 
 Simplifications: one allocating thread; regions are renumbered when some are freed (which
 changes no figure the model reports); promotions and PLABs do not leave region tails; a full
-collection compacts humongous objects like others; marking liveness is reachability when it
-ends rather than the snapshot at its start (SATB keeps a little more); a mixed collection
+collection compacts humongous objects like others; marking takes no simulated time: it ends,
+with the snapshot's liveness, at the first collection request after it started; a mixed
+collection
 evacuates what is reachable from the registers (remembered-set entries from dead old objects
 keep a little more alive in HotSpot); no adaptive IHOP (needs three completed marking cycles,
 ``G1AdaptiveIHOPNumInitialSamples``, before it changes the threshold), no SATB pre-barrier
@@ -367,17 +370,22 @@ class G1Run:
             keep &= ~regions_mask[reg]
         if drop_ids.size:
             keep &= ~np.isin(ids, drop_ids)
-            # a humongous object's continuation regions hold nothing else
-        kept_regions = np.unique(reg[keep])
-        rank = np.full(int(reg.max()) + 2, -1, dtype=np.int64)
-        rank[kept_regions] = np.arange(kept_regions.size)
+        # every region a kept object spans (a humongous object's continuation regions too)
+        rk = reg[keep]
+        end_reg = (addr[keep] + heap.size[ids[keep]] - 1) // R
+        kept_regions = np.unique(ranges(rk, end_reg - rk + 1))
         top_reg = (heap.old_top - 1) // R if heap.old_top else -1
+        rank = np.full(max(int(end_reg.max()) if rk.size else 0, int(reg.max()), top_reg) + 2,
+                       -1, dtype=np.int64)
+        rank[kept_regions] = np.arange(kept_regions.size)
         if keep.any():
-            ends = addr[keep] + heap.size[ids[keep]]
-            last = int(kept_regions[-1])
-            # the last kept region's fill, or the whole extent of a humongous object in it
-            top = int(rank[last]) * R + int(ends.max() - last * R)
-            if top_reg >= 0 and rank[top_reg] < 0 and top % R:
+            ka = addr[keep]
+            ends = ka + heap.size[ids[keep]]
+            j = int(np.argmax(ends))
+            last = int(ka[j] // R)
+            # the end of the last object, in its region's new place
+            top = int(rank[last]) * R + int(ends[j] - last * R)
+            if top_reg < 0 or rank[top_reg] < 0:
                 top = -(-top // R) * R          # the allocation region was freed
         else:
             top = 0
@@ -576,16 +584,24 @@ class G1Run:
         return sum(int(heap.size[ids[heap.gen_np[ids] == OLD]].sum()) for ids in self.candidates)
 
     def start_marking(self) -> None:
+        """After the concurrent-start pause: the snapshot-at-the-beginning (SATB) marking
+        finds what was reachable now; objects that reach the old generation later lie above
+        the region's top-at-mark-start and count as live (g1ConcurrentMark.cpp)."""
+        heap = self.heap
         self.marking = True
         self.conc_start_next = False
         self.st["concurrent_cycles"] += 1
+        self.snap_live = mark(heap, register_roots(heap))
+        self.snap_old = heap.gen_np == OLD
 
     def finish_marking(self, i: int) -> None:
         """Remark and Cleanup: liveness per old region, empty regions and dead humongous
         objects freed, mixed candidates chosen."""
         m, heap, out, c, R = self.m, self.heap, self.out, self.m.costs, self.R
         self.marking = False
-        mk = mark(heap, register_roots(heap))
+        # SATB: dead = old at the snapshot and unreachable then (it cannot become reachable)
+        mk = self.snap_live | ~self.snap_old
+        self.snap_live = self.snap_old = None
         ids = heap.old_ids.view().copy()
         live = mk[ids]
         # the concurrent mark's work on other cores (G1ConcurrentMark)
