@@ -1,4 +1,7 @@
-"""The ``jvm`` model: the replay driver and parameters of HotSpot's Serial and Parallel GC.
+"""The ``jvm`` model: the replay driver and parameters of HotSpot's Serial, Parallel and G1 GC.
+
+G1 runs the same loop in ``_run_g1`` with g1.py's policy and collections; Parallel's adaptive
+size policy (asp.py) adjusts eden, survivors and the tenuring threshold after each scavenge.
 
 The trace's heap objects are laid out (layout.py) and allocated in order through TLABs in
 eden (tlab.py). Allocation alone decides when eden is exhausted, so the replay runs from one
@@ -128,7 +131,7 @@ class Params:
 
 
 class JVMModel(Model):
-    """HotSpot generational GC: Serial or Parallel young copying plus mark-compact old."""
+    """HotSpot's collectors: Serial or Parallel (young copying, mark-compact old) and G1."""
 
     name = "jvm"
     Params = Params
