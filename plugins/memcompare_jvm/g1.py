@@ -46,7 +46,8 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
   with a humongous allocation), the next young collection is a *concurrent start*. Marking
   runs concurrently from a snapshot at its start (SATB: what was unreachable then is dead;
   what reached the old generation since is live), its CPU concurrent work; the model ends it
-  at the next collection request with the Remark and Cleanup pauses, where completely empty
+  at the first collection request after its work is done with the Remark and Cleanup pauses,
+  where completely empty
   old regions and dead humongous objects are freed (g1ConcurrentMark.cpp
   ``remark``/``cleanup``).
 - **Mixed collections** (g1CollectionSetChooser.cpp, g1CollectionSet.cpp
@@ -69,9 +70,9 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
 
 Simplifications: one allocating thread; regions are renumbered when some are freed (which
 changes no figure the model reports); promotions and PLABs do not leave region tails; a full
-collection compacts humongous objects like others; marking takes no simulated time: it ends,
-with the snapshot's liveness, at the first collection request after it started; a mixed
-collection
+collection compacts humongous objects like others; marking lasts its work (the snapshot's
+live objects and slots at the full collection's marking costs, over ``ConcGCThreads``) of
+mutator time and ends at the first collection request after that; a mixed collection
 evacuates what is reachable from the registers (remembered-set entries from dead old objects
 keep a little more alive in HotSpot); no adaptive IHOP (needs three completed marking cycles,
 ``G1AdaptiveIHOPNumInitialSamples``, before it changes the threshold), no SATB pre-barrier
@@ -593,6 +594,16 @@ class G1Run:
         self.st["concurrent_cycles"] += 1
         self.snap_live = mark(heap, register_roots(heap))
         self.snap_old = heap.gen_np == OLD
+        # how long marking takes: the snapshot's live objects and their slots on the
+        # concurrent threads, ConcGCThreads = max((ParallelGCThreads + 2) / 4, 1)
+        # (G1ConcurrentMark::scale_concurrent_worker_threads); it advances only while the
+        # mutator runs (concurrent threads yield to every pause, SuspendibleThreadSet)
+        c = self.m.costs
+        live = np.flatnonzero(self.snap_live)
+        threads = max((self.m.params.gc_threads + 2) // 4, 1)
+        self.mark_ns = (live.size * c.mark_ns_per_object
+                        + int(heap.nslots[live].sum()) * c.mark_ns_per_slot) / threads
+        self.mark_start = self.at
 
     def finish_marking(self, i: int) -> None:
         """Remark and Cleanup: liveness per old region, empty regions and dead humongous
@@ -605,8 +616,7 @@ class G1Run:
         ids = heap.old_ids.view().copy()
         live = mk[ids]
         # the concurrent mark's work on other cores (G1ConcurrentMark)
-        out.concurrent_ns += (int(live.sum()) * c.mark_ns_per_object
-                              + int(heap.nslots[ids[live]].sum()) * c.mark_ns_per_slot)
+        out.concurrent_ns += self.mark_ns * max((self.m.params.gc_threads + 2) // 4, 1)
         m._pause(out, i, "remark", c.g1_remark_pause_ns, 0.0)
         m._pause(out, i, "cleanup", c.g1_cleanup_pause_ns, 0.0)
         self.st["remark_pauses"] += 1
@@ -697,7 +707,8 @@ class G1Run:
             self.after_collection()
             return
         self.humongous_gc = False
-        if self.marking:
+        self.at = i
+        if self.marking and self.clock[i] - self.clock[self.mark_start] >= self.mark_ns:
             self.finish_marking(i)
         mixed = self.mixed_phase
         if self.prepare_mixed:

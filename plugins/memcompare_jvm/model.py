@@ -404,6 +404,7 @@ class JVMModel(Model):
         """The replay under G1 (g1.py): from one allocation failure to the next, as above."""
         eden, muts = self.eden, Mutations(trace, heap)
         run = G1Run(self, out, heap, policy, eden, muts, hid, hsize, alloc_event)
+        run.clock = mutator_clock(trace, out.mutator, self.costs, heap.size, local)
         eden.humongous = run.allocate_humongous
         eden.tlab_cap = policy.humongous_bytes
         run.after_collection()
