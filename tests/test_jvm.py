@@ -587,10 +587,13 @@ def test_every_workload_is_safe_and_leaks_nothing(name, heap_mb, collector):
         assert m["gc_count"] > 0                  # the small heap does collect
 
 
-def test_replay_is_deterministic():
+@pytest.mark.parametrize("params", [{"heap_mb": 4},
+                                    {"heap_mb": 8, "collector": "parallel"},
+                                    {"heap_mb": 8, "collector": "g1"}])
+def test_replay_is_deterministic(params):
     trace = _trace("message-buffer")
-    a = memcompare.replay(trace, "jvm", heap_mb=4)
-    b = memcompare.replay(trace, "jvm", heap_mb=4)
+    a = memcompare.replay(trace, "jvm", **params)
+    b = memcompare.replay(trace, "jvm", **params)
     assert repr(a.metrics) == repr(b.metrics) and a.stats == b.stats
 
 

@@ -99,8 +99,9 @@ class Params:
         256.0, "heap size in MiB (-Xms = -Xmx), rounded up to 2 MiB (HeapAlignment)",
         minimum=2)
     young_mb: float | None = param(
-        None, "young generation in MiB (-Xmn); absent = heap / (new_ratio + 1), aligned down",
-        minimum=0)
+        None, "young generation in MiB (-Xmn); absent = heap / (new_ratio + 1), aligned down. "
+              "Serial and Parallel only: G1 sizes young itself (5..60 % of the regions) and "
+              "ignores young_mb and new_ratio", minimum=0)
     new_ratio: int = param(2, "old : young size ratio when young_mb is absent (-XX:NewRatio)",
                            minimum=1)
     survivor_ratio: int = param(8, "eden : one survivor space (-XX:SurvivorRatio)", minimum=1)

@@ -118,7 +118,8 @@ class Params(NativeParams):
     heap_mb: float = param(256.0, "heap size in MiB (-Xms = -Xmx)", minimum=2)
     young_mb: float | None = param(
         None, "young generation in MiB (-Xmn); absent = HotSpot's default "
-              "(heap / (new_ratio + 1))", minimum=0)
+              "(heap / (new_ratio + 1)). Not passed to G1 or ZGC, which size young "
+              "themselves", minimum=0)
     new_ratio: int = param(2, "old : young size ratio when young_mb is absent (-XX:NewRatio)",
                            minimum=1)
     survivor_ratio: int = param(8, "eden : one survivor space (-XX:SurvivorRatio)", minimum=1)
