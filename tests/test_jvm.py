@@ -836,3 +836,19 @@ def test_parallel_eden_after_a_resize():
     # the tenuring threshold starts at InitialTenuringThreshold 7 and, once ready, steps down
     # by one per scavenge (minor cost > major cost × 1.1 with no full collection): 5 after two
     assert out.stats["tenuring_threshold"] == 5
+
+
+def test_g1_live_data_beyond_the_heap_is_out_of_memory():
+    # -Xmx2m under G1: two 1 MiB regions. 2 000 never-dying 1 KiB nodes (≈2 MiB) cannot all
+    # stay: the allocations escalate to full collections and OutOfMemoryError at an ALLOC
+    # before the 2 048th node (two regions hold 2 048 nodes with nothing else in them)
+    t = Recorder()
+    head = linked_list(t, 2000 + 100, 1008)
+    t.drop(head)
+    trace = t.build()
+    r = memcompare.replay(trace, "jvm", heap_mb=2, collector="g1")
+    assert r.status == "oom" and trace.op[r.oom_at] == ALLOC
+    assert int(np.searchsorted(trace.obj_alloc_at, r.oom_at)) < 2048
+    assert r.stats["full_gcs"] >= 1
+    # the same list in 4 MiB fits
+    assert memcompare.replay(trace, "jvm", heap_mb=4, collector="g1").status == "ok"

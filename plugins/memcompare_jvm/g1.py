@@ -354,7 +354,9 @@ class G1Run:
         free = p.n - self.old_regions() - self.surv_regions
         self.target = p.young_target(self.surv_regions, free, extra_ms)
         self.max_surv = p.max_survivor_regions(self.target, free)
-        self.set_eden(max(self.target - self.surv_regions, 1))
+        # eden takes free regions only: with none left the next allocation fails, and the
+        # collections escalate to a full one and OutOfMemoryError
+        self.set_eden(min(max(self.target - self.surv_regions, 1), max(free, 0)))
 
     def drop(self, regions_mask: np.ndarray | None, drop_ids: np.ndarray) -> None:
         """Free whole old regions (``regions_mask`` by current region index) and the objects
@@ -672,8 +674,8 @@ class G1Run:
     def full(self, i: int, eden_ids: np.ndarray) -> None:
         m, heap, p, st, out = self.m, self.heap, self.policy, self.st, self.out
         st["full_gcs"] += 1
-        heap.sizes = replace(heap.sizes, old=p.n * self.R, eden=p.n * self.R,
-                             survivor=p.n * self.R)
+        # everything live compacts into the heap's regions (it was all in them)
+        heap.sizes = replace(heap.sizes, old=p.n * self.R, eden=0, survivor=0)
         pages = heap.touched_pages()
         w = collect_full(heap, eden_ids, dead_wood=False)
         faults = heap.touched_pages() - pages
