@@ -852,3 +852,25 @@ def test_g1_live_data_beyond_the_heap_is_out_of_memory():
     assert r.stats["full_gcs"] >= 1
     # the same list in 4 MiB fits
     assert memcompare.replay(trace, "jvm", heap_mb=4, collector="g1").status == "ok"
+
+
+def test_parallel_pause_goal_shrinks_eden():
+    # -XX:MaxGCPauseMillis=1 with every young pause costing over 2 ms (young_pause_ns): the
+    # padded average minor pause exceeds the goal after each scavenge, so eden shrinks by
+    # 20 % / 4 of itself aligned down to 512 KiB: 15 MiB × 5 % = 768 KiB → 512 KiB a step.
+    # 60 MiB of garbage: scavenges at 15, 29.5, 43.5 and 57 MiB; eden 15 → 14.5 → 14 →
+    # 13.5 → 13 MiB. Without a goal eden stays at its 15 MiB limit (young − 2 × 2.5 MiB).
+    t = Recorder()
+    for _ in range(60 * 1024):
+        t.drop(t.alloc(1012, 0))
+    trace = t.build()
+    model = JVMModel(Params(collector="parallel", heap_mb=100, young_mb=20, max_gc_pause_ms=1),
+                     Costs(young_pause_ns=2_000_000))
+    out = Output(trace)
+    model.run(trace, out)
+    assert out.gc_counts["minor"] == 4 and out.stats["eden_bytes_last"] == 13 * MiB
+    free = JVMModel(Params(collector="parallel", heap_mb=100, young_mb=20),
+                    Costs(young_pause_ns=2_000_000))
+    out = Output(trace)
+    free.run(trace, out)
+    assert out.stats["eden_bytes_last"] == 15 * MiB

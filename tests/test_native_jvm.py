@@ -138,8 +138,11 @@ def test_flags():
     assert fixed[1] == "-XX:-UseAdaptiveSizePolicy" and "-XX:SurvivorRatio=8" in fixed
     g1 = model(collector="g1", heap_mb=64, max_gc_pause_ms=50, ihop_percent=30,
                adaptive_ihop=False, region_mb=2).flags()
-    assert g1[:5] == ["-XX:+UseG1GC", "-XX:ParallelGCThreads=4", "-XX:MaxGCPauseMillis=50",
-                      "-XX:InitiatingHeapOccupancyPercent=30", "-XX:-G1UseAdaptiveIHOP"]
+    assert g1[:5] == ["-XX:+UseG1GC", "-XX:ParallelGCThreads=4",
+                      "-XX:InitiatingHeapOccupancyPercent=30", "-XX:-G1UseAdaptiveIHOP",
+                      "-XX:MaxGCPauseMillis=50"]
+    assert not any("MaxGCPauseMillis" in f for f in model(collector="g1").flags())
+    assert "-XX:MaxGCPauseMillis=20" in model(collector="parallel", max_gc_pause_ms=20).flags()
     assert "-XX:G1HeapRegionSize=2m" in g1
     # G1 sizes young itself: neither -Xmn nor NewRatio
     assert not any(f.startswith(("-Xmn", "-XX:NewRatio")) for f in g1)

@@ -12,9 +12,11 @@ What HotSpot 17 does after every successful scavenge (gc/parallel/psScavenge.cpp
    the promoted bytes (``AdaptivePaddedAverage`` with ``SurvivorPadding`` 3 and
    ``AdaptivePaddedNoZeroDevAverage`` with ``PromotedPadding`` 3, weight
    ``AdaptiveSizePolicyWeight`` 10; gc/shared/gcUtil.cpp).
-3. ``PSAdaptiveSizePolicy::compute_eden_space_size``: no pause goal is set by default
-   (``MaxGCPauseMillis`` and ``MaxGCMinorPauseMillis`` are max_uintx for Parallel), so the
-   throughput goal decides: while the mutator's share 1 − (minor + major GC cost) is below
+3. ``PSAdaptiveSizePolicy::compute_eden_space_size``: first the pause goal — when
+   ``max_gc_pause_ms`` is set and the padded average minor pause exceeds it, eden shrinks by
+   20 % / 4 of itself, aligned down (``adjust_eden_for_minor_pause_time``); no pause goal is
+   set by default (``MaxGCPauseMillis`` and ``MaxGCMinorPauseMillis`` are max_uintx for
+   Parallel), and then the throughput goal decides: while the mutator's share 1 − (minor + major GC cost) is below
    1 − 1 / (1 + ``GCTimeRatio`` 99), eden grows by (minor cost / GC cost) ×
    (``YoungGenerationSizeIncrement`` 20 % + a supplement starting at
    ``YoungGenerationSizeSupplement`` 80 % and halved every ``YoungGenerationSizeSupplementDecay``
@@ -114,7 +116,8 @@ class AdaptiveSizePolicy:
     """Eden, survivor and tenuring decisions of ``PSAdaptiveSizePolicy`` for a young
     generation of fixed size (-Xms = -Xmx)."""
 
-    def __init__(self, sizes, survivor_ratio: int, max_tenuring_threshold: int):
+    def __init__(self, sizes, survivor_ratio: int, max_tenuring_threshold: int,
+                 pause_goal_ms: int | None = None):
         self.align = sizes.alignment
         self.young = sizes.young
         self.eden = sizes.eden
@@ -135,6 +138,8 @@ class AdaptiveSizePolicy:
         self.promo_size = min(sizes.old, sizes.young)
         self.ready = False
         self.throughput_goal = 1.0 - 1.0 / (1.0 + GC_TIME_RATIO)
+        # gc_pause_goal_sec: MaxGCPauseMillis, unset (no goal) by default for Parallel
+        self.pause_goal_s = None if pause_goal_ms is None else pause_goal_ms / 1000.0
         self.resizes = 0
 
     @staticmethod
@@ -170,7 +175,15 @@ class AdaptiveSizePolicy:
         eden_limit = self.young - 2 * self.survivor
         minor = float(self.avg_minor_gc_cost.average)
         mutator = 1.0 - self.gc_cost()
-        if mutator < self.throughput_goal:
+        if (self.pause_goal_s is not None
+                and float(self.avg_minor_pause.padded) > self.pause_goal_s):
+            # adjust_eden_for_pause_time → adjust_eden_for_minor_pause_time: shrink eden by
+            # eden_decrement_aligned_down (20 % / AdaptiveSizeDecrementScaleFactor 4); the
+            # pause-versus-eden estimator's slope is taken as positive (a smaller eden gives
+            # a shorter pause, which holds for copying collections)
+            desired -= align_down(desired // 100 * YOUNG_GEN_SIZE_INCREMENT
+                                  // DECREMENT_SCALE_FACTOR, self.align)
+        elif mutator < self.throughput_goal:
             gc = self.gc_cost()
             if gc > 0:
                 inc = align_up(desired // 100 * (YOUNG_GEN_SIZE_INCREMENT + self.supplement),

@@ -219,7 +219,8 @@ class G1Policy:
         self.min_young = max(1, self.n * G1_NEW_SIZE_PERCENT // 100)
         self.max_young = max(1, self.n * G1_MAX_NEW_SIZE_PERCENT // 100)
         self.reserve = math.ceil(self.n * G1_RESERVE_PERCENT / 100)
-        self.pause_goal_ms = float(p.max_gc_pause_ms)
+        # g1Arguments.cpp: "The default pause time target in G1 is 200ms"
+        self.pause_goal_ms = float(p.max_gc_pause_ms if p.max_gc_pause_ms is not None else 200)
         self.ihop_bytes = int(p.ihop_percent * self.n * self.R / 100.0)
         self.survivor_ratio = p.survivor_ratio
         self.analytics = Analytics(p.gc_threads)

@@ -83,10 +83,12 @@ class Params:
               "survivors resized after each young collection for the pause and throughput "
               "goals, tenuring threshold stepped; psAdaptiveSizePolicy.cpp, asp.py); false = "
               "-XX:-UseAdaptiveSizePolicy, the fixed layout")
-    max_gc_pause_ms: int = param(
-        200, "pause-time goal (-XX:MaxGCPauseMillis; G1's default 200, g1Arguments.cpp); "
-             "G1 sizes young to fit it. Parallel's adaptive size policy has no pause goal by "
-             "default (MaxGCPauseMillis is then unset: none)", minimum=1)
+    max_gc_pause_ms: int | None = param(
+        None, "pause-time goal in ms (-XX:MaxGCPauseMillis); absent = the collector's default: "
+              "200 for G1 (g1Arguments.cpp), none for Parallel (MaxGCPauseMillis is max_uintx, "
+              "so only the throughput goal steers its adaptive size policy). G1 sizes young to "
+              "fit it; Parallel's policy shrinks eden while the padded average minor pause "
+              "exceeds it (psAdaptiveSizePolicy.cpp adjust_eden_for_pause_time)", minimum=1)
     ihop_percent: int = param(
         45, "G1: old + humongous occupancy, in % of the heap, above which concurrent marking "
             "starts (-XX:InitiatingHeapOccupancyPercent; g1IHOPControl.cpp)",
@@ -339,7 +341,8 @@ class JVMModel(Model):
         heap.threshold = policy.initial_threshold
         self.asp = None
         if not g1 and asp:
-            self.asp = AdaptiveSizePolicy(sizes, p.survivor_ratio, p.max_tenuring_threshold)
+            self.asp = AdaptiveSizePolicy(sizes, p.survivor_ratio, p.max_tenuring_threshold,
+                                          p.max_gc_pause_ms)
             heap.threshold = self.asp.threshold
             self.clock = mutator_clock(trace, out.mutator, c, obj_size,
                                        trace.obj_local & p.scalar_replacement)
@@ -364,6 +367,7 @@ class JVMModel(Model):
             # the region size as resolved, under the parameter's name (the twin tables
             # compare it with HotSpot's G1HeapRegionSize)
             st["region_mb"] = g1policy.R // MiB
+            st["max_gc_pause_ms"] = int(g1policy.pause_goal_ms)
             st.update({"heap_bytes": sizes.heap, "regions": g1policy.n,
                        "humongous_threshold_bytes": g1policy.humongous_bytes})
             heap.report_footprint(out, 0)

@@ -103,8 +103,9 @@ class Params(NativeParams):
     adaptive_size_policy: bool = param(
         True, "Parallel's adaptive size policy (-XX:+UseAdaptiveSizePolicy, HotSpot's "
               "default); false = -XX:-UseAdaptiveSizePolicy (fixed eden and survivors)")
-    max_gc_pause_ms: int = param(
-        200, "G1's pause-time goal (-XX:MaxGCPauseMillis)", minimum=1)
+    max_gc_pause_ms: int | None = param(
+        None, "pause-time goal (-XX:MaxGCPauseMillis), passed to G1 and Parallel when set; "
+              "absent = HotSpot's default (G1 200 ms, Parallel none)", minimum=1)
     ihop_percent: int = param(
         45, "G1's initiating heap occupancy percent (-XX:InitiatingHeapOccupancyPercent)",
         minimum=0, maximum=100)
@@ -210,11 +211,14 @@ class JvmNative(NativeModel):
                  "-XX:+UseAdaptiveSizePolicy" if p.adaptive_size_policy
                  else "-XX:-UseAdaptiveSizePolicy",
                  f"-XX:ParallelGCThreads={p.gc_threads}"]
+            if p.max_gc_pause_ms is not None:
+                f.append(f"-XX:MaxGCPauseMillis={p.max_gc_pause_ms}")
         elif collector == "g1":
             f = ["-XX:+UseG1GC", f"-XX:ParallelGCThreads={p.gc_threads}",
-                 f"-XX:MaxGCPauseMillis={p.max_gc_pause_ms}",
                  f"-XX:InitiatingHeapOccupancyPercent={p.ihop_percent}",
                  "-XX:+G1UseAdaptiveIHOP" if p.adaptive_ihop else "-XX:-G1UseAdaptiveIHOP"]
+            if p.max_gc_pause_ms is not None:
+                f.append(f"-XX:MaxGCPauseMillis={p.max_gc_pause_ms}")
             if p.region_mb is not None:
                 f.append(f"-XX:G1HeapRegionSize={p.region_mb}m")
         elif collector == "zgc":
@@ -311,13 +315,19 @@ class JvmNative(NativeModel):
             s.update({k: getattr(p, k) for k in sizing})
         s["adaptive_size_policy"] = (bool(got["UseAdaptiveSizePolicy"])
                                      if collector == "parallel" else p.adaptive_size_policy)
+        pause = got.get("MaxGCPauseMillis")
         if collector == "g1":
-            s["max_gc_pause_ms"] = got["MaxGCPauseMillis"]
+            s["max_gc_pause_ms"] = pause
             s["ihop_percent"] = got["InitiatingHeapOccupancyPercent"]
             s["region_mb"] = got["G1HeapRegionSize"] // mib
         else:
             s.update({k: getattr(p, k) for k in ("max_gc_pause_ms", "ihop_percent",
                                                   "region_mb")})
+            if collector == "parallel":
+                # no goal: max_uintx - 1, which the MXBean prints as a signed -2 — the
+                # model's absent value
+                s["max_gc_pause_ms"] = (pause if pause is not None and 0 < pause < 2**31
+                                        else None)
         s["gc_threads"] = (got["ParallelGCThreads"] if collector in ("parallel", "g1", "zgc")
                            else p.gc_threads)
         s["compressed_oops"] = got["UseCompressedOops"]
