@@ -587,10 +587,13 @@ def test_every_workload_is_safe_and_leaks_nothing(name, heap_mb, collector):
         assert m["gc_count"] > 0                  # the small heap does collect
 
 
-def test_replay_is_deterministic():
+@pytest.mark.parametrize("params", [{"heap_mb": 4},
+                                    {"heap_mb": 8, "collector": "parallel"},
+                                    {"heap_mb": 8, "collector": "g1"}])
+def test_replay_is_deterministic(params):
     trace = _trace("message-buffer")
-    a = memcompare.replay(trace, "jvm", heap_mb=4)
-    b = memcompare.replay(trace, "jvm", heap_mb=4)
+    a = memcompare.replay(trace, "jvm", **params)
+    b = memcompare.replay(trace, "jvm", **params)
     assert repr(a.metrics) == repr(b.metrics) and a.stats == b.stats
 
 
@@ -681,3 +684,193 @@ def test_allocated_bytes_are_the_layout_by_hand(payload, nslots, each):
         t.drop(t.alloc(payload, nslots))
     r = memcompare.replay(t.build(), "jvm")
     assert r.metrics["allocated_bytes"] == 1000 * each
+
+
+# -- G1 and Parallel's adaptive size policy through the plugin author's conformance kit -------
+from memcompare.testing import conformance  # noqa: E402
+
+test_jvm_g1_conformance = conformance("jvm", params={"collector": "g1"})
+# a 16 MiB heap of 1 MiB regions: the kit's traces collect, mark and run mixed collections
+test_jvm_g1_small_heap_conformance = conformance("jvm", params={"collector": "g1",
+                                                                 "heap_mb": 16})
+test_jvm_parallel_fixed_conformance = conformance(
+    "jvm", params={"collector": "parallel", "adaptive_size_policy": False})
+
+
+# -- G1 (memcompare_jvm/g1.py) ----------------------------------------------------------------
+
+from memcompare_jvm.g1 import humongous_threshold, region_size  # noqa: E402
+
+MiB = 1024 * K
+
+
+@pytest.mark.parametrize("heap_mb,explicit,region_mb", [
+    (64, None, 1),          # 64 MiB / 2048 = 32 KiB, below the 1 MiB minimum
+    (3000, None, 1),        # 1.46 MiB rounds down to a power of two
+    (4096, None, 2),        # exactly 2 MiB
+    (8192, None, 4),
+    (100 * 1024, None, 32),  # 50 MiB, clamped to the 32 MiB maximum
+    (64, 4, 4),             # -XX:G1HeapRegionSize=4m
+    (64, 3, 2),             # not a power of two: rounded down
+])
+def test_g1_region_size(heap_mb, explicit, region_mb):
+    # heapRegion.cpp setup_heap_region_size: max(heap / 2048, 1 MiB) → power of two → 1..32 MiB
+    assert region_size(heap_mb * MiB, explicit) == region_mb * MiB
+
+
+def test_g1_region_size_is_reported_under_the_parameter_name():
+    out = run(Recorder().build(), collector="g1", heap_mb=4096)[1].stats
+    assert out["region_mb"] == 2 and out["regions"] == 2048
+
+
+def test_g1_humongous_threshold_is_half_a_region():
+    assert humongous_threshold(MiB) == 512 * K
+    # align8(12 + payload) = 512 KiB exactly is not humongous (word_size > threshold);
+    # 8 bytes more is, and goes to its own region instead of eden
+    for payload, humongous in ((512 * K - 12, 0), (512 * K - 4, 1)):
+        t = Recorder()
+        t.drop(t.alloc(payload, 0))
+        stats = run(t.build(), collector="g1", heap_mb=64)[1].stats
+        assert stats["old_direct_allocs"] == humongous, payload
+
+
+def dead_bytes(total, each=1024):
+    """``total`` bytes of dead objects of ``each`` bytes (align8(12 + payload) = each)."""
+    t = Recorder()
+    for _ in range(total // each):
+        t.drop(t.alloc(each - 12, 0))
+    return t.build()
+
+
+@pytest.mark.parametrize("threads,eden_regions", [(4, 13), (2, 6)])
+def test_g1_first_young_collection_eden(threads, eden_regions):
+    # 64 MiB heap, 1 MiB regions: young 3 (5 %) .. 38 (60 %) regions. The predictions start
+    # from g1Analytics.cpp's seeds, each doubled by the deviation rule for one sample (davg +
+    # 0.5 × davg × (5 − 1) / 2): constant other 5 → 10 ms; young other per region 0.15 →
+    # 0.3 ms (4 threads) / 0.2 → 0.4 ms (2); copy 0.000015 → 0.00003 ms/B (4) / 0.00003 →
+    # 0.00006 (2). The survival of n regions is predicted as 0.4 × (n + 1) regions
+    # (G1SurvRateGroup before its first finalize). 4 threads: 13 regions take 10 + 13 × 0.3
+    # + 5.6 MiB × 0.00003 = 190.1 ms, inside the 200 ms goal; 14 take 202.9 ms. 2 threads:
+    # 6 regions 10 + 2.4 + 2.8 MiB × 0.00006 = 188.6 ms; 7 regions 214.1 ms. (HotSpot 17 logs
+    # "Eden regions: 5->0(13)" and "(6)" after the System.gc() before a replay.)
+    stats = run(dead_bytes(1024), collector="g1", heap_mb=64, gc_threads=threads)[1].stats
+    assert stats["first_eden_regions"] == eden_regions
+    # so the first young collection comes once eden_regions MiB of garbage are allocated
+    under = run(dead_bytes((eden_regions - 1) * MiB), collector="g1", heap_mb=64,
+                gc_threads=threads)[1]
+    over = run(dead_bytes((eden_regions + 1) * MiB), collector="g1", heap_mb=64,
+               gc_threads=threads)[1]
+    assert under.gc_counts["minor"] == 0 and over.gc_counts["minor"] == 1
+
+
+def test_g1_marks_and_runs_mixed_collections_when_old_passes_the_ihop():
+    # message-buffer keeps a 20 000-message window (≈20 MiB) in a 32 MiB heap: old passes 45 %
+    # of the heap, marking starts, and mixed collections reclaim old regions
+    trace = memcompare.record("message-buffer", messages=100000, window=20000)
+    r = memcompare.replay(trace, "jvm", collector="g1", heap_mb=32)
+    assert r.status == "ok"
+    assert r.stats["concurrent_cycles"] >= 1 and r.stats["remark_pauses"] >= 1
+    assert r.metrics["gc_counts"]["mixed"] >= 1 and r.stats["old_cset_regions"] >= 1
+    assert r.metrics["gc_counts"].get("full", 0) == 0
+
+
+def test_g1_dead_humongous_byte_arrays_are_reclaimed_by_young_collections():
+    # 40 dead 600 KiB byte arrays (humongous with 1 MiB regions) and 40 MiB of small garbage:
+    # eager reclaim frees them at young collections, no marking needed
+    t = Recorder()
+    for _ in range(40):
+        t.drop(t.alloc(600 * K, 0))
+        for _ in range(1024):
+            t.drop(t.alloc(1012, 0))
+    r = memcompare.replay(t.build(), "jvm", collector="g1", heap_mb=64)
+    assert r.status == "ok" and r.stats["old_direct_allocs"] == 40
+    assert r.stats["humongous_eagerly_reclaimed"] > 0
+
+
+def test_g1_card_enqueues_are_concurrent_refinement():
+    # an old object stored into after it was promoted dirties (and enqueues) its card once
+    t = Recorder()
+    holder = t.alloc(16, 1)
+    for _ in range(40 * 1024):               # 40 MiB of garbage: holder is promoted
+        t.drop(t.alloc(1012, 0))
+    for _ in range(10):
+        x = t.alloc(16, 0)
+        t.store(holder, 0, x)
+        t.drop(x)
+    _, out = run(t.build(), collector="g1", heap_mb=64, max_tenuring_threshold=0)
+    assert out.stats["refined_cards"] >= 1
+    assert out.concurrent_ns >= out.stats["refined_cards"] * Costs().g1_refine_ns_per_card
+
+
+# -- Parallel's adaptive size policy (memcompare_jvm/asp.py) ------------------------------------
+
+def test_parallel_adaptive_initial_layout_uses_initial_survivor_ratio():
+    # -Xmn20m, UseAdaptiveSizePolicy: InitialSurvivorRatio 8 → survivor = 20 MiB / 8 = 2.5 MiB
+    # (a multiple of the 512 KiB alignment), eden 15 MiB; without the policy jvm-native passes
+    # -XX:SurvivorRatio=8, so InitialSurvivorRatio = 10: survivor 2 MiB, eden 16 MiB
+    on = run(Recorder().build(), collector="parallel", heap_mb=100, young_mb=20)[1].stats
+    off = run(Recorder().build(), collector="parallel", heap_mb=100, young_mb=20,
+              adaptive_size_policy=False)[1].stats
+    assert (on["eden_bytes"], on["survivor_bytes"]) == (15 * MiB, 5 * MiB // 2)
+    assert (off["eden_bytes"], off["survivor_bytes"]) == (16 * MiB, 2 * MiB)
+
+
+def test_parallel_eden_after_a_resize():
+    # 768 KiB stay live throughout; ≈100 MiB of 1 KiB garbage. Every scavenge copies the same
+    # 768 KiB (no overflow of the 2.5 MiB to-space), so the padded average survived is 768 KiB
+    # and the survivor target align_up(768 KiB, 512 KiB) = 1 MiB. The GC cost (a 0.2 ms pause
+    # against ≈0.9 ms of mutator time) is far above 1 %, so eden wants to grow (throughput
+    # goal) but is held at the young generation less both survivors: 20 − 2 × 2.5 = 15 MiB.
+    # The 5th scavenge makes the policy ready and shrinks the survivors to 1 MiB; the 6th then
+    # grows eden to 20 − 2 × 1 = 18 MiB. The 7th would need 90 + 18 MiB of allocation.
+    t = Recorder()
+    keep = [t.alloc(1012, 0) for _ in range(768)]
+    for _ in range(100 * 1024):
+        t.drop(t.alloc(1012, 0))
+    for h in keep:
+        t.drop(h)
+    model, out = run(t.build(), collector="parallel", heap_mb=100, young_mb=20)
+    assert out.gc_counts["minor"] == 6
+    assert out.stats["survivor_bytes_last"] == MiB
+    assert out.stats["eden_bytes_last"] == 18 * MiB
+    # the tenuring threshold starts at InitialTenuringThreshold 7 and, once ready, steps down
+    # by one per scavenge (minor cost > major cost × 1.1 with no full collection): 5 after two
+    assert out.stats["tenuring_threshold"] == 5
+
+
+def test_g1_live_data_beyond_the_heap_is_out_of_memory():
+    # -Xmx2m under G1: two 1 MiB regions. 2 000 never-dying 1 KiB nodes (≈2 MiB) cannot all
+    # stay: the allocations escalate to full collections and OutOfMemoryError at an ALLOC
+    # before the 2 048th node (two regions hold 2 048 nodes with nothing else in them)
+    t = Recorder()
+    head = linked_list(t, 2000 + 100, 1008)
+    t.drop(head)
+    trace = t.build()
+    r = memcompare.replay(trace, "jvm", heap_mb=2, collector="g1")
+    assert r.status == "oom" and trace.op[r.oom_at] == ALLOC
+    assert int(np.searchsorted(trace.obj_alloc_at, r.oom_at)) < 2048
+    assert r.stats["full_gcs"] >= 1
+    # the same list in 4 MiB fits
+    assert memcompare.replay(trace, "jvm", heap_mb=4, collector="g1").status == "ok"
+
+
+def test_parallel_pause_goal_shrinks_eden():
+    # -XX:MaxGCPauseMillis=1 with every young pause costing over 2 ms (young_pause_ns): the
+    # padded average minor pause exceeds the goal after each scavenge, so eden shrinks by
+    # 20 % / 4 of itself aligned down to 512 KiB: 15 MiB × 5 % = 768 KiB → 512 KiB a step.
+    # 60 MiB of garbage: scavenges at 15, 29.5, 43.5 and 57 MiB; eden 15 → 14.5 → 14 →
+    # 13.5 → 13 MiB. Without a goal eden stays at its 15 MiB limit (young − 2 × 2.5 MiB).
+    t = Recorder()
+    for _ in range(60 * 1024):
+        t.drop(t.alloc(1012, 0))
+    trace = t.build()
+    model = JVMModel(Params(collector="parallel", heap_mb=100, young_mb=20, max_gc_pause_ms=1),
+                     Costs(young_pause_ns=2_000_000))
+    out = Output(trace)
+    model.run(trace, out)
+    assert out.gc_counts["minor"] == 4 and out.stats["eden_bytes_last"] == 13 * MiB
+    free = JVMModel(Params(collector="parallel", heap_mb=100, young_mb=20),
+                    Costs(young_pause_ns=2_000_000))
+    out = Output(trace)
+    free.run(trace, out)
+    assert out.stats["eden_bytes_last"] == 15 * MiB

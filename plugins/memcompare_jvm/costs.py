@@ -111,6 +111,31 @@ class Costs:
               "(assumption: work stealing and termination keep Parallel Scavenge below "
               "linear scaling, and it degrades beyond ≈8 cores — Gidra et al., PLOS 2011)",
         minimum=0.01, maximum=1)
+    # -- G1 (g1.py) --
+    g1_region_ns: float = param(
+        20_000.0, "G1: per young region of a collection set (region set-up, freeing it, the "
+                  "surviving-rate bookkeeping; HotSpot's young other time per region). "
+                  "Assumption from JDK 17 -Xlog:gc on this project's VM: a young pause over 37 "
+                  "eden regions copying ≈1 MB took 1.1–1.4 ms", minimum=0)
+    g1_old_region_ns: float = param(
+        40_000.0, "G1: per old region of a mixed collection set, besides copying its live "
+                  "objects (non-young other time; assumption: twice a young region's)",
+        minimum=0)
+    g1_barrier_ns: float = param(
+        1.0, "G1 post-write barrier per non-null reference store: the cross-region, null and "
+             "young-card filters (g1BarrierSetAssembler_x86.cpp g1_write_barrier_post; "
+             "assumption: about twice a card mark)", minimum=0)
+    g1_refine_ns_per_card: float = param(
+        1_000.0, "G1 concurrent refinement of one enqueued card: scanning it and adding its "
+                 "references to remembered sets, on a refinement thread (assumption; "
+                 "g1Analytics.cpp seeds 0.005 ms per logged card at 2 GC threads)", minimum=0)
+    g1_remark_pause_ns: float = param(
+        500_000.0, "G1 Remark pause: finishing marking, reference processing, class "
+                   "unloading (assumption; g1Analytics.cpp starts its prediction at 0.05 ms "
+                   "and real remarks take ≈0.5–2 ms on small heaps)", minimum=0)
+    g1_cleanup_pause_ns: float = param(
+        100_000.0, "G1 Cleanup pause: region liveness and remembered-set state updates "
+                   "(assumption)", minimum=0)
     gc_thread_ns: float = param(
         20_000.0, "per parallel GC thread and pause: waking the worker and the termination "
                   "protocol (assumption)", minimum=0)

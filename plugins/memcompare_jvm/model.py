@@ -1,4 +1,7 @@
-"""The ``jvm`` model: the replay driver and parameters of HotSpot's Serial and Parallel GC.
+"""The ``jvm`` model: the replay driver and parameters of HotSpot's Serial, Parallel and G1 GC.
+
+G1 runs the same loop in ``_run_g1`` with g1.py's policy and collections; Parallel's adaptive
+size policy (asp.py) adjusts eden, survivors and the tenuring threshold after each scavenge.
 
 The trace's heap objects are laid out (layout.py) and allocated in order through TLABs in
 eden (tlab.py). Allocation alone decides when eden is exhausted, so the replay runs from one
@@ -38,7 +41,7 @@ This module computes no metric.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -48,9 +51,11 @@ from memcompare.errors import OutOfMemory
 from memcompare.trace import STORE
 
 from .barrier import Mutations
+from .asp import AdaptiveSizePolicy, mutator_clock
 from .costs import Costs
 from .full import collect_full
-from .heap import EDEN, LOCAL, OLD, SURV, Heap, Sizes
+from .g1 import G1Heap, G1Policy, G1Run, g1_sizes
+from .heap import EDEN, HEAP_ALIGNMENT, LOCAL, OLD, SURV, Heap, MiB, Sizes, align_up
 from .layout import Layout
 from .policy import Policy
 from .tlab import EdenAllocator
@@ -62,18 +67,43 @@ class Params:
     """HotSpot flags (defaults as in JDK 17's ``-XX:+PrintFlagsFinal``, reference/runtimes.md
     §2), with ``-Xms`` = ``-Xmx``."""
 
-    collector: Literal["serial", "parallel", "epsilon"] = param(
+    collector: Literal["serial", "parallel", "g1", "epsilon"] = param(
         "serial", "serial = -XX:+UseSerialGC (DefNew + mark-compact, one GC thread); "
-                  "parallel = -XX:+UseParallelGC -XX:-UseAdaptiveSizePolicy (PSYoungGen + "
-                  "parallel compaction over gc_threads); epsilon = -XX:+UseEpsilonGC (JEP "
-                  "318: TLAB allocation, no collection, no barrier, OutOfMemoryError when "
-                  "the heap is full)")
+                  "parallel = -XX:+UseParallelGC (PSYoungGen + parallel compaction over "
+                  "gc_threads; see adaptive_size_policy); g1 = -XX:+UseG1GC (regions, "
+                  "pause-time young sizing, IHOP, concurrent marking, mixed collections; "
+                  "g1.py); epsilon = -XX:+UseEpsilonGC (JEP 318: TLAB allocation, no "
+                  "collection, no barrier, OutOfMemoryError when the heap is full)")
+    jdk: Literal["25", "17"] = param(
+        "25", "the JDK of the twin this cell is compared with (jvm-native's jdk). The rules "
+              "are HotSpot 17's (each cites its source); where JDK 25 is known to behave "
+              "differently docs/native-jvm.md says so")
+    adaptive_size_policy: bool = param(
+        True, "Parallel only: -XX:+UseAdaptiveSizePolicy (HotSpot's default: eden and "
+              "survivors resized after each young collection for the pause and throughput "
+              "goals, tenuring threshold stepped; psAdaptiveSizePolicy.cpp, asp.py); false = "
+              "-XX:-UseAdaptiveSizePolicy, the fixed layout")
+    max_gc_pause_ms: int | None = param(
+        None, "pause-time goal in ms (-XX:MaxGCPauseMillis); absent = the collector's default: "
+              "200 for G1 (g1Arguments.cpp), none for Parallel (MaxGCPauseMillis is max_uintx, "
+              "so only the throughput goal steers its adaptive size policy). G1 sizes young to "
+              "fit it; Parallel's policy shrinks eden while the padded average minor pause "
+              "exceeds it (psAdaptiveSizePolicy.cpp adjust_eden_for_pause_time)", minimum=1)
+    ihop_percent: int = param(
+        45, "G1: old + humongous occupancy, in % of the heap, above which concurrent marking "
+            "starts (-XX:InitiatingHeapOccupancyPercent; g1IHOPControl.cpp)",
+        minimum=0, maximum=100)
+    region_mb: int | None = param(
+        None, "G1 region size in MiB (-XX:G1HeapRegionSize, a power of two 1..32); absent = "
+              "heap / 2048 rounded down to a power of two within 1..32 MiB "
+              "(heapRegion.cpp setup_heap_region_size)", minimum=1, maximum=32)
     heap_mb: float = param(
         256.0, "heap size in MiB (-Xms = -Xmx), rounded up to 2 MiB (HeapAlignment)",
         minimum=2)
     young_mb: float | None = param(
-        None, "young generation in MiB (-Xmn); absent = heap / (new_ratio + 1), aligned down",
-        minimum=0)
+        None, "young generation in MiB (-Xmn); absent = heap / (new_ratio + 1), aligned down. "
+              "Serial and Parallel only: G1 sizes young itself (5..60 % of the regions) and "
+              "ignores young_mb and new_ratio", minimum=0)
     new_ratio: int = param(2, "old : young size ratio when young_mb is absent (-XX:NewRatio)",
                            minimum=1)
     survivor_ratio: int = param(8, "eden : one survivor space (-XX:SurvivorRatio)", minimum=1)
@@ -104,7 +134,7 @@ class Params:
 
 
 class JVMModel(Model):
-    """HotSpot generational GC: Serial or Parallel young copying plus mark-compact old."""
+    """HotSpot's collectors: Serial or Parallel (young copying, mark-compact old) and G1."""
 
     name = "jvm"
     Params = Params
@@ -116,7 +146,7 @@ class JVMModel(Model):
     # -- pricing ----------------------------------------------------------------------------
     def _pause(self, out: Output, at: int, kind: str, fixed: float, work: float) -> float:
         p, c = self.params, self.costs
-        if p.collector == "parallel":
+        if p.collector in ("parallel", "g1"):
             t = p.gc_threads
             ns = fixed + t * c.gc_thread_ns + work / (t * c.parallel_efficiency)
             out.pause(at, ns, kind, cpu_ns=ns * t)
@@ -160,8 +190,8 @@ class JVMModel(Model):
                           adapt_threshold=not parallel)
         faults = heap.touched_pages() - pages
         st["page_faults"] += faults
-        self._pause(out, i, "minor", self.costs.young_pause_ns,
-                    self._minor_work(w) + faults * self.costs.page_fault_ns)
+        pause_ns = self._pause(out, i, "minor", self.costs.young_pause_ns,
+                               self._minor_work(w) + faults * self.costs.page_fault_ns)
         out.collection("minor", max(i - 1, 0), w.reclaimed)
         st["minor_gcs"] += 1
         st["copied_objects"] += w.copied_objects
@@ -175,7 +205,27 @@ class JVMModel(Model):
         st["premature_promoted_bytes"] += w.premature_bytes
         self.policy.sample_after_young(heap.old_top - old_before)
         self.eden.almost_full = False           # SerialHeap::gc_epilogue: eden is empty
+        if self.asp is not None:
+            self._adapt(i, pause_ns, w)
         return True
+
+    def _adapt(self, i: int, pause_ns: float, w) -> None:
+        """Parallel's adaptive size policy after a successful scavenge (asp.py): the new eden
+        and survivor sizes take effect for the next cycle, and the tenuring threshold."""
+        asp, heap, st = self.asp, self.heap, self.stats
+        interval = float(self.clock[i] - self.clock[self.last_pause_end])
+        self.last_pause_end = i
+        asp.minor_collection_end(pause_ns, interval, w.survived_bytes, w.promoted_bytes,
+                                 w.premature_bytes > 0, heap.from_used)
+        heap.threshold = asp.threshold
+        if (asp.eden, asp.survivor) != (heap.sizes.eden, heap.sizes.survivor):
+            sizes = replace(heap.sizes, eden=asp.eden, survivor=asp.survivor)
+            heap.sizes = self.policy.sizes = sizes
+            self.eden.eden_cap = sizes.eden
+            self.eden.desired = sizes.tlab_size()
+        st["eden_bytes_last"] = asp.eden
+        st["survivor_bytes_last"] = asp.survivor
+        st["asp_resizes"] = asp.resizes
 
     def _full(self, out, i: int, eden_ids: np.ndarray, maximal: bool) -> None:
         p, heap, st = self.params, self.heap, self.stats
@@ -187,7 +237,7 @@ class JVMModel(Model):
         w = collect_full(heap, eden_ids, dead_wood)
         faults = heap.touched_pages() - pages
         st["page_faults"] += faults
-        self._pause(out, i, "full", self.costs.full_pause_ns,
+        ns = self._pause(out, i, "full", self.costs.full_pause_ns,
                     self._full_work(w, int(heap.regs.size))
                     + faults * self.costs.page_fault_ns)
         out.collection("full", max(i - 1, 0), w.reclaimed)
@@ -196,6 +246,10 @@ class JVMModel(Model):
         st["dead_wood_bytes_last_full"] = w.dead_wood_bytes
         st["promoted_bytes"] += w.promoted_bytes
         self.policy.sample_after_full(w.old_growth)
+        if self.asp is not None:
+            # AdaptiveSizePolicy::major_collection_end: the major GC cost
+            self.asp.major_collection_end(ns, float(self.clock[i] - self.clock[self.last_pause_end]))
+            self.last_pause_end = i
         # SerialHeap::gc_epilogue: a full collection that leaves eden occupied means the
         # heap is almost full; allocations outside TLABs then try the old generation
         self.eden.almost_full = w.spilled_bytes > 0
@@ -262,9 +316,20 @@ class JVMModel(Model):
     def run(self, trace: Trace, out: Output) -> None:
         p, c = self.params, self.costs
         layout = Layout.for_flags(p.compressed_oops, p.compressed_class_pointers)
-        sizes = Sizes.compute(p.collector, p.heap_mb, p.young_mb, p.new_ratio, p.survivor_ratio)
         obj_size = layout.object_size(trace.obj_size, trace.obj_nslots).astype(np.int64)
-        heap = Heap(trace, sizes, layout, obj_size)
+        g1 = p.collector == "g1"
+        if g1:
+            heap_bytes = align_up(int(round(p.heap_mb * MiB)), HEAP_ALIGNMENT)
+            g1policy = G1Policy(p, heap_bytes)
+            sizes = g1_sizes(Sizes.compute("serial", p.heap_mb, None, p.new_ratio,
+                                           p.survivor_ratio), g1policy)
+            heap = G1Heap(trace, sizes, layout, obj_size)
+        else:
+            asp = p.collector == "parallel" and p.adaptive_size_policy
+            sizes = Sizes.compute(p.collector, p.heap_mb, p.young_mb, p.new_ratio,
+                                  AdaptiveSizePolicy.initial_survivor_ratio(p.survivor_ratio) - 2
+                                  if asp else p.survivor_ratio)
+            heap = Heap(trace, sizes, layout, obj_size)
         if p.always_pre_touch:
             heap.pre_touch()
         local = trace.obj_local & p.scalar_replacement
@@ -272,19 +337,42 @@ class JVMModel(Model):
         hid = np.flatnonzero(~local).astype(np.int64)
         hsize = obj_size[hid]
         alloc_event = trace.obj_alloc_at[hid]
-        policy = Policy(p.collector, sizes, p.max_tenuring_threshold)
+        policy = g1policy if g1 else Policy(p.collector, sizes, p.max_tenuring_threshold)
         heap.threshold = policy.initial_threshold
+        self.asp = None
+        if not g1 and asp:
+            self.asp = AdaptiveSizePolicy(sizes, p.survivor_ratio, p.max_tenuring_threshold,
+                                          p.max_gc_pause_ms)
+            heap.threshold = self.asp.threshold
+            self.clock = mutator_clock(trace, out.mutator, c, obj_size,
+                                       trace.obj_local & p.scalar_replacement)
+            self.last_pause_end = 0
         eden = EdenAllocator(heap, policy, hid, hsize, alloc_event, out)
         muts = Mutations(trace, heap)
         self.trace, self.heap, self.policy, self.eden = trace, heap, policy, eden
         self.hid, self.hsize = hid, hsize
         # the counters live in out.stats from the start, so an OutOfMemory cell keeps them
         self.stats = st = out.stats
+        self.out_ref = out
         st.update({k: 0 for k in (
             "minor_gcs", "full_gcs", "promotion_failures", "copied_objects",
             "survivor_copied_bytes", "promoted_bytes", "premature_promoted_bytes",
             "dirty_cards_scanned", "card_slots_scanned", "marked_objects", "compacted_bytes",
             "dead_wood_bytes_last_full", "full_after_young", "page_faults")})
+        if g1:
+            st.update({k: 0 for k in (
+                "mixed_gcs", "evacuation_failures", "concurrent_start_gcs", "concurrent_cycles",
+                "remark_pauses", "old_cset_regions", "mixed_copied_bytes",
+                "humongous_eagerly_reclaimed", "refined_cards")})
+            # the region size as resolved, under the parameter's name (the twin tables
+            # compare it with HotSpot's G1HeapRegionSize)
+            st["region_mb"] = g1policy.R // MiB
+            st["max_gc_pause_ms"] = int(g1policy.pause_goal_ms)
+            st.update({"heap_bytes": sizes.heap, "regions": g1policy.n,
+                       "humongous_threshold_bytes": g1policy.humongous_bytes})
+            heap.report_footprint(out, 0)
+            self._run_g1(trace, out, heap, g1policy, hid, hsize, alloc_event, local)
+            return
         # the young generation as resolved from the flags, under the parameter's name (the
         # twin tables compare it with HotSpot's MaxNewSize)
         st["young_mb"] = sizes.young / 2**20
@@ -315,6 +403,48 @@ class JVMModel(Model):
             eden.reset(heap.eden_spill)
             heap.report_footprint(out, i)
 
+        self._mutator_costs(trace, out, eden, hsize, alloc_event, local)
+
+    def _run_g1(self, trace, out, heap, policy, hid, hsize, alloc_event, local) -> None:
+        """The replay under G1 (g1.py): from one allocation failure to the next, as above."""
+        eden, muts = self.eden, Mutations(trace, heap)
+        run = G1Run(self, out, heap, policy, eden, muts, hid, hsize, alloc_event)
+        run.clock = mutator_clock(trace, out.mutator, self.costs, heap.size, local)
+        eden.humongous = run.allocate_humongous
+        eden.tlab_cap = policy.humongous_bytes
+        run.after_collection()
+        st = out.stats
+        st["first_eden_regions"] = eden.eden_cap // policy.R
+        K = hid.size
+        k = cycle_start = attempt = 0
+        last_gc = -1
+        while True:
+            k_new = eden.fill(k)
+            if k_new == K:
+                break
+            attempt = attempt + 1 if k_new == last_gc else 0
+            k = last_gc = k_new
+            i = int(alloc_event[k])
+            self._g1_apply(muts, heap, i)
+            run.collect(k, i, attempt, hid[cycle_start:k])
+            cycle_start = k
+            heap.report_footprint(out, i)
+        self._g1_apply(muts, heap, trace.events)
+        st["tenuring_threshold_last"] = int(heap.threshold)
+        self._mutator_costs(trace, out, eden, hsize, alloc_event, local)
+
+    def _g1_apply(self, muts, heap, end: int) -> None:
+        """Apply events up to ``end``; the old cards they dirty are enqueued for concurrent
+        refinement (g1BarrierSet.inline.hpp ``G1BarrierSet::write_ref_field_post``:
+        a card already dirty is not enqueued again), priced as concurrent CPU."""
+        before = heap.dirty.size
+        muts.apply(heap, end)
+        new = max(int(heap.dirty.size) - int(before), 0)
+        self.stats["refined_cards"] += new
+        self.out_ref.concurrent_ns += new * self.costs.g1_refine_ns_per_card
+
+    def _mutator_costs(self, trace, out, eden, hsize, alloc_event, local) -> None:
+        p, c, st = self.params, self.costs, self.stats
         # -- mutator costs: allocation paths, card marks --
         mm = np.zeros(trace.events)
         mm[alloc_event] = c.tlab_alloc_ns + c.zero_ns_per_byte * hsize
@@ -330,19 +460,21 @@ class JVMModel(Model):
         # has none at all (EpsilonBarrierSet)
         stores = np.flatnonzero((trace.op == STORE) & (trace.y >= 0))
         stores = stores[~local[trace.x[stores]]]
-        if p.collector != "epsilon":
+        if p.collector == "g1":
+            mm[stores] += c.g1_barrier_ns
+        elif p.collector != "epsilon":
             mm[stores] += c.card_mark_ns
         out.mm_ns = mm
         out.allocated_bytes = int(hsize.sum())
         st.update({
-            "tenuring_threshold": int(heap.threshold),
+            "tenuring_threshold": int(self.heap.threshold),
             "tlab_refills": len(eden.refills),
             "shared_eden_allocs": len(eden.shared),
             "old_direct_allocs": len(eden.old),
             "tlab_waste_bytes": int(eden.tlab_waste),
             "scalar_replaced": int(np.count_nonzero(local)),
             "card_marks": int(stores.size) if p.collector != "epsilon" else 0,
-            "old_used_bytes": heap.old_top,
+            "old_used_bytes": self.heap.old_top,
         })
 
     def held(self) -> tuple[np.ndarray, np.ndarray]:

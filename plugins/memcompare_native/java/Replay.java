@@ -180,12 +180,15 @@ public final class Replay {
 
     /** HotSpot's flags in force, and each heap pool's maximum: what the replay ran with. */
     static String settingsJson() {
-        String[] names = {"UseSerialGC", "UseParallelGC", "UseG1GC", "UseEpsilonGC", "MaxHeapSize",
+        String[] names = {"UseSerialGC", "UseParallelGC", "UseG1GC", "UseZGC", "ZGenerational", "UseEpsilonGC",
+                "MaxHeapSize", "G1HeapRegionSize", "MaxGCPauseMillis", "InitiatingHeapOccupancyPercent",
+                "G1UseAdaptiveIHOP",
                 "InitialHeapSize", "NewSize", "MaxNewSize", "NewRatio", "SurvivorRatio",
                 "MaxTenuringThreshold", "TargetSurvivorRatio", "ParallelGCThreads",
                 "UseAdaptiveSizePolicy", "UseCompressedOops", "UseCompressedClassPointers",
                 "AlwaysPreTouch", "EliminateAllocations", "UseTLAB"};
-        StringBuilder b = new StringBuilder("{\"flags\": {");
+        StringBuilder b = new StringBuilder("{\"java_version\": ")
+                .append(str(System.getProperty("java.specification.version"))).append(", \"flags\": {");
         boolean first = true;
         for (String k : names) {
             String v = vmOption(k);
@@ -218,29 +221,56 @@ public final class Replay {
         }
     }
 
-    /** One stop-the-world pause from the -Xlog:gc file: when its line was logged (the end of
-     *  the pause, os::javaTimeNanos) and how long it took. */
+    /** One line of the -Xlog:gc file: a stop-the-world pause (seconds >= 0) or the end of a
+     *  concurrent ZGC collection (seconds < 0), when it was logged (os::javaTimeNanos) and
+     *  its kind: "minor", "mixed" or "full" for a collecting pause, "remark" / "cleanup" for
+     *  G1's marking pauses and "pause" for ZGC's, which collect nothing themselves; "cycle",
+     *  "minor" or "major" for a ZGC collection. */
     static final class LogPause {
-        final long atNs; final double seconds; final boolean young;
-        LogPause(long atNs, double seconds, boolean young) {
-            this.atNs = atNs; this.seconds = seconds; this.young = young;
+        final long atNs; final double seconds; final String kind;
+        LogPause(long atNs, double seconds, String kind) {
+            this.atNs = atNs; this.seconds = seconds; this.kind = kind;
+        }
+        boolean collection() {
+            return seconds < 0 || kind.equals("minor") || kind.equals("mixed") || kind.equals("full");
         }
     }
 
     // "[123456789ns][info][gc] GC(3) Pause Young (Allocation Failure) 3M->1M(8M) 3.215ms"
+    // G1 (g1YoungGCEvacFailureInjector/G1YoungGCTraceTime): "Pause Young (Normal) (G1
+    // Evacuation Pause) ...", "(Concurrent Start)", "(Prepare Mixed)", "(Mixed)"; "Pause Remark",
+    // "Pause Cleanup", "Pause Full (G1 Compaction Pause)". ZGC's pauses are gc+phases lines,
+    // prefixed "Y: " / "O: " by generational ZGC (JDK 21+): "GC(0) Y: Pause Mark Start 0.012ms"
     static final java.util.regex.Pattern PAUSE = java.util.regex.Pattern.compile(
-            "^\\[(\\d+)ns\\].*\\bGC\\(\\d+\\) Pause (\\w+).* (\\d+(?:\\.\\d+)?)ms$");
+            "^\\[(\\d+)ns\\].*\\bGC\\(\\d+\\) (?:[A-Za-z]: )?Pause (\\w+)(?: \\(([^)]*)\\))?.* (\\d+(?:\\.\\d+)?)ms$");
+    // ZGC's collections: "GC(0) Garbage Collection (Warmup) 10M(16%)->8M(12%)" (JDK 17),
+    // "GC(0) Minor Collection (Allocation Rate) ..." / "Major Collection (...)" (JDK 21+)
+    static final java.util.regex.Pattern ZCYCLE = java.util.regex.Pattern.compile(
+            "^\\[(\\d+)ns\\].*\\[gc *\\] ?GC\\(\\d+\\) (Garbage|Minor|Major) Collection \\(");
 
-    /** Every pause line of the log so far (unified logging writes and flushes each line as
-     *  it is logged, LogFileStreamOutput::write), or null when the log cannot be read. */
+    static String pauseKind(String what, String why) {
+        if (what.equals("Young")) return "Mixed".equals(why) ? "mixed" : "minor";
+        if (what.equals("Full")) return "full";
+        if (what.equals("Remark")) return "remark";
+        if (what.equals("Cleanup")) return "cleanup";
+        return "pause";
+    }
+
+    /** Every pause and ZGC collection line of the log, or null when it cannot be read. */
     static List<LogPause> readPauses(String path) {
         List<LogPause> out = new ArrayList<>();
         try {
             for (String line : Files.readAllLines(Paths.get(path), StandardCharsets.UTF_8)) {
                 java.util.regex.Matcher m = PAUSE.matcher(line);
+                if (m.find()) {
+                    out.add(new LogPause(Long.parseLong(m.group(1)), Double.parseDouble(m.group(4)) / 1e3,
+                            pauseKind(m.group(2), m.group(3))));
+                    continue;
+                }
+                m = ZCYCLE.matcher(line);
                 if (m.find())
-                    out.add(new LogPause(Long.parseLong(m.group(1)), Double.parseDouble(m.group(3)) / 1e3,
-                            m.group(2).equals("Young")));
+                    out.add(new LogPause(Long.parseLong(m.group(1)), -1,
+                            m.group(2).equals("Garbage") ? "cycle" : m.group(2).toLowerCase(Locale.ROOT)));
             }
         } catch (IOException | RuntimeException e) {
             return null;
@@ -354,8 +384,12 @@ public final class Replay {
             case "MarkSweepCompact": case "PS MarkSweep": case "G1 Old Generation":
             case "ConcurrentMarkSweep": case "ZGC Major Cycles":
                 return "full";
-            case "Epsilon Heap":
-                return null;         // Epsilon never collects (its bean counts nothing)
+            case "ZGC Cycles":
+                return "cycle";
+            case "Epsilon Heap":     // Epsilon never collects (its bean counts nothing)
+            case "ZGC Pauses": case "ZGC Minor Pauses": case "ZGC Major Pauses":
+            case "G1 Concurrent GC": // pauses within collections counted by the beans above
+                return null;
             default:
                 return beanName;
         }
@@ -417,6 +451,7 @@ public final class Replay {
         String runtime = System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version")
                 + " (" + gcNames + ")";
         String settings = settingsJson();
+        boolean g1 = "true".equals(vmOption("UseG1GC")), zgc = "true".equals(vmOption("UseZGC"));
         // the calls around the loop, once before the first replay: their first call loads
         // classes and allocates far more than later ones, and what they allocate after the
         // System.gc() below sits in eden when the loop starts
@@ -428,7 +463,8 @@ public final class Replay {
         for (int rep = 0; rep < replays; rep++) {
             java.util.Arrays.fill(regs, null);
             String gcLog = logDir.resolve("gc-" + rep + ".log").toString();
-            String logError = vmLog("output=file=" + gcLog, "what=gc", "decorators=tn");
+            String logError = vmLog("output=file=" + gcLog, zgc ? "what=gc,gc+phases" : "what=gc",
+                    "decorators=tn");
             System.gc();
             resetPeak();
             long rssBefore = procStatus("VmRSS");
@@ -456,8 +492,9 @@ public final class Replay {
             counts.put("full", 0L);
             for (int k = 0; k < nb; k++) {
                 long d = c1[k] - c0[k];
+                if (kinds[k] == null) continue;
                 gcCount += d;
-                if (kinds[k] != null) counts.merge(kinds[k], d, Long::sum);
+                counts.merge(kinds[k], d, Long::sum);
             }
 
             // pauses: the log's pause lines logged inside the loop (a pause is logged at its
@@ -474,17 +511,23 @@ public final class Replay {
                 if (all == null) pauseWhy = "cannot read the -Xlog:gc file " + gcLog;
                 else {
                     pauses = new ArrayList<>();
-                    long minor = 0, full = 0;
+                    counts.clear();
+                    counts.put("minor", 0L);
+                    if (!zgc) counts.put("full", 0L);
+                    if (g1) counts.put("mixed", 0L);
+                    gcCount = 0;
                     for (LogPause lp : all)
                         if (lp.atNs >= w0 && lp.atNs <= w1) {
-                            pauses.add(lp.seconds);
-                            if (lp.young) minor++; else full++;
+                            if (lp.seconds >= 0) pauses.add(lp.seconds);
+                            // a ZGC pause is part of a concurrent collection, counted once
+                            // at the collection's own line
+                            if (lp.collection() && (zgc == (lp.seconds < 0))) {
+                                counts.merge(lp.kind, 1L, Long::sum);
+                                gcCount++;
+                            }
                         }
                     // the log's pauses are the loop's own; the MXBean counts agree unless a
                     // collection fell between reading them and the clock
-                    counts.put("minor", minor);
-                    counts.put("full", full);
-                    gcCount = minor + full;
                 }
             }
 

@@ -1,0 +1,736 @@
+"""G1 (``collector = "g1"``): HotSpot 17's Garbage-First collector over the shared heap state.
+
+Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
+
+- **Regions** (heapRegion.cpp ``HeapRegion::setup_heap_region_size``, heapRegionBounds.hpp):
+  without ``-XX:G1HeapRegionSize`` a region is ``max(heap / TARGET_REGION_NUMBER 2048,
+  MIN_REGION_SIZE 1 MiB)`` rounded down to a power of two and clamped to 1..32 MiB.
+- **Humongous objects** (g1CollectedHeap.hpp ``is_humongous``: ``word_size >
+  _humongous_object_threshold_in_words`` = half a region, ``humongous_threshold_for``): an
+  object larger than half a region is allocated outside eden in its own contiguous regions
+  (``G1CollectedHeap::humongous_obj_allocate``). Before it, ``attempt_allocation_humongous``
+  asks ``need_to_start_conc_mark``: above the IHOP threshold the allocation first runs a young
+  collection that starts concurrent marking. A dead humongous ``byte[]`` (no reference slots:
+  a type array) that nothing refers to is reclaimed at the next young collection
+  (``G1EagerReclaimHumongousObjects``, g1YoungCollector.cpp: in JDK 17 only type arrays are
+  candidates); the others at remark or in a full collection.
+- **Young sizing** (g1YoungGenSizer.cpp, g1Policy.cpp): young is ``G1NewSizePercent`` 5 % ..
+  ``G1MaxNewSizePercent`` 60 % of the regions; within that the young length is the largest
+  that G1's pause prediction fits in ``MaxGCPauseMillis`` (``calculate_young_desired_length``
+  → ``calculate_desired_eden_length_by_pause``: binary search with ``G1YoungLengthPredictor::
+  will_fit``: base time + young other time + predicted eden copy time ≤ the goal, and the
+  expected copy × 2.2 safety factor fits the free regions), then limited by the free regions
+  and the ``G1ReservePercent`` 10 % reserve (``calculate_young_target_length``). The MMU goal
+  (``calculate_desired_eden_length_by_mmu``) is 0 regions with the default
+  ``GCPauseIntervalMillis`` = goal + 1 ms and is left out.
+- **Predictions** (g1Analytics.cpp, g1Predictions.hpp, utilities/numberSeq.cpp): each sequence
+  is a decaying average (α = 0.7) with a decaying variance; a prediction is the average plus
+  ``G1ConfidencePercent`` 50 % × the deviation, where with fewer than 5 samples the deviation
+  is at least average × (5 − n) / 2. The sequences are seeded with g1Analytics.cpp's defaults
+  for ``ParallelGCThreads`` (constant other 5 ms, young other per region 0.3/0.2/0.2/0.15/..
+  ms, copy 0.00006/0.00003/0.00003/0.000015/.. ms per byte) and fed after every collection
+  with the model's own simulated times, so the young length adapts to the model's costs as
+  HotSpot's adapts to measured ones. Eden survival is predicted per region age
+  (g1SurvRateGroup.cpp: age 0 = the region allocated last; the first predictor is seeded with
+  ``InitialSurvivorRate`` 0.4 and the prediction for n regions starts as 0.4 × (n + 1); a new
+  age gets an empty predictor, so ages first seen dying predict no survival; ages beyond the
+  predictors take the last prediction). With these rules the first young length is 13
+  regions with 4 GC threads and 6 with 2 on a 64 MiB heap — HotSpot 17's own (-Xlog:gc+heap).
+- **Survivors and tenuring** (g1Policy.cpp ``update_survivors_policy``): at most
+  ceil(young target / ``SurvivorRatio``) survivor regions; the tenuring threshold from the age
+  table for ``TargetSurvivorRatio`` % of them (young.py); an object that finds no survivor room
+  is promoted, one that finds no free region fails evacuation and a full collection follows.
+- **IHOP and concurrent marking** (g1IHOPControl.cpp ``G1StaticIHOPControl``, g1Policy.cpp
+  ``need_to_start_conc_mark``): when old + humongous occupancy exceeds
+  ``InitiatingHeapOccupancyPercent`` 45 % of the heap at the end of a young collection (or
+  with a humongous allocation), the next young collection is a *concurrent start*. Marking
+  runs concurrently from a snapshot at its start (SATB: what was unreachable then is dead;
+  what reached the old generation since is live), its CPU concurrent work; the model ends it
+  at the first collection request after its work is done with the Remark and Cleanup pauses,
+  where completely empty
+  old regions and dead humongous objects are freed (g1ConcurrentMark.cpp
+  ``remark``/``cleanup``).
+- **Mixed collections** (g1CollectionSetChooser.cpp, g1CollectionSet.cpp
+  ``finalize_old_part``, g1Policy.cpp ``next_gc_should_be_mixed``): old regions whose live
+  bytes are below ``G1MixedGCLiveThresholdPercent`` 85 % of a region are candidates, most
+  garbage first; if their reclaimable bytes exceed ``G1HeapWastePercent`` 5 % of the heap the
+  next young collection is the last young-only one ("Prepare Mixed") and mixed collections
+  follow, each adding at least ceil(candidates / ``G1MixedGCCountTarget`` 8) and at most
+  ``G1OldCSetRegionThresholdPercent`` 10 % of the regions while the predicted pause fits,
+  until the candidates left reclaim no more than 5 % of the heap.
+- **Remembered sets and the post-write barrier** (g1BarrierSet.inline.hpp,
+  g1BarrierSetAssembler_x86.cpp ``g1_write_barrier_post``): every non-null reference store
+  runs the barrier's filters; a store into an old object dirties and enqueues its card, which
+  concurrent refinement (g1ConcurrentRefine.cpp) adds to the remembered set of the region it
+  points into — priced per card as concurrent CPU. A young collection's roots are those
+  cards (barrier.py) and the registers.
+- **Full collection** (g1FullCollector.cpp): evacuation failure or an allocation that fails
+  after a young collection runs a parallel full compaction of the whole heap (full.py); all
+  live objects end in old regions.
+
+Simplifications: one allocating thread; regions are renumbered when some are freed (which
+changes no figure the model reports); promotions and PLABs do not leave region tails; a full
+collection compacts humongous objects like others; marking lasts its work (the snapshot's
+live objects and slots at the full collection's marking costs, over ``ConcGCThreads``) of
+mutator time and ends at the first collection request after that; a mixed collection
+evacuates what is reachable from the registers (remembered-set entries from dead old objects
+keep a little more alive in HotSpot); no adaptive IHOP (needs three completed marking cycles,
+``G1AdaptiveIHOPNumInitialSamples``, before it changes the threshold), no SATB pre-barrier
+cost, no periodic or preventive collections. Footprint: the sum of the peak bytes each kind
+of region (eden, survivor, old and humongous) has held, at most the heap.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from .full import collect_full, mark
+from .heap import CARD_SHIFT, DEAD, EDEN, OLD, PAGE, SURV, Heap, MiB, page_round, ranges
+from .young import collect_young, register_roots
+
+#: heapRegionBounds.hpp: MIN_REGION_SIZE, MAX_REGION_SIZE, TARGET_REGION_NUMBER
+MIN_REGION = 1 * MiB
+MAX_REGION = 32 * MiB
+TARGET_REGION_NUMBER = 2048
+#: g1_globals.hpp
+G1_NEW_SIZE_PERCENT = 5
+G1_MAX_NEW_SIZE_PERCENT = 60
+G1_RESERVE_PERCENT = 10
+G1_CONFIDENCE_PERCENT = 50
+G1_MIXED_GC_LIVE_THRESHOLD_PERCENT = 85
+G1_HEAP_WASTE_PERCENT = 5
+G1_MIXED_GC_COUNT_TARGET = 8
+G1_OLD_CSET_REGION_THRESHOLD_PERCENT = 10
+#: gc_globals.hpp / g1Policy: InitialSurvivorRate 0.4; TargetPLABWastePct 10
+INITIAL_SURVIVOR_RATE = 0.4
+TARGET_PLAB_WASTE_PCT = 10
+#: numberSeq.hpp DEFAULT_ALPHA_VALUE
+ALPHA = 0.7
+#: g1Analytics.cpp defaults, indexed by min(ParallelGCThreads - 1, 7)
+CONSTANT_OTHER_MS = [5.0] * 8
+YOUNG_OTHER_PER_REGION_MS = [0.3, 0.2, 0.2, 0.15, 0.15, 0.12, 0.12, 0.1]
+NON_YOUNG_OTHER_PER_REGION_MS = [1.0, 0.7, 0.7, 0.5, 0.5, 0.42, 0.42, 0.30]
+COST_PER_BYTE_MS = [0.00006, 0.00003, 0.00003, 0.000015, 0.000015, 0.00001, 0.00001, 0.000009]
+COST_PER_CARD_MS = [0.015, 0.01, 0.01, 0.008, 0.008, 0.0055, 0.0055, 0.005]
+
+
+def region_size(heap_bytes: int, explicit_mb: int | None = None) -> int:
+    """``HeapRegion::setup_heap_region_size`` (JDK 17: from the maximum heap size)."""
+    if explicit_mb is not None:
+        size = explicit_mb * MiB
+    else:
+        size = max(heap_bytes // TARGET_REGION_NUMBER, MIN_REGION)
+    size = 1 << (int(size).bit_length() - 1)          # log2i: round down to a power of two
+    return min(max(size, MIN_REGION), MAX_REGION)
+
+
+def humongous_threshold(region: int) -> int:
+    """Bytes above which an object is humongous: half a region (``humongous_threshold_for``)."""
+    return region // 2
+
+
+class Seq:
+    """``TruncatedSeq``'s decaying average and variance (numberSeq.cpp ``AbsSeq::add``) and
+    ``G1Predictions::predict`` (g1Predictions.hpp)."""
+
+    def __init__(self, first: float | None = None):
+        self.num = 0
+        self.davg = 0.0
+        self.dvar = 0.0
+        self.last = 0.0
+        if first is not None:
+            self.add(first)
+
+    def add(self, v: float) -> None:
+        self.last = v
+        if self.num == 0:
+            self.davg, self.dvar = v, 0.0
+        else:
+            self.davg = (1.0 - ALPHA) * v + ALPHA * self.davg
+            diff = v - self.davg
+            self.dvar = (1.0 - ALPHA) * diff * diff + ALPHA * self.dvar
+        self.num += 1
+
+    def predict(self) -> float:
+        sd = math.sqrt(self.dvar)
+        if self.num < 5:
+            sd = max(self.davg * (5 - self.num) / 2.0, sd)
+        return max(self.davg + G1_CONFIDENCE_PERCENT / 100.0 * sd, 0.0)
+
+
+class Analytics:
+    """The sequences G1Policy predicts pauses from (g1Analytics.cpp), in milliseconds."""
+
+    def __init__(self, threads: int):
+        i = min(threads - 1, 7)
+        self.constant_other = Seq(CONSTANT_OTHER_MS[i])
+        self.young_other = Seq(YOUNG_OTHER_PER_REGION_MS[i])
+        self.non_young_other = Seq(NON_YOUNG_OTHER_PER_REGION_MS[i])
+        self.cost_per_byte = Seq(COST_PER_BYTE_MS[i])
+        self.cost_per_card = Seq(COST_PER_CARD_MS[i])
+        self.cards = Seq(0.0)
+        # G1SurvRateGroup::reset: one predictor, seeded with InitialSurvivorRate 0.4, and the
+        # accumulated prediction and last prediction set to 0.4 before any finalize
+        self.surv: list[Seq] = [Seq(INITIAL_SURVIVOR_RATE)]
+        self.accum = [INITIAL_SURVIVOR_RATE]
+        self.last_pred = INITIAL_SURVIVOR_RATE
+
+    def record_survival(self, rates: list[float]) -> None:
+        """One collection's eden survival rates by age (0 = the region allocated last):
+        ``stop_adding_regions`` adds an empty predictor per new age, each region's rate is
+        recorded (``record_surviving_words``), then ``finalize_predictions``."""
+        while len(self.surv) < len(rates):
+            self.surv.append(Seq())
+        for age, r in enumerate(rates):
+            self.surv[age].add(r)
+        acc = 0.0
+        self.accum = []
+        pred = 0.0
+        for seq in self.surv:
+            pred = min(seq.predict(), 1.0)               # predict_in_unit_interval
+            acc += pred
+            self.accum.append(acc)
+        self.last_pred = pred
+
+    def accum_surv_rate(self, n: int) -> float:
+        """``G1SurvRateGroup::accum_surv_rate_pred(n)`` as ``predict_eden_copy_time_ms(n)``
+        calls it: the ages up to n inclusive, beyond the predictors at the last prediction."""
+        if n < len(self.accum):
+            return self.accum[n]
+        return self.accum[-1] + (n - len(self.accum) + 1) * self.last_pred
+
+    def base_time_ms(self) -> float:
+        """``predict_base_time_ms``: card scanning for the predicted cards + constant other."""
+        return self.cards.predict() * self.cost_per_card.predict() + self.constant_other.predict()
+
+
+class G1Policy:
+    """Sizing and triggers of G1 (g1Policy.cpp) for one heap of ``n`` regions."""
+
+    serial = False
+    epsilon = False
+
+    def __init__(self, p, heap_bytes: int):
+        self.R = region_size(heap_bytes, p.region_mb)
+        self.n = heap_bytes // self.R
+        self.humongous_bytes = humongous_threshold(self.R)
+        self.min_young = max(1, self.n * G1_NEW_SIZE_PERCENT // 100)
+        self.max_young = max(1, self.n * G1_MAX_NEW_SIZE_PERCENT // 100)
+        self.reserve = math.ceil(self.n * G1_RESERVE_PERCENT / 100)
+        # g1Arguments.cpp: "The default pause time target in G1 is 200ms"
+        self.pause_goal_ms = float(p.max_gc_pause_ms if p.max_gc_pause_ms is not None else 200)
+        self.ihop_bytes = int(p.ihop_percent * self.n * self.R / 100.0)
+        self.survivor_ratio = p.survivor_ratio
+        self.analytics = Analytics(p.gc_threads)
+        self.initial_threshold = p.max_tenuring_threshold
+        self.avg_promoted = None
+
+    # -- tlab.py's questions ------------------------------------------------------------------
+    def old_takes_outside_tlab(self, size: int, almost_full: bool) -> bool:
+        return False            # G1 allocates mutator objects in eden or humongous regions only
+
+    def humongous(self, size: int) -> bool:
+        return size > self.humongous_bytes
+
+    # -- young length ---------------------------------------------------------------------------
+    def _will_fit(self, eden: int, base_ms: float, free: int) -> bool:
+        """``G1YoungLengthPredictor::will_fit``."""
+        if eden >= free:
+            return False
+        a = self.analytics
+        copy_bytes = a.accum_surv_rate(eden) * self.R
+        t = base_ms + eden * a.young_other.predict() + copy_bytes * a.cost_per_byte.predict()
+        if t > self.pause_goal_ms:
+            return False
+        safety = (100.0 / G1_CONFIDENCE_PERCENT) * (100 + TARGET_PLAB_WASTE_PCT) / 100.0
+        return safety * copy_bytes <= (free - eden) * self.R
+
+    def eden_by_pause(self, lo: int, hi: int, free: int, base_ms: float) -> int:
+        """``calculate_desired_eden_length_before_young_only``: binary search."""
+        if not self._will_fit(lo, base_ms, free):
+            return lo
+        if self._will_fit(hi, base_ms, free):
+            return hi
+        diff = (hi - lo) // 2
+        while diff > 0:
+            mid = lo + diff
+            if self._will_fit(mid, base_ms, free):
+                lo = mid
+            else:
+                hi = mid
+            diff = (hi - lo) // 2
+        return lo
+
+    def young_target(self, survivors: int, free: int, extra_ms: float = 0.0) -> int:
+        """``calculate_young_desired_length`` then ``calculate_young_target_length`` right
+        after a collection (allocated young = the survivor regions); ``free`` = free regions
+        at the end of the collection; ``extra_ms``: the predicted time of the minimum old
+        regions when the next collection is mixed (``calculate_desired_eden_length_before_
+        mixed``)."""
+        abs_min = max(self.min_young, survivors + 1)
+        abs_max = max(self.max_young, abs_min)
+        eden = self.eden_by_pause(abs_min - survivors, abs_max - survivors, free,
+                                  self.analytics.base_time_ms() + extra_ms)
+        desired = min(max(eden + survivors, abs_min), abs_max)
+        if survivors >= desired:
+            return survivors
+        max_eat = min(self.min_young, (self.reserve + 1) // 2)
+        desired_eden = desired - survivors
+        if free <= self.reserve:
+            receiving = max(min(free, desired_eden, max_eat), 1)
+        elif free < desired_eden + self.reserve:
+            outside = free - self.reserve
+            receiving = outside + min(desired_eden - outside, max_eat)
+        else:
+            receiving = desired_eden
+        return survivors + receiving
+
+    def max_survivor_regions(self, young_target: int, free: int) -> int:
+        """``update_survivors_policy``."""
+        return min(math.ceil(young_target / self.survivor_ratio), free)
+
+
+class G1Heap(Heap):
+    """The shared heap state with G1's footprint: per kind of region, the peak bytes held."""
+
+    def touched_pages(self) -> int:
+        return min(sum(page_round(v) for v in self.hwm.values()), self.sizes.heap) // PAGE
+
+    def footprint(self) -> int:
+        heap = min(sum(page_round(v) for v in self.hwm.values()), self.sizes.heap)
+        return heap + page_round((heap + 511) // 512)
+
+
+def g1_sizes(base, policy: G1Policy):
+    """The layout Sizes for G1: the heap as whole regions; eden, survivor and old capacities
+    change per cycle (set by the driver)."""
+    heap = policy.n * policy.R
+    return replace(base, heap=heap, young=0, eden=policy.R, survivor=policy.R,
+                   old=heap, alignment=policy.R, max_tlab=policy.humongous_bytes)
+
+
+class G1Run:
+    """The replay driver of the ``jvm`` model under G1; model.py hands it the prepared state."""
+
+    def __init__(self, model, out, heap: G1Heap, policy: G1Policy, eden, muts, hid, hsize,
+                 alloc_event):
+        self.m, self.out, self.heap, self.policy = model, out, heap, policy
+        self.eden, self.muts = eden, muts
+        self.hid, self.hsize, self.alloc_event = hid, hsize, alloc_event
+        self.R = policy.R
+        self.st = out.stats
+        self.marking = False          # concurrent marking in progress
+        self.conc_start_next = False  # the next young collection starts marking
+        self.mixed_phase = False      # candidates chosen, mixed collections to come
+        self.prepare_mixed = False    # the next collection is the last young-only one
+        self.candidates: list[np.ndarray] = []   # object ids of each candidate region
+        self.candidates_at_marking = 0
+        self.surv_regions = 0
+        self.target = 0
+        self.cards = 0
+        self.humongous_ids: list[int] = []
+
+    # -- regions --------------------------------------------------------------------------------
+    def old_regions(self) -> int:
+        return -(-self.heap.old_top // self.R)
+
+    def eden_regions_used(self) -> int:
+        return -(-self.eden.eden_used // self.R)
+
+    def free_regions(self) -> int:
+        return self.policy.n - self.old_regions() - self.surv_regions - self.eden_regions_used()
+
+    def set_eden(self, regions: int) -> None:
+        e = self.eden
+        e.eden_cap = regions * self.R
+        # G1CollectedHeap::tlab_capacity = eden target; ThreadLocalAllocBuffer::resize
+        e.desired = max(min((e.eden_cap // 8) // 50 * 8, self.policy.humongous_bytes), 2048)
+        e.reset(0)
+
+    def after_collection(self, extra_ms: float = 0.0) -> None:
+        """The young target for the next cycle (``update_young_length_bounds``)."""
+        p = self.policy
+        free = p.n - self.old_regions() - self.surv_regions
+        self.target = p.young_target(self.surv_regions, free, extra_ms)
+        self.max_surv = p.max_survivor_regions(self.target, free)
+        # eden takes free regions only: with none left the next allocation fails, and the
+        # collections escalate to a full one and OutOfMemoryError
+        self.set_eden(min(max(self.target - self.surv_regions, 1), max(free, 0)))
+
+    def drop(self, regions_mask: np.ndarray | None, drop_ids: np.ndarray) -> None:
+        """Free whole old regions (``regions_mask`` by current region index) and the objects
+        ``drop_ids`` (humongous), renumbering the regions left; the objects keep their offset
+        inside their region."""
+        heap, R = self.heap, self.R
+        ids = heap.old_ids.view().copy()
+        if ids.size == 0:
+            return
+        addr = heap.addr[ids]
+        reg = addr // R
+        keep = np.ones(ids.size, dtype=bool)
+        if regions_mask is not None:
+            keep &= ~regions_mask[reg]
+        if drop_ids.size:
+            keep &= ~np.isin(ids, drop_ids)
+        # every region a kept object spans (a humongous object's continuation regions too)
+        rk = reg[keep]
+        end_reg = (addr[keep] + heap.size[ids[keep]] - 1) // R
+        kept_regions = np.unique(ranges(rk, end_reg - rk + 1))
+        top_reg = (heap.old_top - 1) // R if heap.old_top else -1
+        rank = np.full(max(int(end_reg.max()) if rk.size else 0, int(reg.max()), top_reg) + 2,
+                       -1, dtype=np.int64)
+        rank[kept_regions] = np.arange(kept_regions.size)
+        if keep.any():
+            ka = addr[keep]
+            ends = ka + heap.size[ids[keep]]
+            j = int(np.argmax(ends))
+            last = int(ka[j] // R)
+            # the end of the last object, in its region's new place
+            top = int(rank[last]) * R + int(ends[j] - last * R)
+            if top_reg < 0 or rank[top_reg] < 0:
+                top = -(-top // R) * R          # the allocation region was freed
+        else:
+            top = 0
+        new_addr = rank[reg[keep]] * R + addr[keep] % R
+        hw = heap.hwm["old"]
+        heap.rebuild_old(ids[keep], new_addr, top)
+        heap.hwm["old"] = max(hw, top)
+        self.remset()
+
+    def remset(self) -> None:
+        """The old cards that refer into the young generation, recomputed after the old
+        regions moved (the card numbers of the mutator's dirty cards are addresses)."""
+        heap = self.heap
+        vals = heap.flat[heap.old_slot_fidx.view()]
+        hit = vals >= 0
+        g = heap.gen_np[vals[hit]]
+        hit[hit] = (g == EDEN) | (g == SURV)
+        heap.dirty = np.unique(heap.old_slot_addr.view()[hit] >> CARD_SHIFT)
+
+    def place_humongous(self, oid: int) -> None:
+        heap, R = self.heap, self.R
+        heap.old_top = -(-heap.old_top // R) * R
+        heap.append_old(np.array([oid], dtype=np.int64))
+        heap.old_top = -(-heap.old_top // R) * R
+        heap.hwm["old"] = max(heap.hwm["old"], heap.old_top)
+        self.humongous_ids.append(oid)
+
+    # -- tlab.py's humongous path -----------------------------------------------------------
+    def allocate_humongous(self, k: int) -> bool:
+        """``G1CollectedHeap::attempt_allocation_humongous`` for heap object ``k``: False when
+        a collection must run first (marking to start, or no room)."""
+        s = int(self.hsize[k])
+        p = self.policy
+        if (not self.marking and not self.mixed_phase and not self.prepare_mixed
+                and self.old_regions() * self.R + s > p.ihop_bytes
+                and not self.conc_start_next):
+            # need_to_start_conc_mark("concurrent humongous allocation"): a young collection
+            # with concurrent start first
+            self.conc_start_next = True
+            self.humongous_gc = True
+            return False
+        need = -(-s // self.R)
+        if need > self.free_regions():
+            return False
+        self.place_humongous(int(self.hid[k]))
+        # eden cannot take regions the humongous object took
+        e = self.eden
+        room = (self.free_regions()) * self.R
+        if e.eden_free > room:
+            cut = e.eden_free - room
+            e.eden_free -= cut
+            e.eden_cap -= cut
+        return True
+
+    # -- collections ------------------------------------------------------------------------------
+    def young(self, i: int, eden_ids: np.ndarray, mixed: bool) -> bool:
+        m, heap, p, st, out = self.m, self.heap, self.policy, self.st, self.out
+        R = self.R
+        # capacities for this evacuation: survivor regions, and free regions for promotion
+        free = p.n - self.old_regions() - self.surv_regions - self.eden_regions_used()
+        heap.sizes = replace(heap.sizes, survivor=self.max_surv * R,
+                             old=heap.old_top + max(free - self.max_surv, 0) * R)
+        eden_regions = self.eden_regions_used()
+        young_regions = eden_regions + self.surv_regions
+        pages = heap.touched_pages()
+        eden_live = eden_ids[heap.gen_np[eden_ids] == EDEN] if eden_ids.size else eden_ids
+        w = collect_young(heap, eden_ids, depth_first=True,
+                          target_survivor_ratio=m.params.target_survivor_ratio,
+                          max_tenuring_threshold=m.params.max_tenuring_threshold,
+                          adapt_threshold=True)
+        if w.failed:
+            st["evacuation_failures"] += 1
+            return False
+        faults = heap.touched_pages() - pages
+        st["page_faults"] += faults
+        c = m.costs
+        w.card_table_cards = 0                      # G1 merges remembered sets instead
+        reclaimed = [w.reclaimed]
+        # eager reclaim of dead humongous type arrays nobody refers to
+        hum = self.eager_reclaim()
+        if hum.size:
+            reclaimed.append(hum)
+        old_cset = 0
+        old_copy = 0.0
+        if mixed:
+            old_cset, old_copy, dead = self.evacuate_old(i)
+            reclaimed.append(dead)
+        threads, eff = m.params.gc_threads, c.parallel_efficiency
+        copy_ns = (w.copied_objects * c.copy_ns_per_object + w.copied_bytes * c.copy_ns_per_byte
+                   + w.scanned_slots * c.scan_ns_per_slot) + old_copy
+        card_ns = w.dirty_cards * c.dirty_card_ns + w.card_slots * c.scan_ns_per_slot
+        work = (copy_ns + card_ns + w.registers * c.scan_ns_per_slot
+                + young_regions * c.g1_region_ns + old_cset * c.g1_old_region_ns
+                + faults * c.page_fault_ns)
+        kind = "mixed" if mixed else "minor"
+        ns = m._pause(out, i, kind, c.young_pause_ns, work)
+        out.collection(kind, max(i - 1, 0), np.concatenate(reclaimed))
+        st["minor_gcs" if not mixed else "mixed_gcs"] += 1
+        st["copied_objects"] += w.copied_objects
+        st["survivor_copied_bytes"] += w.survived_bytes
+        st["promoted_bytes"] += w.promoted_bytes
+        st["premature_promoted_bytes"] += w.premature_bytes
+        st["dirty_cards_scanned"] += w.dirty_cards
+        st["card_slots_scanned"] += w.card_slots
+        st["old_cset_regions"] += old_cset
+        self.surv_regions = -(-heap.from_used // R)
+        heap.sizes = replace(heap.sizes, survivor=self.max_surv * R)
+        # -- analytics (G1Policy::record_young_collection_end) --
+        a = p.analytics
+        par = threads * eff * 1e6                     # ns of work -> ms of pause
+        if w.copied_bytes:
+            a.cost_per_byte.add(copy_ns / par / (w.copied_bytes + 0.0))
+        a.constant_other.add(c.young_pause_ns / 1e6)
+        if young_regions:
+            a.young_other.add(c.g1_region_ns / par)
+        if w.dirty_cards:
+            a.cost_per_card.add(card_ns / par / w.dirty_cards)
+        a.cards.add(float(w.dirty_cards))
+        if eden_live.size and eden_regions:
+            sz = heap.size[eden_live]
+            reg = (np.cumsum(sz) - sz) // R
+            survived = np.bincount(reg, weights=np.where(heap.gen_np[eden_live] != DEAD, sz, 0),
+                                   minlength=eden_regions)[:eden_regions]
+            # the youngest region (allocated last) has age 0
+            a.record_survival([b / R for b in survived[::-1].tolist()])
+        st["last_young_pause_ms"] = ns / 1e6
+        return True
+
+    def eager_reclaim(self) -> np.ndarray:
+        """Dead humongous type arrays (no slots) that no old object, survivor or register
+        refers to (``G1EagerReclaimHumongousObjects``)."""
+        heap = self.heap
+        cand = [h for h in self.humongous_ids if heap.nslots_l[h] == 0 and heap.gen[h] == OLD]
+        if not cand:
+            return np.empty(0, dtype=np.int64)
+        refs = [heap.regs, heap.flat[heap.old_slot_fidx.view()]]
+        if heap.surv.size:
+            refs.append(heap.flat[ranges(heap.slot_base[heap.surv], heap.nslots[heap.surv])])
+        referenced = np.unique(np.concatenate(refs))
+        c = np.array(cand, dtype=np.int64)
+        dead = c[~np.isin(c, referenced)]
+        if dead.size:
+            self.drop(None, dead)
+            heap.gen_np[dead] = DEAD
+            live = set(self.humongous_ids) - set(dead.tolist())
+            self.humongous_ids = [h for h in self.humongous_ids if h in live]
+            self.st["humongous_eagerly_reclaimed"] += int(dead.size)
+        return dead
+
+    def evacuate_old(self, i: int) -> tuple[int, float, np.ndarray]:
+        """The old part of a mixed collection: choose candidate regions
+        (``G1CollectionSet::finalize_old_part``), evacuate their reachable objects to new old
+        regions, free them. Returns (regions, copy work ns, reclaimed ids)."""
+        heap, p, c, R = self.heap, self.policy, self.m.costs, self.R
+        a = p.analytics
+        min_old = -(-self.candidates_at_marking // G1_MIXED_GC_COUNT_TARGET)
+        max_old = -(-p.n * G1_OLD_CSET_REGION_THRESHOLD_PERCENT // 100)
+        mk = mark(heap, register_roots(heap))
+        budget = p.pause_goal_ms - a.base_time_ms()
+        chosen: list[np.ndarray] = []
+        while self.candidates and len(chosen) < max_old:
+            ids = self.candidates[0]
+            ids = ids[heap.gen_np[ids] == OLD]
+            live_b = int(heap.size[ids[mk[ids]]].sum()) if ids.size else 0
+            t = a.non_young_other.predict() + live_b * a.cost_per_byte.predict()
+            if len(chosen) >= min_old and t > budget:
+                break
+            budget -= t
+            chosen.append(ids)
+            self.candidates.pop(0)
+        if not chosen:
+            return 0, 0.0, np.empty(0, dtype=np.int64)
+        ids = np.concatenate(chosen)
+        regs = np.unique(heap.addr[ids] // R) if ids.size else np.empty(0, dtype=np.int64)
+        live = ids[mk[ids]]
+        dead = ids[~mk[ids]]
+        mask = np.zeros(max(self.old_regions(), 1) + 1, dtype=bool)
+        mask[regs] = True
+        self.drop(mask, np.empty(0, dtype=np.int64))
+        heap.gen_np[dead] = DEAD
+        # live objects are copied to the top of the old regions, in address order
+        heap.append_old(live)
+        moved = int(heap.size[live].sum())
+        self.st["mixed_copied_bytes"] += moved
+        work = live.size * c.copy_ns_per_object + moved * c.copy_ns_per_byte \
+            + int(heap.nslots[live].sum()) * c.scan_ns_per_slot
+        # the moved objects' slots that point into the survivors dirty their new cards
+        self.remset()
+        if not self.candidates or self.reclaimable() <= p.n * R * G1_HEAP_WASTE_PERCENT / 100:
+            self.mixed_phase = False
+            self.candidates = []
+        return int(regs.size), work, dead
+
+    def reclaimable(self) -> int:
+        heap = self.heap
+        return sum(int(heap.size[ids[heap.gen_np[ids] == OLD]].sum()) for ids in self.candidates)
+
+    def start_marking(self) -> None:
+        """After the concurrent-start pause: the snapshot-at-the-beginning (SATB) marking
+        finds what was reachable now; objects that reach the old generation later lie above
+        the region's top-at-mark-start and count as live (g1ConcurrentMark.cpp)."""
+        heap = self.heap
+        self.marking = True
+        self.conc_start_next = False
+        self.st["concurrent_cycles"] += 1
+        self.snap_live = mark(heap, register_roots(heap))
+        self.snap_old = heap.gen_np == OLD
+        # how long marking takes: the snapshot's live objects and their slots on the
+        # concurrent threads, ConcGCThreads = max((ParallelGCThreads + 2) / 4, 1)
+        # (G1ConcurrentMark::scale_concurrent_worker_threads); it advances only while the
+        # mutator runs (concurrent threads yield to every pause, SuspendibleThreadSet)
+        c = self.m.costs
+        live = np.flatnonzero(self.snap_live)
+        threads = max((self.m.params.gc_threads + 2) // 4, 1)
+        self.mark_ns = (live.size * c.mark_ns_per_object
+                        + int(heap.nslots[live].sum()) * c.mark_ns_per_slot) / threads
+        self.mark_start = self.at
+
+    def finish_marking(self, i: int) -> None:
+        """Remark and Cleanup: liveness per old region, empty regions and dead humongous
+        objects freed, mixed candidates chosen."""
+        m, heap, out, c, R = self.m, self.heap, self.out, self.m.costs, self.R
+        self.marking = False
+        # SATB: dead = old at the snapshot and unreachable then (it cannot become reachable)
+        mk = self.snap_live | ~self.snap_old
+        self.snap_live = self.snap_old = None
+        ids = heap.old_ids.view().copy()
+        live = mk[ids]
+        # the concurrent mark's work on other cores (G1ConcurrentMark)
+        out.concurrent_ns += self.mark_ns * max((self.m.params.gc_threads + 2) // 4, 1)
+        m._pause(out, i, "remark", c.g1_remark_pause_ns, 0.0)
+        m._pause(out, i, "cleanup", c.g1_cleanup_pause_ns, 0.0)
+        self.st["remark_pauses"] += 1
+        reg = heap.addr[ids] // R
+        nreg = self.old_regions() + 1
+        live_bytes = np.bincount(reg, weights=np.where(live, heap.size[ids], 0), minlength=nreg)
+        hum = np.isin(ids, np.array(self.humongous_ids, dtype=np.int64))
+        hum_regions = np.zeros(nreg, dtype=bool)
+        hum_regions[reg[hum]] = True
+        empty = (live_bytes == 0) & ~hum_regions
+        used = np.zeros(nreg, dtype=bool)
+        used[reg] = True
+        empty &= used
+        dead_hum = ids[hum & ~live]
+        freed = ids[(empty[reg] & ~hum) | (hum & ~live)]
+        if freed.size:
+            self.drop(empty, dead_hum)
+            heap.gen_np[freed] = DEAD
+            if dead_hum.size:
+                gone = set(dead_hum.tolist())
+                self.humongous_ids = [h for h in self.humongous_ids if h not in gone]
+            # reclaimed at the cleanup pause: the safety oracle checks them; not a collection
+            out.collections.append((max(i - 1, 0), freed))
+        # candidates: non-humongous old regions below the live threshold, most garbage first
+        ids = heap.old_ids.view().copy()
+        if ids.size == 0:
+            return
+        reg = heap.addr[ids] // R
+        hum = np.isin(ids, np.array(self.humongous_ids, dtype=np.int64))
+        nreg = int(reg.max()) + 1
+        live = mk[ids]
+        used_b = np.bincount(reg, weights=heap.size[ids], minlength=nreg)
+        live_b = np.bincount(reg, weights=np.where(live, heap.size[ids], 0), minlength=nreg)
+        hum_r = np.zeros(nreg, dtype=bool)
+        hum_r[reg[hum]] = True
+        top_r = (heap.old_top - 1) // R
+        ok = (~hum_r) & (live_b < R * G1_MIXED_GC_LIVE_THRESHOLD_PERCENT / 100) & (used_b > 0)
+        if 0 <= top_r < nreg:
+            ok[top_r] = False                      # the current allocation region
+        garbage = used_b - live_b
+        regs = np.flatnonzero(ok)
+        regs = regs[np.argsort(-garbage[regs], kind="stable")]
+        order = np.argsort(reg, kind="stable")
+        starts = np.searchsorted(reg[order], regs)
+        ends = np.searchsorted(reg[order], regs, side="right")
+        self.candidates = [ids[order[s:e]] for s, e in zip(starts.tolist(), ends.tolist())]
+        self.candidates_at_marking = len(self.candidates)
+        if self.reclaimable() > self.policy.n * R * G1_HEAP_WASTE_PERCENT / 100:
+            self.prepare_mixed = True
+        else:
+            self.candidates = []
+
+    def full(self, i: int, eden_ids: np.ndarray) -> None:
+        m, heap, p, st, out = self.m, self.heap, self.policy, self.st, self.out
+        st["full_gcs"] += 1
+        # everything live compacts into the heap's regions (it was all in them)
+        heap.sizes = replace(heap.sizes, old=p.n * self.R, eden=0, survivor=0)
+        pages = heap.touched_pages()
+        w = collect_full(heap, eden_ids, dead_wood=False)
+        faults = heap.touched_pages() - pages
+        st["page_faults"] += faults
+        m._pause(out, i, "full", m.costs.full_pause_ns,
+                 m._full_work(w, int(heap.regs.size)) + faults * m.costs.page_fault_ns)
+        out.collection("full", max(i - 1, 0), w.reclaimed)
+        st["marked_objects"] += w.marked_objects
+        st["compacted_bytes"] += w.moved_bytes
+        gone = set(w.reclaimed.tolist())
+        self.humongous_ids = [h for h in self.humongous_ids if h not in gone]
+        # G1FullCollector: everything live is compacted into old regions; marking, mixed
+        # candidates and the young sizing start over (record_full_collection_end)
+        self.marking = self.mixed_phase = self.prepare_mixed = self.conc_start_next = False
+        self.candidates = []
+        self.surv_regions = 0
+        heap.surv = np.empty(0, dtype=np.int64)
+        heap.from_used = 0
+        heap.eden_spill = 0
+        heap.dirty = np.empty(0, dtype=np.int64)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def collect(self, k: int, i: int, attempt: int, eden_ids: np.ndarray) -> None:
+        """The response to a failed allocation of heap object ``k`` at event ``i``."""
+        p, heap = self.policy, self.heap
+        s = int(self.hsize[k])
+        if attempt >= 3:
+            self.m._oom(k, i, s)
+        if attempt >= 1 and not getattr(self, "humongous_gc", False):
+            self.full(i, eden_ids)
+            self.after_collection()
+            return
+        self.humongous_gc = False
+        self.at = i
+        if self.marking and self.clock[i] - self.clock[self.mark_start] >= self.mark_ns:
+            self.finish_marking(i)
+        mixed = self.mixed_phase
+        if self.prepare_mixed:
+            self.prepare_mixed = False
+            self.mixed_phase = True            # this one is young-only; mixed ones follow
+        conc_start = self.conc_start_next and not self.marking
+        if conc_start:
+            self.st["concurrent_start_gcs"] += 1
+        ok = self.young(i, eden_ids, mixed)
+        if not ok:
+            self.full(i, eden_ids)
+        elif conc_start:
+            self.start_marking()
+        # maybe_start_marking: IHOP at the end of a young collection
+        if (ok and not self.marking and not self.mixed_phase and not self.prepare_mixed
+                and self.old_regions() * self.R > p.ihop_bytes):
+            self.conc_start_next = True
+        extra = 0.0
+        if self.mixed_phase and self.candidates:
+            n_min = -(-self.candidates_at_marking // G1_MIXED_GC_COUNT_TARGET)
+            extra = n_min * p.analytics.non_young_other.predict()
+        self.after_collection(extra)
