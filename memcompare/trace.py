@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from dataclasses import dataclass, field
-from typing import Any
+from array import array
+from typing import Any, Callable, Iterator, NoReturn
 
 import numpy as np
 
@@ -54,59 +54,152 @@ DERIVED_COLUMNS = (("x", "<i8"), ("y", "<i8"), ("z", "<i8"))
 COLUMNS = EVENT_COLUMNS + DERIVED_COLUMNS
 
 
-@dataclass(frozen=True, eq=False)
-class Trace:
-    """One validated trace. Build it with :func:`build`, a :class:`Recorder` or a file loader."""
+#: Stored integer columns take the narrowest of these dtypes that holds every value of the column
+#: (DESIGN.md §3 fixes the values, not the widths). Never narrower than int16: models do
+#: arithmetic on the columns, and an int8 slot index times 8 would overflow.
+STORAGE_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
+#: Columns are hashed and converted in chunks of this many events: a 10⁸-event trace never needs
+#: its canonical (int64) encoding in memory at once.
+CHUNK_EVENTS = 1 << 20
 
-    op: np.ndarray
-    flags: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
-    c: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-    z: np.ndarray
-    registers: int
-    workload: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+def narrowest(lo: int, hi: int) -> np.dtype:
+    """The narrowest storage dtype that holds every integer in ``lo..hi``."""
+    for dt in STORAGE_DTYPES:
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return dt
+    raise OverflowError(f"values {lo}..{hi} do not fit in 64 bits")
+
+
+def narrow(col: np.ndarray) -> np.ndarray:
+    """``col`` in the narrowest storage dtype that holds its values (the same array if it is)."""
+    col = np.asarray(col)
+    if col.size == 0:
+        want = STORAGE_DTYPES[0]
+    else:
+        want = narrowest(int(col.min()), int(col.max()))
+    if col.dtype == want:
+        return col
+    return col.astype(want)
+
+
+class Trace:
+    """One validated trace. Build it with :func:`build`, a :class:`Recorder` or a file loader.
+
+    The eight columns are stored as compactly as their values allow (``op`` and ``flags`` as
+    uint8; the others as int16, int32 or int64, whichever is the narrowest that holds every
+    value of the column), so a trace costs about 20 bytes per event rather than 50. Reading a
+    column narrower than int32 gives an int32 copy, made once and kept, so that a model's
+    arithmetic (a slot index times 8, a size plus 8 × slots) cannot overflow where int64 did
+    not; :meth:`stored` gives the column as stored. Columns may be read-only views of a
+    memory-mapped file (:func:`memcompare.traceio.load`).
+
+    The identity of a trace is the sha256 of its canonical encoding — every column in the
+    dtype of :data:`COLUMNS`, one after the other — whatever the dtypes it is stored in.
+    """
+
+    __slots__ = ("_cols", "registers", "workload", "params", "_cache", "__weakref__")
+
+    def __init__(self, op, flags, a, b, c, x, y, z, registers: int, workload: str | None = None,
+                 params: dict[str, Any] | None = None, _cache: dict[str, Any] | None = None):
+        cols = {"op": np.asarray(op), "flags": np.asarray(flags)}
+        for name, col in (("a", a), ("b", b), ("c", c), ("x", x), ("y", y), ("z", z)):
+            cols[name] = narrow(col)
+        for name in ("op", "flags"):
+            if cols[name].dtype != np.uint8:
+                cols[name] = cols[name].astype(np.uint8)
+        n = cols["op"].shape[0]
+        if any(col.ndim != 1 or col.shape[0] != n for col in cols.values()):
+            raise ValueError("event columns differ in length")
+        self._cols = cols
+        self.registers = int(registers)
+        self.workload = workload
+        self.params = dict(params or {})
+        self._cache = {} if _cache is None else _cache
+
+    def stored(self, name: str) -> np.ndarray:
+        """Column ``name`` as stored (possibly int16, possibly a read-only memory map)."""
+        return self._cols[name]
+
+    def _wide(self, name: str) -> np.ndarray:
+        col = self._cols[name]
+        if col.dtype.itemsize >= 4:
+            return col
+        key = "wide_" + name
+        if key not in self._cache:
+            self._cache[key] = col.astype(np.int32)
+        return self._cache[key]
+
+    @property
+    def op(self) -> np.ndarray:
+        return self._cols["op"]
+
+    @property
+    def flags(self) -> np.ndarray:
+        return self._cols["flags"]
+
+    a = property(lambda self: self._wide("a"), doc="operand a of every event")
+    b = property(lambda self: self._wide("b"), doc="operand b of every event")
+    c = property(lambda self: self._wide("c"), doc="operand c of every event")
+    x = property(lambda self: self._wide("x"), doc="derived object id x of every event")
+    y = property(lambda self: self._wide("y"), doc="derived object id y of every event")
+    z = property(lambda self: self._wide("z"), doc="derived object id z of every event")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the stored columns take (not counting derived tables computed on demand)."""
+        return sum(col.nbytes for col in self._cols.values())
 
     # -- identity -----------------------------------------------------------------------------
     @property
     def events(self) -> int:
-        return int(self.op.shape[0])
+        return int(self._cols["op"].shape[0])
 
     def __len__(self) -> int:
         return self.events
 
+    def canonical_chunks(self) -> Iterator[bytes]:
+        """The canonical encoding of the columns (format version 1's body), in pieces."""
+        n = self.events
+        for name, dt in COLUMNS:
+            col = self._cols[name]
+            want = np.dtype(dt)
+            if col.dtype == want and col.flags.c_contiguous:
+                if n:
+                    yield memoryview(col).cast("B")
+                continue
+            for i in range(0, n, CHUNK_EVENTS):
+                yield col[i:i + CHUNK_EVENTS].astype(want).tobytes()
+
     def body(self) -> bytes:
-        """The canonical encoding of the columns; its sha256 identifies the trace."""
-        if "body" not in self._cache:
-            parts = [np.ascontiguousarray(getattr(self, name), dtype=dt).tobytes()
-                     for name, dt in COLUMNS]
-            self._cache["body"] = b"".join(parts)
-        return self._cache["body"]
+        """The canonical encoding of the columns, whole; its sha256 identifies the trace."""
+        return b"".join(bytes(part) for part in self.canonical_chunks())
 
     @property
     def sha256(self) -> str:
         if "sha256" not in self._cache:
-            self._cache["sha256"] = hashlib.sha256(self.body()).hexdigest()
+            h = hashlib.sha256()
+            for part in self.canonical_chunks():
+                h.update(part)
+            self._cache["sha256"] = h.hexdigest()
         return self._cache["sha256"]
 
     # -- object table (numpy, computed once) --------------------------------------------------
     def _objects(self) -> dict[str, np.ndarray]:
         if "objects" not in self._cache:
             alloc_at = np.flatnonzero(self.op == ALLOC)
-            size = self.b[alloc_at]
-            nslots = self.c[alloc_at]
+            # int64 per object whatever the columns' storage: sizes are summed and multiplied
+            size = self._cols["b"][alloc_at].astype(np.int64)
+            nslots = self._cols["c"][alloc_at].astype(np.int64)
             free_at = np.full(alloc_at.shape[0], -1, dtype=np.int64)
             frees = np.flatnonzero(self.op == FREE)
-            free_at[self.x[frees]] = frees
+            free_at[self._cols["x"][frees]] = frees
             self._cache["objects"] = {
                 "alloc_at": alloc_at,
                 "size": size,
                 "nslots": nslots,
-                "local": (self.flags[alloc_at] & FLAG_LOCAL) != 0,
+                "local": (self._cols["flags"][alloc_at] & FLAG_LOCAL) != 0,
                 "free_at": free_at,
                 "slot_base": np.cumsum(nslots) - nslots,
             }
@@ -453,31 +546,84 @@ class Handle:
         return f"<Handle r{self.reg}>" if self.reg >= 0 else "<Handle (dropped)>"
 
 
+#: staging list length (7 values per event) before it is converted into numpy chunks
+_STAGE = 7 * 65536
+
+
+class _BlockState:
+    """What :meth:`Recorder.repeat` compares before and after one run of a block."""
+
+    __slots__ = ("held", "event", "first_object")
+
+    def __init__(self, rec: "Recorder"):
+        rec._flush()
+        self.held = list(rec._held)
+        self.event = len(rec)
+        self.first_object = rec._nobj
+
+
 class Recorder:
     """Records a trace through handles: ``node = t.alloc(32, 2)``, ``t.store(node, 0, child)``.
 
     Registers are assigned (lowest free first) and reused by the recorder, never by the author.
-    The recorder follows the heap's shape (which object each register and slot refers to) so
-    that :meth:`load` of a null slot returns ``None`` rather than a handle to nothing. Every
-    rule of the register machine is checked again when :meth:`build` validates the trace.
+    The recorder follows the heap's shape (which object each register and slot refers to, how
+    many references each live object has), so that :meth:`load` of a null slot returns ``None``
+    rather than a handle to nothing, and so that it derives each event's object ids (``x``,
+    ``y``, ``z``) and checks every rule of the register machine as the event is recorded: a
+    misuse fails at the call that made it (a :class:`TraceError` naming the event index), and
+    :meth:`build` needs no second pass over the events.
+
+    Events are kept in typed numpy chunks, not as Python objects: a few hundred bytes of state
+    per *live* object, about 20 bytes per event. Built-in workloads also use the batch
+    operation :meth:`repeat`, which records a self-contained block once and copies it.
     """
 
     def __init__(self, workload: str | None = None, params: dict[str, Any] | None = None):
         self.workload = workload
         self.params = dict(params or {})
-        self._op: list[int] = []
-        self._a: list[int] = []
-        self._b: list[int] = []
-        self._c: list[int] = []
-        self._flags: list[int] = []
+        self._ev: list[int] = []          # staging: op|flags<<3, a, b, c, x, y, z per event
+        self._chunks: list[dict[str, np.ndarray]] = []   # converted events, in order
+        self._flushed = 0                 # events in self._chunks
         self._free_regs: list[int] = []   # a heap: lowest register first keeps traces compact
         self._next_reg = 0
         self._held: list[int] = []        # object id per register (-1 = empty)
-        self._slots: list[list[int]] = []  # slot values per object id
+        # live (not freed) objects: id -> [references, local, slot 0, slot 1, ...]
+        self._objs: dict[int, list[int]] = {}
+        self._nobj = 0
+        self._dying: dict[int, tuple[int, list[int]]] = {}   # current FREE batch: id -> (event, record)
 
     def __len__(self) -> int:
-        return len(self._op)
+        return self._flushed + len(self._ev) // 7
 
+    # -- storage --------------------------------------------------------------------------------
+    def _flush(self) -> None:
+        """Convert the staged events into one chunk of narrow numpy columns."""
+        if not self._ev:
+            return
+        ev = np.array(self._ev, dtype=np.int64).reshape(-1, 7)
+        self._ev = []
+        self._append_chunk(ev)
+
+    def _append_chunk(self, ev: np.ndarray) -> None:
+        """Append events given as an (n, 7) int64 array (op|flags<<3, a, b, c, x, y, z)."""
+        if not ev.shape[0]:
+            return
+        chunk = {"op": (ev[:, 0] & 7).astype(np.uint8), "flags": (ev[:, 0] >> 3).astype(np.uint8)}
+        for k, name in enumerate(("a", "b", "c", "x", "y", "z"), 1):
+            chunk[name] = narrow(np.ascontiguousarray(ev[:, k]))
+        self._chunks.append(chunk)
+        self._flushed += ev.shape[0]
+
+    def _emit(self, opf: int, a: int, b: int, c: int, x: int, y: int, z: int) -> None:
+        ev = self._ev
+        ev.extend((opf, a, b, c, x, y, z))
+        if len(ev) >= _STAGE:
+            self._flush()
+
+    def _fail(self, msg: str) -> NoReturn:
+        raise TraceError(msg, index=len(self))
+
+    # -- registers and objects ------------------------------------------------------------------
     def _take(self) -> int:
         if self._free_regs:
             return heapq.heappop(self._free_regs)
@@ -486,19 +632,15 @@ class Recorder:
         self._held.append(-1)
         return r
 
-    def _release(self, h: Handle, what: str) -> int:
+    def _release(self, h: Handle, what: str) -> tuple[int, int]:
+        """Empty ``h``'s register: (register, object it held)."""
         r = self._reg(h, what)
         h.reg = -1
-        self._held[r] = -1
+        held = self._held
+        o = held[r]
+        held[r] = -1
         heapq.heappush(self._free_regs, r)
-        return r
-
-    def _emit(self, o: int, a: int, b: int = 0, c: int = 0, flags: int = 0) -> None:
-        self._op.append(o)
-        self._a.append(a)
-        self._b.append(b)
-        self._c.append(c)
-        self._flags.append(flags)
+        return r, o
 
     @staticmethod
     def _reg(h: Handle, what: str) -> int:
@@ -508,18 +650,57 @@ class Recorder:
             raise ValueError(f"{what}: handle already dropped or freed")
         return h.reg
 
-    def _slot(self, obj: int, slot: int, what: str) -> None:
-        n = len(self._slots[obj])
-        if not 0 <= slot < n:
-            raise ValueError(f"{what}: slot {slot} out of range for an object with {n} slot(s) "
-                             f"(event {len(self._op)})")
+    def _live(self, o: int, what: str) -> list[int]:
+        rec = self._objs.get(o)
+        if rec is None:
+            self._fail(f"{what}: object {o} is freed")
+        return rec
 
+    def _slot(self, rec: list[int], o: int, slot: int, what: str) -> int:
+        n = len(rec) - 2
+        if not (type(slot) is int and 0 <= slot < n):
+            if isinstance(slot, int) and 0 <= slot < n:
+                return int(slot)
+            raise ValueError(f"{what}: slot {slot} out of range for an object with {n} slot(s) "
+                             f"(event {len(self)})")
+        return slot
+
+    def _end_batch(self) -> None:
+        """A batch of consecutive FREEs is over: every object in it must be unreferenced."""
+        dying = self._dying
+        for o, (i, rec) in dying.items():
+            if rec[0]:
+                dying.clear()
+                raise TraceError(f"invalid free of object {o}: still referenced ({rec[0]} "
+                                 f"reference(s) from registers or slots of live objects)",
+                                 index=i)
+        dying.clear()
+
+    def _unref(self, o: int) -> None:
+        rec = self._objs.get(o)
+        if rec is None:
+            rec = self._dying[o][1]
+        rec[0] -= 1
+
+    # -- the program's events -------------------------------------------------------------------
     def alloc(self, size: int, nslots: int = 0, *, local: bool = False) -> Handle:
         """A new object of ``size`` payload bytes and ``nslots`` null pointer slots."""
+        if self._dying:
+            self._end_batch()
+        if size < 0:
+            raise ValueError(f"alloc: size must be >= 0, got {size} (event {len(self)})")
+        if not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"alloc: slot count must be in 0..{MAX_SLOTS}, got {nslots} "
+                             f"(event {len(self)})")
         r = self._take()
-        self._emit(ALLOC, r, size, nslots, FLAG_LOCAL if local else 0)
-        self._held[r] = len(self._slots)
-        self._slots.append([-1] * nslots)
+        o = self._nobj
+        self._nobj = o + 1
+        rec = [1, 1 if local else 0]
+        if nslots:
+            rec.extend([-1] * nslots)
+        self._objs[o] = rec
+        self._held[r] = o
+        self._emit(ALLOC | (FLAG_LOCAL << 3) if local else ALLOC, r, size, nslots, o, -1, -1)
         return Handle(r)
 
     def load(self, h: Handle, slot: int) -> Handle | None:
@@ -528,49 +709,164 @@ class Recorder:
         A null load is still an event (the program reads the field); its register is free again
         at once.
         """
+        if self._dying:
+            self._end_batch()
         src = self._reg(h, "load")
-        obj = self._held[src]
-        self._slot(obj, slot, "load")
+        o = self._held[src]
+        rec = self._live(o, "load")
+        slot = self._slot(rec, o, slot, "load")
         r = self._take()
-        self._emit(LOAD, r, src, slot)
-        v = self._slots[obj][slot]
+        v = rec[2 + slot]
+        self._emit(LOAD, r, src, slot, v, o, -1)
         if v < 0:
             heapq.heappush(self._free_regs, r)
             return None
+        self._objs[v][0] += 1
         self._held[r] = v
         return Handle(r)
 
     def store(self, h: Handle, slot: int, value: Handle | None) -> None:
         """``h.slot = value``; ``None`` stores null."""
-        v = NULL if value is None else self._reg(value, "store value")
+        if self._dying:
+            self._end_batch()
+        if value is None:
+            rv, v = NULL, -1
+        else:
+            rv = self._reg(value, "store value")
+            v = self._held[rv]
         dst = self._reg(h, "store")
-        obj = self._held[dst]
-        self._slot(obj, slot, "store")
-        self._emit(STORE, dst, slot, v)
-        self._slots[obj][slot] = -1 if value is None else self._held[v]
+        o = self._held[dst]
+        rec = self._live(o, "store")
+        slot = self._slot(rec, o, slot, "store")
+        if v >= 0:
+            vrec = self._live(v, "store value")
+            if vrec[1]:
+                self._fail(f"object {v} was allocated local and must not be stored into a slot")
+            vrec[0] += 1
+        old = rec[2 + slot]
+        rec[2 + slot] = v
+        if old >= 0:
+            self._objs[old][0] -= 1
+        self._emit(STORE, dst, slot, rv, o, v, old)
 
     def copy(self, h: Handle) -> Handle:
         """A second handle to the same object (a MOVE into a new register)."""
+        if self._dying:
+            self._end_batch()
         src = self._reg(h, "copy")
+        o = self._held[src]
+        self._live(o, "copy")[0] += 1
         r = self._take()
-        self._emit(MOVE, r, src)
-        self._held[r] = self._held[src]
+        self._held[r] = o
+        self._emit(MOVE, r, src, 0, o, -1, -1)
         return Handle(r)
 
     def drop(self, h: Handle) -> None:
         """Let go of the reference (CLEAR): the local went out of scope."""
-        self._emit(CLEAR, self._release(h, "drop"))
+        if self._dying:
+            self._end_batch()
+        r, o = self._release(h, "drop")
+        self._live(o, "drop")[0] -= 1
+        self._emit(CLEAR, r, 0, 0, o, -1, -1)
 
     def free(self, h: Handle) -> None:
         """The program's explicit ``delete`` (FREE). Consecutive frees form one batch."""
-        self._emit(FREE, self._release(h, "free"))
+        self._reg(h, "free")
+        o = self._held[h.reg]
+        rec = self._objs.get(o)
+        if rec is None:
+            self._fail(f"object {o} is freed twice")
+        r, _ = self._release(h, "free")
+        del self._objs[o]
+        self._dying[o] = (len(self), rec)
+        rec[0] -= 1
+        for w in rec[2:]:          # a freed object's slots no longer refer
+            if w >= 0:
+                self._unref(w)
+        self._emit(FREE, r, 0, 0, o, -1, -1)
 
     def work(self, ns: int) -> None:
         """Computation unrelated to memory, in simulated nanoseconds (zero records nothing)."""
         if ns:
-            self._emit(WORK, int(ns))
+            if ns < 0:
+                raise ValueError(f"work: must be >= 0 ns, got {ns} (event {len(self)})")
+            if self._dying:
+                self._end_batch()
+            self._emit(WORK, int(ns), 0, 0, -1, -1, -1)
 
+    # -- batch operations -----------------------------------------------------------------------
+    def repeat(self, times: int, block: Callable[[], Any]) -> None:
+        """Record ``block()`` ``times`` times over, running it only once.
+
+        ``block`` must be self-contained: it may read (LOAD, copy) objects that exist before it,
+        but it must not store into or free them, every object it allocates it must free, and it
+        must leave every register as it found it. Then each run records the same events, with
+        its own objects' ids shifted — the events of ``for _ in range(times): block()`` exactly,
+        at the cost of one run and a numpy copy. A block that breaks a condition raises
+        ``ValueError`` (nothing of the copies is recorded).
+        """
+        if times <= 0:
+            return
+        if self._dying:
+            self._end_batch()
+        before = _BlockState(self)
+        block()
+        if self._dying:
+            self._end_batch()
+        self._flush()
+        nobj = self._nobj - before.first_object
+        events = len(self) - before.event
+        if times == 1 or events == 0:
+            return
+        ev = self._events_since(before.event)
+        op, x = ev[:, 0] & 7, ev[:, 4]
+        old = x < before.first_object
+        if self._held[:len(before.held)] != before.held or any(
+                o >= 0 for o in self._held[len(before.held):]):
+            raise ValueError("repeat: the block must leave every register as it found it")
+        if any(o >= before.first_object for o in self._objs):
+            raise ValueError("repeat: the block must free every object it allocates")
+        if np.any(((op == STORE) | (op == FREE)) & old):
+            raise ValueError("repeat: the block must not store into or free an object that "
+                             "existed before it")
+        mine = ev[:, 4:7] >= before.first_object
+        per = max(1, CHUNK_EVENTS // events)
+        for k in range(1, times, per):
+            copies = min(per, times - k)
+            out = np.tile(ev, (copies, 1))
+            shift = (np.arange(k, k + copies, dtype=np.int64) * nobj).repeat(events)
+            out[:, 4:7] += np.tile(mine, (copies, 1)) * shift[:, None]
+            self._append_chunk(out)
+        self._nobj += (times - 1) * nobj
+
+    def _events_since(self, start: int) -> np.ndarray:
+        """Events ``start..`` (all flushed) as an (n, 7) int64 array."""
+        parts, pos = [], 0
+        for chunk in self._chunks:
+            n = chunk["op"].shape[0]
+            if pos + n > start:
+                lo = max(0, start - pos)
+                cols = [chunk["op"][lo:].astype(np.int64) | (chunk["flags"][lo:].astype(np.int64) << 3)]
+                cols += [chunk[name][lo:].astype(np.int64) for name in ("a", "b", "c", "x", "y", "z")]
+                parts.append(np.stack(cols, axis=1))
+            pos += n
+        return np.concatenate(parts) if parts else np.zeros((0, 7), dtype=np.int64)
+
+    # -- the result -----------------------------------------------------------------------------
     def build(self) -> Trace:
-        """Validate everything recorded and return the trace."""
-        return build(self._op, self._a, self._b, self._c, self._flags,
-                     workload=self.workload, params=self.params)
+        """The trace recorded so far (every rule was checked as the events were recorded)."""
+        if self._dying:
+            self._end_batch()
+        self._flush()
+        cols = {}
+        for name in ("op", "flags", "a", "b", "c", "x", "y", "z"):
+            parts = [chunk[name] for chunk in self._chunks]
+            if not parts:
+                cols[name] = np.zeros(0, dtype=np.uint8 if name in ("op", "flags") else np.int16)
+            elif len(parts) == 1:
+                cols[name] = parts[0]
+            else:
+                dt = np.result_type(*parts)
+                cols[name] = np.concatenate(parts).astype(dt, copy=False)
+        return Trace(cols["op"], cols["flags"], cols["a"], cols["b"], cols["c"], cols["x"],
+                     cols["y"], cols["z"], self._next_reg, self.workload, self.params)
