@@ -295,10 +295,11 @@ class Trace:
         return self._cache["reach_end"]
 
     # -- conveniences -------------------------------------------------------------------------
-    def save(self, path) -> None:
-        """Write the trace; the text form for ``.mctrace.txt`` / ``.txt``, binary otherwise."""
+    def save(self, path, *, compress: str | None = None) -> None:
+        """Write the trace; the text form for ``.mctrace.txt`` / ``.txt``, binary otherwise
+        (``compress="zlib"`` or ``"zstd"`` compresses a binary file's columns)."""
         from .traceio import save
-        save(self, path)
+        save(self, path, compress=compress)
 
     def counts(self) -> dict[str, int]:
         return {name: int(n) for name, n in zip(OP_NAMES, np.bincount(self.op, minlength=7))}
