@@ -295,11 +295,12 @@ class Trace:
         return self._cache["reach_end"]
 
     # -- conveniences -------------------------------------------------------------------------
-    def save(self, path, *, compress: str | None = None) -> None:
+    def save(self, path, *, compress: str | None = None, version: int | None = None) -> None:
         """Write the trace; the text form for ``.mctrace.txt`` / ``.txt``, binary otherwise
-        (``compress="zlib"`` or ``"zstd"`` compresses a binary file's columns)."""
-        from .traceio import save
-        save(self, path, compress=compress)
+        (``compress="zlib"`` or ``"zstd"`` compresses a binary file's columns; ``version=1``
+        writes the old binary format, which the native replayers read)."""
+        from .traceio import FORMAT_VERSION, save
+        save(self, path, compress=compress, version=version or FORMAT_VERSION)
 
     def counts(self) -> dict[str, int]:
         return {name: int(n) for name, n in zip(OP_NAMES, np.bincount(self.op, minlength=7))}
@@ -830,14 +831,27 @@ class Recorder:
         if np.any(((op == STORE) | (op == FREE)) & old):
             raise ValueError("repeat: the block must not store into or free an object that "
                              "existed before it")
-        mine = ev[:, 4:7] >= before.first_object
+        # each copy: the block's columns as they are, but the block's own object ids shifted by
+        # the objects the copies before it allocated (ids from before the block stay)
+        base = {"op": (ev[:, 0] & 7).astype(np.uint8), "flags": (ev[:, 0] >> 3).astype(np.uint8)}
+        for k, name in enumerate(("a", "b", "c"), 1):
+            base[name] = narrow(np.ascontiguousarray(ev[:, k]))
+        top = self._nobj + (times - 1) * nobj           # beyond the last copy's ids
+        id_dtype = narrowest(-1, top)
+        ids = {name: np.ascontiguousarray(ev[:, k]).astype(id_dtype)
+               for k, name in enumerate(("x", "y", "z"), 4)}
+        mine = {name: ids[name] >= before.first_object for name in ids}
         per = max(1, CHUNK_EVENTS // events)
         for k in range(1, times, per):
             copies = min(per, times - k)
-            out = np.tile(ev, (copies, 1))
-            shift = (np.arange(k, k + copies, dtype=np.int64) * nobj).repeat(events)
-            out[:, 4:7] += np.tile(mine, (copies, 1)) * shift[:, None]
-            self._append_chunk(out)
+            chunk = {name: np.tile(col, copies) for name, col in base.items()}
+            shift = (np.arange(k, k + copies, dtype=id_dtype) * id_dtype.type(nobj))[:, None]
+            for name, col in ids.items():
+                out = np.tile(col, (copies, 1))
+                np.add(out, shift, out=out, where=mine[name][None, :])
+                chunk[name] = out.reshape(-1)
+            self._chunks.append(chunk)
+            self._flushed += copies * events
         self._nobj += (times - 1) * nobj
 
     def _events_since(self, start: int) -> np.ndarray:
