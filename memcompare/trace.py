@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from heapq import heappop, heappush
 from array import array
 from typing import Any, Callable, Iterator, NoReturn
 
@@ -685,6 +686,9 @@ class Recorder:
         rec[0] -= 1
 
     # -- the program's events -------------------------------------------------------------------
+    # Each method below is one event. They are written out in full rather than through shared
+    # helpers: a Python call costs about as much as the rest of an event, and workloads record
+    # millions of them. Checks come first, so a call that raises records nothing.
     def alloc(self, size: int, nslots: int = 0, *, local: bool = False) -> Handle:
         """A new object of ``size`` payload bytes and ``nslots`` null pointer slots."""
         if self._dying:
@@ -694,15 +698,24 @@ class Recorder:
         if not 0 <= nslots <= MAX_SLOTS:
             raise ValueError(f"alloc: slot count must be in 0..{MAX_SLOTS}, got {nslots} "
                              f"(event {len(self)})")
-        r = self._take()
+        free_regs = self._free_regs
+        if free_regs:
+            r = heappop(free_regs)
+        else:
+            r = self._take()
         o = self._nobj
         self._nobj = o + 1
-        rec = [1, 1 if local else 0]
         if nslots:
+            rec = [1, 1 if local else 0]
             rec.extend([-1] * nslots)
-        self._objs[o] = rec
+            self._objs[o] = rec
+        else:
+            self._objs[o] = [1, 1 if local else 0]
         self._held[r] = o
-        self._emit(ALLOC | (FLAG_LOCAL << 3) if local else ALLOC, r, size, nslots, o, -1, -1)
+        ev = self._ev
+        ev.extend((ALLOC | (FLAG_LOCAL << 3) if local else ALLOC, r, size, nslots, o, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
         return Handle(r)
 
     def load(self, h: Handle, slot: int) -> Handle | None:
@@ -713,15 +726,30 @@ class Recorder:
         """
         if self._dying:
             self._end_batch()
-        src = self._reg(h, "load")
+        try:
+            src = h.reg
+        except AttributeError:
+            src = self._reg(h, "load")
+        if src < 0:
+            self._reg(h, "load")
         o = self._held[src]
-        rec = self._live(o, "load")
-        slot = self._slot(rec, o, slot, "load")
-        r = self._take()
+        rec = self._objs.get(o)
+        if rec is None:
+            self._live(o, "load")
+        if type(slot) is not int or not 0 <= slot < len(rec) - 2:
+            slot = self._slot(rec, o, slot, "load")
+        free_regs = self._free_regs
+        if free_regs:
+            r = heappop(free_regs)
+        else:
+            r = self._take()
         v = rec[2 + slot]
-        self._emit(LOAD, r, src, slot, v, o, -1)
+        ev = self._ev
+        ev.extend((LOAD, r, src, slot, v, o, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
         if v < 0:
-            heapq.heappush(self._free_regs, r)
+            heappush(free_regs, r)
             return None
         self._objs[v][0] += 1
         self._held[r] = v
@@ -731,25 +759,45 @@ class Recorder:
         """``h.slot = value``; ``None`` stores null."""
         if self._dying:
             self._end_batch()
+        held, objs = self._held, self._objs
         if value is None:
-            rv, v = NULL, -1
+            rv = v = -1
+            vrec = None
         else:
-            rv = self._reg(value, "store value")
-            v = self._held[rv]
-        dst = self._reg(h, "store")
-        o = self._held[dst]
-        rec = self._live(o, "store")
-        slot = self._slot(rec, o, slot, "store")
+            try:
+                rv = value.reg
+            except AttributeError:
+                rv = self._reg(value, "store value")
+            if rv < 0:
+                self._reg(value, "store value")
+            v = held[rv]
+        try:
+            dst = h.reg
+        except AttributeError:
+            dst = self._reg(h, "store")
+        if dst < 0:
+            self._reg(h, "store")
+        o = held[dst]
+        rec = objs.get(o)
+        if rec is None:
+            self._live(o, "store")
+        if type(slot) is not int or not 0 <= slot < len(rec) - 2:
+            slot = self._slot(rec, o, slot, "store")
         if v >= 0:
-            vrec = self._live(v, "store value")
+            vrec = objs.get(v)
+            if vrec is None:
+                self._live(v, "store value")
             if vrec[1]:
                 self._fail(f"object {v} was allocated local and must not be stored into a slot")
             vrec[0] += 1
         old = rec[2 + slot]
         rec[2 + slot] = v
         if old >= 0:
-            self._objs[old][0] -= 1
-        self._emit(STORE, dst, slot, rv, o, v, old)
+            objs[old][0] -= 1
+        ev = self._ev
+        ev.extend((STORE, dst, slot, rv, o, v, old))
+        if len(ev) >= _STAGE:
+            self._flush()
 
     def copy(self, h: Handle) -> Handle:
         """A second handle to the same object (a MOVE into a new register)."""
@@ -767,25 +815,56 @@ class Recorder:
         """Let go of the reference (CLEAR): the local went out of scope."""
         if self._dying:
             self._end_batch()
-        r, o = self._release(h, "drop")
-        self._live(o, "drop")[0] -= 1
-        self._emit(CLEAR, r, 0, 0, o, -1, -1)
+        try:
+            r = h.reg
+        except AttributeError:
+            r = self._reg(h, "drop")
+        if r < 0:
+            self._reg(h, "drop")
+        held = self._held
+        o = held[r]
+        rec = self._objs.get(o)
+        if rec is None:
+            self._live(o, "drop")
+        rec[0] -= 1
+        h.reg = -1
+        held[r] = -1
+        heappush(self._free_regs, r)
+        ev = self._ev
+        ev.extend((CLEAR, r, 0, 0, o, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
 
     def free(self, h: Handle) -> None:
         """The program's explicit ``delete`` (FREE). Consecutive frees form one batch."""
-        self._reg(h, "free")
-        o = self._held[h.reg]
-        rec = self._objs.get(o)
+        try:
+            r = h.reg
+        except AttributeError:
+            r = self._reg(h, "free")
+        if r < 0:
+            self._reg(h, "free")
+        held, objs = self._held, self._objs
+        o = held[r]
+        rec = objs.pop(o, None)
         if rec is None:
             self._fail(f"object {o} is freed twice")
-        r, _ = self._release(h, "free")
-        del self._objs[o]
+        h.reg = -1
+        held[r] = -1
+        heappush(self._free_regs, r)
+        ev = self._ev
         self._dying[o] = (len(self), rec)
         rec[0] -= 1
-        for w in rec[2:]:          # a freed object's slots no longer refer
-            if w >= 0:
-                self._unref(w)
-        self._emit(FREE, r, 0, 0, o, -1, -1)
+        if len(rec) > 2:
+            dying = self._dying
+            for w in rec[2:]:          # a freed object's slots no longer refer
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+        ev.extend((FREE, r, 0, 0, o, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
 
     def work(self, ns: int) -> None:
         """Computation unrelated to memory, in simulated nanoseconds (zero records nothing)."""
@@ -794,7 +873,10 @@ class Recorder:
                 raise ValueError(f"work: must be >= 0 ns, got {ns} (event {len(self)})")
             if self._dying:
                 self._end_batch()
-            self._emit(WORK, int(ns), 0, 0, -1, -1, -1)
+            ev = self._ev
+            ev.extend((WORK, int(ns), 0, 0, -1, -1, -1))
+            if len(ev) >= _STAGE:
+                self._flush()
 
     # -- batch operations -----------------------------------------------------------------------
     def repeat(self, times: int, block: Callable[[], Any]) -> None:
