@@ -107,6 +107,14 @@ class Trace:
         cols = {"op": np.asarray(op), "flags": np.asarray(flags)}
         for name, col in (("a", a), ("b", b), ("c", c), ("x", x), ("y", y), ("z", z)):
             cols[name] = narrow(col)
+        # b is read in sums "size + 8 × slots" (an object's bytes, DESIGN.md §3): store it wide
+        # enough that the largest such sum fits, so that the sum cannot overflow in b's dtype
+        bcol, ccol = cols["b"], cols["c"]
+        if bcol.size and bcol.dtype.itemsize >= 4:
+            top = int(bcol.max()) + SLOT_BYTES * max(int(ccol.max()), 0)
+            want = narrowest(int(bcol.min()), top) if top < 1 << 63 else np.dtype(np.int64)
+            if want.itemsize > bcol.dtype.itemsize:
+                cols["b"] = bcol.astype(want)
         for name in ("op", "flags"):
             if cols[name].dtype != np.uint8:
                 cols[name] = cols[name].astype(np.uint8)

@@ -631,6 +631,15 @@ def test_a_value_beyond_int32_widens_only_its_column(tmp_path):
         assert back.sha256 == t.sha256
 
 
+def test_b_is_wide_enough_for_size_plus_slots():
+    # 2**31 - 8 payload bytes fit int32, but a model computes size + 8 × slots = 2**31 + 8
+    t = parse_text(f"alloc 0 {2**31 - 8} 2\nfree 0\n")
+    assert t.stored("b").dtype == np.int64
+    assert (t.b + 8 * t.c).tolist() == [2**31 + 8, 0]
+    t = parse_text(f"alloc 0 {2**31 - 32} 2\nfree 0\n")
+    assert t.stored("b").dtype == np.int32
+
+
 def test_version_1_files_still_load_and_convert(tmp_path):
     t = parse_text(DESIGN_EXAMPLE, workload="cycle", params={"k": 1})
     (tmp_path / "old.mctrace").write_bytes(dumps(t, version=1))
