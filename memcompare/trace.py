@@ -887,6 +887,186 @@ class Recorder:
                 self._flush()
 
     # -- batch operations -----------------------------------------------------------------------
+    def _target(self, h: Handle, slot: int, what: str) -> tuple[int, int, list[int], int]:
+        """(register, object, its record, slot) of a live object's slot, or the error."""
+        if self._dying:
+            self._end_batch()
+        r = self._reg(h, what)
+        o = self._held[r]
+        rec = self._live(o, what)
+        return r, o, rec, self._slot(rec, o, slot, what)
+
+    def alloc_into(self, h: Handle, slot: int, size: int, nslots: int = 0, *,
+                   work: int = 0) -> None:
+        """Allocate an object, fill it (``work`` ns), link it into ``h``'s slot and let go of it.
+
+        The events of ``n = t.alloc(size, nslots); t.work(work); t.store(h, slot, n);
+        t.drop(n)`` in one call (no WORK when ``work`` is 0).
+        """
+        dst, o, rec, slot = self._target(h, slot, "alloc_into")
+        if size < 0 or work < 0 or not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"alloc_into: size and work must be >= 0 and nslots in "
+                             f"0..{MAX_SLOTS}, got {size}, {work}, {nslots} (event {len(self)})")
+        free_regs = self._free_regs
+        r = heappop(free_regs) if free_regs else self._take()
+        n = self._nobj
+        self._nobj = n + 1
+        new = [1, 0]                                  # referenced by the slot alone, at the end
+        if nslots:
+            new.extend([-1] * nslots)
+        self._objs[n] = new
+        old = rec[2 + slot]
+        rec[2 + slot] = n
+        if old >= 0:
+            self._objs[old][0] -= 1
+        heappush(free_regs, r)
+        ev = self._ev
+        if work:
+            ev.extend((ALLOC, r, size, nslots, n, -1, -1, WORK, int(work), 0, 0, -1, -1, -1,
+                       STORE, dst, slot, r, o, n, old, CLEAR, r, 0, 0, n, -1, -1))
+        else:
+            ev.extend((ALLOC, r, size, nslots, n, -1, -1, STORE, dst, slot, r, o, n, old,
+                       CLEAR, r, 0, 0, n, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
+
+    def free_from(self, h: Handle, slot: int) -> None:
+        """Delete the object ``h``'s slot refers to: load it, null the slot, free it.
+
+        The events of ``v = t.load(h, slot); t.store(h, slot, None); t.free(v)``; the slot must
+        not be null. The FREE starts a batch, as :meth:`free` does.
+        """
+        src, o, rec, slot = self._target(h, slot, "free_from")
+        v = rec[2 + slot]
+        if v < 0:
+            raise ValueError(f"free_from: slot {slot} is null: nothing to free (event {len(self)})")
+        vrec = self._objs.pop(v)
+        rec[2 + slot] = -1
+        free_regs = self._free_regs
+        r = heappop(free_regs) if free_regs else self._take()
+        heappush(free_regs, r)
+        ev = self._ev
+        i = len(self) + 2
+        self._dying[v] = (i, vrec)
+        vrec[0] -= 1                                  # the slot's reference (the load's register
+        if len(vrec) > 2:                             # is taken and given back)
+            objs, dying = self._objs, self._dying
+            for w in vrec[2:]:
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+        ev.extend((LOAD, r, src, slot, v, o, -1, STORE, src, slot, NULL, o, -1, v,
+                   FREE, r, 0, 0, v, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
+
+    def replace(self, h: Handle, slot: int, size: int, nslots: int = 0, *,
+                work: int = 0) -> None:
+        """Allocate an object, fill it (``work`` ns), put it in ``h``'s slot in place of the
+        object there, and delete that one.
+
+        The events of ``n = t.alloc(size, nslots); t.work(work); old = t.load(h, slot);
+        t.store(h, slot, n); t.drop(n); t.free(old)``; the slot must not be null.
+        """
+        dst, o, rec, slot = self._target(h, slot, "replace")
+        v = rec[2 + slot]
+        if v < 0:
+            raise ValueError(f"replace: slot {slot} is null: nothing to replace "
+                             f"(event {len(self)})")
+        if size < 0 or work < 0 or not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"replace: size and work must be >= 0 and nslots in "
+                             f"0..{MAX_SLOTS}, got {size}, {work}, {nslots} (event {len(self)})")
+        free_regs = self._free_regs
+        r1 = heappop(free_regs) if free_regs else self._take()
+        r2 = heappop(free_regs) if free_regs else self._take()
+        n = self._nobj
+        self._nobj = n + 1
+        new = [1, 0]
+        if nslots:
+            new.extend([-1] * nslots)
+        self._objs[n] = new
+        rec[2 + slot] = n
+        vrec = self._objs.pop(v)
+        heappush(free_regs, r1)
+        heappush(free_regs, r2)
+        ev = self._ev
+        k = len(self) + (5 if work else 4)            # the FREE's event index
+        self._dying[v] = (k, vrec)
+        vrec[0] -= 1
+        if len(vrec) > 2:
+            objs, dying = self._objs, self._dying
+            for w in vrec[2:]:
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+        if work:
+            ev.extend((ALLOC, r1, size, nslots, n, -1, -1, WORK, int(work), 0, 0, -1, -1, -1))
+        else:
+            ev.extend((ALLOC, r1, size, nslots, n, -1, -1))
+        ev.extend((LOAD, r2, dst, slot, v, o, -1, STORE, dst, slot, r1, o, n, v,
+                   CLEAR, r1, 0, 0, n, -1, -1, FREE, r2, 0, 0, v, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
+
+    def free_chain(self, first: Handle, slot: int, n: int) -> None:
+        """Delete a linked structure of ``n`` objects in one batch: walk ``slot`` from ``first``
+        (n - 1 LOADs), then free every object, ``first``'s first.
+
+        The events of ``nodes = [first]; for _ in range(n - 1): nodes.append(t.load(nodes[-1],
+        slot))``, then ``t.free(node)`` for each node; every slot on the way must be non-null.
+        ``first`` is consumed.
+        """
+        if self._dying:
+            self._end_batch()
+        src = self._reg(first, "free_chain")
+        held, objs, free_regs = self._held, self._objs, self._free_regs
+        o = held[src]
+        self._live(o, "free_chain")
+        regs, objects = [src], [o]
+        for _ in range(n - 1):               # checked first: a failed call records nothing
+            rec = objs.get(objects[-1])
+            if rec is None:
+                self._fail(f"free_chain: object {objects[-1]} is freed")
+            k = self._slot(rec, objects[-1], slot, "free_chain")
+            v = rec[2 + k]
+            if v < 0:
+                raise ValueError(f"free_chain: object {objects[-1]}'s slot {k} is null after "
+                                 f"{len(objects)} of {n} objects (event {len(self)})")
+            objects.append(v)
+        if len(set(objects)) < len(objects):
+            raise ValueError(f"free_chain: the walk from object {o} along slot {slot} comes back "
+                             f"to an object before {n} objects (event {len(self)})")
+        ev = self._ev
+        for j in range(1, n):
+            r = heappop(free_regs) if free_regs else self._take()
+            regs.append(r)
+            held[r] = objects[j]
+            objs[objects[j]][0] += 1
+            ev.extend((LOAD, r, regs[j - 1], slot, objects[j], objects[j - 1], -1))
+        first.reg = -1
+        i = len(self)
+        dying = self._dying
+        for j in range(n):
+            r, v = regs[j], objects[j]
+            held[r] = -1
+            heappush(free_regs, r)
+            vrec = objs.pop(v)
+            dying[v] = (i + j, vrec)
+            vrec[0] -= 1
+            for w in vrec[2:]:
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+            ev.extend((FREE, r, 0, 0, v, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
+
     def repeat(self, times: int, block: Callable[[], Any]) -> None:
         """Record ``block()`` ``times`` times over, running it only once.
 

@@ -748,3 +748,93 @@ def test_repeat_rejects_a_block_that_is_not_self_contained(block, reason):
     root = t.alloc(8, 1)
     with pytest.raises(ValueError, match=reason):
         t.repeat(3, lambda: block(t, root))
+
+
+def _batch_program(fused: bool) -> Trace:
+    """One program through the batch operations or through the calls they stand for."""
+    t = Recorder()
+    table = t.alloc(0, 4)
+    for slot, size in ((0, 16), (1, 32), (2, 48)):
+        if fused:
+            t.alloc_into(table, slot, size, 1, work=5 * slot)
+        else:
+            n = t.alloc(size, 1)
+            if slot:
+                t.work(5 * slot)
+            t.store(table, slot, n)
+            t.drop(n)
+    chain = t.load(table, 0)             # link 0 -> 1 -> 2 through their slot 0
+    one = t.load(table, 1)
+    two = t.load(table, 2)
+    t.store(chain, 0, one)
+    t.store(one, 0, two)
+    t.drop(one)
+    t.drop(two)
+    if fused:
+        t.alloc_into(table, 3, 8)
+        t.replace(table, 3, 24, work=9)
+        t.free_from(table, 3)
+    else:
+        n = t.alloc(8)
+        t.store(table, 3, n)
+        t.drop(n)
+        n = t.alloc(24)
+        t.work(9)
+        old = t.load(table, 3)
+        t.store(table, 3, n)
+        t.drop(n)
+        t.free(old)
+        v = t.load(table, 3)
+        t.store(table, 3, None)
+        t.free(v)
+    for slot in (0, 1, 2):
+        t.store(table, slot, None)
+    if fused:
+        t.free_chain(chain, 0, 3)
+    else:
+        nodes = [chain]
+        for _ in range(2):
+            nodes.append(t.load(nodes[-1], 0))
+        for node in nodes:
+            t.free(node)
+    t.free(table)                        # the same batch as the chain's frees
+    return t.build()
+
+
+def test_batch_operations_record_the_events_they_stand_for():
+    fused, plain = _batch_program(True), _batch_program(False)
+    assert fused.events == plain.events
+    for name in ("op", "flags", "a", "b", "c", "x", "y", "z"):
+        assert fused.stored(name).tolist() == plain.stored(name).tolist(), name
+    assert fused.registers == plain.registers and fused.sha256 == plain.sha256
+    # and both are what the validator derives from the events alone
+    again = build(plain.op, plain.a, plain.b, plain.c, plain.flags)
+    assert again.sha256 == plain.sha256
+    # objects: 0 table, 1-3 the chain, 4 replaced by 5, 5 freed through its slot; the chain's
+    # three frees and the table's are the last four events, one batch
+    n = fused.events
+    assert fused.obj_free_at.tolist()[:4] == [n - 1, n - 4, n - 3, n - 2]
+    assert fused.counts()["free"] == 6
+
+
+def test_batch_operations_check_before_they_record():
+    t = Recorder()
+    table = t.alloc(0, 2)
+    with pytest.raises(ValueError, match="free_from: slot 0 is null: nothing to free"):
+        t.free_from(table, 0)
+    with pytest.raises(ValueError, match="replace: slot 1 is null"):
+        t.replace(table, 1, 8)
+    with pytest.raises(ValueError, match="alloc_into: slot 2 out of range"):
+        t.alloc_into(table, 2, 8)
+    a = t.alloc(8, 1)
+    b = t.alloc(8, 1)
+    t.store(a, 0, b)
+    t.store(b, 0, a)
+    with pytest.raises(ValueError, match="comes back to an object before 3 objects"):
+        t.free_chain(a, 0, 3)
+    assert len(t) == 5                   # the failed calls recorded nothing
+    t.store(table, 0, a)                 # a is still referenced by the table: an invalid free
+    t.drop(b)
+    t.free_chain(a, 0, 2)                # 7 load b, 8 free a, 9 free b
+    with pytest.raises(TraceError, match=r"event 8: invalid free of object 1: still referenced"):
+        t.build()
