@@ -45,6 +45,8 @@ BLOCK_SIZE_V2 = 1 << 20
 #: version 2's optional compression of each column; zstd only when `zstandard` is installed
 COMPRESSIONS = ("none", "zlib", "zstd")
 #: the dtypes a version-2 column may be stored in (little-endian)
+#: events per chunk of the consistency checks on load (bounded temporaries)
+CHECK_CHUNK = 1 << 22
 V2_DTYPES = {"op": ("|u1",), "flags": ("|u1",),
              **{name: ("<i2", "<i4", "<i8") for name in ("a", "b", "c", "x", "y", "z")}}
 #: magic, then little-endian u32 format version, u32 header length, u32 crc32 of the header
@@ -625,48 +627,63 @@ class _Decoder:
         The checksums prove the body is what a writer wrote, not that the writer was right; a
         file from another tool must not crash a model with an IndexError deep in a replay.
         """
-        op, flags, a, b, c = cols["op"], cols["flags"], cols["a"], cols["b"], cols["c"]
-        x, y, z = cols["x"], cols["y"], cols["z"]
         objects, registers = header["objects"], header["registers"]
+        n = cols["op"].shape[0]
+        step = CHECK_CHUNK
 
-        def first_bad(mask: np.ndarray, what: str) -> None:
-            """Fail at the first event where ``mask`` is true."""
+        def first_bad(lo: int, op: np.ndarray, mask: np.ndarray, what: str) -> None:
+            """Fail at the first event where ``mask`` (over events lo..) is true."""
             bad = np.flatnonzero(mask)
             if bad.size:
                 i = int(bad[0])
                 # the offset of event i's op byte: its other fields sit at the same index of
                 # each later column
                 name = OP_NAMES[op[i]] if op[i] <= WORK else op[i]
-                self.fail((body_start if starts is None else starts[0]) + i,
-                          f"event {i} ({name}): {what}")
+                self.fail((body_start if starts is None else starts[0]) + lo + i,
+                          f"event {lo + i} ({name}): {what}")
 
-        first_bad(op > WORK, f"op code out of range (valid: 0..{WORK} = {', '.join(OP_NAMES)})")
-        first_bad((flags & ~np.uint8(FLAG_LOCAL)) != 0,
-                  f"unknown flags (only local = {FLAG_LOCAL})")
-        first_bad((flags != 0) & (op != ALLOC), "flags on an event that is not an alloc")
-        is_alloc = op == ALLOC
-        nalloc = int(is_alloc.sum())
+        # Chunks of events, so that the temporaries stay small beside a memory-mapped 10⁸-event
+        # file. First pass: op codes and flags, and every alloc's slot count.
+        nslots_parts = []
+        for lo in range(0, n, step):
+            op, flags = cols["op"][lo:lo + step], cols["flags"][lo:lo + step]
+            first_bad(lo, op, op > WORK,
+                      f"op code out of range (valid: 0..{WORK} = {', '.join(OP_NAMES)})")
+            first_bad(lo, op, (flags & ~np.uint8(FLAG_LOCAL)) != 0,
+                      f"unknown flags (only local = {FLAG_LOCAL})")
+            first_bad(lo, op, (flags != 0) & (op != ALLOC), "flags on an event that is not an alloc")
+            nslots_parts.append(cols["c"][lo:lo + step][op == ALLOC])
+        nalloc = sum(part.shape[0] for part in nslots_parts)
         if nalloc != objects:
             self.fail(body_start, f"header says {objects} objects, the body allocates {nalloc}")
-        for name, col in (("x", x), ("y", y), ("z", z)):
-            first_bad((col < -1) | (col >= objects),
-                      f"derived object id {name} out of range (-1..{objects - 1})")
-        first_bad(is_alloc & (x != np.cumsum(is_alloc) - 1),
-                  "derived id x of an alloc is not the next object id")
-        for k, (name, col) in enumerate((("a", a), ("b", b), ("c", c))):
-            uses = np.isin(op, [o for o, ks in REGISTER_OPERANDS.items() if k in ks])
-            if k == 2:
-                uses &= ~((op == STORE) & (col == NULL))
-            first_bad(uses & ((col < 0) | (col >= registers)),
-                      f"register operand {name} out of range (0..{registers - 1})")
-        first_bad(is_alloc & ((b < 0) | (c < 0)), "negative alloc size or slot count")
-        first_bad((op == WORK) & (a < 0), "negative work")
         # slot counts by object id, plus a 0 at index -1: "no object" has no slot to name
-        nslots = np.append(c[is_alloc], 0)
-        first_bad((op == LOAD) & ((c < 0) | (c >= nslots[y])),
-                  "load slot out of range for the object read from")
-        first_bad((op == STORE) & ((b < 0) | (b >= nslots[x])),
-                  "store slot out of range for the object written into")
+        nslots = np.concatenate(nslots_parts + [np.zeros(1, dtype=np.int64)])
+        del nslots_parts
+        register_ops = [[o for o, ks in REGISTER_OPERANDS.items() if k in ks] for k in range(3)]
+        seen = 0                                   # allocs before the chunk
+        for lo in range(0, n, step):
+            op = cols["op"][lo:lo + step]
+            a, b, c = (cols[name][lo:lo + step] for name in ("a", "b", "c"))
+            x, y, z = (cols[name][lo:lo + step] for name in ("x", "y", "z"))
+            for name, col in (("x", x), ("y", y), ("z", z)):
+                first_bad(lo, op, (col < -1) | (col >= objects),
+                          f"derived object id {name} out of range (-1..{objects - 1})")
+            is_alloc = op == ALLOC
+            first_bad(lo, op, is_alloc & (x != np.cumsum(is_alloc) - 1 + seen),
+                      "derived id x of an alloc is not the next object id")
+            seen += int(np.count_nonzero(is_alloc))
+            for k, (name, col) in enumerate((("a", a), ("b", b), ("c", c))):
+                uses = np.isin(op, register_ops[k])
+                if k == 2:
+                    uses &= ~((op == STORE) & (col == NULL))
+                first_bad(lo, op, uses & ((col < 0) | (col >= registers)),
+                          f"register operand {name} out of range (0..{registers - 1})")
+            first_bad(lo, op, is_alloc & ((b < 0) | (c < 0)), "negative alloc size or slot count")
+            first_bad(lo, op, (op == WORK) & (a < 0), "negative work")
+            first_bad(lo, op, (op == LOAD) & ((c < 0) | (c >= nslots[y])),
+                      "load slot out of range for the object read from")
+            first_bad(lo, op, (op == STORE) & ((b < 0) | (b >= nslots[x])),
+                      "store slot out of range for the object written into")
 
 
 def _looks_like_text(head: bytes) -> bool:
