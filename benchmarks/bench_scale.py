@@ -17,7 +17,8 @@ Then the growth of each phase's cost from one size to the next, as the ratio of 
 runs past ``--timeout`` seconds, is reported as such with what it printed last.
 
     python benchmarks/bench_scale.py [--depths 10,13,16] [--models cpp,go,jvm,cpython,nogc]
-        [--dir DIR] [--timeout 5400] [--memory-gib 16] [--json OUT]
+        [--dir DIR [--reuse]] [--timeout 5400] [--memory-gib 16] [--min-available-gib 1.5]
+        [--json OUT]
 """
 from __future__ import annotations
 
@@ -85,11 +86,14 @@ def phase_replay(path: str, model: str) -> dict:
             "status": result.status, "peak_rss": peak_rss_bytes()}
 
 
-def child(args: list[str], timeout: float, memory_gib: float) -> dict:
+def child(args: list[str], timeout: float, memory_gib: float,
+          min_available_gib: float) -> dict:
     """Run one phase in a child process; its JSON line, or the failure.
 
     The child's address space is limited to ``memory_gib``: a phase that needs more fails with
-    a MemoryError rather than pushing a shared machine into its out-of-memory killer.
+    a MemoryError. On a shared machine that may still be more than the others leave free: the
+    child is also stopped when the machine's available memory falls below
+    ``min_available_gib``, rather than pushing every process into the out-of-memory killer.
     """
     limit = int(memory_gib * 2**30)
 
@@ -97,15 +101,45 @@ def child(args: list[str], timeout: float, memory_gib: float) -> dict:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, __file__, "--phase", *args], stdout=out,
+                                stderr=err, text=True, preexec_fn=limit_memory)
+        stopped = None
+        while proc.poll() is None:
+            time.sleep(1)
+            if time.perf_counter() - t0 > timeout:
+                stopped = f"ran past {timeout:g} s"
+            elif available_gib() < min_available_gib:
+                stopped = (f"stopped by the benchmark at {rss_gib(proc.pid):.1f} GiB resident: "
+                           f"the machine had less than {min_available_gib:g} GiB available")
+            if stopped:
+                proc.kill()
+                proc.wait()
+                return {"error": stopped, "wall_s": time.perf_counter() - t0}
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        tail = (stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"exit {proc.returncode}: {tail}", "wall_s": time.perf_counter() - t0}
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def available_gib() -> float:
+    """MemAvailable of the machine (Linux), GiB."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    return float("inf")
+
+
+def rss_gib(pid: int) -> float:
     try:
-        r = subprocess.run([sys.executable, __file__, "--phase", *args], capture_output=True,
-                           text=True, timeout=timeout, preexec_fn=limit_memory)
-    except subprocess.TimeoutExpired:
-        return {"error": f"ran past {timeout:g} s"}
-    if r.returncode != 0:
-        tail = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {"error": f"exit {r.returncode}: {tail}", "wall_s": time.perf_counter() - t0}
-    return json.loads(r.stdout.strip().splitlines()[-1])
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except OSError:
+        return float("nan")
 
 
 def gib(n: int) -> str:
@@ -121,6 +155,10 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=5400, help="seconds per phase")
     ap.add_argument("--memory-gib", type=float, default=16,
                     help="address-space limit of each phase's process (default 16 GiB)")
+    ap.add_argument("--min-available-gib", type=float, default=1.5,
+                    help="stop a phase when the machine has less memory available (default 1.5)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="use a trace file already in --dir instead of recording it again")
     ap.add_argument("--json", help="also write every figure to this JSON file")
     args = ap.parse_args(argv)
     if args.phase:
@@ -138,33 +176,43 @@ def main(argv=None) -> int:
     figures: dict[str, dict] = {}
     for depth in (int(d) for d in args.depths.split(",")):
         path = str(where / f"binary-trees-{depth}.mctrace")
-        row = figures[str(depth)] = {"record": child(["record", str(depth), path], args.timeout, args.memory_gib)}
+        if args.reuse and os.path.exists(path):
+            row = figures[str(depth)] = {"record": {"error": "not recorded (--reuse)"}}
+        else:
+            row = figures[str(depth)] = {"record": child(["record", str(depth), path],
+                                                         args.timeout, args.memory_gib,
+                                                         args.min_available_gib)}
         print(f"depth {depth}: record {row['record']}", file=sys.stderr, flush=True)
-        if "error" in row["record"]:
+        if "error" in row["record"] and not os.path.exists(path):
             continue
-        row["load"] = child(["load", path], args.timeout, args.memory_gib)
+        row["load"] = child(["load", path], args.timeout, args.memory_gib,
+                   args.min_available_gib)
         print(f"depth {depth}: load {row['load']}", file=sys.stderr, flush=True)
         for m in models:
-            row[m] = child(["replay", path, m], args.timeout, args.memory_gib)
+            row[m] = child(["replay", path, m], args.timeout, args.memory_gib,
+                   args.min_available_gib)
             print(f"depth {depth}: {m} {row[m]}", file=sys.stderr, flush=True)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=1))
-        os.unlink(path)
+        if not args.dir:
+            os.unlink(path)
 
     rows = []
     for depth, row in figures.items():
-        rec = row["record"]
+        rec, ld = row["record"], row.get("load", {"error": "not run"})
+        n = rec.get("events") or ld.get("events")
         if "error" in rec:
             rows.append([depth, "record", "", "", "", rec["error"]])
-            continue
-        n = rec["events"]
-        rows.append([depth, "record", f"{n:,}", f"{rec['record_s']:.1f}",
-                     f"{rec['record_s'] / n * 1e9:.0f}",
-                     f"{gib(rec['peak_rss_record'])} GiB; trace {rec['trace_bytes'] / n:.1f} B/event"])
-        rows.append([depth, "save", f"{n:,}", f"{rec['save_s']:.1f}",
-                     f"{rec['save_s'] / n * 1e9:.0f}",
-                     f"file {rec['file_bytes'] / n:.1f} B/event"])
-        ld = row["load"]
+            if not n:
+                continue
+        else:
+            rows.append([depth, "record", f"{n:,}", f"{rec['record_s']:.1f}",
+                         f"{rec['record_s'] / n * 1e9:.0f}",
+                         f"{gib(rec['peak_rss_record'])} GiB; trace "
+                         f"{rec['trace_bytes'] / n:.1f} B/event"])
+            rows.append([depth, "save", f"{n:,}", f"{rec['save_s']:.1f}",
+                         f"{rec['save_s'] / n * 1e9:.0f}",
+                         f"file {rec['file_bytes'] / n:.1f} B/event"])
         rows.append([depth, "load", f"{n:,}", *(
             [f"{ld['load_s']:.2f}", f"{ld['load_s'] / n * 1e9:.1f}", f"{gib(ld['peak_rss'])} GiB"]
             if "error" not in ld else ["", "", ld["error"]])])
