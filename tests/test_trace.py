@@ -845,3 +845,15 @@ def test_batch_operations_check_before_they_record():
     t.free_chain(a, 0, 2)                # 7 load b, 8 free a, 9 free b
     with pytest.raises(TraceError, match=r"event 8: invalid free of object 1: still referenced"):
         t.build()
+
+
+def test_zstd_without_its_package_is_a_clear_error():
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        with pytest.raises(TraceFormatError, match="zstd compression needs the 'zstandard' "
+                                                   "package"):
+            dumps(parse_text(DESIGN_EXAMPLE), compress="zstd")
+    else:
+        t = parse_text(DESIGN_EXAMPLE)
+        assert loads(dumps(t, compress="zstd")).sha256 == t.sha256
