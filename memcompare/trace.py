@@ -25,7 +25,7 @@ overwritten one (``z``): ``move 3 3`` copies a register onto itself and must cha
 from __future__ import annotations
 
 import hashlib
-import heapq
+import operator
 from heapq import heappop, heappush
 from array import array
 from typing import Any, Callable, Iterator, NoReturn
@@ -637,21 +637,11 @@ class Recorder:
     # -- registers and objects ------------------------------------------------------------------
     def _take(self) -> int:
         if self._free_regs:
-            return heapq.heappop(self._free_regs)
+            return heappop(self._free_regs)
         r = self._next_reg
         self._next_reg += 1
         self._held.append(-1)
         return r
-
-    def _release(self, h: Handle, what: str) -> tuple[int, int]:
-        """Empty ``h``'s register: (register, object it held)."""
-        r = self._reg(h, what)
-        h.reg = -1
-        held = self._held
-        o = held[r]
-        held[r] = -1
-        heapq.heappush(self._free_regs, r)
-        return r, o
 
     @staticmethod
     def _reg(h: Handle, what: str) -> int:
@@ -668,13 +658,16 @@ class Recorder:
         return rec
 
     def _slot(self, rec: list[int], o: int, slot: int, what: str) -> int:
+        """``slot`` as a Python int (numpy integers too), or the error."""
         n = len(rec) - 2
-        if not (type(slot) is int and 0 <= slot < n):
-            if isinstance(slot, int) and 0 <= slot < n:
-                return int(slot)
+        try:
+            k = operator.index(slot)
+        except TypeError:
+            raise TypeError(f"{what}: slot must be an integer, got {slot!r}") from None
+        if not 0 <= k < n:
             raise ValueError(f"{what}: slot {slot} out of range for an object with {n} slot(s) "
                              f"(event {len(self)})")
-        return slot
+        return k
 
     def _end_batch(self) -> None:
         """A batch of consecutive FREEs is over: every object in it must be unreferenced."""
@@ -687,13 +680,6 @@ class Recorder:
                                  index=i)
         dying.clear()
 
-    def _unref(self, o: int) -> None:
-        rec = self._objs.get(o)
-        if rec is None:
-            rec = self._dying[o][1]
-        rec[0] -= 1
-
-    # -- the program's events -------------------------------------------------------------------
     # Each method below is one event. They are written out in full rather than through shared
     # helpers: a Python call costs about as much as the rest of an event, and workloads record
     # millions of them. Checks come first, so a call that raises records nothing.

@@ -857,3 +857,14 @@ def test_zstd_without_its_package_is_a_clear_error():
     else:
         t = parse_text(DESIGN_EXAMPLE)
         assert loads(dumps(t, compress="zstd")).sha256 == t.sha256
+
+
+def test_recorder_takes_numpy_integers_as_slots():
+    t = Recorder()
+    a = t.alloc(8, 3)
+    b = t.alloc(8)
+    t.store(a, np.int64(2), b)
+    c = t.load(a, np.int32(2))
+    with pytest.raises(TypeError, match="slot must be an integer, got 1.5"):
+        t.load(a, 1.5)
+    assert t.build().c.tolist()[-1] == 2 and c.reg == 2
