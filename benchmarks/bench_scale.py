@@ -1,4 +1,4 @@
-"""Scale: record, save, reload and replay binary-trees at 10⁶, 10⁷ and 10⁸ events (issue 10.6).
+"""Scale: record, save, reload and replay binary-trees at 10⁶, 10⁷ and 10⁸ events (issue 10).
 
 For each size (a binary-trees ``max_depth``: 10, 13 and 16 give about 1.0, 9.1 and 92 million
 events), every phase runs in its own child process, so that its peak resident memory is its own:

@@ -601,7 +601,8 @@ class Recorder:
         # live (not freed) objects: id -> [references, local, slot 0, slot 1, ...]
         self._objs: dict[int, list[int]] = {}
         self._nobj = 0
-        self._dying: dict[int, tuple[int, list[int]]] = {}   # current FREE batch: id -> (event, record)
+        # the current batch of FREEs: object id -> (event index, its record)
+        self._dying: dict[int, tuple[int, list[int]]] = {}
 
     def __len__(self) -> int:
         return self._flushed + len(self._ev) // 7
@@ -1117,8 +1118,10 @@ class Recorder:
             n = chunk["op"].shape[0]
             if pos + n > start:
                 lo = max(0, start - pos)
-                cols = [chunk["op"][lo:].astype(np.int64) | (chunk["flags"][lo:].astype(np.int64) << 3)]
-                cols += [chunk[name][lo:].astype(np.int64) for name in ("a", "b", "c", "x", "y", "z")]
+                opf = chunk["op"][lo:].astype(np.int64)
+                opf |= chunk["flags"][lo:].astype(np.int64) << 3
+                cols = [opf] + [chunk[name][lo:].astype(np.int64)
+                                for name in ("a", "b", "c", "x", "y", "z")]
                 parts.append(np.stack(cols, axis=1))
             pos += n
         return np.concatenate(parts) if parts else np.zeros((0, 7), dtype=np.int64)

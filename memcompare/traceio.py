@@ -525,8 +525,9 @@ class _Decoder:
         except Exception as e:        # zlib.error, zstd.ZstdError: both "corrupt stream"
             self.fail(start, f"column {name!r} does not decompress: {e}")
         if len(out) != want:
-            self.fail(start, f"column {name!r} decompresses to {len(out)}{'+' if len(out) > want else ''} "
-                             f"bytes, {want} expected")
+            more = "+" if len(out) > want else ""
+            self.fail(start, f"column {name!r} decompresses to {len(out)}{more} bytes, {want} "
+                             f"expected")
         return out
 
     def check_magic(self) -> None:
@@ -651,7 +652,8 @@ class _Decoder:
                       f"op code out of range (valid: 0..{WORK} = {', '.join(OP_NAMES)})")
             first_bad(lo, op, (flags & ~np.uint8(FLAG_LOCAL)) != 0,
                       f"unknown flags (only local = {FLAG_LOCAL})")
-            first_bad(lo, op, (flags != 0) & (op != ALLOC), "flags on an event that is not an alloc")
+            first_bad(lo, op, (flags != 0) & (op != ALLOC),
+                      "flags on an event that is not an alloc")
             nslots_parts.append(cols["c"][lo:lo + step][op == ALLOC])
         nalloc = sum(part.shape[0] for part in nslots_parts)
         if nalloc != objects:
