@@ -491,7 +491,11 @@ class _Decoder:
         if header["compression"] == "zlib":
             unpack = zlib.decompressobj
         elif header["compression"] == "zstd":
-            zstd = _zstd()
+            try:
+                zstd = _zstd()
+            except TraceFormatError:
+                self.fail(PREFIX.size, "the columns are compressed with zstd: reading them needs "
+                                       "the 'zstandard' package (pip install zstandard)")
             unpack = lambda: zstd.ZstdDecompressor().decompressobj()   # noqa: E731
         for name, dt, offset, length in columns:
             dtype = np.dtype(dt)

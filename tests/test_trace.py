@@ -854,6 +854,18 @@ def test_zstd_without_its_package_is_a_clear_error():
         with pytest.raises(TraceFormatError, match="zstd compression needs the 'zstandard' "
                                                    "package"):
             dumps(parse_text(DESIGN_EXAMPLE), compress="zstd")
+        # a zstd file met without the package names the file and the header (found by the
+        # fuzzer: the compression key of a valid file set to "zstd")
+        data = dumps(parse_text(DESIGN_EXAMPLE))
+        hlen = struct.unpack_from("<I", data, 12)[0]
+        header = json.loads(data[20:20 + hlen])
+        header["compression"] = "zstd"
+        hb = json.dumps(header).encode()
+        blob = struct.pack("<8sIII", b"MCTRACE\0", 2, len(hb), zlib.crc32(hb)) + hb + \
+            data[20 + hlen:]
+        with pytest.raises(TraceFormatError, match=r"^z\.bin: at offset 20: the columns are "
+                                                   r"compressed with zstd: reading them needs"):
+            loads(blob, "z.bin")
     else:
         t = parse_text(DESIGN_EXAMPLE)
         assert loads(dumps(t, compress="zstd")).sha256 == t.sha256
