@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -97,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a workload parameter; VALUE is read as TOML (8, 1.5, true, \"x\")")
     rec.add_argument("--seed", type=int, help="seed for workloads that take one")
     rec.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write")
+    _compress_option(rec)
+    conv = tsub.add_parser("convert", help="rewrite a trace file in another form",
+                           description="Read FILE (text, or binary version 1 or 2) and write it "
+                                       "to OUTPUT: the text form when OUTPUT ends in .txt, "
+                                       "binary format version 2 otherwise. The trace, and so "
+                                       "its sha256, is unchanged.")
+    conv.add_argument("file", help="a trace file (binary or .txt)")
+    conv.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="where to write")
+    _compress_option(conv)
     show = tsub.add_parser("show", help="print a trace file's header and events as text",
                            description="Print FILE's header (workload, counts, sha256) and its "
                                        "events in the text form.")
@@ -110,6 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
     from . import calibrate
     calibrate.add_parser(sub)
     return p
+
+
+def _compress_option(parser) -> None:
+    parser.add_argument("--compress", choices=("none", "zlib", "zstd"), default="none",
+                        help="compress a binary file's columns (zstd needs the zstandard "
+                             "package); default none, which lets runs memory-map the file")
+
+
+def _save_trace(trace, output: str, compress: str) -> None:
+    from .traceio import is_text_path, save
+    if compress != "none" and is_text_path(output):
+        raise ConfigError(f"--compress {compress}: {output} is a text trace (.txt); compression "
+                          f"applies to binary trace files")
+    save(trace, output, compress=compress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -248,7 +272,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_trace(args) -> int:
-    from .traceio import load, save, show
+    from .traceio import load, show
     if args.trace_command == "record":
         from .api import record_entry, workload_params
         from .params import parse_value
@@ -265,8 +289,14 @@ def cmd_trace(args) -> int:
         if args.oracle:
             from .importers import apply_oracle
             trace = apply_oracle(trace, args.oracle)
-        save(trace, args.output)
+        _save_trace(trace, args.output, args.compress)
         print(f"{args.output}: {trace.events} events, {trace.objects} objects, "
+              f"sha256 {trace.sha256}", file=sys.stderr)
+        return EXIT_OK
+    if args.trace_command == "convert":
+        trace = load(args.file)
+        _save_trace(trace, args.output, args.compress)
+        print(f"{args.output}: {trace.events} events, {os.path.getsize(args.output)} bytes, "
               f"sha256 {trace.sha256}", file=sys.stderr)
         return EXIT_OK
     if args.trace_command == "show":

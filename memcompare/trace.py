@@ -25,9 +25,10 @@ overwritten one (``z``): ``move 3 3`` copies a register onto itself and must cha
 from __future__ import annotations
 
 import hashlib
-import heapq
-from dataclasses import dataclass, field
-from typing import Any
+import operator
+from heapq import heappop, heappush
+from array import array
+from typing import Any, Callable, Iterator, NoReturn
 
 import numpy as np
 
@@ -54,59 +55,160 @@ DERIVED_COLUMNS = (("x", "<i8"), ("y", "<i8"), ("z", "<i8"))
 COLUMNS = EVENT_COLUMNS + DERIVED_COLUMNS
 
 
-@dataclass(frozen=True, eq=False)
-class Trace:
-    """One validated trace. Build it with :func:`build`, a :class:`Recorder` or a file loader."""
+#: Stored integer columns take the narrowest of these dtypes that holds every value of the column
+#: (DESIGN.md §3 fixes the values, not the widths). Never narrower than int16: models do
+#: arithmetic on the columns, and an int8 slot index times 8 would overflow.
+STORAGE_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
+#: Columns are hashed and converted in chunks of this many events: a 10⁸-event trace never needs
+#: its canonical (int64) encoding in memory at once.
+CHUNK_EVENTS = 1 << 20
 
-    op: np.ndarray
-    flags: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
-    c: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-    z: np.ndarray
-    registers: int
-    workload: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+def narrowest(lo: int, hi: int) -> np.dtype:
+    """The narrowest storage dtype that holds every integer in ``lo..hi``."""
+    for dt in STORAGE_DTYPES:
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return dt
+    raise OverflowError(f"values {lo}..{hi} do not fit in 64 bits")
+
+
+def narrow(col: np.ndarray) -> np.ndarray:
+    """``col`` in the narrowest storage dtype that holds its values (the same array if it is)."""
+    col = np.asarray(col)
+    if col.size == 0:
+        want = STORAGE_DTYPES[0]
+    else:
+        want = narrowest(int(col.min()), int(col.max()))
+    if col.dtype == want:
+        return col
+    return col.astype(want)
+
+
+class Trace:
+    """One validated trace. Build it with :func:`build`, a :class:`Recorder` or a file loader.
+
+    The eight columns are stored as compactly as their values allow (``op`` and ``flags`` as
+    uint8; the others as int16, int32 or int64, whichever is the narrowest that holds every
+    value of the column), so a trace costs about 20 bytes per event rather than 50. Reading a
+    column narrower than int32 gives an int32 copy, made once and kept, so that a model's
+    arithmetic (a slot index times 8, a size plus 8 × slots) cannot overflow where int64 did
+    not; :meth:`stored` gives the column as stored. Columns may be read-only views of a
+    memory-mapped file (:func:`memcompare.traceio.load`).
+
+    The identity of a trace is the sha256 of its canonical encoding — every column in the
+    dtype of :data:`COLUMNS`, one after the other — whatever the dtypes it is stored in.
+    """
+
+    __slots__ = ("_cols", "registers", "workload", "params", "_cache", "__weakref__")
+
+    def __init__(self, op, flags, a, b, c, x, y, z, registers: int, workload: str | None = None,
+                 params: dict[str, Any] | None = None, _cache: dict[str, Any] | None = None):
+        cols = {"op": np.asarray(op), "flags": np.asarray(flags)}
+        for name, col in (("a", a), ("b", b), ("c", c), ("x", x), ("y", y), ("z", z)):
+            cols[name] = narrow(col)
+        # b is read in sums "size + 8 × slots" (an object's bytes, DESIGN.md §3): store it wide
+        # enough that the largest such sum fits, so that the sum cannot overflow in b's dtype
+        bcol, ccol = cols["b"], cols["c"]
+        if bcol.size and bcol.dtype.itemsize >= 4:
+            top = int(bcol.max()) + SLOT_BYTES * max(int(ccol.max()), 0)
+            want = narrowest(int(bcol.min()), top) if top < 1 << 63 else np.dtype(np.int64)
+            if want.itemsize > bcol.dtype.itemsize:
+                cols["b"] = bcol.astype(want)
+        for name in ("op", "flags"):
+            if cols[name].dtype != np.uint8:
+                cols[name] = cols[name].astype(np.uint8)
+        n = cols["op"].shape[0]
+        if any(col.ndim != 1 or col.shape[0] != n for col in cols.values()):
+            raise ValueError("event columns differ in length")
+        self._cols = cols
+        self.registers = int(registers)
+        self.workload = workload
+        self.params = dict(params or {})
+        self._cache = {} if _cache is None else _cache
+
+    def stored(self, name: str) -> np.ndarray:
+        """Column ``name`` as stored (possibly int16, possibly a read-only memory map)."""
+        return self._cols[name]
+
+    def _wide(self, name: str) -> np.ndarray:
+        col = self._cols[name]
+        if col.dtype.itemsize >= 4:
+            return col
+        key = "wide_" + name
+        if key not in self._cache:
+            self._cache[key] = col.astype(np.int32)
+        return self._cache[key]
+
+    @property
+    def op(self) -> np.ndarray:
+        return self._cols["op"]
+
+    @property
+    def flags(self) -> np.ndarray:
+        return self._cols["flags"]
+
+    a = property(lambda self: self._wide("a"), doc="operand a of every event")
+    b = property(lambda self: self._wide("b"), doc="operand b of every event")
+    c = property(lambda self: self._wide("c"), doc="operand c of every event")
+    x = property(lambda self: self._wide("x"), doc="derived object id x of every event")
+    y = property(lambda self: self._wide("y"), doc="derived object id y of every event")
+    z = property(lambda self: self._wide("z"), doc="derived object id z of every event")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the stored columns take (not counting derived tables computed on demand)."""
+        return sum(col.nbytes for col in self._cols.values())
 
     # -- identity -----------------------------------------------------------------------------
     @property
     def events(self) -> int:
-        return int(self.op.shape[0])
+        return int(self._cols["op"].shape[0])
 
     def __len__(self) -> int:
         return self.events
 
+    def canonical_chunks(self) -> Iterator[bytes]:
+        """The canonical encoding of the columns (format version 1's body), in pieces."""
+        n = self.events
+        for name, dt in COLUMNS:
+            col = self._cols[name]
+            want = np.dtype(dt)
+            if col.dtype == want and col.flags.c_contiguous:
+                if n:
+                    yield memoryview(col).cast("B")
+                continue
+            for i in range(0, n, CHUNK_EVENTS):
+                yield col[i:i + CHUNK_EVENTS].astype(want).tobytes()
+
     def body(self) -> bytes:
-        """The canonical encoding of the columns; its sha256 identifies the trace."""
-        if "body" not in self._cache:
-            parts = [np.ascontiguousarray(getattr(self, name), dtype=dt).tobytes()
-                     for name, dt in COLUMNS]
-            self._cache["body"] = b"".join(parts)
-        return self._cache["body"]
+        """The canonical encoding of the columns, whole; its sha256 identifies the trace."""
+        return b"".join(bytes(part) for part in self.canonical_chunks())
 
     @property
     def sha256(self) -> str:
         if "sha256" not in self._cache:
-            self._cache["sha256"] = hashlib.sha256(self.body()).hexdigest()
+            h = hashlib.sha256()
+            for part in self.canonical_chunks():
+                h.update(part)
+            self._cache["sha256"] = h.hexdigest()
         return self._cache["sha256"]
 
     # -- object table (numpy, computed once) --------------------------------------------------
     def _objects(self) -> dict[str, np.ndarray]:
         if "objects" not in self._cache:
             alloc_at = np.flatnonzero(self.op == ALLOC)
-            size = self.b[alloc_at]
-            nslots = self.c[alloc_at]
+            # int64 per object whatever the columns' storage: sizes are summed and multiplied
+            size = self._cols["b"][alloc_at].astype(np.int64)
+            nslots = self._cols["c"][alloc_at].astype(np.int64)
             free_at = np.full(alloc_at.shape[0], -1, dtype=np.int64)
             frees = np.flatnonzero(self.op == FREE)
-            free_at[self.x[frees]] = frees
+            free_at[self._cols["x"][frees]] = frees
             self._cache["objects"] = {
                 "alloc_at": alloc_at,
                 "size": size,
                 "nslots": nslots,
-                "local": (self.flags[alloc_at] & FLAG_LOCAL) != 0,
+                "local": (self._cols["flags"][alloc_at] & FLAG_LOCAL) != 0,
                 "free_at": free_at,
                 "slot_base": np.cumsum(nslots) - nslots,
             }
@@ -202,10 +304,12 @@ class Trace:
         return self._cache["reach_end"]
 
     # -- conveniences -------------------------------------------------------------------------
-    def save(self, path) -> None:
-        """Write the trace; the text form for ``.mctrace.txt`` / ``.txt``, binary otherwise."""
-        from .traceio import save
-        save(self, path)
+    def save(self, path, *, compress: str | None = None, version: int | None = None) -> None:
+        """Write the trace; the text form for ``.mctrace.txt`` / ``.txt``, binary otherwise
+        (``compress="zlib"`` or ``"zstd"`` compresses a binary file's columns; ``version=1``
+        writes the old binary format, which the native replayers read)."""
+        from .traceio import FORMAT_VERSION, save
+        save(self, path, compress=compress, version=version or FORMAT_VERSION)
 
     def counts(self) -> dict[str, int]:
         return {name: int(n) for name, n in zip(OP_NAMES, np.bincount(self.op, minlength=7))}
@@ -453,52 +557,92 @@ class Handle:
         return f"<Handle r{self.reg}>" if self.reg >= 0 else "<Handle (dropped)>"
 
 
+#: staging list length (7 values per event) before it is converted into numpy chunks
+_STAGE = 7 * 65536
+
+
+class _BlockState:
+    """What :meth:`Recorder.repeat` compares before and after one run of a block."""
+
+    __slots__ = ("held", "event", "first_object")
+
+    def __init__(self, rec: "Recorder"):
+        rec._flush()
+        self.held = list(rec._held)
+        self.event = len(rec)
+        self.first_object = rec._nobj
+
+
 class Recorder:
     """Records a trace through handles: ``node = t.alloc(32, 2)``, ``t.store(node, 0, child)``.
 
     Registers are assigned (lowest free first) and reused by the recorder, never by the author.
-    The recorder follows the heap's shape (which object each register and slot refers to) so
-    that :meth:`load` of a null slot returns ``None`` rather than a handle to nothing. Every
-    rule of the register machine is checked again when :meth:`build` validates the trace.
+    The recorder follows the heap's shape (which object each register and slot refers to, how
+    many references each live object has), so that :meth:`load` of a null slot returns ``None``
+    rather than a handle to nothing, and so that it derives each event's object ids (``x``,
+    ``y``, ``z``) and checks every rule of the register machine as the event is recorded: a
+    misuse fails at the call that made it (a :class:`TraceError` naming the event index), and
+    :meth:`build` needs no second pass over the events.
+
+    Events are kept in typed numpy chunks, not as Python objects: a few hundred bytes of state
+    per *live* object, about 20 bytes per event. Built-in workloads also use the batch
+    operation :meth:`repeat`, which records a self-contained block once and copies it.
     """
 
     def __init__(self, workload: str | None = None, params: dict[str, Any] | None = None):
         self.workload = workload
         self.params = dict(params or {})
-        self._op: list[int] = []
-        self._a: list[int] = []
-        self._b: list[int] = []
-        self._c: list[int] = []
-        self._flags: list[int] = []
+        self._ev: list[int] = []          # staging: op|flags<<3, a, b, c, x, y, z per event
+        self._chunks: list[dict[str, np.ndarray]] = []   # converted events, in order
+        self._flushed = 0                 # events in self._chunks
         self._free_regs: list[int] = []   # a heap: lowest register first keeps traces compact
         self._next_reg = 0
         self._held: list[int] = []        # object id per register (-1 = empty)
-        self._slots: list[list[int]] = []  # slot values per object id
+        # live (not freed) objects: id -> [references, local, slot 0, slot 1, ...]
+        self._objs: dict[int, list[int]] = {}
+        self._nobj = 0
+        # the current batch of FREEs: object id -> (event index, its record)
+        self._dying: dict[int, tuple[int, list[int]]] = {}
 
     def __len__(self) -> int:
-        return len(self._op)
+        return self._flushed + len(self._ev) // 7
 
+    # -- storage --------------------------------------------------------------------------------
+    def _flush(self) -> None:
+        """Convert the staged events into one chunk of narrow numpy columns."""
+        if not self._ev:
+            return
+        ev = np.array(self._ev, dtype=np.int64).reshape(-1, 7)
+        self._ev = []
+        self._append_chunk(ev)
+
+    def _append_chunk(self, ev: np.ndarray) -> None:
+        """Append events given as an (n, 7) int64 array (op|flags<<3, a, b, c, x, y, z)."""
+        if not ev.shape[0]:
+            return
+        chunk = {"op": (ev[:, 0] & 7).astype(np.uint8), "flags": (ev[:, 0] >> 3).astype(np.uint8)}
+        for k, name in enumerate(("a", "b", "c", "x", "y", "z"), 1):
+            chunk[name] = narrow(np.ascontiguousarray(ev[:, k]))
+        self._chunks.append(chunk)
+        self._flushed += ev.shape[0]
+
+    def _emit(self, opf: int, a: int, b: int, c: int, x: int, y: int, z: int) -> None:
+        ev = self._ev
+        ev.extend((opf, a, b, c, x, y, z))
+        if len(ev) >= _STAGE:
+            self._flush()
+
+    def _fail(self, msg: str) -> NoReturn:
+        raise TraceError(msg, index=len(self))
+
+    # -- registers and objects ------------------------------------------------------------------
     def _take(self) -> int:
         if self._free_regs:
-            return heapq.heappop(self._free_regs)
+            return heappop(self._free_regs)
         r = self._next_reg
         self._next_reg += 1
         self._held.append(-1)
         return r
-
-    def _release(self, h: Handle, what: str) -> int:
-        r = self._reg(h, what)
-        h.reg = -1
-        self._held[r] = -1
-        heapq.heappush(self._free_regs, r)
-        return r
-
-    def _emit(self, o: int, a: int, b: int = 0, c: int = 0, flags: int = 0) -> None:
-        self._op.append(o)
-        self._a.append(a)
-        self._b.append(b)
-        self._c.append(c)
-        self._flags.append(flags)
 
     @staticmethod
     def _reg(h: Handle, what: str) -> int:
@@ -508,18 +652,65 @@ class Recorder:
             raise ValueError(f"{what}: handle already dropped or freed")
         return h.reg
 
-    def _slot(self, obj: int, slot: int, what: str) -> None:
-        n = len(self._slots[obj])
-        if not 0 <= slot < n:
-            raise ValueError(f"{what}: slot {slot} out of range for an object with {n} slot(s) "
-                             f"(event {len(self._op)})")
+    def _live(self, o: int, what: str) -> list[int]:
+        rec = self._objs.get(o)
+        if rec is None:
+            self._fail(f"{what}: object {o} is freed")
+        return rec
 
+    def _slot(self, rec: list[int], o: int, slot: int, what: str) -> int:
+        """``slot`` as a Python int (numpy integers too), or the error."""
+        n = len(rec) - 2
+        try:
+            k = operator.index(slot)
+        except TypeError:
+            raise TypeError(f"{what}: slot must be an integer, got {slot!r}") from None
+        if not 0 <= k < n:
+            raise ValueError(f"{what}: slot {slot} out of range for an object with {n} slot(s) "
+                             f"(event {len(self)})")
+        return k
+
+    def _end_batch(self) -> None:
+        """A batch of consecutive FREEs is over: every object in it must be unreferenced."""
+        dying = self._dying
+        for o, (i, rec) in dying.items():
+            if rec[0]:
+                dying.clear()
+                raise TraceError(f"invalid free of object {o}: still referenced ({rec[0]} "
+                                 f"reference(s) from registers or slots of live objects)",
+                                 index=i)
+        dying.clear()
+
+    # Each method below is one event. They are written out in full rather than through shared
+    # helpers: a Python call costs about as much as the rest of an event, and workloads record
+    # millions of them. Checks come first, so a call that raises records nothing.
     def alloc(self, size: int, nslots: int = 0, *, local: bool = False) -> Handle:
         """A new object of ``size`` payload bytes and ``nslots`` null pointer slots."""
-        r = self._take()
-        self._emit(ALLOC, r, size, nslots, FLAG_LOCAL if local else 0)
-        self._held[r] = len(self._slots)
-        self._slots.append([-1] * nslots)
+        if self._dying:
+            self._end_batch()
+        if size < 0:
+            raise ValueError(f"alloc: size must be >= 0, got {size} (event {len(self)})")
+        if not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"alloc: slot count must be in 0..{MAX_SLOTS}, got {nslots} "
+                             f"(event {len(self)})")
+        free_regs = self._free_regs
+        if free_regs:
+            r = heappop(free_regs)
+        else:
+            r = self._take()
+        o = self._nobj
+        self._nobj = o + 1
+        if nslots:
+            rec = [1, 1 if local else 0]
+            rec.extend([-1] * nslots)
+            self._objs[o] = rec
+        else:
+            self._objs[o] = [1, 1 if local else 0]
+        self._held[r] = o
+        ev = self._ev
+        ev.extend((ALLOC | (FLAG_LOCAL << 3) if local else ALLOC, r, size, nslots, o, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
         return Handle(r)
 
     def load(self, h: Handle, slot: int) -> Handle | None:
@@ -528,49 +719,428 @@ class Recorder:
         A null load is still an event (the program reads the field); its register is free again
         at once.
         """
-        src = self._reg(h, "load")
-        obj = self._held[src]
-        self._slot(obj, slot, "load")
-        r = self._take()
-        self._emit(LOAD, r, src, slot)
-        v = self._slots[obj][slot]
+        if self._dying:
+            self._end_batch()
+        try:
+            src = h.reg
+        except AttributeError:
+            src = self._reg(h, "load")
+        if src < 0:
+            self._reg(h, "load")
+        o = self._held[src]
+        rec = self._objs.get(o)
+        if rec is None:
+            self._live(o, "load")
+        if type(slot) is not int or not 0 <= slot < len(rec) - 2:
+            slot = self._slot(rec, o, slot, "load")
+        free_regs = self._free_regs
+        if free_regs:
+            r = heappop(free_regs)
+        else:
+            r = self._take()
+        v = rec[2 + slot]
+        ev = self._ev
+        ev.extend((LOAD, r, src, slot, v, o, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
         if v < 0:
-            heapq.heappush(self._free_regs, r)
+            heappush(free_regs, r)
             return None
+        self._objs[v][0] += 1
         self._held[r] = v
         return Handle(r)
 
     def store(self, h: Handle, slot: int, value: Handle | None) -> None:
         """``h.slot = value``; ``None`` stores null."""
-        v = NULL if value is None else self._reg(value, "store value")
-        dst = self._reg(h, "store")
-        obj = self._held[dst]
-        self._slot(obj, slot, "store")
-        self._emit(STORE, dst, slot, v)
-        self._slots[obj][slot] = -1 if value is None else self._held[v]
+        if self._dying:
+            self._end_batch()
+        held, objs = self._held, self._objs
+        if value is None:
+            rv = v = -1
+            vrec = None
+        else:
+            try:
+                rv = value.reg
+            except AttributeError:
+                rv = self._reg(value, "store value")
+            if rv < 0:
+                self._reg(value, "store value")
+            v = held[rv]
+        try:
+            dst = h.reg
+        except AttributeError:
+            dst = self._reg(h, "store")
+        if dst < 0:
+            self._reg(h, "store")
+        o = held[dst]
+        rec = objs.get(o)
+        if rec is None:
+            self._live(o, "store")
+        if type(slot) is not int or not 0 <= slot < len(rec) - 2:
+            slot = self._slot(rec, o, slot, "store")
+        if v >= 0:
+            vrec = objs.get(v)
+            if vrec is None:
+                self._live(v, "store value")
+            if vrec[1]:
+                self._fail(f"object {v} was allocated local and must not be stored into a slot")
+            vrec[0] += 1
+        old = rec[2 + slot]
+        rec[2 + slot] = v
+        if old >= 0:
+            objs[old][0] -= 1
+        ev = self._ev
+        ev.extend((STORE, dst, slot, rv, o, v, old))
+        if len(ev) >= _STAGE:
+            self._flush()
 
     def copy(self, h: Handle) -> Handle:
         """A second handle to the same object (a MOVE into a new register)."""
+        if self._dying:
+            self._end_batch()
         src = self._reg(h, "copy")
+        o = self._held[src]
+        self._live(o, "copy")[0] += 1
         r = self._take()
-        self._emit(MOVE, r, src)
-        self._held[r] = self._held[src]
+        self._held[r] = o
+        self._emit(MOVE, r, src, 0, o, -1, -1)
         return Handle(r)
 
     def drop(self, h: Handle) -> None:
         """Let go of the reference (CLEAR): the local went out of scope."""
-        self._emit(CLEAR, self._release(h, "drop"))
+        if self._dying:
+            self._end_batch()
+        try:
+            r = h.reg
+        except AttributeError:
+            r = self._reg(h, "drop")
+        if r < 0:
+            self._reg(h, "drop")
+        held = self._held
+        o = held[r]
+        rec = self._objs.get(o)
+        if rec is None:
+            self._live(o, "drop")
+        rec[0] -= 1
+        h.reg = -1
+        held[r] = -1
+        heappush(self._free_regs, r)
+        ev = self._ev
+        ev.extend((CLEAR, r, 0, 0, o, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
 
     def free(self, h: Handle) -> None:
         """The program's explicit ``delete`` (FREE). Consecutive frees form one batch."""
-        self._emit(FREE, self._release(h, "free"))
+        try:
+            r = h.reg
+        except AttributeError:
+            r = self._reg(h, "free")
+        if r < 0:
+            self._reg(h, "free")
+        held, objs = self._held, self._objs
+        o = held[r]
+        rec = objs.pop(o, None)
+        if rec is None:
+            self._fail(f"object {o} is freed twice")
+        h.reg = -1
+        held[r] = -1
+        heappush(self._free_regs, r)
+        ev = self._ev
+        self._dying[o] = (len(self), rec)
+        rec[0] -= 1
+        if len(rec) > 2:
+            dying = self._dying
+            for w in rec[2:]:          # a freed object's slots no longer refer
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+        ev.extend((FREE, r, 0, 0, o, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
 
     def work(self, ns: int) -> None:
         """Computation unrelated to memory, in simulated nanoseconds (zero records nothing)."""
         if ns:
-            self._emit(WORK, int(ns))
+            if ns < 0:
+                raise ValueError(f"work: must be >= 0 ns, got {ns} (event {len(self)})")
+            if self._dying:
+                self._end_batch()
+            ev = self._ev
+            ev.extend((WORK, int(ns), 0, 0, -1, -1, -1))
+            if len(ev) >= _STAGE:
+                self._flush()
 
+    # -- batch operations -----------------------------------------------------------------------
+    def _target(self, h: Handle, slot: int, what: str) -> tuple[int, int, list[int], int]:
+        """(register, object, its record, slot) of a live object's slot, or the error."""
+        if self._dying:
+            self._end_batch()
+        r = self._reg(h, what)
+        o = self._held[r]
+        rec = self._live(o, what)
+        return r, o, rec, self._slot(rec, o, slot, what)
+
+    def alloc_into(self, h: Handle, slot: int, size: int, nslots: int = 0, *,
+                   work: int = 0) -> None:
+        """Allocate an object, fill it (``work`` ns), link it into ``h``'s slot and let go of it.
+
+        The events of ``n = t.alloc(size, nslots); t.work(work); t.store(h, slot, n);
+        t.drop(n)`` in one call (no WORK when ``work`` is 0).
+        """
+        dst, o, rec, slot = self._target(h, slot, "alloc_into")
+        if size < 0 or work < 0 or not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"alloc_into: size and work must be >= 0 and nslots in "
+                             f"0..{MAX_SLOTS}, got {size}, {work}, {nslots} (event {len(self)})")
+        free_regs = self._free_regs
+        r = heappop(free_regs) if free_regs else self._take()
+        n = self._nobj
+        self._nobj = n + 1
+        new = [1, 0]                                  # referenced by the slot alone, at the end
+        if nslots:
+            new.extend([-1] * nslots)
+        self._objs[n] = new
+        old = rec[2 + slot]
+        rec[2 + slot] = n
+        if old >= 0:
+            self._objs[old][0] -= 1
+        heappush(free_regs, r)
+        ev = self._ev
+        if work:
+            ev.extend((ALLOC, r, size, nslots, n, -1, -1, WORK, int(work), 0, 0, -1, -1, -1,
+                       STORE, dst, slot, r, o, n, old, CLEAR, r, 0, 0, n, -1, -1))
+        else:
+            ev.extend((ALLOC, r, size, nslots, n, -1, -1, STORE, dst, slot, r, o, n, old,
+                       CLEAR, r, 0, 0, n, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
+
+    def free_from(self, h: Handle, slot: int) -> None:
+        """Delete the object ``h``'s slot refers to: load it, null the slot, free it.
+
+        The events of ``v = t.load(h, slot); t.store(h, slot, None); t.free(v)``; the slot must
+        not be null. The FREE starts a batch, as :meth:`free` does.
+        """
+        src, o, rec, slot = self._target(h, slot, "free_from")
+        v = rec[2 + slot]
+        if v < 0:
+            raise ValueError(f"free_from: slot {slot} is null: nothing to free (event {len(self)})")
+        vrec = self._objs.pop(v)
+        rec[2 + slot] = -1
+        free_regs = self._free_regs
+        r = heappop(free_regs) if free_regs else self._take()
+        heappush(free_regs, r)
+        ev = self._ev
+        i = len(self) + 2
+        self._dying[v] = (i, vrec)
+        vrec[0] -= 1                                  # the slot's reference (the load's register
+        if len(vrec) > 2:                             # is taken and given back)
+            objs, dying = self._objs, self._dying
+            for w in vrec[2:]:
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+        ev.extend((LOAD, r, src, slot, v, o, -1, STORE, src, slot, NULL, o, -1, v,
+                   FREE, r, 0, 0, v, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
+
+    def replace(self, h: Handle, slot: int, size: int, nslots: int = 0, *,
+                work: int = 0) -> None:
+        """Allocate an object, fill it (``work`` ns), put it in ``h``'s slot in place of the
+        object there, and delete that one.
+
+        The events of ``n = t.alloc(size, nslots); t.work(work); old = t.load(h, slot);
+        t.store(h, slot, n); t.drop(n); t.free(old)``; the slot must not be null.
+        """
+        dst, o, rec, slot = self._target(h, slot, "replace")
+        v = rec[2 + slot]
+        if v < 0:
+            raise ValueError(f"replace: slot {slot} is null: nothing to replace "
+                             f"(event {len(self)})")
+        if size < 0 or work < 0 or not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"replace: size and work must be >= 0 and nslots in "
+                             f"0..{MAX_SLOTS}, got {size}, {work}, {nslots} (event {len(self)})")
+        free_regs = self._free_regs
+        r1 = heappop(free_regs) if free_regs else self._take()
+        r2 = heappop(free_regs) if free_regs else self._take()
+        n = self._nobj
+        self._nobj = n + 1
+        new = [1, 0]
+        if nslots:
+            new.extend([-1] * nslots)
+        self._objs[n] = new
+        rec[2 + slot] = n
+        vrec = self._objs.pop(v)
+        heappush(free_regs, r1)
+        heappush(free_regs, r2)
+        ev = self._ev
+        k = len(self) + (5 if work else 4)            # the FREE's event index
+        self._dying[v] = (k, vrec)
+        vrec[0] -= 1
+        if len(vrec) > 2:
+            objs, dying = self._objs, self._dying
+            for w in vrec[2:]:
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+        if work:
+            ev.extend((ALLOC, r1, size, nslots, n, -1, -1, WORK, int(work), 0, 0, -1, -1, -1))
+        else:
+            ev.extend((ALLOC, r1, size, nslots, n, -1, -1))
+        ev.extend((LOAD, r2, dst, slot, v, o, -1, STORE, dst, slot, r1, o, n, v,
+                   CLEAR, r1, 0, 0, n, -1, -1, FREE, r2, 0, 0, v, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
+
+    def free_chain(self, first: Handle, slot: int, n: int) -> None:
+        """Delete a linked structure of ``n`` objects in one batch: walk ``slot`` from ``first``
+        (n - 1 LOADs), then free every object, ``first``'s first.
+
+        The events of ``nodes = [first]; for _ in range(n - 1): nodes.append(t.load(nodes[-1],
+        slot))``, then ``t.free(node)`` for each node; every slot on the way must be non-null.
+        ``first`` is consumed.
+        """
+        if self._dying:
+            self._end_batch()
+        src = self._reg(first, "free_chain")
+        held, objs, free_regs = self._held, self._objs, self._free_regs
+        o = held[src]
+        self._live(o, "free_chain")
+        regs, objects = [src], [o]
+        for _ in range(n - 1):               # checked first: a failed call records nothing
+            rec = objs.get(objects[-1])
+            if rec is None:
+                self._fail(f"free_chain: object {objects[-1]} is freed")
+            k = self._slot(rec, objects[-1], slot, "free_chain")
+            v = rec[2 + k]
+            if v < 0:
+                raise ValueError(f"free_chain: object {objects[-1]}'s slot {k} is null after "
+                                 f"{len(objects)} of {n} objects (event {len(self)})")
+            objects.append(v)
+        if len(set(objects)) < len(objects):
+            raise ValueError(f"free_chain: the walk from object {o} along slot {slot} comes back "
+                             f"to an object before {n} objects (event {len(self)})")
+        ev = self._ev
+        for j in range(1, n):
+            r = heappop(free_regs) if free_regs else self._take()
+            regs.append(r)
+            held[r] = objects[j]
+            objs[objects[j]][0] += 1
+            ev.extend((LOAD, r, regs[j - 1], slot, objects[j], objects[j - 1], -1))
+        first.reg = -1
+        i = len(self)
+        dying = self._dying
+        for j in range(n):
+            r, v = regs[j], objects[j]
+            held[r] = -1
+            heappush(free_regs, r)
+            vrec = objs.pop(v)
+            dying[v] = (i + j, vrec)
+            vrec[0] -= 1
+            for w in vrec[2:]:
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+            ev.extend((FREE, r, 0, 0, v, -1, -1))
+        if len(ev) >= _STAGE:
+            self._flush()
+
+    def repeat(self, times: int, block: Callable[[], Any]) -> None:
+        """Record ``block()`` ``times`` times over, running it only once.
+
+        ``block`` must be self-contained: it may read (LOAD, copy) objects that exist before it,
+        but it must not store into or free them, every object it allocates it must free, and it
+        must leave every register as it found it. Then each run records the same events, with
+        its own objects' ids shifted — the events of ``for _ in range(times): block()`` exactly,
+        at the cost of one run and a numpy copy. A block that breaks a condition raises
+        ``ValueError`` (nothing of the copies is recorded).
+        """
+        if times <= 0:
+            return
+        if self._dying:
+            self._end_batch()
+        before = _BlockState(self)
+        block()
+        if self._dying:
+            self._end_batch()
+        self._flush()
+        nobj = self._nobj - before.first_object
+        events = len(self) - before.event
+        if times == 1 or events == 0:
+            return
+        ev = self._events_since(before.event)
+        op, x = ev[:, 0] & 7, ev[:, 4]
+        old = x < before.first_object
+        if self._held[:len(before.held)] != before.held or any(
+                o >= 0 for o in self._held[len(before.held):]):
+            raise ValueError("repeat: the block must leave every register as it found it")
+        if any(o >= before.first_object for o in self._objs):
+            raise ValueError("repeat: the block must free every object it allocates")
+        if np.any(((op == STORE) | (op == FREE)) & old):
+            raise ValueError("repeat: the block must not store into or free an object that "
+                             "existed before it")
+        # each copy: the block's columns as they are, but the block's own object ids shifted by
+        # the objects the copies before it allocated (ids from before the block stay)
+        base = {"op": (ev[:, 0] & 7).astype(np.uint8), "flags": (ev[:, 0] >> 3).astype(np.uint8)}
+        for k, name in enumerate(("a", "b", "c"), 1):
+            base[name] = narrow(np.ascontiguousarray(ev[:, k]))
+        top = self._nobj + (times - 1) * nobj           # beyond the last copy's ids
+        id_dtype = narrowest(-1, top)
+        ids = {name: np.ascontiguousarray(ev[:, k]).astype(id_dtype)
+               for k, name in enumerate(("x", "y", "z"), 4)}
+        mine = {name: ids[name] >= before.first_object for name in ids}
+        per = max(1, CHUNK_EVENTS // events)
+        for k in range(1, times, per):
+            copies = min(per, times - k)
+            chunk = {name: np.tile(col, copies) for name, col in base.items()}
+            shift = (np.arange(k, k + copies, dtype=id_dtype) * id_dtype.type(nobj))[:, None]
+            for name, col in ids.items():
+                out = np.tile(col, (copies, 1))
+                np.add(out, shift, out=out, where=mine[name][None, :])
+                chunk[name] = out.reshape(-1)
+            self._chunks.append(chunk)
+            self._flushed += copies * events
+        self._nobj += (times - 1) * nobj
+
+    def _events_since(self, start: int) -> np.ndarray:
+        """Events ``start..`` (all flushed) as an (n, 7) int64 array."""
+        parts, pos = [], 0
+        for chunk in self._chunks:
+            n = chunk["op"].shape[0]
+            if pos + n > start:
+                lo = max(0, start - pos)
+                opf = chunk["op"][lo:].astype(np.int64)
+                opf |= chunk["flags"][lo:].astype(np.int64) << 3
+                cols = [opf] + [chunk[name][lo:].astype(np.int64)
+                                for name in ("a", "b", "c", "x", "y", "z")]
+                parts.append(np.stack(cols, axis=1))
+            pos += n
+        return np.concatenate(parts) if parts else np.zeros((0, 7), dtype=np.int64)
+
+    # -- the result -----------------------------------------------------------------------------
     def build(self) -> Trace:
-        """Validate everything recorded and return the trace."""
-        return build(self._op, self._a, self._b, self._c, self._flags,
-                     workload=self.workload, params=self.params)
+        """The trace recorded so far (every rule was checked as the events were recorded)."""
+        if self._dying:
+            self._end_batch()
+        self._flush()
+        cols = {}
+        for name in ("op", "flags", "a", "b", "c", "x", "y", "z"):
+            parts = [chunk[name] for chunk in self._chunks]
+            if not parts:
+                cols[name] = np.zeros(0, dtype=np.uint8 if name in ("op", "flags") else np.int16)
+            elif len(parts) == 1:
+                cols[name] = parts[0]
+            else:
+                dt = np.result_type(*parts)
+                cols[name] = np.concatenate(parts).astype(dt, copy=False)
+        return Trace(cols["op"], cols["flags"], cols["a"], cols["b"], cols["c"], cols["x"],
+                     cols["y"], cols["z"], self._next_reg, self.workload, self.params)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import mmap
 import os
 import struct
 import zlib
@@ -34,7 +35,20 @@ __all__ = ["MAGIC", "FORMAT_VERSION", "BLOCK_SIZE", "parse_text", "to_text", "du
            "save", "load", "show", "is_text_path"]
 
 MAGIC = b"MCTRACE\0"
-FORMAT_VERSION = 1
+#: the version :func:`save` and :func:`dumps` write; :data:`READ_VERSIONS` load
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
+#: version 2: the body's columns start at multiples of this (aligned for memory mapping), and
+#: its checksums cover 1 MiB blocks (a 10⁸-event file lists 2,000 of them, not 30,000)
+COLUMN_ALIGN = 64
+BLOCK_SIZE_V2 = 1 << 20
+#: version 2's optional compression of each column; zstd only when `zstandard` is installed
+COMPRESSIONS = ("none", "zlib", "zstd")
+#: the dtypes a version-2 column may be stored in (little-endian)
+#: events per chunk of the consistency checks on load (bounded temporaries)
+CHECK_CHUNK = 1 << 22
+V2_DTYPES = {"op": ("|u1",), "flags": ("|u1",),
+             **{name: ("<i2", "<i4", "<i8") for name in ("a", "b", "c", "x", "y", "z")}}
 #: magic, then little-endian u32 format version, u32 header length, u32 crc32 of the header
 PREFIX = struct.Struct("<8sIII")
 #: Checksums per 64 KiB block rather than one for the body: a corrupted file then names the
@@ -241,16 +255,38 @@ def show(trace: Trace, limit: int | None = None) -> str:
 
 # -- binary format ----------------------------------------------------------------------------
 
-def dumps(trace: Trace) -> bytes:
-    """The binary encoding (format version 1) of ``trace``."""
-    return b"".join(_encode(trace))
+def dumps(trace: Trace, *, version: int = FORMAT_VERSION, compress: str | None = None) -> bytes:
+    """The binary encoding of ``trace`` (format version 2 unless ``version=1``)."""
+    return b"".join(bytes(part) for part in _encode(trace, version=version, compress=compress))
 
 
-def _encode(trace: Trace) -> tuple[bytes, bytes, bytes]:
-    """(prefix, header, body) of the binary encoding; :func:`save` writes them without joining."""
+def _encode(trace: Trace, *, version: int = FORMAT_VERSION,
+            compress: str | None = None) -> list:
+    """The pieces of the binary encoding; :func:`save` writes them without joining."""
+    if version == 1:
+        if compress not in (None, "none"):
+            raise ValueError("format version 1 has no compression; use version 2")
+        return _encode_v1(trace)
+    if version != 2:
+        raise ValueError(f"cannot write format version {version} (writes 1 and 2)")
+    return _encode_v2(trace, compress or "none")
+
+
+def _header_bytes(header: dict[str, Any], trace: Trace, align: int = 1) -> bytes:
+    try:
+        hb = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"trace params must be JSON values (numbers, strings, lists, dicts) to be "
+                        f"saved: {e}; params = {trace.params!r}") from None
+    # trailing spaces (valid JSON) so that the body starts at a multiple of `align`
+    hb += b" " * (-(PREFIX.size + len(hb)) % align)
+    return hb
+
+
+def _encode_v1(trace: Trace) -> list:
     body = trace.body()
     header = {
-        "version": FORMAT_VERSION,
+        "version": 1,
         "events": trace.events,
         "objects": trace.objects,
         "registers": trace.registers,
@@ -262,12 +298,82 @@ def _encode(trace: Trace) -> tuple[bytes, bytes, bytes]:
         "block_crc32": [zlib.crc32(body[i:i + BLOCK_SIZE])
                         for i in range(0, len(body), BLOCK_SIZE)],
     }
+    hb = _header_bytes(header, trace)
+    return [PREFIX.pack(MAGIC, 1, len(hb), zlib.crc32(hb)), hb, body]
+
+
+def _compressor(method: str):
+    """A function bytes -> compressed bytes for ``method``, or a clear error."""
+    if method == "zlib":
+        return lambda data: zlib.compress(data, 6)
+    if method == "zstd":
+        zstd = _zstd()
+        return zstd.ZstdCompressor(level=9).compress
+    raise ValueError(f"unknown compression {method!r} (valid: {', '.join(COMPRESSIONS)})")
+
+
+def _zstd():
     try:
-        hb = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"trace params must be JSON values (numbers, strings, lists, dicts) to be "
-                        f"saved: {e}; params = {trace.params!r}") from None
-    return PREFIX.pack(MAGIC, FORMAT_VERSION, len(hb), zlib.crc32(hb)), hb, body
+        import zstandard
+    except ImportError:
+        raise TraceFormatError("zstd compression needs the 'zstandard' package (pip install "
+                               "zstandard); zlib needs nothing") from None
+    return zstandard
+
+
+def _encode_v2(trace: Trace, compress: str) -> list:
+    if compress not in COMPRESSIONS:
+        raise ValueError(f"unknown compression {compress!r} (valid: {', '.join(COMPRESSIONS)})")
+    pieces: list = []
+    columns = []
+    offset = 0
+    pack = None if compress == "none" else _compressor(compress)
+    for name, _ in COLUMNS:
+        col = np.ascontiguousarray(trace.stored(name))
+        dt = col.dtype.newbyteorder("<")
+        if col.dtype != dt:
+            col = col.astype(dt)
+        raw = memoryview(col).cast("B") if col.size else b""
+        data = raw if pack is None else pack(raw)
+        pad = -offset % COLUMN_ALIGN
+        if pad:
+            pieces.append(b"\0" * pad)
+            offset += pad
+        columns.append([name, dt.str, offset, len(data)])
+        pieces.append(data)
+        offset += len(data)
+    crcs = []
+    block = bytearray()
+    for piece in pieces:          # crc32 of each BLOCK_SIZE_V2 bytes of the body
+        mv = memoryview(piece).cast("B") if not isinstance(piece, bytes) else memoryview(piece)
+        i = 0
+        while i < len(mv):
+            take = min(BLOCK_SIZE_V2 - len(block), len(mv) - i)
+            if not block and take == BLOCK_SIZE_V2:
+                crcs.append(zlib.crc32(mv[i:i + take]))
+            else:
+                block += mv[i:i + take]
+                if len(block) == BLOCK_SIZE_V2:
+                    crcs.append(zlib.crc32(block))
+                    block = bytearray()
+            i += take
+    if block:
+        crcs.append(zlib.crc32(block))
+    header = {
+        "version": 2,
+        "events": trace.events,
+        "objects": trace.objects,
+        "registers": trace.registers,
+        "sha256": trace.sha256,
+        "workload": trace.workload,
+        "params": trace.params,
+        "compression": compress,
+        "columns": columns,
+        "block_size": BLOCK_SIZE_V2,
+        "block_crc32": crcs,
+    }
+    hb = _header_bytes(header, trace, COLUMN_ALIGN)
+    return [PREFIX.pack(MAGIC, 2, len(hb), zlib.crc32(hb)), hb, *pieces]
 
 
 def loads(data: bytes | bytearray | memoryview, source: str = "<bytes>") -> Trace:
@@ -278,7 +384,8 @@ def loads(data: bytes | bytearray | memoryview, source: str = "<bytes>") -> Trac
 class _Decoder:
     """One decoding of one file: every check in file order, each failure naming its offset."""
 
-    def __init__(self, data: bytes | bytearray | memoryview, source: str):
+    def __init__(self, data, source: str):
+        self.buffer = data            # kept: arrays of an uncompressed v2 file are views of it
         self.data = memoryview(data).cast("B")
         self.source = source
 
@@ -292,9 +399,10 @@ class _Decoder:
             self.fail(size, f"truncated: the fixed prefix is {PREFIX.size} bytes, the data ends "
                             f"at offset {size}")
         _, version, hlen, hcrc = PREFIX.unpack_from(data)
-        if version != FORMAT_VERSION:
-            self.fail(8, f"unsupported format version {version} (this memcompare reads version "
-                         f"{FORMAT_VERSION}; a newer memcompare may read it)")
+        if version not in READ_VERSIONS:
+            self.fail(8, f"unsupported format version {version} (this memcompare reads versions "
+                         f"{', '.join(map(str, READ_VERSIONS))}; a newer memcompare may read it)")
+        self.version = version
         hstart, hend = PREFIX.size, PREFIX.size + hlen
         if hend > size:
             self.fail(size, f"truncated: the header is {hlen} bytes at offsets {hstart}..{hend} "
@@ -304,6 +412,26 @@ class _Decoder:
             self.fail(hstart, f"header (offsets {hstart}..{hend}) is corrupted: crc32 "
                               f"{zlib.crc32(hbytes):#010x}, the prefix says {hcrc:#010x}")
         header = self.parse_header(hbytes, hstart)
+        if version == 1:
+            return self.body_v1(header, hend)
+        return self.body_v2(header, hend)
+
+    def check_blocks(self, body, body_start: int, header: dict[str, Any]) -> None:
+        bs = header["block_size"]
+        crcs = header["block_crc32"]
+        nblocks = -(-len(body) // bs)
+        if len(crcs) != nblocks:
+            self.fail(PREFIX.size, f"header lists {len(crcs)} block checksums, a {len(body)}-byte "
+                                   f"body in {bs}-byte blocks has {nblocks}")
+        for k, want in enumerate(crcs):
+            block = body[k * bs:(k + 1) * bs]
+            if zlib.crc32(block) != want:
+                start = body_start + k * bs
+                self.fail(start, f"body block {k} (file offsets {start}..{start + len(block)}) "
+                                 f"is corrupted: crc32 mismatch")
+
+    def body_v1(self, header: dict[str, Any], hend: int) -> Trace:
+        data, size = self.data, len(self.data)
         events = header["events"]
         expected = events * EVENT_BYTES
         actual = size - hend
@@ -315,18 +443,7 @@ class _Decoder:
             self.fail(hend + expected, f"{actual - expected} unexpected bytes after the body "
                                        f"({events} events = {expected} bytes from offset {hend})")
         body = data[hend:]
-        bs = header["block_size"]
-        crcs = header["block_crc32"]
-        nblocks = -(-expected // bs)
-        if len(crcs) != nblocks:
-            self.fail(hstart, f"header lists {len(crcs)} block checksums, a {expected}-byte body "
-                              f"in {bs}-byte blocks has {nblocks}")
-        for k, want in enumerate(crcs):
-            block = body[k * bs:(k + 1) * bs]
-            if zlib.crc32(block) != want:
-                start = hend + k * bs
-                self.fail(start, f"body block {k} (file offsets {start}..{start + len(block)}) "
-                                 f"is corrupted: crc32 mismatch")
+        self.check_blocks(body, hend, header)
         if hashlib.sha256(body).hexdigest() != header["sha256"]:
             self.fail(hend, "body does not match the header's sha256")
         cols = {}
@@ -334,15 +451,88 @@ class _Decoder:
         for name, dt in COLUMNS:
             dtype = np.dtype(dt)
             nbytes = dtype.itemsize * events
-            # astype copies into native byte order: the arrays own their memory and are writable,
-            # like the ones build() makes, and the file's bytes can be released.
+            # astype copies into native byte order: the arrays own their memory and the file's
+            # bytes can be released (Trace then narrows the wide version-1 columns)
             cols[name] = np.frombuffer(body, dtype=dtype, count=events,
                                        offset=offset).astype(dtype.newbyteorder("="))
             offset += nbytes
-        self.check_columns(cols, header, hend)
-        return Trace(cols["op"], cols["flags"], cols["a"], cols["b"], cols["c"],
-                     cols["x"], cols["y"], cols["z"], header["registers"],
-                     header["workload"], header["params"])
+        self.check_columns(cols, header, hend, [hend + k * events * 8 for k in range(8)])
+        trace = Trace(cols["op"], cols["flags"], cols["a"], cols["b"], cols["c"],
+                      cols["x"], cols["y"], cols["z"], header["registers"],
+                      header["workload"], header["params"])
+        trace._cache["sha256"] = header["sha256"]     # checked above against the body
+        return trace
+
+    def body_v2(self, header: dict[str, Any], hend: int) -> Trace:
+        data, size = self.data, len(self.data)
+        events = header["events"]
+        body = data[hend:]
+        columns = header["columns"]
+        end = 0
+        for name, dt, offset, length in columns:
+            if offset < end:
+                self.fail(PREFIX.size, f"header: column {name!r} at body offset {offset} overlaps "
+                                       f"the column before it (which ends at {end})")
+            end = offset + length
+            if header["compression"] == "none" and length != events * np.dtype(dt).itemsize:
+                self.fail(PREFIX.size, f"header: column {name!r} is {length} bytes, {events} "
+                                       f"events of {dt} take {events * np.dtype(dt).itemsize}")
+        if len(body) < end:
+            self.fail(size, f"truncated: the columns need a body of {end} bytes at offsets "
+                            f"{hend}..{hend + end}, the file has {len(body)} (data ends at "
+                            f"offset {size})")
+        if len(body) > end:
+            self.fail(hend + end, f"{len(body) - end} unexpected bytes after the body "
+                                  f"({end} bytes from offset {hend})")
+        self.check_blocks(body, hend, header)
+        cols = {}
+        starts = []
+        unpack = None
+        if header["compression"] == "zlib":
+            unpack = zlib.decompressobj
+        elif header["compression"] == "zstd":
+            try:
+                zstd = _zstd()
+            except TraceFormatError:
+                self.fail(PREFIX.size, "the columns are compressed with zstd: reading them needs "
+                                       "the 'zstandard' package (pip install zstandard)")
+            unpack = lambda: zstd.ZstdDecompressor().decompressobj()   # noqa: E731
+        for name, dt, offset, length in columns:
+            dtype = np.dtype(dt)
+            want = events * dtype.itemsize
+            starts.append(hend + offset)
+            if unpack is None:
+                raw = body[offset:offset + length]
+            else:
+                raw = self.inflate(unpack(), body[offset:offset + length], want, name,
+                                   hend + offset)
+            col = np.frombuffer(raw, dtype=dtype, count=events)
+            if not dtype.isnative:
+                col = col.astype(dtype.newbyteorder("="))
+            cols[name] = col
+        self.check_columns(cols, header, hend, starts)
+        trace = Trace(cols["op"], cols["flags"], cols["a"], cols["b"], cols["c"],
+                      cols["x"], cols["y"], cols["z"], header["registers"],
+                      header["workload"], header["params"])
+        # the header's sha256 is the writer's hash of these columns; the block checksums prove
+        # the columns are the ones written (re-hashing 10⁸ events on every load would cost
+        # seconds per worker)
+        trace._cache["sha256"] = header["sha256"]
+        return trace
+
+    def inflate(self, dec, raw, want: int, name: str, start: int) -> bytes:
+        """Decompress one column, never past the size the header implies (a zip bomb stops)."""
+        try:
+            out = dec.decompress(bytes(raw), want + 1) if want + 1 > 0 else b""
+            if len(out) <= want and hasattr(dec, "unconsumed_tail") and dec.unconsumed_tail:
+                out += dec.decompress(dec.unconsumed_tail, want + 1 - len(out))
+        except Exception as e:        # zlib.error, zstd.ZstdError: both "corrupt stream"
+            self.fail(start, f"column {name!r} does not decompress: {e}")
+        if len(out) != want:
+            more = "+" if len(out) > want else ""
+            self.fail(start, f"column {name!r} decompresses to {len(out)}{more} bytes, {want} "
+                             f"expected")
+        return out
 
     def check_magic(self) -> None:
         head = bytes(self.data[:len(MAGIC)])
@@ -383,9 +573,9 @@ class _Decoder:
                 self.fail(hstart, f"header key {key!r} must be an integer {limit}, got {v!r}")
             return v
 
-        if type(header["version"]) is not int or header["version"] != FORMAT_VERSION:
+        if type(header["version"]) is not int or header["version"] != self.version:
             self.fail(hstart, f"header version {header['version']!r} differs from the prefix's "
-                              f"{FORMAT_VERSION}")
+                              f"{self.version}")
         count("events", 0)
         count("objects", 0)
         count("registers", 0, MAX_REGISTER)
@@ -399,63 +589,107 @@ class _Decoder:
                               f"got {header['workload']!r}")
         if not isinstance(header["params"], dict):
             self.fail(hstart, f"header key 'params' must be an object, got {header['params']!r}")
-        if header["columns"] != V1_COLUMNS:
+        if self.version == 1 and header["columns"] != V1_COLUMNS:
             self.fail(hstart, f"header key 'columns' is {header['columns']!r}; format version "
-                              f"{FORMAT_VERSION} has {V1_COLUMNS!r}")
+                              f"1 has {V1_COLUMNS!r}")
+        if self.version == 2:
+            self.check_v2_header(header, hstart)
         crcs = header["block_crc32"]
         if not (isinstance(crcs, list)
                 and all(type(v) is int and 0 <= v < 1 << 32 for v in crcs)):
             self.fail(hstart, "header key 'block_crc32' must be a list of unsigned 32-bit integers")
         return header
 
+    def check_v2_header(self, header: dict[str, Any], hstart: int) -> None:
+        if "compression" not in header:
+            self.fail(hstart, "header lacks key(s) compression")
+        if header["compression"] not in COMPRESSIONS:
+            self.fail(hstart, f"header key 'compression' must be one of "
+                              f"{', '.join(COMPRESSIONS)}, got {header['compression']!r}")
+        columns = header["columns"]
+        names = [name for name, _ in COLUMNS]
+        if not (isinstance(columns, list) and len(columns) == len(names)):
+            self.fail(hstart, f"header key 'columns' must list the {len(names)} columns "
+                              f"{', '.join(names)} as [name, dtype, offset, length]")
+        for k, entry in enumerate(columns):
+            if not (isinstance(entry, list) and len(entry) == 4 and entry[0] == names[k]):
+                self.fail(hstart, f"header key 'columns'[{k}] must be [{names[k]!r}, dtype, "
+                                  f"offset, length], got {entry!r}")
+            name, dt, offset, length = entry
+            allowed = V2_DTYPES[name]
+            if dt not in allowed:
+                self.fail(hstart, f"header key 'columns'[{k}] ({name}): dtype {dt!r} is not one "
+                                  f"of {', '.join(allowed)}")
+            for what, v in (("offset", offset), ("length", length)):
+                if type(v) is not int or v < 0:
+                    self.fail(hstart, f"header key 'columns'[{k}] ({name}): {what} must be an "
+                                      f"integer >= 0, got {v!r}")
+
     def check_columns(self, cols: dict[str, np.ndarray], header: dict[str, Any],
-                      body_start: int) -> None:
+                      body_start: int, starts: list[int] | None = None) -> None:
         """What a model could index out of range with: numpy checks, no loop over events.
 
         The checksums prove the body is what a writer wrote, not that the writer was right; a
         file from another tool must not crash a model with an IndexError deep in a replay.
         """
-        op, flags, a, b, c = cols["op"], cols["flags"], cols["a"], cols["b"], cols["c"]
-        x, y, z = cols["x"], cols["y"], cols["z"]
         objects, registers = header["objects"], header["registers"]
+        n = cols["op"].shape[0]
+        step = CHECK_CHUNK
 
-        def first_bad(mask: np.ndarray, what: str) -> None:
-            """Fail at the first event where ``mask`` is true."""
+        def first_bad(lo: int, op: np.ndarray, mask: np.ndarray, what: str) -> None:
+            """Fail at the first event where ``mask`` (over events lo..) is true."""
             bad = np.flatnonzero(mask)
             if bad.size:
                 i = int(bad[0])
                 # the offset of event i's op byte: its other fields sit at the same index of
                 # each later column
                 name = OP_NAMES[op[i]] if op[i] <= WORK else op[i]
-                self.fail(body_start + i, f"event {i} ({name}): {what}")
+                self.fail((body_start if starts is None else starts[0]) + lo + i,
+                          f"event {lo + i} ({name}): {what}")
 
-        first_bad(op > WORK, f"op code out of range (valid: 0..{WORK} = {', '.join(OP_NAMES)})")
-        first_bad((flags & ~np.uint8(FLAG_LOCAL)) != 0,
-                  f"unknown flags (only local = {FLAG_LOCAL})")
-        first_bad((flags != 0) & (op != ALLOC), "flags on an event that is not an alloc")
-        is_alloc = op == ALLOC
-        nalloc = int(is_alloc.sum())
+        # Chunks of events, so that the temporaries stay small beside a memory-mapped 10⁸-event
+        # file. First pass: op codes and flags, and every alloc's slot count.
+        nslots_parts = []
+        for lo in range(0, n, step):
+            op, flags = cols["op"][lo:lo + step], cols["flags"][lo:lo + step]
+            first_bad(lo, op, op > WORK,
+                      f"op code out of range (valid: 0..{WORK} = {', '.join(OP_NAMES)})")
+            first_bad(lo, op, (flags & ~np.uint8(FLAG_LOCAL)) != 0,
+                      f"unknown flags (only local = {FLAG_LOCAL})")
+            first_bad(lo, op, (flags != 0) & (op != ALLOC),
+                      "flags on an event that is not an alloc")
+            nslots_parts.append(cols["c"][lo:lo + step][op == ALLOC])
+        nalloc = sum(part.shape[0] for part in nslots_parts)
         if nalloc != objects:
             self.fail(body_start, f"header says {objects} objects, the body allocates {nalloc}")
-        for name, col in (("x", x), ("y", y), ("z", z)):
-            first_bad((col < -1) | (col >= objects),
-                      f"derived object id {name} out of range (-1..{objects - 1})")
-        first_bad(is_alloc & (x != np.cumsum(is_alloc) - 1),
-                  "derived id x of an alloc is not the next object id")
-        for k, (name, col) in enumerate((("a", a), ("b", b), ("c", c))):
-            uses = np.isin(op, [o for o, ks in REGISTER_OPERANDS.items() if k in ks])
-            if k == 2:
-                uses &= ~((op == STORE) & (col == NULL))
-            first_bad(uses & ((col < 0) | (col >= registers)),
-                      f"register operand {name} out of range (0..{registers - 1})")
-        first_bad(is_alloc & ((b < 0) | (c < 0)), "negative alloc size or slot count")
-        first_bad((op == WORK) & (a < 0), "negative work")
         # slot counts by object id, plus a 0 at index -1: "no object" has no slot to name
-        nslots = np.append(c[is_alloc], 0)
-        first_bad((op == LOAD) & ((c < 0) | (c >= nslots[y])),
-                  "load slot out of range for the object read from")
-        first_bad((op == STORE) & ((b < 0) | (b >= nslots[x])),
-                  "store slot out of range for the object written into")
+        nslots = np.concatenate(nslots_parts + [np.zeros(1, dtype=np.int64)])
+        del nslots_parts
+        register_ops = [[o for o, ks in REGISTER_OPERANDS.items() if k in ks] for k in range(3)]
+        seen = 0                                   # allocs before the chunk
+        for lo in range(0, n, step):
+            op = cols["op"][lo:lo + step]
+            a, b, c = (cols[name][lo:lo + step] for name in ("a", "b", "c"))
+            x, y, z = (cols[name][lo:lo + step] for name in ("x", "y", "z"))
+            for name, col in (("x", x), ("y", y), ("z", z)):
+                first_bad(lo, op, (col < -1) | (col >= objects),
+                          f"derived object id {name} out of range (-1..{objects - 1})")
+            is_alloc = op == ALLOC
+            first_bad(lo, op, is_alloc & (x != np.cumsum(is_alloc) - 1 + seen),
+                      "derived id x of an alloc is not the next object id")
+            seen += int(np.count_nonzero(is_alloc))
+            for k, (name, col) in enumerate((("a", a), ("b", b), ("c", c))):
+                uses = np.isin(op, register_ops[k])
+                if k == 2:
+                    uses &= ~((op == STORE) & (col == NULL))
+                first_bad(lo, op, uses & ((col < 0) | (col >= registers)),
+                          f"register operand {name} out of range (0..{registers - 1})")
+            first_bad(lo, op, is_alloc & ((b < 0) | (c < 0)), "negative alloc size or slot count")
+            first_bad(lo, op, (op == WORK) & (a < 0), "negative work")
+            first_bad(lo, op, (op == LOAD) & ((c < 0) | (c >= nslots[y])),
+                      "load slot out of range for the object read from")
+            first_bad(lo, op, (op == STORE) & ((b < 0) | (b >= nslots[x])),
+                      "store slot out of range for the object written into")
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -472,14 +706,23 @@ def _looks_like_text(head: bytes) -> bool:
 
 # -- files ------------------------------------------------------------------------------------
 
-def save(trace: Trace, path: str | os.PathLike) -> None:
+def save(trace: Trace, path: str | os.PathLike, *, compress: str | None = None,
+         version: int = FORMAT_VERSION) -> None:
     """Write ``trace`` to ``path``: the text form for ``.txt`` names, the binary format otherwise.
 
-    Written to a temporary file in the same directory and renamed into place, so a reader never
-    sees half a trace and an interrupted save leaves any previous file intact.
+    ``compress`` (binary only): ``"zlib"`` or ``"zstd"`` compresses each column; the default
+    writes them as they are, so that :func:`load` can memory-map the file. Written to a
+    temporary file in the same directory and renamed into place, so a reader never sees half a
+    trace and an interrupted save leaves any previous file intact.
     """
     path = Path(path)
-    parts = [to_text(trace).encode("utf-8")] if is_text_path(path) else _encode(trace)
+    if is_text_path(path):
+        if compress not in (None, "none"):
+            raise ValueError(f"{path}: the text form is not compressed; --compress applies to "
+                             f"binary trace files")
+        parts = [to_text(trace).encode("utf-8")]
+    else:
+        parts = _encode(trace, version=version, compress=compress)
     atomic_write(path, parts)
 
 
@@ -491,11 +734,19 @@ def load(path: str | os.PathLike) -> Trace:
     """
     source = os.fspath(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            head = f.read(PREFIX.size)
+            if head.startswith(MAGIC) and len(head) == PREFIX.size and \
+                    PREFIX.unpack(head)[1] == 2 and os.fstat(f.fileno()).st_size > 0:
+                # version 2: map the file; an uncompressed trace's columns are views of the map,
+                # shared (page cache) by every process that loads the same file
+                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            else:
+                data = head + f.read()
     except OSError as e:
         raise TraceFormatError(f"{source}: cannot read the trace file: "
                                f"{e.strerror or e}") from None
-    if data.startswith(MAGIC) or not is_text_path(path):
+    if isinstance(data, mmap.mmap) or data.startswith(MAGIC) or not is_text_path(path):
         return loads(data, source)
     try:
         text = data.decode("utf-8-sig")

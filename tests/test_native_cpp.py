@@ -77,7 +77,7 @@ def expected_digest(trace) -> dict[str, int]:
 
 def run(replayer: str, trace, tmp_path: Path, replays: int = 2) -> list[dict]:
     path = tmp_path / "trace.mctrace"
-    trace.save(path)
+    trace.save(path, version=1)
     r = subprocess.run([replayer, str(path), str(replays)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
@@ -220,7 +220,7 @@ def test_the_bump_baseline_hands_out_16_byte_steps_and_never_frees(replayer, tmp
         t.free(h)
     trace = t.build()
     path = tmp_path / "trace.mctrace"
-    trace.save(path)
+    trace.save(path, version=1)
     out = subprocess.run([replayer, str(path), "2", "--alloc", "bump"], capture_output=True,
                          text=True, timeout=60, check=True).stdout.splitlines()
     lines = [json.loads(x) for x in out]

@@ -67,7 +67,7 @@ def linked_list_70k(tmp_path_factory) -> Path:
         t.drop(prev)
         prev = node
     t.drop(prev)
-    t.build().save(path)
+    t.build().save(path, version=1)
     return path
 
 
@@ -75,14 +75,14 @@ def linked_list_70k(tmp_path_factory) -> Path:
 def test_digest_equals_memcompare(tmp_path, workload, params):
     trace = memcompare.record(workload, **params)
     path = tmp_path / "t.mctrace"
-    trace.save(path)
+    trace.save(path, version=1)
     for line in run_replayer(path, 2):
         assert line["digest"] == expected_digest(trace)
 
 
 def test_every_line_has_the_contract_keys(tmp_path):
     trace = memcompare.record("binary-trees", max_depth=5)
-    trace.save(tmp_path / "t.mctrace")
+    trace.save(tmp_path / "t.mctrace", version=1)
     lines = run_replayer(tmp_path / "t.mctrace", 3)
     assert [line["replay"] for line in lines] == [0, 1, 2]
     for line in lines:
@@ -105,7 +105,7 @@ def test_every_line_has_the_contract_keys(tmp_path):
 
 def test_collector_disabled_reports_no_collection(tmp_path):
     trace = memcompare.record("cyclic-garbage", structures=300)   # dead cycles: GC would run
-    trace.save(tmp_path / "t.mctrace")
+    trace.save(tmp_path / "t.mctrace", version=1)
     assert run_replayer(tmp_path / "t.mctrace", 1)[0]["gc_count"] > 0
     for line in run_replayer(tmp_path / "t.mctrace", 2, "--gc", "off"):
         assert line["gc_count"] == 0
@@ -180,7 +180,7 @@ def test_settings_are_the_cpython_models_params_as_the_replay_reported_them():
 
 def test_the_replayer_reports_its_settings(tmp_path):
     trace = memcompare.record("binary-trees", min_depth=2, max_depth=3)
-    trace.save(tmp_path / "t.mctrace")
+    trace.save(tmp_path / "t.mctrace", version=1)
     on, = run_replayer(tmp_path / "t.mctrace", 1)
     assert on["python_version"] == ".".join(map(str, sys.version_info[:3]))
     assert on["gc_enabled"] is True and on["thresholds"] == list(__import__("gc").get_threshold())
@@ -307,7 +307,7 @@ def version_traces(tmp_path_factory):
     traces = {"young-trees": young_trees(),
               "cyclic-garbage": memcompare.record("cyclic-garbage", structures=3000)}
     for name, trace in traces.items():
-        trace.save(d / f"{name}.mctrace")
+        trace.save(d / f"{name}.mctrace", version=1)
     return d, traces
 
 

@@ -127,7 +127,7 @@ def trace_dir(tmp_path_factory):
 def run_replayer(exe, trace_dir, trace, replays=2, baseline=False, **params):
     path = trace_dir / f"{trace.sha256[:16]}.mctrace"
     if not path.exists():
-        trace.save(str(path))
+        trace.save(str(path), version=1)
     m = model(**params)
     argv, env = m.command(exe, str(path), replays, baseline=baseline)
     r = subprocess.run(argv, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True,

@@ -49,7 +49,7 @@ def prefix(tmp_path_factory):
 
 def replay(prefix, trace, tmp_path, replays=2, baseline=False, **params):
     path = tmp_path / "t.mctrace"
-    trace.save(str(path))
+    trace.save(str(path), version=1)
     argv, env = model(**params).command(prefix, str(path), replays, baseline=baseline)
     r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -285,7 +285,7 @@ def test_baseline_heap_holds_every_replay(tmp_path):
     for _ in range(1000):
         t.drop(t.alloc(1036, 0))
     path = tmp_path / "t.mctrace"
-    t.build().save(str(path))
+    t.build().save(str(path), version=1)
     argv, _ = model(heap_mb=16).command(["java", "-cp", "x", "Replay"], str(path), 3,
                                         baseline=True)
     assert argv[1:6] == ["-XX:+UnlockExperimentalVMOptions", "-XX:+UseEpsilonGC", "-Xms67m",

@@ -6,9 +6,13 @@ input into a trace or a TraceError / TraceFormatError, and nothing else.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import mmap
 import os
 import re
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -159,16 +163,45 @@ def test_recorder_rejects_a_dropped_or_freed_handle_at_once():
         t.store(a, 0, None)
 
 
-def test_recorder_trace_is_validated_when_built():
+def test_recorder_rejects_a_broken_rule_at_the_call_that_breaks_it():
     t = Recorder()
     n = t.alloc(16, 1)
     leaf = t.alloc(8, 0, local=True)
-    t.store(n, 0, leaf)
     with pytest.raises(TraceError) as info:
-        t.build()
+        t.store(n, 0, leaf)
     assert info.value.index == 2
     assert str(info.value) == ("event 2: object 1 was allocated local and must not be stored "
                                "into a slot")
+    assert len(t) == 2                       # the rejected store recorded nothing
+
+
+def test_recorder_rejects_an_invalid_free_when_its_batch_ends():
+    t = Recorder()
+    a = t.alloc(16, 1)
+    b = t.alloc(16, 1)
+    t.store(a, 0, b)
+    t.free(b)                    # a's slot still refers to b: wrong unless a is freed with it
+    with pytest.raises(TraceError) as info:
+        t.work(5)                # ends the batch {free b}
+    assert info.value.index == 3
+    assert "invalid free of object 1: still referenced (1 reference(s)" in str(info.value)
+    t = Recorder()
+    a = t.alloc(16, 1)
+    b = t.alloc(16, 1)
+    t.store(a, 0, b)
+    t.store(b, 0, a)
+    t.free(b)
+    t.free(a)                    # a dead cycle freed as one batch: valid
+    assert t.build().obj_free_at.tolist() == [5, 4]
+
+
+def test_recorder_rejects_a_double_free_through_a_copy():
+    t = Recorder()
+    a = t.alloc(16)
+    b = t.copy(a)
+    t.free(a)
+    with pytest.raises(TraceError, match=r"event 3: object 0 is freed twice"):
+        t.free(b)
 
 
 # -- validation errors carry the event index (and the line) -----------------------------------
@@ -275,12 +308,20 @@ def test_save_and_load_both_forms(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mctrace.txt", "misnamed.txt"]
 
 
-def test_loaded_columns_are_native_writable_arrays():
-    t = loads(dumps(parse_text(DESIGN_EXAMPLE)))
-    for name in ("op", "flags", "a", "b", "c", "x", "y", "z"):
-        col = getattr(t, name)
-        assert col.dtype.isnative and col.flags.writeable and col.flags.c_contiguous
-    assert t.op.dtype == np.uint8 and t.x.dtype == np.int64
+def test_loaded_columns_are_native_contiguous_and_read_only(tmp_path):
+    # read-only: the columns of a memory-mapped file are shared by every process that loads it,
+    # and a model that wrote into one would change the trace under the others
+    text = parse_text(DESIGN_EXAMPLE)
+    text.save(tmp_path / "t.mctrace")
+    for t in (loads(dumps(text)), load(tmp_path / "t.mctrace")):
+        for name in ("op", "flags", "a", "b", "c", "x", "y", "z"):
+            col = t.stored(name)
+            assert col.dtype.isnative and not col.flags.writeable and col.flags.c_contiguous
+        # stored as narrow as the values allow (registers 0..3, ids -1..1, work 500: int16);
+        # read back as at least int32, so that arithmetic on them cannot overflow
+        assert t.op.dtype == np.uint8 and t.stored("x").dtype == np.int16
+        assert t.x.dtype == np.int32 and t.a.tolist() == text.a.tolist()
+    assert isinstance(load(tmp_path / "t.mctrace").stored("x").base.obj, mmap.mmap)
 
 
 def test_a_missing_file_is_a_trace_format_error(tmp_path):
@@ -303,7 +344,7 @@ def test_a_text_trace_under_a_binary_name_says_so(tmp_path):
 
 
 def test_truncated_body_names_expected_and_actual_size():
-    data = dumps(parse_text(DESIGN_EXAMPLE))
+    data = dumps(parse_text(DESIGN_EXAMPLE), version=1)
     start = body_start(data)
     assert len(data) == start + 11 * 50      # 11 events × (1 + 1 + 6 × 8) bytes
     with pytest.raises(TraceFormatError) as info:
@@ -315,8 +356,9 @@ def test_truncated_body_names_expected_and_actual_size():
         loads(data + b"abc", "t.bin")
 
 
-def test_every_truncation_of_a_file_is_reported_at_its_end():
-    data = dumps(parse_text(DESIGN_EXAMPLE, workload="cycle"))
+@pytest.mark.parametrize("version, compress", [(1, None), (2, None), (2, "zlib")])
+def test_every_truncation_of_a_file_is_reported_at_its_end(version, compress):
+    data = dumps(parse_text(DESIGN_EXAMPLE, workload="cycle"), version=version, compress=compress)
     for n in range(len(data)):
         with pytest.raises(TraceFormatError) as info:
             loads(data[:n], "t.bin")
@@ -328,7 +370,7 @@ def test_a_flipped_bit_names_the_bad_block():
     t = Recorder()
     for _ in range(1400):                    # 2800 events × 50 bytes = 3 blocks of 64 KiB
         t.drop(t.alloc(8))
-    data = dumps(t.build())
+    data = dumps(t.build(), version=1)
     start = body_start(data)
     assert len(data) - start == 140000
     bad = bytearray(data)
@@ -343,8 +385,9 @@ def test_a_flipped_bit_names_the_bad_block():
         loads(bytes(bad), "big.bin")
 
 
-def test_every_single_byte_flip_of_a_file_is_caught():
-    data = dumps(parse_text(DESIGN_EXAMPLE))
+@pytest.mark.parametrize("version, compress", [(1, None), (2, None), (2, "zlib")])
+def test_every_single_byte_flip_of_a_file_is_caught(version, compress):
+    data = dumps(parse_text(DESIGN_EXAMPLE), version=version, compress=compress)
     for pos in range(len(data)):
         for xor in (0x01, 0x80, 0xff):
             bad = bytearray(data)
@@ -355,10 +398,11 @@ def test_every_single_byte_flip_of_a_file_is_caught():
 
 def test_unsupported_version_is_named():
     data = bytearray(dumps(parse_text(DESIGN_EXAMPLE)))
-    data[8] = 2
+    data[8] = 3
     with pytest.raises(TraceFormatError) as info:
-        loads(bytes(data), "v2.bin")
-    assert str(info.value).startswith("v2.bin: at offset 8: unsupported format version 2")
+        loads(bytes(data), "v3.bin")
+    assert str(info.value).startswith("v3.bin: at offset 8: unsupported format version 3 (this "
+                                      "memcompare reads versions 1, 2;")
 
 
 def _forge(**columns) -> bytes:
@@ -377,13 +421,20 @@ def _forge(**columns) -> bytes:
     ("a", 7, 4, "event 7 (clear): register operand a out of range (0..3)"),
     ("b", 3, 1, "event 3 (store): store slot out of range for the object written into"),
 ])
-def test_a_consistent_but_wrong_file_is_rejected_without_a_replay(column, event, value, reason):
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_a_consistent_but_wrong_file_is_rejected_without_a_replay(column, event, value, reason,
+                                                                    chunk, monkeypatch):
+    if chunk:           # the checks run in chunks of events: the event is named all the same
+        monkeypatch.setattr("memcompare.traceio.CHECK_CHUNK", chunk)
     data = _forge(**{column: (event, value)})
     with pytest.raises(TraceFormatError) as info:
         loads(data, "forged.bin")
-    # the offset of the event's op byte
+    # the offset of the event's op byte (version 2: the op column comes first)
     assert str(info.value).startswith(f"forged.bin: at offset {body_start(data) + event}: ")
     assert reason in str(info.value)
+    if chunk:
+        good = parse_text(DESIGN_EXAMPLE)
+        assert loads(dumps(good)).sha256 == good.sha256
 
 
 # -- properties -------------------------------------------------------------------------------
@@ -455,15 +506,21 @@ PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[Healt
 
 
 @PROPERTY
-@given(valid_traces())
-def test_text_and_binary_round_trips_keep_the_trace(trace):
+@given(valid_traces(), st.sampled_from([(1, None), (2, None), (2, "zlib")]))
+def test_text_and_binary_round_trips_keep_the_trace(trace, form):
+    version, compress = form
     text = to_text(trace)
     parsed = parse_text(text)
-    loaded = loads(dumps(parsed))
+    loaded = loads(dumps(parsed, version=version, compress=compress))
     assert to_text(loaded) == text
     assert loaded.sha256 == parsed.sha256 == trace.sha256
     assert (loaded.objects, loaded.registers) == (trace.objects, trace.registers)
     assert loaded.live_peak_bytes == trace.live_peak_bytes
+    for name in ("op", "flags", "a", "b", "c", "x", "y", "z"):
+        assert getattr(loaded, name).tolist() == getattr(trace, name).tolist(), name
+    # a version-1 file becomes a version-2 file with the same trace
+    again = loads(dumps(loads(dumps(trace, version=1))))
+    assert again.sha256 == trace.sha256 and to_text(again) == text
 
 
 @PROPERTY
@@ -551,3 +608,275 @@ def test_recorder_load_of_a_null_slot_returns_none_and_the_trace_validates():
     trace = t.build()
     assert trace.op.tolist() == [ALLOC, ALLOC, STORE, LOAD, LOAD, CLEAR, CLEAR, STORE, FREE]
     assert trace.x.tolist()[3:5] == [-1, 1]  # the null load loads nothing, the next object 1
+
+
+# -- compact columns, format version 2 --------------------------------------------------------
+
+def test_the_sha256_is_the_canonical_int64_encoding_whatever_the_storage():
+    t = parse_text(DESIGN_EXAMPLE)
+    assert t.stored("a").dtype == np.int16                   # small values: stored narrow
+    wide = [np.asarray(getattr(t, n), dtype=np.int64) for n in ("op", "flags", "a", "b", "c",
+                                                                 "x", "y", "z")]
+    canonical = b"".join([wide[0].astype(np.uint8).tobytes(), wide[1].astype(np.uint8).tobytes()]
+                         + [w.astype("<i8").tobytes() for w in wide[2:]])
+    assert len(canonical) == 11 * 50
+    assert t.sha256 == hashlib.sha256(canonical).hexdigest()
+    assert t.body() == canonical
+
+
+def test_a_value_beyond_int32_widens_only_its_column(tmp_path):
+    t = parse_text("alloc 0 4294967296 1\nwork 70000\nfree 0\n")
+    assert t.stored("b").dtype == np.int64       # the 4 GiB size
+    assert t.stored("a").dtype == np.int32       # work 70000 > int16
+    assert t.stored("c").dtype == np.int16
+    assert t.nbytes == 3 * (1 + 1 + 4 + 8 + 2 + 3 * 2)
+    assert t.obj_bytes.tolist() == [(1 << 32) + 8]
+    for compress in (None, "zlib"):
+        t.save(tmp_path / "big.mctrace", compress=compress)
+        back = load(tmp_path / "big.mctrace")
+        assert back.stored("b").dtype == np.int64 and back.b.tolist() == [1 << 32, 0, 0]
+        assert back.sha256 == t.sha256
+
+
+def test_b_is_wide_enough_for_size_plus_slots():
+    # 2**31 - 8 payload bytes fit int32, but a model computes size + 8 × slots = 2**31 + 8
+    t = parse_text(f"alloc 0 {2**31 - 8} 2\nfree 0\n")
+    assert t.stored("b").dtype == np.int64
+    assert (t.b + 8 * t.c).tolist() == [2**31 + 8, 0]
+    t = parse_text(f"alloc 0 {2**31 - 32} 2\nfree 0\n")
+    assert t.stored("b").dtype == np.int32
+
+
+def test_version_1_files_still_load_and_convert(tmp_path):
+    t = parse_text(DESIGN_EXAMPLE, workload="cycle", params={"k": 1})
+    (tmp_path / "old.mctrace").write_bytes(dumps(t, version=1))
+    old = load(tmp_path / "old.mctrace")
+    assert old.sha256 == t.sha256 and old.workload == "cycle" and old.params == {"k": 1}
+    old.save(tmp_path / "new.mctrace", compress="zlib")
+    assert (tmp_path / "new.mctrace").read_bytes()[8] == 2
+    new = load(tmp_path / "new.mctrace")
+    assert new.sha256 == t.sha256 and to_text(new) == to_text(t)
+
+
+def test_version_2_columns_are_aligned_and_compression_is_named(tmp_path):
+    t = parse_text(DESIGN_EXAMPLE)
+    data = dumps(t)
+    header = json.loads(data[20:body_start(data)])
+    assert body_start(data) % 64 == 0
+    assert header["compression"] == "none"
+    assert [c[0] for c in header["columns"]] == ["op", "flags", "a", "b", "c", "x", "y", "z"]
+    assert all(off % 64 == 0 for _, _, off, _ in header["columns"])
+    assert header["columns"][2][1:] == ["<i2", 128, 22]      # a: 11 events × 2 bytes
+    z = json.loads((lambda d: d[20:body_start(d)])(dumps(t, compress="zlib")))
+    assert z["compression"] == "zlib"
+    with pytest.raises(ValueError, match="unknown compression 'lzma'"):
+        dumps(t, compress="lzma")
+
+
+def test_a_column_that_decompresses_to_the_wrong_size_is_named():
+    t = parse_text(DESIGN_EXAMPLE)
+    data = bytearray(dumps(t, compress="zlib"))
+    hstart, hend = 20, body_start(data)
+    header = json.loads(data[hstart:hend])
+    name, dt, off, length = header["columns"][2]             # column a
+    body = bytes(data[hend:])
+    bomb = zlib.compress(bytes(1 << 20))                      # 1 MiB of zeros where 22 B belong
+    body = body[:off] + bomb + body[off + length:]
+    header["columns"][2][3] = len(bomb)
+    for k in range(3, 8):
+        header["columns"][k][2] += len(bomb) - length
+    header["block_crc32"] = [zlib.crc32(body[i:i + header["block_size"]])
+                             for i in range(0, len(body), header["block_size"])]
+    hb = json.dumps(header).encode()
+    blob = struct.pack("<8sIII", b"MCTRACE\0", 2, len(hb), zlib.crc32(hb)) + hb + body
+    with pytest.raises(TraceFormatError, match=r"column 'a' decompresses to 23\+ bytes, 22 "
+                                               r"expected"):
+        loads(blob, "bomb.bin")
+
+
+# -- the recorder's batch operation -----------------------------------------------------------
+
+def _ladder(t: Recorder, root, n: int) -> None:
+    """A self-contained block: a chain of n nodes hung off nothing, walked from root, freed."""
+    seen = t.load(root, 0)               # reads an object from before the block
+    t.drop(seen)
+    first = t.alloc(16, 1)
+    prev = t.copy(first)
+    for _ in range(n - 1):
+        node = t.alloc(16, 1)
+        t.store(prev, 0, node)
+        t.drop(prev)
+        prev = node
+    t.drop(prev)
+    t.work(7)
+    node = first
+    while node is not None:
+        nxt = t.load(node, 0)
+        t.free(node)
+        node = nxt
+
+
+def test_repeat_records_exactly_the_events_of_the_loop():
+    def program(use_repeat: bool) -> Trace:
+        t = Recorder()
+        root = t.alloc(8, 1)
+        kid = t.alloc(8)
+        t.store(root, 0, kid)
+        t.drop(kid)
+        if use_repeat:
+            t.repeat(50, lambda: _ladder(t, root, 5))
+        else:
+            for _ in range(50):
+                _ladder(t, root, 5)
+        tail = t.alloc(4)                # object ids go on after the copies
+        t.drop(tail)
+        return t.build()
+
+    loop, rep = program(False), program(True)
+    # a block: load+clear, alloc+copy, 4 × (alloc, store, drop), drop, work, 5 × (load, free)
+    assert rep.events == loop.events == 4 + 50 * 28 + 2
+    assert rep.objects == 2 + 50 * 5 + 1
+    for name in ("op", "flags", "a", "b", "c", "x", "y", "z"):
+        assert rep.stored(name).tolist() == loop.stored(name).tolist(), name
+    assert rep.sha256 == loop.sha256
+    # the 50th copy's first alloc is object 2 + 49 × 5, its load reads object 1
+    i = 4 + 49 * 28
+    assert rep.op[i] == LOAD and rep.x[i] == 1 and rep.x[i + 2] == 2 + 49 * 5
+
+
+@pytest.mark.parametrize("block, reason", [
+    (lambda t, root: t.drop(t.alloc(8)), "must free every object it allocates"),
+    (lambda t, root: t.store(root, 0, None), "must not store into or free an object that "
+                                             "existed before it"),
+    (lambda t, root: t.copy(root), "must leave every register as it found it"),
+])
+def test_repeat_rejects_a_block_that_is_not_self_contained(block, reason):
+    t = Recorder()
+    root = t.alloc(8, 1)
+    with pytest.raises(ValueError, match=reason):
+        t.repeat(3, lambda: block(t, root))
+
+
+def _batch_program(fused: bool) -> Trace:
+    """One program through the batch operations or through the calls they stand for."""
+    t = Recorder()
+    table = t.alloc(0, 4)
+    for slot, size in ((0, 16), (1, 32), (2, 48)):
+        if fused:
+            t.alloc_into(table, slot, size, 1, work=5 * slot)
+        else:
+            n = t.alloc(size, 1)
+            if slot:
+                t.work(5 * slot)
+            t.store(table, slot, n)
+            t.drop(n)
+    chain = t.load(table, 0)             # link 0 -> 1 -> 2 through their slot 0
+    one = t.load(table, 1)
+    two = t.load(table, 2)
+    t.store(chain, 0, one)
+    t.store(one, 0, two)
+    t.drop(one)
+    t.drop(two)
+    if fused:
+        t.alloc_into(table, 3, 8)
+        t.replace(table, 3, 24, work=9)
+        t.free_from(table, 3)
+    else:
+        n = t.alloc(8)
+        t.store(table, 3, n)
+        t.drop(n)
+        n = t.alloc(24)
+        t.work(9)
+        old = t.load(table, 3)
+        t.store(table, 3, n)
+        t.drop(n)
+        t.free(old)
+        v = t.load(table, 3)
+        t.store(table, 3, None)
+        t.free(v)
+    for slot in (0, 1, 2):
+        t.store(table, slot, None)
+    if fused:
+        t.free_chain(chain, 0, 3)
+    else:
+        nodes = [chain]
+        for _ in range(2):
+            nodes.append(t.load(nodes[-1], 0))
+        for node in nodes:
+            t.free(node)
+    t.free(table)                        # the same batch as the chain's frees
+    return t.build()
+
+
+def test_batch_operations_record_the_events_they_stand_for():
+    fused, plain = _batch_program(True), _batch_program(False)
+    assert fused.events == plain.events
+    for name in ("op", "flags", "a", "b", "c", "x", "y", "z"):
+        assert fused.stored(name).tolist() == plain.stored(name).tolist(), name
+    assert fused.registers == plain.registers and fused.sha256 == plain.sha256
+    # and both are what the validator derives from the events alone
+    again = build(plain.op, plain.a, plain.b, plain.c, plain.flags)
+    assert again.sha256 == plain.sha256
+    # objects: 0 table, 1-3 the chain, 4 replaced by 5, 5 freed through its slot; the chain's
+    # three frees and the table's are the last four events, one batch
+    n = fused.events
+    assert fused.obj_free_at.tolist()[:4] == [n - 1, n - 4, n - 3, n - 2]
+    assert fused.counts()["free"] == 6
+
+
+def test_batch_operations_check_before_they_record():
+    t = Recorder()
+    table = t.alloc(0, 2)
+    with pytest.raises(ValueError, match="free_from: slot 0 is null: nothing to free"):
+        t.free_from(table, 0)
+    with pytest.raises(ValueError, match="replace: slot 1 is null"):
+        t.replace(table, 1, 8)
+    with pytest.raises(ValueError, match="alloc_into: slot 2 out of range"):
+        t.alloc_into(table, 2, 8)
+    a = t.alloc(8, 1)
+    b = t.alloc(8, 1)
+    t.store(a, 0, b)
+    t.store(b, 0, a)
+    with pytest.raises(ValueError, match="comes back to an object before 3 objects"):
+        t.free_chain(a, 0, 3)
+    assert len(t) == 5                   # the failed calls recorded nothing
+    t.store(table, 0, a)                 # a is still referenced by the table: an invalid free
+    t.drop(b)
+    t.free_chain(a, 0, 2)                # 7 load b, 8 free a, 9 free b
+    with pytest.raises(TraceError, match=r"event 8: invalid free of object 1: still referenced"):
+        t.build()
+
+
+def test_zstd_without_its_package_is_a_clear_error():
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        with pytest.raises(TraceFormatError, match="zstd compression needs the 'zstandard' "
+                                                   "package"):
+            dumps(parse_text(DESIGN_EXAMPLE), compress="zstd")
+        # a zstd file met without the package names the file and the header (found by the
+        # fuzzer: the compression key of a valid file set to "zstd")
+        data = dumps(parse_text(DESIGN_EXAMPLE))
+        hlen = struct.unpack_from("<I", data, 12)[0]
+        header = json.loads(data[20:20 + hlen])
+        header["compression"] = "zstd"
+        hb = json.dumps(header).encode()
+        blob = struct.pack("<8sIII", b"MCTRACE\0", 2, len(hb), zlib.crc32(hb)) + hb + \
+            data[20 + hlen:]
+        with pytest.raises(TraceFormatError, match=r"^z\.bin: at offset 20: the columns are "
+                                                   r"compressed with zstd: reading them needs"):
+            loads(blob, "z.bin")
+    else:
+        t = parse_text(DESIGN_EXAMPLE)
+        assert loads(dumps(t, compress="zstd")).sha256 == t.sha256
+
+
+def test_recorder_takes_numpy_integers_as_slots():
+    t = Recorder()
+    a = t.alloc(8, 3)
+    b = t.alloc(8)
+    t.store(a, np.int64(2), b)
+    c = t.load(a, np.int32(2))
+    with pytest.raises(TypeError, match="slot must be an integer, got 1.5"):
+        t.load(a, 1.5)
+    assert t.build().c.tolist()[-1] == 2 and c.reg == 2

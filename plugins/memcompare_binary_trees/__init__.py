@@ -79,13 +79,18 @@ class BinaryTrees(Workload):
         long_lived = self._build(t, p, p.max_depth)
 
         for depth in range(p.min_depth, p.max_depth + 1, 2):
-            for _ in range(2 ** (p.max_depth - depth + p.min_depth)):
-                tree = self._build(t, p, depth)
-                self._check(t, p, tree, depth)
-                self._free(t, tree, depth)
+            # every short-lived tree of one depth records the same events (its own object ids
+            # aside): record one and let the recorder copy it
+            t.repeat(2 ** (p.max_depth - depth + p.min_depth),
+                     lambda: self._short_lived(t, p, depth))
 
         self._check(t, p, long_lived, p.max_depth)
         self._free(t, long_lived, p.max_depth)
+
+    def _short_lived(self, t: Recorder, p: Params, depth: int) -> None:
+        tree = self._build(t, p, depth)
+        self._check(t, p, tree, depth)
+        self._free(t, tree, depth)
 
     # The recursion below is at most max_depth + 2 <= 26 frames deep.
     def _build(self, t: Recorder, p: Params, depth: int) -> Handle:

@@ -121,11 +121,7 @@ class CyclicGarbage(Workload):
     @staticmethod
     def _delete(t: Recorder, first: Handle, n: int) -> None:
         """Walk the structure into handles, then free every node in one batch."""
-        nodes = [first]
-        for _ in range(n - 1):
-            nodes.append(t.load(nodes[-1], NEXT))
-        for node in nodes:
-            t.free(node)
+        t.free_chain(first, NEXT, n)
 
 
 @hookimpl

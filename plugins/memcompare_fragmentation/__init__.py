@@ -72,16 +72,12 @@ class Fragmentation(Workload):
         big_hi = int(p.big_max_factor * p.large_max)
 
         def put(slot: int, size: int) -> None:
-            block = t.alloc(size)
-            if p.work_ns:
-                t.work(p.work_ns)
-            t.store(table, slot, block)
-            t.drop(block)
+            # alloc, work, store into the table, drop the local: one recorder call
+            t.alloc_into(table, slot, size, work=p.work_ns)
 
         def delete(slot: int) -> None:
-            block = t.load(table, slot)
-            t.store(table, slot, None)
-            t.free(block)
+            # load from the table, null the slot, free
+            t.free_from(table, slot)
 
         for _ in range(p.rounds):
             for i in range(p.count):

@@ -75,9 +75,7 @@ class LargeObjects(Workload):
         expiry: list[tuple[int, int]] = []              # (end step, slot), a heap
 
         def delete(slot: int) -> None:
-            obj = t.load(table, slot)
-            t.store(table, slot, None)
-            t.free(obj)
+            t.free_from(table, slot)            # load it, null its slot, free it
             free_slots.append(slot)
 
         for step in range(p.steps):
@@ -86,10 +84,8 @@ class LargeObjects(Workload):
             else:
                 size = rng.randint(p.small_min, p.small_max)
             life = rng.randint(p.lifetime_min, p.lifetime_max)
-            obj = t.alloc(size)
             slot = free_slots.pop()
-            t.store(table, slot, obj)
-            t.drop(obj)
+            t.alloc_into(table, slot, size)      # alloc, store into the table, drop the local
             heapq.heappush(expiry, (step + life, slot))
             if p.work_ns:
                 t.work(p.work_ns)

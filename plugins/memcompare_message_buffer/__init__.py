@@ -52,17 +52,12 @@ class MessageBuffer(Workload):
         ring = t.alloc(0, p.window)
         for i in range(p.messages):
             slot = i % p.window
-            msg = t.alloc(p.payload)
-            if p.fill_ns:
-                t.work(p.fill_ns)
+            # alloc the message, fill it, then (once the ring is full) load the message it
+            # evicts, store the new one, drop its handle and free the old one
             if i >= p.window:
-                old = t.load(ring, slot)
-                t.store(ring, slot, msg)
-                t.drop(msg)
-                t.free(old)
+                t.replace(ring, slot, p.payload, work=p.fill_ns)
             else:
-                t.store(ring, slot, msg)
-                t.drop(msg)
+                t.alloc_into(ring, slot, p.payload, work=p.fill_ns)
         held = [t.load(ring, slot) for slot in range(min(p.messages, p.window))]
         t.free(ring)
         for msg in held:

@@ -149,7 +149,8 @@ class NativeModel(Model):
         off: list[list[dict[str, Any]]] = []
         with tempfile.TemporaryDirectory(prefix="memcompare-native-") as tmp:
             path = str(Path(tmp) / "trace.mctrace")
-            save(trace, path)
+            # the replayers (Go, Java, C++, Python sources) read binary format version 1
+            save(trace, path, version=1)
             # configured and collector-off processes alternate, so that a drift of the
             # machine's speed during the cell moves both alike
             for _ in range(p.repeats):

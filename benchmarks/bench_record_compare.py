@@ -1,0 +1,107 @@
+"""Recording speed of this checkout's Recorder against an older one's, interleaved (issue 10).
+
+On a shared machine absolute timings drift by several times within minutes; a comparison is
+only fair between runs made in the same minutes. This script records each built-in workload
+(configs/default.toml's parameters) with the old and the new ``Recorder`` in alternation,
+``--rounds`` times each, in one process, and prints both ranges, the speed-up and whether the
+two traces' sha256 agree (they must: a faster recorder must record the same traces).
+
+The old recorder runs the workloads' calls as they were before the batch operations existed:
+``repeat``, ``alloc_into``, ``free_from``, ``replace`` and ``free_chain`` become the per-event
+calls they stand for (class ``OldCalls`` below), which is what the workloads called then.
+
+    git worktree add /tmp/memcompare-old 69ea977
+    python benchmarks/bench_record_compare.py --old /tmp/memcompare-old [--rounds 2]
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+import types
+from pathlib import Path
+
+from tabulate import tabulate
+
+from memcompare import config
+from memcompare.trace import Recorder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def old_recorder(old_root: Path) -> type:
+    """The old checkout's ``Recorder`` (its trace module, imported under another name)."""
+    pkg = types.ModuleType("memcompare_old")
+    pkg.__path__ = [str(old_root / "memcompare")]
+    sys.modules["memcompare_old"] = pkg
+    from memcompare_old import trace as old
+
+    class OldCalls(old.Recorder):
+        def repeat(self, times, block):
+            for _ in range(times):
+                block()
+
+        def alloc_into(self, h, slot, size, nslots=0, *, work=0):
+            n = self.alloc(size, nslots)
+            self.work(work)
+            self.store(h, slot, n)
+            self.drop(n)
+
+        def free_from(self, h, slot):
+            v = self.load(h, slot)
+            self.store(h, slot, None)
+            self.free(v)
+
+        def replace(self, h, slot, size, nslots=0, *, work=0):
+            n = self.alloc(size, nslots)
+            self.work(work)
+            old_obj = self.load(h, slot)
+            self.store(h, slot, n)
+            self.drop(n)
+            self.free(old_obj)
+
+        def free_chain(self, first, slot, n):
+            nodes = [first]
+            for _ in range(n - 1):
+                nodes.append(self.load(nodes[-1], slot))
+            for node in nodes:
+                self.free(node)
+
+    return OldCalls
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--old", required=True, help="a checkout of the older commit")
+    ap.add_argument("--config", default=str(ROOT / "configs" / "default.toml"))
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args(argv)
+    Old = old_recorder(Path(args.old))
+    rows = []
+    for w in config.load(args.config).workloads:
+        if w.entry is None:
+            continue
+        times: dict[str, list[float]] = {"old": [], "new": []}
+        sha = {}
+        for _ in range(args.rounds):
+            for label, cls in (("old", Old), ("new", Recorder)):
+                rec = cls(w.name, {})
+                t0 = time.perf_counter()
+                w.entry.cls().record(w.params, rec, random.Random(getattr(w.params, "seed", 0)))
+                trace = rec.build()
+                times[label].append((time.perf_counter() - t0) / trace.events * 1e9)
+                sha[label] = trace.sha256
+        o, n = times["old"], times["new"]
+        rows.append([w.name, f"{trace.events:,}", f"{min(o):.0f}–{max(o):.0f}",
+                     f"{min(n):.0f}–{max(n):.0f}", f"{min(o) / max(n):.1f}–{max(o) / min(n):.1f}",
+                     "yes" if sha["old"] == sha["new"] else "NO"])
+        print(f"{w.name}: done", file=sys.stderr, flush=True)
+    print(tabulate(rows, headers=["workload", "events", "old ns/event", "new ns/event",
+                                  "speed-up", "same sha256"], tablefmt="github",
+                   disable_numparse=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
