@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -23,16 +24,20 @@ from pathlib import Path
 from tabulate import tabulate
 
 
-def one_run(config: str, jobs: int, cache: Path, out: Path) -> float:
+def one_run(config: str, jobs: int, cache: Path, out: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run."""
     env = {**os.environ, "MEMCOMPARE_TRACE_CACHE": str(cache)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "memcompare.cli", "run", config, "--out", str(out),
                         "--jobs", str(jobs), "-q"], env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)
     took = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         sys.exit(f"memcompare run failed ({r.returncode}): {r.stderr.strip()[-500:]}")
-    return took
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return took, cpu
 
 
 def main() -> None:
@@ -47,19 +52,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="memcompare-bench-run-") as tmp:
         tmp = Path(tmp)
         for j in jobs:
-            times: dict[str, list[float]] = {"cold": [], "warm": []}
+            times: dict[str, list[tuple[float, float]]] = {"cold": [], "warm": []}
             for i in range(args.repeat):
                 cache = tmp / f"cache-{j}-{i}"
                 times["cold"].append(one_run(args.config, j, cache, tmp / f"out-{j}-{i}-c"))
                 times["warm"].append(one_run(args.config, j, cache, tmp / f"out-{j}-{i}-w"))
                 shutil.rmtree(cache, ignore_errors=True)
             for kind, ts in times.items():
-                best = min(ts)
+                walls = [w for w, _ in ts]
+                best, cpu = min(ts)
                 base.setdefault(kind, best)
-                rows.append([j, kind, f"{best:.2f}", f"{min(ts):.2f}–{max(ts):.2f}",
-                             f"{base[kind] / best:.2f}×"])
-    print(tabulate(rows, headers=["jobs", "trace cache", "best s", "range s",
-                                  f"speed-up vs jobs {jobs[0]}"], tablefmt="github"))
+                rows.append([j, kind, f"{best:.2f}", f"{min(walls):.2f}–{max(walls):.2f}",
+                             f"{cpu:.2f}", f"{cpu / best:.2f}", f"{base[kind] / best:.2f}×"])
+    print(tabulate(rows, headers=["jobs", "trace cache", "best wall s", "range s",
+                                  "CPU s (best)", "CPU/wall", f"speed-up vs jobs {jobs[0]}"],
+                   tablefmt="github"))
 
 
 if __name__ == "__main__":

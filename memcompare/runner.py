@@ -348,16 +348,17 @@ def _obtain(wi: int, meta: dict[str, Any], held: dict[str, Trace]) -> Trace:
             result, trace = _record(wi)
             if trace is None:
                 raise RuntimeError(result)
+            if trace.sha256 != meta["sha256"]:
+                raise RuntimeError(
+                    f"workload {_PLAN.workloads[wi].name!r} recorded again gives trace "
+                    f"{trace.sha256[:12]}, not the cached {meta['sha256'][:12]}: is the "
+                    f"workload deterministic? (`memcompare cache clear` empties the cache)")
     else:
         from .traceio import load
         if file_digest(Path(path))[0] != meta["file_sha256"]:
             raise RuntimeError(f"the run's copy of the trace, {path}, changed during the run")
         trace = load(path)
-    if trace.sha256 != meta["sha256"]:
-        raise RuntimeError(f"workload {_PLAN.workloads[wi].name!r} recorded again gives trace "
-                           f"{trace.sha256[:12]}, not the cached {meta['sha256'][:12]}: is "
-                           f"the workload deterministic? (`memcompare cache clear` empties "
-                           f"the cache)")
+        trace._cache.setdefault("sha256", meta["sha256"])    # the bytes written for it
     held[path] = trace
     return trace
 
