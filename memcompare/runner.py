@@ -397,6 +397,7 @@ def _cell_task(k: int, meta: dict[str, Any], held: dict[str, Trace]) -> tuple[di
         held.clear()
         cell["status"] = "oom"
         cell["error"] = _oom_message(label)
+        cell["cell_memory_mb"] = _PLAN.cell_memory_mb
         return cell, True             # whatever failed to allocate may have left it half done
     except Exception as e:
         cell["error"] = (f"model {model.name!r} (plugin {model.entry.plugin!r}) failed on "
@@ -412,6 +413,9 @@ def _cell_task(k: int, meta: dict[str, Any], held: dict[str, Trace]) -> tuple[di
         cell["heap_multiple"] = model.heap_multiple
     if result.oom_at is not None:
         cell["oom_at_event"] = result.oom_at
+    if result.status == "oom" and not result.deterministic:
+        # a real runtime ran out under this worker's limit: another limit, another outcome
+        cell["cell_memory_mb"] = _PLAN.cell_memory_mb
     cell["metrics"] = result.metrics
     cell["stats"] = result.stats
     cell["timeline"] = result.timeline
@@ -713,8 +717,10 @@ def _run(config: Config, out_dir: Path, jobs: int, progress: Progress,
                     old_run.get("machine_mb", DEFAULT_MACHINE_MB) ==
                     cfg_doc["run"].get("machine_mb", DEFAULT_MACHINE_MB))
         if same_run:
+            # an oom that came from the worker's memory limit holds only under that limit
             previous = {_key_of(c): c for c in old.get("cells", [])
-                        if c.get("status") in FINISHED}
+                        if c.get("status") in FINISHED and
+                        c.get("cell_memory_mb", config.cell_memory_mb) == config.cell_memory_mb}
             known_heaps = {h["key"]: h for h in old.get("min_heaps", [])}
 
     # the workload instances, once each, and where their traces are (or will be)

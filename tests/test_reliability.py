@@ -20,7 +20,6 @@ import pytest
 from memcompare import Model, cli, config, hookimpl, runner
 from memcompare.errors import ConfigError
 from memcompare.plugins import Plugins, set_plugins
-from memcompare.procs import preexec_die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACE = "alloc 0 16 1\nalloc 1 32 0\nstore 0 0 1\nclear 1\nwork 1000\nfree 0\n"
@@ -126,6 +125,16 @@ def test_a_cell_past_its_memory_limit_ends_oom(tmp_path, registry):
     assert cell["error"] == ("model 'misbehaving' on workload 'b.mctrace.txt' ran out of "
                              "memory: its worker reached the limit of 8192 MiB "
                              "(run.cell_memory_mb, --cell-memory)")
+    assert cell["cell_memory_mb"] == 8192
+    # an oom of the limit is kept under the same limit, and run again under another
+    path = tmp_path / "run.toml"
+    again = runner.run(config.load(path), tmp_path / "out", jobs=1)
+    assert (again.reused, again.computed) == (9, 0)
+    Misbehaving.action = "none"
+    path.write_text(path.read_text().replace("cell_memory_mb = 8192", "cell_memory_mb = 16384"))
+    again = runner.run(config.load(path), tmp_path / "out", jobs=1)
+    assert (again.reused, again.computed) == (8, 1)
+    assert all(c["status"] == "ok" for c in again.cells)
 
 
 def test_limits_from_the_command_line_and_their_errors(tmp_path, registry, capsys):
