@@ -4,6 +4,7 @@ the run, one run at a time writes a results directory, and a run killed at any p
 the same results. docs/reliability.md lists these guarantees with the tests below."""
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import random
@@ -35,6 +36,7 @@ class Misbehaving(Model):
         if 2000 in trace.a.tolist():
             what = Misbehaving.action
             if what == "segv":
+                faulthandler.disable()         # pytest's would print this worker's stack
                 os.kill(os.getpid(), signal.SIGSEGV)
             elif what == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
