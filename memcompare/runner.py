@@ -512,9 +512,10 @@ class _Worker:
 
 
 class _Pool:
-    """Up to ``jobs`` workers; each runs one task at a time. ``on_trace(wi, meta_or_error,
-    status)`` and ``on_cell(k, cell)`` are called in the runner as results arrive; they may add
-    tasks with :meth:`add`."""
+    """Up to ``jobs`` workers, forked when a task is ready and none is idle; each runs one task
+    at a time: ``("record", wi)`` or ``("cell", k, trace metadata, wi)``. A worker that dies or
+    passes the time limit is ended and its task reported failed; the next task gets a new
+    worker. :meth:`run`'s callback may queue more tasks with :meth:`add`."""
 
     def __init__(self, jobs: int, timeout: float | None, describe: Callable[[tuple], str],
                  progress: Progress):
@@ -557,7 +558,14 @@ class _Pool:
                         idle.append(self.workers[-1])
                     w = idle.pop(0)
                     task = self._pick(w)
-                    w.send(task, self.timeout)
+                    try:
+                        w.send(task, self.timeout)
+                    except OSError:            # it died while idle: another takes the task
+                        self.ready.appendleft(task)
+                        w.task = None
+                        w.stop(kill=True)
+                        self.workers.remove(w)
+                        continue
                     if task[0] == "cell":
                         self.progress.running(self.describe(task))
                     busy.append(w)
