@@ -25,6 +25,7 @@ examples:
   memcompare run configs/default.toml --executor dask --scheduler tcp://head:8786
   memcompare report results/quick --format html  tables and figures from a results file
   memcompare compare results/old results/new    what changed between two runs
+  memcompare cache info                          the trace cache's directory and size
   memcompare calibrate -o profile.toml           fit the models' costs to this machine
   memcompare new-plugin semispace --kind model  a plugin package skeleton with its tests
 
@@ -68,6 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a costs profile (`memcompare calibrate`): every model it has takes its "
                         "cost table from it, unless its [[model]] sets costs")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    r.add_argument("--cell-timeout", type=float, metavar="SECONDS",
+                   help="stop a cell after this long, status timeout (default: the config's "
+                        "run.cell_timeout_s, else 3600; 0: no limit)")
+    r.add_argument("--cell-memory", type=float, metavar="MIB",
+                   help="a cell's worker may map at most this much memory, beyond it the cell "
+                        "ends oom (default: run.cell_memory_mb, else 65536; 0: no limit)")
+    r.add_argument("--no-trace-cache", action="store_true",
+                   help="record every workload afresh and keep nothing in the trace cache")
+
+    ch = sub.add_parser("cache", help="the trace cache: what it holds, or empty it",
+                        description="Recorded traces are kept in $MEMCOMPARE_CACHE/traces "
+                                    "(default ~/.cache/memcompare/traces), at most "
+                                    "$MEMCOMPARE_TRACE_CACHE_MB MiB (default 2048).")
+    ch.add_argument("action", choices=("info", "clear"),
+                    help="info: directory, entries, size and limit; clear: remove every entry")
 
     ls = sub.add_parser("list", help="registered models and workloads with their parameters",
                         description="Every registered model and workload, the plugin it comes "
@@ -147,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "list":
             return cmd_list(args)
+        if args.command == "cache":
+            return cmd_cache(args)
         if args.command == "compare":
             return cmd_compare(args)
         if args.command == "report":
@@ -176,9 +194,14 @@ def cmd_run(args) -> int:
     from .runner import default_jobs, progress_for, run
     from .tables import markdown
     cfg = C.load(args.config, costs_profile=args.costs)
+    from dataclasses import replace
     if args.check:
-        from dataclasses import replace
         cfg = replace(cfg, check=args.check)
+    for flag, key in (("cell_timeout", "cell_timeout_s"), ("cell_memory", "cell_memory_mb")):
+        value = getattr(args, flag)
+        if value is not None:
+            cfg = replace(cfg, **{key: C.limit({key: value}, key, 0.0,
+                                               f"--{flag.replace('_', '-')}")})
     out = Path(args.out) if args.out else Path("results") / cfg.name
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
@@ -188,7 +211,7 @@ def cmd_run(args) -> int:
     progress = progress_for(args.quiet)
     try:
         outcome = run(cfg, out, jobs=jobs, progress=progress, executor=args.executor,
-                      scheduler=args.scheduler)
+                      scheduler=args.scheduler, trace_cache=not args.no_trace_cache)
     except KeyboardInterrupt:
         print(f"memcompare: interrupted; finished cells are saved in {out}/results.json — "
               f"run the same command again to resume", file=sys.stderr)
@@ -201,6 +224,21 @@ def cmd_run(args) -> int:
         print(f"memcompare: {len(outcome.failed)} cell(s) failed; see the errors above and in "
               f"{out}/results.json", file=sys.stderr)
         return EXIT_CELL_FAILED
+    return EXIT_OK
+
+
+def cmd_cache(args) -> int:
+    from .cache import TraceCache
+    cache = TraceCache()
+    if args.action == "clear":
+        n = cache.clear()
+        print(f"removed {n} trace(s) from {cache.dir}", file=sys.stderr)
+        return EXIT_OK
+    info = cache.info()
+    print(f"directory: {info['directory']}\n"
+          f"traces:    {info['entries']}\n"
+          f"size:      {info['bytes'] / (1 << 20):.1f} MiB\n"
+          f"limit:     {info['limit_bytes'] / (1 << 20):.0f} MiB")
     return EXIT_OK
 
 

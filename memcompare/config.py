@@ -18,7 +18,7 @@ from typing import Any
 from . import params as P
 from . import profiles
 from .costs import MutatorCosts
-from .engine import CHECK_LEVELS
+from .engine import CHECK_LEVELS, DEFAULT_MACHINE_MB
 from .errors import ConfigError
 from .plugins import Entry, Plugins, plugins
 
@@ -35,7 +35,15 @@ RUN_KEYS = {
     "mutator_costs": "overrides of the shared mutator cost table (see `memcompare list --json`)",
     "heap_multiples": "time–space sweep: run models with a heap limit at these multiples of "
                       "their minimum heap for each workload (found by bisection)",
+    "cell_timeout_s": "a cell that runs longer is stopped with status \"timeout\" (0: no limit)",
+    "cell_memory_mb": "a cell's worker process may map at most this many MiB; beyond, the cell "
+                      "ends \"oom\" (0: no limit)",
+    "machine_mb": "the simulated machine's memory: a model whose footprint passes it ends "
+                  "\"oom\"",
 }
+#: generous limits (docs/reliability.md): no published config comes near them
+DEFAULT_CELL_TIMEOUT_S = 3600.0
+DEFAULT_CELL_MEMORY_MB = 65536.0
 WORKLOAD_KEYS = ("name", "trace", "params")
 MODEL_KEYS = ("name", "params", "costs", "mutator_costs")
 
@@ -92,6 +100,12 @@ class Config:
     workloads: list[WorkloadSpec]
     models: list[ModelSpec]
     raw: dict[str, Any]
+    #: seconds a cell may run (None: no limit); ``run.cell_timeout_s`` or ``--cell-timeout``
+    cell_timeout_s: float | None = DEFAULT_CELL_TIMEOUT_S
+    #: MiB a cell's worker may map (None: no limit); ``run.cell_memory_mb`` or ``--cell-memory``
+    cell_memory_mb: float | None = DEFAULT_CELL_MEMORY_MB
+    #: the simulated machine's memory in MiB (``run.machine_mb``)
+    machine_mb: float = DEFAULT_MACHINE_MB
 
     def cells(self) -> list[tuple[ModelSpec, WorkloadSpec, int]]:
         """Every (model, workload, repeat) combination, workloads outermost."""
@@ -200,6 +214,10 @@ def _resolve(raw: dict, text: str, path: Path | None, registry: Plugins,
                 raise ConfigError(f"run.heap_multiples[{i}]: must be a number > 0, "
                                   f"got {P.show(v)}")
         multiples = tuple(float(v) for v in multiples)
+    machine_mb = run.get("machine_mb", DEFAULT_MACHINE_MB)
+    if (isinstance(machine_mb, bool) or not isinstance(machine_mb, (int, float))
+            or not 0 < machine_mb < float("inf")):
+        raise ConfigError(f"run.machine_mb: must be a number of MiB > 0, got {P.show(machine_mb)}")
 
     workloads: list[WorkloadSpec] = []
     wl_tables = _array_of_tables(raw, "workload")
@@ -263,7 +281,19 @@ def _resolve(raw: dict, text: str, path: Path | None, registry: Plugins,
                 models.append(ModelSpec(i, entry, p, c, over, costs_profile=used,
                                         mutator=mutator_m))
     return Config(path, text, name, repeats, seed, check, mutator, multiples, workloads, models,
-                  raw)
+                  raw, cell_timeout_s=limit(run, "cell_timeout_s", DEFAULT_CELL_TIMEOUT_S),
+                  cell_memory_mb=limit(run, "cell_memory_mb", DEFAULT_CELL_MEMORY_MB),
+                  machine_mb=float(machine_mb))
+
+
+def limit(table: dict, key: str, default: float, path: str | None = None) -> float | None:
+    """A cell limit: a finite number >= 0, where 0 means no limit (returned as None)."""
+    value = table.get(key, default)
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
+            or value < 0 or value == float("inf")):
+        raise ConfigError(f"{path or 'run.' + key}: must be a number >= 0 (0: no limit), "
+                          f"got {P.show(value)}")
+    return float(value) or None
 
 
 def _relative(base: Path, name: str) -> Path:

@@ -1,9 +1,9 @@
 """Cells on a ``dask.distributed`` cluster: ``memcompare run CONFIG --executor dask
 [--scheduler ADDRESS]`` (docs/scaling.md).
 
-The runner still records every trace, decides which cells to run (resume) and writes each
-finished cell atomically into the results directory; this module only replaces the local
-process pool. Each trace is one task of the cluster, keyed by its sha256: a named workload is
+The runner still records every trace (here, in the client), decides which cells to run (resume)
+and writes each finished cell atomically into the results directory; this module only replaces
+the local process pool (:class:`DaskPool` has the same interface). Each trace is one task of the cluster, keyed by its sha256: a named workload is
 recorded again by the first worker that needs it (recording is deterministic, and the sha256 is
 checked), a trace file is sent in its binary form; the other workers fetch the result from that
 worker, once each, however many cells use it. Being a task rather than scattered data, a trace
@@ -15,7 +15,9 @@ naming the lost workers). Before any cell is sent, every worker is asked which m
 workloads it has: a worker without a plugin the config names stops the run (exit 2) naming the
 plugin and the worker.
 
-This module must not decide what a cell computes: that is ``runner._cell_task``.
+This module must not decide what a cell computes: that is ``runner._cell_task``. The run's
+time and memory limits per cell (``run.cell_timeout_s``, ``run.cell_memory_mb``) are the local
+pool's; on a cluster, the workers' own limits (``dask worker --memory-limit``) apply.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from typing import Any, Callable
 
 from .errors import ConfigError
 
-__all__ = ["run_cells", "worker_inventory"]
+__all__ = ["DaskPool", "worker_inventory"]
 
 
 def _distributed():
@@ -49,8 +51,7 @@ def worker_inventory() -> dict[str, Any]:
     return {"memcompare": __version__, "models": models, "workloads": workloads}
 
 
-#: on a worker: cells running per trace key, so the last one drops the trace
-_USERS: dict[str, int] = {}
+#: on a worker: one cell at a time touches the runner's module state (its plan)
 _LOCK = threading.Lock()
 
 
@@ -72,23 +73,16 @@ def _materialise(workload, sha256: str, data: bytes | None):
     return trace
 
 
-def _remote_cell(trace, model, workload, repeat: int, check: str, mutator) -> dict[str, Any]:
-    """On a worker: install the trace the runner would have recorded, run the runner's cell."""
+def _remote_cell(plan, k: int, meta: dict[str, Any], trace) -> dict[str, Any]:
+    """On a worker: run the runner's own cell function on the trace Dask handed over."""
     from . import runner
-    key = runner._wkey(workload)
-    with _LOCK:                  # a worker may run several cells at once, in threads
-        runner._TRACES[key] = trace
-        _USERS[key] = _USERS.get(key, 0) + 1
-    try:
-        return runner._cell_task(model, workload, repeat, check, mutator)
-    finally:
-        # Dask's own store keeps the trace while cells need it; a long-lived worker must not
-        # keep every trace of every run it ever served
-        with _LOCK:
-            _USERS[key] -= 1
-            if not _USERS[key]:
-                del _USERS[key]
-                runner._TRACES.pop(key, None)
+    with _LOCK:                  # the plan is module state; a worker may run threads
+        runner._PLAN = plan
+        try:
+            cell, _ = runner._cell_task(k, meta, {meta["path"]: trace})
+        finally:
+            runner._PLAN = None
+    return cell
 
 
 def check_workers(client, config) -> None:
@@ -117,77 +111,94 @@ def check_workers(client, config) -> None:
         raise ConfigError("; ".join(problems))
 
 
-def run_cells(specs, todo: list[int], config, progress, finished: Callable[[int, dict, int], None],
-              *, scheduler: str | None = None, workers: int = 1) -> None:
-    """Run the cells ``todo`` (indices into ``specs``) on a Dask cluster; ``finished(k, cell,
-    n)`` gets each cell as it completes. ``scheduler``: a running scheduler's address; without
-    one, a ``LocalCluster`` of ``workers`` single-threaded worker processes for this run."""
-    distributed = _distributed()
-    if not todo:                       # every cell reused: no cluster to start or reach
-        return
-    from . import runner
-    from .trace import Trace
+class DaskPool:
+    """The runner's pool interface (``add`` a task, ``run`` them with a callback) over a Dask
+    cluster. Recordings run here, in the client, as the runner queues them (their traces are
+    stored where a local run keeps them, so resume and the trace cache work as usual); cells run
+    on the cluster. ``scheduler``: a running scheduler's address; without one, a
+    ``LocalCluster`` of ``workers`` single-threaded worker processes, started only if a cell
+    needs computing."""
 
-    cluster = None
-    if scheduler is None:
-        # one thread per worker: a cell is pure Python holding the GIL, and the engine pauses
-        # Python's collector process-wide during a replay
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
-        address = cluster.scheduler_address
-    else:
-        address = scheduler
-    try:
-        try:
-            client = distributed.Client(address, timeout="30s")
-        except (OSError, TimeoutError) as e:
-            raise ConfigError(f"--scheduler {address}: cannot connect to a Dask scheduler "
-                              f"there: {e}") from None
-        with client:
-            check_workers(client, config)
-            _submit_all(client, distributed, runner, Trace, specs, todo, config, progress,
-                        finished)
-    finally:
-        if cluster is not None:
-            cluster.close()
+    def __init__(self, config, progress, describe: Callable[[tuple], str], *,
+                 scheduler: str | None = None, workers: int = 1):
+        self.config = config
+        self.progress = progress
+        self.describe = describe
+        self.scheduler = scheduler
+        self.workers = workers
+        self.ready: list[tuple] = []
 
+    def add(self, task: tuple) -> None:
+        self.ready.append(task)
 
-def _submit_all(client, distributed, runner, Trace, specs, todo, config, progress, finished):
-    n = 0
-    from .traceio import dumps
-    futures = {}
-    traces: dict[str, Any] = {}
-    for k in todo:
-        m, w, r = specs[k]
-        trace = runner._TRACES.get(runner._wkey(w))
-        if not isinstance(trace, Trace):        # recording failed: the cell is an error now
-            n += 1
-            finished(k, runner._cell_task(m, w, r, config.check, config.mutator), n)
-            continue
-        key = f"memcompare-trace-{trace.sha256}"
-        if key not in traces:
-            # one task per trace, under its hash; workers fetch it from whoever made it
-            data = dumps(trace) if w.trace_path is not None else None
-            traces[key] = client.submit(_materialise, w, trace.sha256, data, key=key,
-                                        pure=False)
-        fut = client.submit(_remote_cell, traces[key], m, w, r, config.check,
-                            config.mutator, pure=False, key=f"memcompare-cell-{k}-{id(specs)}")
-        futures[fut] = k
-    if not futures:
-        return
-    m, w, _ = specs[futures[next(iter(futures))]]
-    progress.running(f"{m.name} on {w.name}" + (" …" if len(futures) > 1 else ""))
-    try:
-        for fut in distributed.as_completed(list(futures)):
-            k = futures[fut]
-            n += 1
+    def run(self, on_result: Callable[[tuple, tuple | None, str | None], None]) -> None:
+        from . import runner
+        # recordings first, here: each queues its workload's cells through on_result
+        while any(t[0] == "record" for t in self.ready):
+            task = next(t for t in self.ready if t[0] == "record")
+            self.ready.remove(task)
+            self.progress.running(self.describe(task))
             try:
-                cell = fut.result()
-            except Exception as e:      # the scheduler gave up: its workers kept dying
-                m, w, r = specs[k]
-                cell = runner._cell_entry(m, w, r, f"Dask worker failed: "
-                                                   f"{type(e).__name__}: {e}")
-            finished(k, cell, n)
-    except BaseException:
-        client.cancel(list(futures))
-        raise
+                meta, _ = runner._record(task[1])
+            except Exception as e:
+                meta = (f"workload {runner._PLAN.workloads[task[1]].name!r}: the recorded "
+                        f"trace could not be saved: {type(e).__name__}: {e}")
+            on_result(task, ("trace", task[1], meta, False), None)
+        cells, self.ready = self.ready, []
+        if not cells:                  # every cell reused: no cluster to start or reach
+            return
+        distributed = _distributed()
+        cluster = None
+        if self.scheduler is None:
+            # one thread per worker: a cell is pure Python holding the GIL, and the engine
+            # pauses Python's collector process-wide during a replay
+            cluster = distributed.LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                               processes=True, dashboard_address=None)
+            address = cluster.scheduler_address
+        else:
+            address = self.scheduler
+        try:
+            try:
+                client = distributed.Client(address, timeout="30s")
+            except (OSError, TimeoutError) as e:
+                raise ConfigError(f"--scheduler {address}: cannot connect to a Dask scheduler "
+                                  f"there: {e}") from None
+            with client:
+                check_workers(client, self.config)
+                self._submit_all(client, distributed, runner, cells, on_result)
+        finally:
+            if cluster is not None:
+                cluster.close()
+
+    def _submit_all(self, client, distributed, runner, cells, on_result) -> None:
+        from pathlib import Path
+        plan = client.scatter(runner._PLAN, broadcast=True)
+        traces: dict[str, Any] = {}
+        futures = {}
+        for task in cells:
+            _, k, meta, wi = task
+            w = runner._PLAN.workloads[wi]
+            key = f"memcompare-trace-{meta['sha256']}"
+            if key not in traces:
+                # one task per trace, under its hash; workers fetch it from whoever made it.
+                # A named workload is recorded again there (deterministic, hash checked); a
+                # trace file is sent as the bytes the runner stored for it
+                data = Path(meta["path"]).read_bytes() if w.trace_path is not None else None
+                traces[key] = client.submit(_materialise, w, meta["sha256"], data, key=key,
+                                            pure=False)
+            fut = client.submit(_remote_cell, plan, k, meta, traces[key], pure=False,
+                                key=f"memcompare-cell-{k}-{id(cells)}")
+            futures[fut] = task
+        self.progress.running(self.describe(cells[0]) + (" …" if len(cells) > 1 else ""))
+        try:
+            for fut in distributed.as_completed(list(futures)):
+                task = futures[fut]
+                try:
+                    cell = fut.result()
+                except Exception as e:      # the scheduler gave up: its workers kept dying
+                    on_result(task, None, f"lost on the Dask cluster ({type(e).__name__}: {e})")
+                    continue
+                on_result(task, ("cell", task[1], cell, False), None)
+        except BaseException:
+            client.cancel(list(futures))
+            raise

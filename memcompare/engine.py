@@ -26,6 +26,10 @@ from .model import Model, Output
 from .trace import ALLOC, CLEAR, FREE, LOAD, MOVE, OP_NAMES, STORE, Trace, reachable
 
 CHECK_LEVELS = ("basic", "full")
+#: the memory of the machine a simulated model runs on, in MiB (``[run] machine_mb``): a model
+#: whose footprint would pass it ends ``oom``, as the runtime would when the operating system
+#: refuses it memory. 64 GiB: a large server's, and far above every built-in config.
+DEFAULT_MACHINE_MB = 65536
 #: the metric keys of DESIGN.md §4, in table order
 METRIC_KEYS = (
     "wall_time_s", "cpu_time_s", "mm_cpu_fraction", "gc_cpu_fraction", "throughput_ops_per_s",
@@ -56,8 +60,12 @@ class Result:
 
 
 def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
-           check: str | None = None, mutator: MutatorCosts | None = None) -> Result:
-    """Replay ``trace`` under a model and measure it. A model's exception propagates."""
+           check: str | None = None, mutator: MutatorCosts | None = None,
+           machine_mb: float | None = DEFAULT_MACHINE_MB) -> Result:
+    """Replay ``trace`` under a model and measure it. A model's exception propagates.
+
+    ``machine_mb``: the simulated machine's memory; a footprint beyond it ends the cell ``oom``
+    at the first event where the model held more (None: no limit)."""
     check = check or default_check()
     if check not in CHECK_LEVELS:
         raise ValueError(f"check must be one of {CHECK_LEVELS}, got {check!r}")
@@ -79,6 +87,9 @@ def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
     finally:
         if was_enabled:
             gc.enable()
+    beyond = _beyond_machine(trace, out, machine_mb, getattr(model_cls, "name", ""))
+    if beyond is not None:
+        return beyond
     held_ids = np.asarray(held_ids, dtype=np.int64)
     held_bytes = np.asarray(held_bytes, dtype=np.int64)
     name = getattr(model_cls, "name", model_cls.__name__)
@@ -91,12 +102,38 @@ def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
     return Result("ok", metrics, timeline, dict(out.stats))
 
 
+def _beyond_machine(trace: Trace, out: Output, machine_mb: float | None, name: str
+                    ) -> Result | None:
+    """``oom`` if the model's footprint ever passed the machine's memory, else None.
+
+    Checked once here, from the footprint every model reports, rather than in each model: the
+    operating system refuses the memory whatever the runtime (Go throws "runtime: out of
+    memory", the JVM OutOfMemoryError, glibc's malloc returns NULL and ``new`` throws
+    std::bad_alloc, CPython raises MemoryError)."""
+    if machine_mb is None or len(out.fp_bytes) == 0:
+        return None
+    limit = machine_mb * (1 << 20)
+    fp_bytes = np.asarray(out.fp_bytes, dtype=np.int64)
+    over = np.flatnonzero(fp_bytes > limit)
+    if not over.size:
+        return None
+    fp_at = np.asarray(out.fp_at, dtype=np.int64)
+    first = over[np.argmin(fp_at[over])]        # the earliest event at which it held too much
+    at, held = int(fp_at[first]), int(fp_bytes[first])
+    return Result("oom", error=f"model {name!r} needs {held / (1 << 20):.1f} MiB at event {at}, "
+                               f"more than the machine's {machine_mb:g} MiB (run.machine_mb)",
+                  oom_at=at, stats=dict(out.stats))
+
+
 def _measured(trace: Trace, model: Model, out: Output) -> Result:
     """A model that runs the real runtime: its measured metrics, nothing simulated."""
     try:
         model.run(trace, out)
     except Unavailable as e:
         return Result("unavailable", error=str(e), deterministic=False)
+    except OutOfMemory as e:        # the runtime itself ran out (its own message)
+        return Result("oom", error=str(e), oom_at=e.index if e.index >= 0 else None,
+                      stats=dict(out.stats), deterministic=False)
     if out.measured is None:
         raise ValueError(f"measured model {type(model).__name__} set no out.measured")
     metrics = dict(out.measured)

@@ -15,6 +15,7 @@ between memory and bytes. The rules of the register machine live in :func:`memco
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
 import mmap
@@ -744,6 +745,8 @@ def load(path: str | os.PathLike) -> Trace:
             else:
                 data = head + f.read()
     except OSError as e:
+        if e.errno == errno.ENOMEM:     # no address space left to map it: out of memory
+            raise MemoryError(f"{source}: no memory to map the trace file") from None
         raise TraceFormatError(f"{source}: cannot read the trace file: "
                                f"{e.strerror or e}") from None
     if isinstance(data, mmap.mmap) or data.startswith(MAGIC) or not is_text_path(path):

@@ -22,16 +22,14 @@ LEAKY = "alloc 0 64 0\nclear 0\nwork 10\n"
 
 
 class Counting(Model):
-    """Counts its runs; can be told to interrupt."""
+    """Counts its runs in a file (cells run in worker processes)."""
 
     name = "counting"
-    runs: list[str] = []
-    interrupt_on: int | None = None
+    log = None
 
     def run(self, trace, out):
-        if Counting.interrupt_on is not None and len(Counting.runs) == Counting.interrupt_on:
-            raise KeyboardInterrupt
-        Counting.runs.append(trace.sha256)
+        with open(Counting.log, "a") as f:
+            f.write(trace.sha256 + "\n")
         self.n = trace.objects
         frees = np.flatnonzero(trace.op == 5)
         out.reclaimed_ids, out.reclaimed_at = trace.x[frees], frees
@@ -46,15 +44,36 @@ class _Plugin:
         register(Counting)
 
 
+def runs() -> list[str]:
+    """The traces the counting model has replayed, one per cell it ran."""
+    try:
+        with open(Counting.log) as f:
+            return f.read().split()
+    except FileNotFoundError:
+        return []
+
+
 @pytest.fixture
-def registry():
+def registry(tmp_path):
     p = Plugins()
     p.register(_Plugin(), "counting-plugin")
     set_plugins(p)
-    Counting.runs = []
-    Counting.interrupt_on = None
+    Counting.log = tmp_path / "counting.log"
     yield p
     set_plugins(None)
+
+
+class Interrupt(runner.Progress):
+    """Ctrl-C in the runner after ``after`` cells have finished."""
+
+    def __init__(self, after: int):
+        self.after = after
+        self.seen = 0
+
+    def done(self, label, status, error):
+        self.seen += 1
+        if self.seen == self.after:
+            raise KeyboardInterrupt
 
 
 def write_config(tmp_path, body: str):
@@ -143,18 +162,16 @@ def test_a_failing_cell_does_not_lose_the_others(tmp_path, registry, capsys):
 
 def test_an_interrupted_run_resumes_without_recomputing(tmp_path, registry):
     cfg = config.load(write_config(tmp_path, BASIC))
-    Counting.interrupt_on = 1          # the second counting cell is interrupted
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(cfg, tmp_path / "out", jobs=1)
+    with pytest.raises(KeyboardInterrupt):      # after the third cell
+        runner.run(cfg, tmp_path / "out", jobs=1, progress=Interrupt(3))
     saved = json.loads((tmp_path / "out" / "results.json").read_text())["cells"]
-    # cell order: nogc/a, counting/a, nogc/b, counting/b (interrupted)
+    # cell order: nogc/a, counting/a, nogc/b, counting/b (never run)
     assert [(c["model"], c["workload"]) for c in saved] == [
         ("nogc", "a.mctrace.txt"), ("counting", "a.mctrace.txt"), ("nogc", "b.mctrace.txt")]
-    Counting.interrupt_on = None
-    Counting.runs = []
+    assert len(runs()) == 1
     out = runner.run(cfg, tmp_path / "out", jobs=1)
     assert out.reused == 3 and out.computed == 1
-    assert len(Counting.runs) == 1              # only counting/b ran again
+    assert len(runs()) == 2                     # only counting/b ran again
     assert len(out.cells) == 4
     again = runner.run(cfg, tmp_path / "out", jobs=1)
     assert again.reused == 4 and again.computed == 0

@@ -30,6 +30,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from memcompare import Model, Output, Trace, param
+from memcompare.errors import OutOfMemory
+from memcompare.procs import describe_exit, preexec_die_with_parent
 from memcompare.params import to_plain
 from memcompare.trace import FREE, LOAD
 from memcompare.traceio import save
@@ -65,6 +67,35 @@ class NativeParams:
         True, "also replay in as many processes with the collector off (GOGC=off, Epsilon, "
               "gc.disable(), a never-freeing bump allocator), interleaved with the configured "
               "ones, to measure memory-management time = wall − wall with the collector off")
+
+
+#: how each runtime says it could not get memory, in its own words, most telling first: the
+#: JVM's java.lang.OutOfMemoryError (heap space, array size, metaspace) and, when it cannot even
+#: reserve its spaces at start, "Could not allocate ..." / "Could not reserve enough space ..." /
+#: "There is insufficient memory for the Java Runtime Environment" (hotspot's
+#: vm_exit_during_initialization and vm_exit_out_of_memory); Go's runtime "runtime: out of
+#: memory: cannot allocate N-byte block" before its throw "fatal error: out of memory"
+#: (runtime/mcache.go allocLarge, malloc.go); C++'s std::bad_alloc (the terminate handler names
+#: it; ``new`` throws it when malloc returns NULL); CPython's MemoryError (the last line of its
+#: traceback)
+OOM_MARKERS = ("java.lang.OutOfMemoryError", "There is insufficient memory for the Java",
+               "Could not reserve enough space", "Could not allocate compressed class space",
+               "runtime: out of memory", "fatal error: out of memory", "std::bad_alloc",
+               "MemoryError")
+
+
+def out_of_memory(stdout: str, stderr: str) -> str | None:
+    """The line in which a replayer's runtime reports running out of memory, or None.
+
+    Only that line is kept: a Python replayer's traceback or a Go goroutine dump says nothing
+    more a reader needs."""
+    for text in (stderr, stdout):
+        lines = text.splitlines()
+        for marker in OOM_MARKERS:
+            found = [line.strip() for line in lines if marker in line]
+            if found:
+                return found[-1] if marker == "MemoryError" else found[0]
+    return None
 
 
 def cache_root() -> Path:
@@ -172,13 +203,19 @@ class NativeModel(Model):
         argv, extra = self.command(prefix, path, p.replays, baseline=baseline)
         what = "replayer (collector off)" if baseline else "replayer"
         try:
+            # the replayer dies with the worker running it, and so with the run
             r = subprocess.run(argv, env={**os.environ, **extra}, capture_output=True,
-                               text=True, timeout=p.timeout_s)
+                               text=True, timeout=p.timeout_s,
+                               preexec_fn=preexec_die_with_parent)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"{self.name} {what} ran past {p.timeout_s:g} s") from None
         if r.returncode != 0:
+            oom = out_of_memory(r.stdout, r.stderr)
+            if oom is not None:
+                raise OutOfMemory(f"{self.name} {what} ran out of memory "
+                                  f"({describe_exit(r.returncode)}): {oom}", index=-1)
             tail = "\n".join(r.stderr.strip().splitlines()[-5:])
-            raise RuntimeError(f"{self.name} {what} exited {r.returncode}: {tail}")
+            raise RuntimeError(f"{self.name} {what} {describe_exit(r.returncode)}: {tail}")
         replays = self.parse_output(r.stdout, r.stderr, p.replays)
         if len(replays) != p.replays:
             raise RuntimeError(f"{self.name} {what} printed {len(replays)} replays, "
