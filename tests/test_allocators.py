@@ -48,7 +48,7 @@ def test_the_preloaded_allocator_serves_new_and_delete(allocator, trace, tmp_pat
     need(allocator)
     model = cpp_model.CppNative(cpp_model.Params(allocator=allocator, replays=1), None)
     path = tmp_path / "t.mctrace"
-    trace.save(path)
+    trace.save(path, version=1)      # the replayers read format version 1
     argv, env = model.command(model._built(), str(path), 1)
     assert env["LD_PRELOAD"].endswith(cpp_model.ALLOCATORS[allocator][0])
     switch, marker = STATS[allocator]
