@@ -1,4 +1,4 @@
-"""The ``memcompare`` command line (DESIGN.md §7): data on stdout, people's messages on stderr.
+"""The ``memcompare`` command line (docs/design.md §7): data on stdout, people's messages on stderr.
 
 Exit codes: 0 ok; 1 a cell failed; 2 usage or configuration error; 3 a plugin failed to load.
 """

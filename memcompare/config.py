@@ -1,4 +1,4 @@
-"""Run configuration: TOML in, a validated list of cells out (DESIGN.md §5).
+"""Run configuration: TOML in, a validated list of cells out (docs/design.md §5).
 
 Errors name the file, the line and column for syntax errors, and the key path for bad values
 (``runs.toml: model[0].params.gogc[2]: must be an integer >= 1 or "off", got "fast"``); an

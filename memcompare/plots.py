@@ -1,7 +1,7 @@
 """Figures from a results document (STYLE.md §13): pure functions of ``results.json``.
 
 Every figure is drawn from what the results file holds — the cells' ``metrics`` and
-``timeline`` (DESIGN.md §4, docs/metrics.md) — with seaborn's classic axes-level functions on
+``timeline`` (docs/design.md §4, docs/metrics.md) — with seaborn's classic axes-level functions on
 long-form pandas DataFrames, on matplotlib's Agg canvas, and saved as PNG and SVG that are
 byte-identical on every re-run: fixed fonts and SVG hash salt, no dates or software versions in
 the metadata, no randomness. Each model name has one fixed colour in every figure; cells of one

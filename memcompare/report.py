@@ -1,6 +1,6 @@
 """``memcompare report``: tables and figures from a results file, as Markdown, HTML or LaTeX.
 
-A report is a pure function of ``results.json`` (DESIGN.md §6): it never re-simulates. What a
+A report is a pure function of ``results.json`` (docs/design.md §6): it never re-simulates. What a
 figure needs, the results must hold. The tables are tables.py's (tabulate: GitHub Markdown,
 HTML, LaTeX booktabs), the figures plots.py's, saved into ``figures/`` beside the report.
 

@@ -1,4 +1,4 @@
-"""The results directory: ``results.json`` (the contract of DESIGN.md §6), ``results.csv`` and
+"""The results directory: ``results.json`` (the contract of docs/design.md §6), ``results.csv`` and
 ``tables.md``, each written atomically (a temporary file, then ``os.replace``).
 
 This module formats and writes; it never simulates.

@@ -1,4 +1,4 @@
-"""Traces: the register-machine programs every model replays (DESIGN.md §3).
+"""Traces: the register-machine programs every model replays (docs/design.md §3).
 
 A trace is five event columns (``op``, ``flags``, ``a``, ``b``, ``c``) plus three derived object-id
 columns (``x``, ``y``, ``z``) and an object table. The derived columns are computed once, when the
@@ -153,7 +153,7 @@ class Trace:
 
     @property
     def live_peak_bytes(self) -> int:
-        """Peak of bytes allocated and not yet freed by the trace's own FREEs (DESIGN.md §4)."""
+        """Peak of bytes allocated and not yet freed by the trace's own FREEs (docs/design.md §4)."""
         if "live_peak" not in self._cache:
             delta = np.zeros(self.events, dtype=np.int64)
             alloc_at = self.obj_alloc_at
@@ -295,7 +295,7 @@ def build(op, a, b, c, flags=None, *, workload: str | None = None,
 
 
 def _validate(op, flags, a, b, c, lines, source):
-    """One pass over the events: check every rule of DESIGN.md §3 and derive x, y, z.
+    """One pass over the events: check every rule of docs/design.md §3 and derive x, y, z.
 
     ``rc`` counts, per object, the registers and the slots of not-yet-freed objects that refer
     to it; a batch of consecutive FREEs is valid when every object in it ends the batch at zero.

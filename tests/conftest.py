@@ -3,5 +3,5 @@ import os
 
 # Set before memcompare loads any plugin: unrelated installed plugins never leak into the suite.
 os.environ["MEMCOMPARE_LOAD_PLUGINS"] = ""
-# Re-trace the heap at every collection (DESIGN.md §4, safety oracle).
+# Re-trace the heap at every collection (docs/design.md §4, safety oracle).
 os.environ["MEMCOMPARE_CHECK"] = "full"

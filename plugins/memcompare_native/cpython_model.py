@@ -199,7 +199,7 @@ class CPythonNative(NativeModel):
         version = f"{v[0]}.{v[1]}"
         if version == "3.14" and v[2] < 5:
             # the model's "3.14" is 3.14.5+, which went back to 3.13's collector; 3.14.0-3.14.4
-            # ran the incremental one (reference/runtimes.md §3.3): not the same settings
+            # ran the incremental one (docs/runtimes.md §3.3): not the same settings
             version = f"3.14.{v[2]} (incremental collector)"
         return {"version": version, "gc_enabled": bool(replay_line["gc_enabled"]),
                 "thresholds": [int(t) for t in replay_line["thresholds"]]}
