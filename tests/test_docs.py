@@ -36,3 +36,40 @@ def test_every_hook_has_a_test(hook):
     tests = (ROOT / "tests" / "test_plugins.py").read_text(encoding="utf-8")
     assert re.search(rf"def test_{hook}\w*\(", tests), \
         f"tests/test_plugins.py needs a test named test_{hook}..."
+
+
+# -- the design contract and the runtime facts are the project's own documents ----------------
+
+SOURCES = [p for pattern in ("memcompare/**/*.py", "plugins/**/*.py", "docs/*.md", "*.md",
+                             "configs/*.toml", "tests/*.py", "examples/**/*.py")
+           for p in ROOT.glob(pattern) if ".venv" not in p.parts]
+
+
+def _headings(doc: str) -> set[str]:
+    text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+    return set(re.findall(r"^#{2,4} (\d+(?:\.\d+)*)[. ]", text, flags=re.M))
+
+
+def test_design_and_runtime_references_resolve():
+    """Every ``docs/design.md §N`` / ``docs/runtimes.md §N.M`` names a section that exists."""
+    sections = {"design.md": _headings("design.md"), "runtimes.md": _headings("runtimes.md")}
+    assert {"1", "4", "7"} <= sections["design.md"]
+    assert {"1.2", "3.3", "5.3"} <= sections["runtimes.md"]
+    refs = 0
+    bad = []
+    for path in SOURCES:
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(r"docs/(design|runtimes)\.md((?:,? §\d+(?:\.\d+)*)+)", text):
+            for sec in re.findall(r"§(\d+(?:\.\d+)*)", m.group(2)):
+                refs += 1
+                if sec not in sections[f"{m.group(1)}.md"]:
+                    bad.append(f"{path.relative_to(ROOT)}: docs/{m.group(1)}.md §{sec}")
+    assert refs > 20
+    assert not bad, "references to sections that do not exist:\n" + "\n".join(bad)
+
+
+def test_no_reference_to_documents_outside_the_repository():
+    stale = [str(p.relative_to(ROOT)) for p in SOURCES
+             if re.search(r"(?<![\w/])(DESIGN\.md|reference/runtimes\.md)",
+                          p.read_text(encoding="utf-8"))]
+    assert not stale, f"these cite documents that are not in the repository: {stale}"
