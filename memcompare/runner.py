@@ -44,6 +44,8 @@ class Outcome:
     cells: list[dict[str, Any]]
     reused: int
     computed: int
+    #: False when nothing changed and no file was rewritten
+    written: bool = True
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -176,6 +178,7 @@ def _config_doc(config: Config) -> dict[str, Any]:
         "run": {"name": config.name, "repeats": config.repeats, "seed": config.seed,
                 "check": config.check, "mutator_costs": P.as_dict(config.mutator),
                 "heap_multiples": list(config.heap_multiples or [])},
+        **({"set": list(config.overrides)} if config.overrides else {}),
         "workloads": [{"name": w.name, "params": w.plain_params} for w in config.workloads],
         "models": [{"name": m.name, "params": P.as_dict(m.params),
                     "costs": m.cost_overrides,
@@ -234,6 +237,7 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
 
     previous: dict[str, dict[str, Any]] = {}
     known_heaps: dict[str, dict[str, Any]] = {}
+    old: dict[str, Any] | None = None
     res_path = out_dir / "results.json"
     if res_path.exists():
         try:
@@ -263,9 +267,20 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
     reused = len(specs) - len(todo)
     if reused:
         progress.note(f"reusing {reused} finished cell(s) from {res_path}")
+    # run --model/--workload: the results directory keeps the cells of the rest of the config
+    kept: list[dict[str, Any]] = []
+    if config.subset and old is not None:
+        models = {m.name for m in config.models}
+        workloads = {w.name for w in config.workloads}
+        kept = [c for c in old.get("cells", [])
+                if c.get("model") not in models or c.get("workload") not in workloads]
+        if not config.overrides and old.get("config"):
+            cfg_doc = old["config"]      # the run is still the whole config's
+        mine = {h["key"] for h in min_heaps}
+        min_heaps = min_heaps + [h for h in old.get("min_heaps", []) if h["key"] not in mine]
 
     def save() -> None:
-        done = [c for c in slots if c is not None]
+        done = [c for c in slots if c is not None] + kept
         doc = document(cfg_doc, env, done, __version__)
         if min_heaps:
             doc["min_heaps"] = min_heaps
@@ -277,6 +292,12 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
         m, w, _ = specs[k]
         progress.done(f"{m.name} on {w.name}", cell["status"], cell.get("error"))
 
+    cells = [c for c in slots if c is not None]
+    if not todo and old is not None and _same(old.get("cells"), cells + kept) and \
+            old.get("config") == cfg_doc and _same(old.get("min_heaps", []), min_heaps):
+        # nothing changed: rewriting would only move the provenance (time, argv) and leave a
+        # published results directory dirty
+        return Outcome(out_dir, cells, reused, 0, written=False)
     progress.begin(len(todo))
     try:
         _run_cells(specs, todo, jobs, config, progress, finished)
@@ -284,9 +305,16 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
         progress.close()
     save()
     cells = [c for c in slots if c is not None]
-    atomic_write(out_dir / "results.csv", to_csv(cells))
-    atomic_write(out_dir / "tables.md", markdown(cells, f"memcompare run {config.name}"))
+    every = cells + kept
+    atomic_write(out_dir / "results.csv", to_csv(every))
+    atomic_write(out_dir / "tables.md", markdown(every, f"memcompare run {config.name}"))
     return Outcome(out_dir, cells, reused, len(todo))
+
+
+def _same(a: list | None, b: list) -> bool:
+    """The same items, in any order."""
+    key = lambda x: json.dumps(x, sort_keys=True)     # noqa: E731
+    return a is not None and sorted(map(key, a)) == sorted(map(key, b))
 
 
 def _expand(config: Config, known: dict[str, dict[str, Any]], progress: Progress
