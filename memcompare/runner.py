@@ -296,8 +296,17 @@ def run(config: Config, out_dir: Path, *, jobs: int = 1,
     if not todo and old is not None and _same(old.get("cells"), cells + kept) and \
             old.get("config") == cfg_doc and _same(old.get("min_heaps", []), min_heaps):
         # nothing changed: rewriting would only move the provenance (time, argv) and leave a
-        # published results directory dirty
-        return Outcome(out_dir, cells, reused, 0, written=False)
+        # published results directory dirty. The files derived from the cells alone are
+        # brought up to date if this memcompare formats them differently.
+        wrote = False
+        for name, text in (("results.csv", to_csv(cells + kept)),
+                           ("tables.md", markdown(cells + kept,
+                                                  f"memcompare run {config.name}"))):
+            path = out_dir / name
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                atomic_write(path, text)
+                wrote = True
+        return Outcome(out_dir, cells, reused, 0, written=wrote)
     progress.begin(len(todo))
     try:
         _run_cells(specs, todo, jobs, config, progress, finished)

@@ -73,3 +73,48 @@ def test_no_reference_to_documents_outside_the_repository():
              if re.search(r"(?<![\w/])(DESIGN\.md|reference/runtimes\.md)",
                           p.read_text(encoding="utf-8"))]
     assert not stale, f"these cite documents that are not in the repository: {stale}"
+
+
+# -- the README's plugin example works as written ---------------------------------------------
+
+def _readme_block(lang: str, first_line: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+    found = [b for b in blocks if b.startswith(first_line)]
+    assert len(found) == 1, f"README.md: one ```{lang} block starting {first_line!r}"
+    return found[0]
+
+
+def test_readme_plugin_example_registers_and_frees_what_it_allocates():
+    import sys
+    import types
+
+    try:
+        import tomllib
+    except ImportError:             # Python 3.10
+        import tomli as tomllib
+
+    from memcompare import replay
+    from memcompare.api import record_entry
+    from memcompare.plugins import Plugins
+
+    source = _readme_block("python", "# memcompare_pairs.py")
+    module = types.ModuleType("memcompare_pairs")
+    exec(compile(source, "README.md:memcompare_pairs.py", "exec"), module.__dict__)
+    # the entry point names that module in the memcompare group
+    project = tomllib.loads(_readme_block("toml", "[project]"))
+    assert project["project"]["entry-points"]["memcompare"] == {"pairs": "memcompare_pairs"}
+    registry = Plugins()
+    registry.register(module, "memcompare-pairs")
+    entry = registry.workload("pairs", "workload")
+    trace = record_entry(entry, entry.cls.Params())
+    # 1000 pairs: 2,000 allocations of 16 + 8 and 16 bytes, each freed
+    assert trace.objects == 2000
+    assert sys.modules.get("memcompare_pairs") is None
+    for model in ("cpp", "nogc", "go", "jvm", "cpython"):
+        result = replay(trace, model)
+        assert result.status == "ok", model
+        if model != "nogc":         # nogc never reclaims: it holds everything by design
+            assert result.metrics["leaked_bytes"] == 0, model
+    cpp = replay(trace, "cpp")
+    assert cpp.metrics["live_peak_bytes"] == 16 + 8 + 16
