@@ -149,7 +149,7 @@ def test_a_heap_given_with_heap_multiples_is_a_config_error(tmp_path, registry):
 def test_bad_heap_multiples_name_the_element(tmp_path, registry):
     (tmp_path / "t.mctrace.txt").write_text(TRACE)
     (tmp_path / "run.toml").write_text(CONFIG.replace("[1.5, 2, 4]", "[1.5, -2]"))
-    with pytest.raises(ConfigError, match=r"run.heap_multiples\[1\]: must be a number > 0"):
+    with pytest.raises(ConfigError, match=r"run.heap_multiples\[1\]: must be a finite number > 0"):
         config.load(tmp_path / "run.toml")
 
 
