@@ -54,7 +54,7 @@ _RC_FIXED = {
     "svg.hashsalt": "memcompare",
     "svg.fonttype": "path",
     "font.family": "DejaVu Sans",
-    "savefig.dpi": 150,
+    "savefig.dpi": 120,
     "path.simplify": False,
 }
 #: metadata written instead of matplotlib's defaults: no date, no software version
@@ -204,17 +204,43 @@ def _palette_png(data: bytes, title: str) -> bytes:
     return out.getvalue()
 
 
+def _short(text: str, width: int = 28) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _ok(cells) -> list[dict[str, Any]]:
     return [c for c in cells if c.get("status") == "ok" and c.get("metrics")]
 
 
+#: legend labels longer than this go below the figure, where they have its whole width
+LONG_LABEL = 34
+
+
+def _legend_below(fig, handles, labels, title=None) -> None:
+    """A legend under the figure, its long labels wrapped; the figure grows to hold it."""
+    import textwrap
+    ncol = 1 if max(len(str(t)) for t in labels) > 60 else 2
+    wrapped = [textwrap.fill(str(t), 110 if ncol == 1 else 60, break_long_words=True)
+               for t in labels]
+    rows = sum(t.count("\n") + 1 for t in wrapped) / ncol
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w, h + 0.13 * rows + 0.3)
+    fig.legend(handles, wrapped, loc="outside lower center", ncol=ncol, frameon=False,
+               fontsize=6, title=title, title_fontsize=7)
+
+
 def _legend_right(ax, handles=None, labels=None, title=None) -> None:
-    kw = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "frameon": False, "fontsize": 7,
-          "title": title, "title_fontsize": 7}
-    if handles is not None:
-        ax.legend(handles, labels, **kw)
-    else:
-        ax.legend(**kw)
+    """The legend right of the axes; below the figure, in two columns, when the labels are too
+    long for the right margin (a run with many params), and the figure grows to hold it."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if labels and max(len(str(t)) for t in labels) > LONG_LABEL:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        _legend_below(ax.figure, handles, labels, title)
+        return
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+              fontsize=7, title=title, title_fontsize=7)
 
 
 def _log_axis(axis, lo: float, hi: float) -> None:
@@ -358,7 +384,8 @@ def pauses_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Figur
                  fontsize=7, color="#555555")
     top.set_ylim(len(cells) - 0.5, -0.5)
     top.set_yticks(range(len(cells)))
-    top.set_yticklabels([p.label(c) for c in cells], fontsize=6)
+    # row names as short as the legend below allows: the full label is in the legend
+    top.set_yticklabels([_short(p.label(c)) for c in cells], fontsize=6)
     for tick, c in zip(top.get_yticklabels(), cells):
         tick.set_color(colour(c["model"]))
     top.grid(axis="y", visible=False)
@@ -468,7 +495,10 @@ def throughput_figure(p: Plan, out_dir: Path, stem: str) -> Figure | None:
     handles = [Line2D([], [], color=colour(c["model"]), ls="none",
                       marker=MARKERS[p.variant[id(c)] % len(MARKERS)], markersize=6,
                       label=p.label(c)) for c in shown]
-    fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize=7)
+    if max(len(h.get_label()) for h in handles) > LONG_LABEL:
+        _legend_below(fig, handles, [h.get_label() for h in handles])
+    else:
+        fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize=7)
     fig_title = "Throughput against footprint peak"
     fig.suptitle(fig_title, fontsize=10)
     _save(fig, out_dir, stem, fig_title)
