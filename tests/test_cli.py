@@ -235,7 +235,7 @@ def test_a_wrong_shape_is_one_line_saying_what_to_write(tmp_path, capsys, text, 
     assert message in err
 
 
-def test_file_mistakes_are_one_line_and_exit_2(cfg, tmp_path):
+def test_file_mistakes_are_one_line_and_exit_2(cfg, tmp_path, capsys):
     """Through a real process: what the user sees is one line on stderr, never a traceback."""
     a_file = tmp_path / "plain"
     a_file.write_text("x")
@@ -254,10 +254,15 @@ def test_file_mistakes_are_one_line_and_exit_2(cfg, tmp_path):
         (["run", str(tmp_path)], "cannot read the config"),
     ]
     env = {**os.environ, "MEMCOMPARE_LOAD_PLUGINS": ""}
-    for argv, message in cases:
+    # the first three through a real process (what the user sees); the rest in-process
+    for argv, message in cases[:3]:
         r = subprocess.run([sys.executable, "-m", "memcompare.cli", *argv], capture_output=True,
                            text=True, env=env, cwd=tmp_path, timeout=120)
         assert r.returncode == 2, (argv, r.stderr)
         assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, (argv, r.stderr)
         assert r.stderr.startswith("memcompare: error: ") and message in r.stderr, \
             (argv, r.stderr)
+    for argv, message in cases[3:]:
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1, (argv, err)
+        assert err.startswith("memcompare: error: ") and message in err, (argv, err)

@@ -101,34 +101,50 @@ def documents(draw):
     return doc
 
 
-def check(text: str) -> str:
+#: outcomes per family, printed at the end of the module (``pytest -s``) for docs/reliability.md
+TALLY: dict[str, dict[str, int]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_tally():
+    yield
+    for family, counts in TALLY.items():
+        print(f"\nconfig fuzz {family}: {sum(counts.values())} cases, "
+              f"{counts.get('error', 0)} clean errors, {counts.get('ok', 0)} valid configs, "
+              f"0 other exceptions")
+
+
+def check(text: str, family: str = "pinned") -> str:
     """Parse ``text``: a valid config, or a ConfigError whose message names the place."""
+    counts = TALLY.setdefault(family, {})
     try:
         cfg = config.parse(text, path=None)
     except ConfigError as e:
         msg = str(e)
         assert msg.startswith("<config>"), msg
         assert "\n" not in msg.split("\n    ")[0], msg     # one line (plus a quoted source)
+        counts["error"] = counts.get("error", 0) + 1
         return "error"
     assert cfg.models and cfg.workloads
     assert len(cfg.cells()) >= 1
+    counts["ok"] = counts.get("ok", 0) + 1
     return "ok"
 
 
-@fuzz_settings()
+@fuzz_settings(default=100)
 @given(documents())
 def test_structured_configs_load_or_fail_cleanly(doc):
     try:
         text = tomli_w.dumps(doc)
     except (TypeError, ValueError):
         return                              # not representable in TOML (e.g. a None): skip
-    check(text)
+    check(text, "structured")
 
 
 @fuzz_settings()
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300))
 def test_raw_text_loads_or_fails_cleanly(text):
-    check(text)
+    check(text, "raw text")
 
 
 fragments = st.sampled_from([
@@ -148,7 +164,7 @@ fragments = st.sampled_from([
 @fuzz_settings()
 @given(st.lists(fragments, min_size=1, max_size=12))
 def test_config_fragments_load_or_fail_cleanly(parts):
-    check("".join(parts))
+    check("".join(parts), "fragments")
 
 
 # -- examples the fuzzer found or that pin a family ---------------------------------------------
