@@ -148,6 +148,8 @@ def test_raw_text_loads_or_fails_cleanly(text):
 
 
 fragments = st.sampled_from([
+    '[[model]]\nname = "cpp"\n[[workload]]\nname = "binary-trees"\n',    # a valid base
+    '[[model]]\nname = "go"\nparams = { gogc = [50, 100] }\n[[workload]]\nname = "lru-cache"\n',
     "[run]\n", "[[run]]\n", "[[model]]\n", "[model]\n", "[[workload]]\n", 'name = "go"\n',
     'name = "cpp"\n', 'name = "binary-trees"\n', 'name = ["cpp", "go"]\n', "name = 1\n",
     "params = { gogc = [50, 100] }\n", "params = { heap_mb = nan }\n",
