@@ -85,7 +85,25 @@ def workload_table(draw):
 
 
 @st.composite
+def near_valid(draw):
+    """A valid document with at most one known parameter set to any value (or a sweep): this
+    family reaches the type, range and sweep checks of real parameters."""
+    models = [{"name": n} for n in draw(st.lists(st.sampled_from(sorted(MODELS)), min_size=1,
+                                                 max_size=3))]
+    workloads = [{"name": n} for n in draw(st.lists(st.sampled_from(sorted(WORKLOADS)),
+                                                    min_size=1, max_size=2))]
+    if draw(st.booleans()):
+        t = draw(st.sampled_from(models + workloads))
+        known = (MODELS if t in models else WORKLOADS)[t["name"]]
+        if known:
+            t["params"] = {draw(st.sampled_from(known)): draw(st.one_of(scalars, sweeps))}
+    return {"model": models, "workload": workloads}
+
+
+@st.composite
 def documents(draw):
+    if draw(st.integers(0, 2)) == 0:
+        return draw(near_valid())
     doc: dict = {}
     if draw(st.booleans()):
         doc["run"] = draw(st.one_of(keyed(RUN_KEYS), values))
