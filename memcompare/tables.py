@@ -104,8 +104,13 @@ def label(cell: dict[str, Any], varying: set[str]) -> str:
             if multiple is not None and isinstance(v, float) and k.startswith("heap"):
                 v = f"{v:.4g} ({multiple:g}× min)"       # a time–space sweep's heap
             parts.append(f"{k}={v}")
-    for k, v in (cell.get("model_costs") or {}).items():
-        parts.append(f"costs.{k}={v}")
+    profile = cell.get("costs_profile")
+    if profile and cell.get("model_costs"):
+        # a calibrated profile's many fitted costs: named by the profile, not listed
+        parts.append(f"costs={profile.get('file') or 'profile'}")
+    else:
+        for k, v in (cell.get("model_costs") or {}).items():
+            parts.append(f"costs.{k}={v}")
     if cell.get("repeat"):
         parts.append(f"#{cell['repeat']}")
     return " ".join(parts)
