@@ -266,3 +266,58 @@ def test_file_mistakes_are_one_line_and_exit_2(cfg, tmp_path, capsys):
         code, _, err = run_cli(capsys, *argv)
         assert code == 2 and err.count("\n") == 1, (argv, err)
         assert err.startswith("memcompare: error: ") and message in err, (argv, err)
+
+
+# -- Ctrl-C: the message about saved results is true -------------------------------------------
+
+def test_interrupt_messages_say_what_was_saved(cfg, tmp_path, capsys):
+    import numpy as np
+
+    from memcompare import Model, hookimpl
+    from memcompare.plugins import Plugins, set_plugins
+
+    class Interrupting(Model):
+        """Interrupts (as Ctrl-C would) on the trace with ``stop_on`` events."""
+        name = "interrupting"
+        stop_on = ""
+
+        def run(self, trace, out):
+            if trace.events == Interrupting.stop_on:
+                raise KeyboardInterrupt
+            frees = np.flatnonzero(trace.op == 5)
+            out.reclaimed_ids, out.reclaimed_at = trace.x[frees], frees
+
+        def held(self):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(Interrupting)
+
+    reg = Plugins()
+    reg.register(Plugin(), "interrupting-plugin")
+    set_plugins(reg)
+    try:
+        path = tmp_path / "i.toml"
+        path.write_text('[[workload]]\ntrace = "a.mctrace.txt"\n[[workload]]\n'
+                        'name = "binary-trees"\nparams = { max_depth = 4 }\n'
+                        '[[model]]\nname = "interrupting"\n')
+        out = tmp_path / "out"
+        Interrupting.stop_on = 7                  # the first cell: a.mctrace.txt, 7 events
+        code, _, err = run_cli(capsys, "run", path, "--out", out, "-j", "1", "-q")
+        assert code == 130
+        assert err == "memcompare: interrupted before any cell finished; nothing was saved\n"
+        assert not (out / "results.json").exists()
+        from memcompare import record           # the second cell's trace: binary-trees
+        Interrupting.stop_on = record("binary-trees", max_depth=4).events
+        code, _, err = run_cli(capsys, "run", path, "--out", out, "-j", "1", "-q")
+        assert code == 130
+        assert err == (f"memcompare: interrupted; the cells finished so far are saved in "
+                       f"{out / 'results.json'} — run the same command again to resume\n")
+        assert len(cells(out)) == 1
+        code, _, err = run_cli(capsys, "run", path, "--out", out, "-j", "1", "-q")
+        assert code == 130 and "before any new cell finished" in err
+        assert f"{out / 'results.json'} is as it was" in err
+    finally:
+        set_plugins(None)
