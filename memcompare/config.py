@@ -292,7 +292,7 @@ def _name(value: Any, path: str, kind: str, registered) -> str:
         return value
     if isinstance(value, list):
         names = [v for v in value if isinstance(v, str)] or ["a", "b"]
-        tables = " ".join(f'[[{kind}]] name = "{n}"' for n in names[:3])
+        tables = " ".join(f"[[{kind}]] name = {P.show(n)}" for n in names[:3])
         raise ConfigError(f"{path}: must be one {kind} name, got {got(value)}; to compare "
                           f"several, write one [[{kind}]] table per {kind}: {tables}")
     raise ConfigError(f"{path}: must be the name of a registered {kind} as a string "

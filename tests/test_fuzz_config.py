@@ -199,11 +199,15 @@ def test_config_fragments_load_or_fail_cleanly(parts):
      None),                                   # duplicate entries: a valid config
     ('x = 1\nx = 2', "<config>:2:"),          # a duplicate key: a syntax error with its line
     ("[[" * 2000, "<config>"),                # nesting beyond the parser's recursion
+    # found by the long fuzz run: a name with a newline kept the message on one line
+    ('[[model]]\nname = "cpp"\n[[workload]]\nname = ["\\n"]',
+     'write one [[workload]] table per workload: [[workload]] name = "\\n"'),
 ])
 def test_pinned_cases(text, where):
     if where is None:
         assert check(text) == "ok"
         return
+    assert check(text) == "error"              # one line, naming the place
     with pytest.raises(ConfigError) as e:
         config.parse(text)
     assert where in str(e.value)
