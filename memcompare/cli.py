@@ -191,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return scaffold.run(args)
         if args.command == "calibrate":
             from . import calibrate
+            writable(args.output, "-o")       # before minutes of measuring, not after
             return calibrate.run(args)
         if args.command == "trace":
             if args.trace_command is None:
@@ -408,6 +409,7 @@ def cmd_trace(args) -> int:
         return EXIT_OK
     if args.trace_command == "import":
         from .importers import run_import
+        writable(args.output, "-o")
         return run_import(args)
     return EXIT_USAGE
 

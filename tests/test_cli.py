@@ -252,6 +252,9 @@ def test_file_mistakes_are_one_line_and_exit_2(cfg, tmp_path, capsys):
         (["compare", str(cfg), str(cfg)], "not valid JSON"),
         (["trace", "show", str(tmp_path)], ""),
         (["run", str(tmp_path)], "cannot read the config"),
+        (["calibrate", "-o", str(a_file / "p.toml")], f"{a_file} is a file, not a directory"),
+        (["trace", "import", "--from", "tracefilesim", str(cfg), "-o", str(a_file / "t")],
+         f"{a_file} is a file, not a directory"),
     ]
     env = {**os.environ, "MEMCOMPARE_LOAD_PLUGINS": ""}
     # the first three through a real process (what the user sees); the rest in-process
