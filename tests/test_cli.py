@@ -324,3 +324,16 @@ def test_interrupt_messages_say_what_was_saved(cfg, tmp_path, capsys):
         assert f"{out / 'results.json'} is as it was" in err
     finally:
         set_plugins(None)
+
+
+def test_a_malformed_results_file_is_one_line_naming_the_cell(tmp_path, capsys):
+    bad = tmp_path / "r.json"
+    bad.write_text('{"format": "memcompare-results", "version": 1, "cells": [{}]}')
+    for argv in (["show", bad], ["compare", bad, bad], ["report", bad]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2
+        assert err == (f"memcompare: error: {bad}: cells[0].model: must be a string, and is "
+                       f"missing (docs/design.md §6)\n")
+    bad.write_text('{"format": "memcompare-results", "version": 1, "cells": {}}')
+    code, _, err = run_cli(capsys, "show", bad)
+    assert code == 2 and "cells: must be a list of cells, got dict" in err
