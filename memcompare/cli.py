@@ -16,12 +16,16 @@ from .errors import EXIT_CELL_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, Memcompa
 EPILOG = """\
 examples:
   memcompare run configs/quick.toml              run a comparison, print its tables
+  memcompare run configs/quick.toml -n           the cells it would run, what is finished
+  memcompare run configs/quick.toml -m jvm --set model.jvm.heap_mb=64 --out /tmp/what-if
+  memcompare show results/quick --wide           a finished run's tables again
   memcompare list models                         what models exist, with their parameters
   memcompare trace record binary-trees --param max_depth=8 -o bt.mctrace
   memcompare trace show bt.mctrace --limit 20
   memcompare trace import --from tracefilesim run.trace -o run.mctrace --oracle reachability
   memcompare report results/quick --format html  tables and figures from a results file
   memcompare compare results/old results/new    what changed between two runs
+  memcompare compare results/quick /tmp/what-if --match model,workload --only-changed
   memcompare calibrate -o profile.toml           fit the models' costs to this machine
   memcompare new-plugin semispace --kind model  a plugin package skeleton with its tests
 
