@@ -27,7 +27,7 @@ from typing import Any
 from .errors import EXIT_OK, ConfigError
 from .files import atomic_write
 from .results import read
-from .tables import error_summary, note, tables, twin_tables
+from .tables import error_summary, non_default, note, tables, twin_tables
 
 #: the sentence before the error summary of the model-against-measurement section
 TWIN_NOTE = ("Each simulated model beside its native twin under the same settings (a pair whose "
@@ -39,8 +39,12 @@ FORMATS = {"md": "report.md", "html": "report.html", "latex": "report.tex"}
 FIG_DIR = "figures"
 
 def _note(doc: dict[str, Any]) -> str:
-    """The sentence above the tables (tables.py's: simulated, or measured rows marked)."""
-    return note(doc.get("cells") or [])
+    """The sentences above the tables (tables.py's: simulated, or measured rows marked; the
+    settings that differ from the models' defaults in every cell)."""
+    cells = doc.get("cells") or []
+    changed = non_default(cells)
+    return note(cells) + (f" Settings that differ from the models' defaults in every cell: "
+                          f"{changed}." if changed else "")
 
 
 # -- what every format shows ------------------------------------------------------------------

@@ -222,6 +222,31 @@ def note(cells: list[dict[str, Any]]) -> str:
             f"docs/metrics.md.")
 
 
+def non_default(cells: list[dict[str, Any]]) -> str:
+    """``jvm young_mb=4.0; go gogc=50``: per model, the params that every one of its cells sets
+    to the same value other than the registered model's default — a setting the rows' labels
+    (which name only what varies) would not show. Models not registered here are left out."""
+    from . import params as P
+    from .plugins import plugins
+    try:
+        registered = plugins().models()
+    except Exception:           # a report from a results file must not need the plugins
+        return ""
+    vary = varying(cells)
+    out = []
+    for model in dict.fromkeys(c["model"] for c in cells):
+        entry = registered.get(model)
+        if entry is None:
+            continue
+        defaults = P.as_dict(entry.cls.Params())
+        first = next(c for c in cells if c["model"] == model)
+        diffs = [f"{k}={v}" for k, v in first["model_params"].items()
+                 if k not in vary.get(model, set()) and k in defaults and defaults[k] != v]
+        if diffs:
+            out.append(f"{model} {' '.join(diffs)}")
+    return "; ".join(out)
+
+
 def _wrap(text: str) -> str:
     """A paragraph as lines of at most ``WIDTH`` characters (Markdown joins them again)."""
     import textwrap
@@ -233,6 +258,10 @@ def markdown(cells: list[dict[str, Any]], title: str | None = None,
     """The run's tables as Markdown; ``columns`` None fits them to ``WIDTH`` characters."""
     parts = [f"# {title}\n"] if title else []
     parts.append(_wrap(note(cells)) + "\n")
+    changed = non_default(cells)
+    if changed:
+        parts.append(_wrap(f"Settings that differ from the models' defaults in every cell: "
+                           f"{changed}.") + "\n")
     for t, params, table in tables(cells, columns=columns):
         parts.append(f"## {t}\n\n{_wrap(params)}\n\n{table}\n")
     twins = twin_tables(cells)

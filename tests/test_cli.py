@@ -337,3 +337,14 @@ def test_a_malformed_results_file_is_one_line_naming_the_cell(tmp_path, capsys):
     bad.write_text('{"format": "memcompare-results", "version": 1, "cells": {}}')
     code, _, err = run_cli(capsys, "show", bad)
     assert code == 2 and "cells: must be a list of cells, got dict" in err
+
+
+def test_tables_say_which_settings_differ_from_the_defaults(cfg, tmp_path, capsys):
+    # alignment=16 in every nogc cell: the rows' labels (what varies) would not show it
+    code, printed, _ = run_cli(capsys, "run", cfg, "--out", tmp_path / "o", "-q", "-j", "1",
+                               "--set", "model.nogc.alignment=16")
+    assert code == 0
+    assert "Settings that differ from the models' defaults in every cell: nogc alignment=16." \
+        in printed
+    code, printed, _ = run_cli(capsys, "run", cfg, "--out", tmp_path / "p", "-q", "-j", "1")
+    assert "Settings that differ" not in printed
