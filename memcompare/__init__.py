@@ -1,6 +1,6 @@
 """memcompare: one trace, replayed under Go, JVM, CPython and C++ memory management.
 
-The public API (DESIGN.md §9)::
+The public API (docs/design.md §9)::
 
     import memcompare
     trace = memcompare.record("binary-trees", max_depth=12)   # or memcompare.load_trace(path)

@@ -1,4 +1,4 @@
-"""The Python API behind ``memcompare.record`` and ``memcompare.replay`` (DESIGN.md §9).
+"""The Python API behind ``memcompare.record`` and ``memcompare.replay`` (docs/design.md §9).
 
 Names are resolved through the plugin facade and parameters validated by the same typed
 declarations the TOML config uses, so a notebook gets the same errors a config file does.

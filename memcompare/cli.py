@@ -1,4 +1,4 @@
-"""The ``memcompare`` command line (DESIGN.md §7): data on stdout, people's messages on stderr.
+"""The ``memcompare`` command line (docs/design.md §7): data on stdout, people's messages on stderr.
 
 Exit codes: 0 ok; 1 a cell failed; 2 usage or configuration error; 3 a plugin failed to load.
 """
@@ -17,6 +17,9 @@ from .errors import EXIT_CELL_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, Memcompa
 EPILOG = """\
 examples:
   memcompare run configs/quick.toml              run a comparison, print its tables
+  memcompare run configs/quick.toml -n           the cells it would run, what is finished
+  memcompare run configs/quick.toml -m jvm --set model.jvm.heap_mb=64 --out /tmp/what-if
+  memcompare show results/quick --wide           a finished run's tables again
   memcompare list models                         what models exist, with their parameters
   memcompare trace record binary-trees --param max_depth=8 -o bt.mctrace
   memcompare trace show bt.mctrace --limit 20
@@ -26,6 +29,7 @@ examples:
   memcompare report results/quick --format html  tables and figures from a results file
   memcompare compare results/old results/new    what changed between two runs
   memcompare cache info                          the trace cache's directory and size
+  memcompare compare results/quick /tmp/what-if --match model,workload --only-changed
   memcompare calibrate -o profile.toml           fit the models' costs to this machine
   memcompare new-plugin semispace --kind model  a plugin package skeleton with its tests
 
@@ -77,6 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "ends oom (default: run.cell_memory_mb, else 65536; 0: no limit)")
     r.add_argument("--no-trace-cache", action="store_true",
                    help="record every workload afresh and keep nothing in the trace cache")
+    _add_filters(r, "run only")
+    r.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   dest="overrides",
+                   help="override one value of the config, checked as the TOML value would be "
+                        "(repeatable): run.repeats=3, model.jvm.heap_mb=64, "
+                        "model.go.costs.mark_object_ns=20, workload.binary-trees.max_depth=10")
+    r.add_argument("--dry-run", "-n", action="store_true",
+                   help="print the cells the run would have (with their trace sizes and "
+                        "whether each is already finished in the results directory) and stop")
+    _add_table_options(r)
+
+    sh = sub.add_parser("show", help="print a finished run's tables again",
+                        description="Print the comparison tables of RESULTS (a results.json or "
+                                    "its directory) as Markdown, or its cells as CSV or JSON; "
+                                    "--model and --workload narrow them.")
+    sh.add_argument("results", metavar="RESULTS", help="a results.json (or its directory)")
+    sh.add_argument("--format", "-f", choices=("md", "csv", "json"), default="md",
+                    help="md (the tables, default), csv (one row per cell) or json (the "
+                         "results document with only the chosen cells)")
+    _add_filters(sh, "show only")
+    _add_table_options(sh)
 
     ch = sub.add_parser("cache", help="the trace cache: what it holds, or empty it",
                         description="Recorded traces are kept in $MEMCOMPARE_CACHE/traces "
@@ -102,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("b", metavar="B", help="the results.json to compare (or its directory)")
     cp.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
                     help="percent change that counts as worse (default: 5)")
+    cp.add_argument("--only-changed", action="store_true",
+                    help="list only the cells and metrics that changed")
+    cp.add_argument("--match", default="all", metavar="KEYS",
+                    help="what makes two cells the same cell: \"all\" (model, params, costs, "
+                         "workload, workload params and repeat; default) or a comma list of "
+                         "model, params, costs, workload, workload_params, repeat — e.g. "
+                         "\"model,workload\" to compare a what-if run that changed a cost or "
+                         "a parameter")
 
     t = sub.add_parser("trace", help="record and inspect trace files",
                        description="Record a workload's trace to a file, or show a trace file.")
@@ -152,8 +185,45 @@ def _save_trace(trace, output: str, compress: str) -> None:
     save(trace, output, compress=compress)
 
 
+def _add_filters(p, verb: str) -> None:
+    p.add_argument("--model", "-m", action="append", default=[], metavar="NAME", dest="models",
+                   help=f"{verb} this model's cells (repeatable)")
+    p.add_argument("--workload", "-w", action="append", default=[], metavar="NAME",
+                   dest="workloads", help=f"{verb} this workload's cells (repeatable)")
+
+
+def _add_table_options(p) -> None:
+    p.add_argument("--wide", action="store_true",
+                   help="every column of the tables (default: the columns that fit 120 "
+                        "characters)")
+    p.add_argument("--columns", metavar="LIST",
+                   help="the table columns to print, a comma list of their keys (see "
+                        "docs/configuration.md; e.g. wall,pause_p99,footprint_peak,gc)")
+
+
+def writable(path: str | Path, flag: str) -> Path:
+    """``path`` as a place to write: a usage error when a folder on its way is a file."""
+    p = Path(path)
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{flag} {p}: {parent} is a file, not a directory")
+            break
+    return p
+
+
+def _table_columns(args):
+    from .tables import choose_columns
+    return choose_columns(getattr(args, "columns", None), getattr(args, "wide", False))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    try:
+        import argcomplete          # optional: shell completion (docs/configuration.md)
+        argcomplete.autocomplete(parser)
+    except ImportError:
+        pass
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
@@ -167,12 +237,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_cache(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "show":
+            return cmd_show(args)
         if args.command == "report":
             return report.run(args)
         if args.command == "new-plugin":
             return scaffold.run(args)
         if args.command == "calibrate":
             from . import calibrate
+            writable(args.output, "-o")       # before minutes of measuring, not after
             return calibrate.run(args)
         if args.command == "trace":
             if args.trace_command is None:
@@ -186,40 +259,75 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as e:
+        # a file the user named that cannot be read or written (a directory that is a file,
+        # no permission, a full disk): one line, usage error — not a crash
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"memcompare: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_USAGE
 
 
 def cmd_run(args) -> int:
+    import os
+
     from . import config as C
     from .runner import default_jobs, progress_for, run
     from .tables import markdown
-    cfg = C.load(args.config, costs_profile=args.costs)
+    columns = _table_columns(args)
+    cfg = C.load(args.config, costs_profile=args.costs, overrides=args.overrides)
+    cfg = C.select(cfg, args.models, args.workloads)
     from dataclasses import replace
-    if args.check:
-        cfg = replace(cfg, check=args.check)
     for flag, key in (("cell_timeout", "cell_timeout_s"), ("cell_memory", "cell_memory_mb")):
         value = getattr(args, flag)
         if value is not None:
             cfg = replace(cfg, **{key: C.limit({key: value}, key, 0.0,
                                                f"--{flag.replace('_', '-')}")})
-    out = Path(args.out) if args.out else Path("results") / cfg.name
+    if args.check:
+        cfg = replace(cfg, check=args.check)
+    elif os.environ.get("MEMCOMPARE_CHECK"):      # docs/metrics.md: the environment's level
+        from .engine import CHECK_LEVELS
+        level = os.environ["MEMCOMPARE_CHECK"]
+        if level not in CHECK_LEVELS:
+            raise ConfigError(f"MEMCOMPARE_CHECK={level}: must be one of "
+                              f"{', '.join(CHECK_LEVELS)}")
+        cfg = replace(cfg, check=level)
+    out = writable(args.out, "--out") if args.out else Path("results") / cfg.name
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; the results go into a directory — give a "
+                          f"new or existing directory")
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise ConfigError(f"--jobs: must be >= 1, got {jobs}")
     if args.scheduler and args.executor != "dask":
         raise ConfigError("--scheduler: only with --executor dask")
+    if args.dry_run:
+        from .plan import dry_run
+        sys.stdout.write(dry_run(cfg, out))
+        return EXIT_OK
     progress = progress_for(args.quiet)
+    res = out / "results.json"
+    before = res.stat().st_mtime_ns if res.exists() else None
     try:
         outcome = run(cfg, out, jobs=jobs, progress=progress, executor=args.executor,
                       scheduler=args.scheduler, trace_cache=not args.no_trace_cache)
     except KeyboardInterrupt:
-        print(f"memcompare: interrupted; finished cells are saved in {out}/results.json — "
-              f"run the same command again to resume", file=sys.stderr)
+        now = res.stat().st_mtime_ns if res.exists() else None
+        if now is None:
+            print("memcompare: interrupted before any cell finished; nothing was saved",
+                  file=sys.stderr)
+        elif now == before:
+            print(f"memcompare: interrupted before any new cell finished; {res} is as it was — "
+                  f"run the same command again to resume", file=sys.stderr)
+        else:
+            print(f"memcompare: interrupted; the cells finished so far are saved in {res} — "
+                  f"run the same command again to resume", file=sys.stderr)
         return 130
-    print(markdown(outcome.cells, f"memcompare run {cfg.name}"))
+    print(markdown(outcome.cells, f"memcompare run {cfg.name}", columns=columns))
     if not args.quiet:
-        print(f"results: {out}/ ({outcome.computed} cell(s) run, {outcome.reused} reused)",
-              file=sys.stderr)
+        wrote = "" if outcome.written else "; nothing changed, no file rewritten"
+        print(f"results: {out}/ ({outcome.computed} cell(s) run, {outcome.reused} reused"
+              f"{wrote})", file=sys.stderr)
     if outcome.failed:
         print(f"memcompare: {len(outcome.failed)} cell(s) failed; see the errors above and in "
               f"{out}/results.json", file=sys.stderr)
@@ -248,17 +356,55 @@ def _results_path(path: str) -> Path:
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare, render
+    import math
+
+    from .compare import compare, parse_match, render
     from .results import read
-    if args.threshold < 0:
-        raise ConfigError(f"--threshold: must be >= 0 (percent), got {args.threshold}")
+    if not math.isfinite(args.threshold) or args.threshold < 0:
+        raise ConfigError(f"--threshold: must be a finite number >= 0 (percent), "
+                          f"got {args.threshold}")
+    match = parse_match(args.match)
     pa, pb = _results_path(args.a), _results_path(args.b)
-    cmp = compare(read(pa), read(pb), args.threshold)
-    print(render(cmp, str(pa), str(pb), args.threshold))
+    cmp = compare(read(pa), read(pb), args.threshold, match=match)
+    if not cmp.matched:
+        print(render(cmp, str(pa), str(pb), args.threshold, only_changed=args.only_changed))
+        hint = ("" if args.match != "all" else
+                "; to compare runs that differ in a cost or a parameter, match cells by "
+                "model and workload: --match model,workload")
+        raise ConfigError(f"no cell of {pa} matches a cell of {pb} (matching by "
+                          f"{', '.join(match)}){hint}")
+    print(render(cmp, str(pa), str(pb), args.threshold, only_changed=args.only_changed))
     if cmp.worse:
         print(f"memcompare: {len(cmp.worse)} metric(s) got worse by more than "
               f"{args.threshold:g}%", file=sys.stderr)
         return EXIT_CELL_FAILED
+    return EXIT_OK
+
+
+def cmd_show(args) -> int:
+    """``memcompare show RESULTS``: a finished run's tables (or cells) on stdout."""
+    from .report import results_path, run_name
+    from .results import dumps, read, to_csv
+    from .tables import markdown
+    columns = _table_columns(args)
+    path = results_path(args.results)
+    doc = read(path)
+    cells = doc.get("cells") or []
+    for flag, key, wanted in (("--model", "model", args.models),
+                              ("--workload", "workload", args.workloads)):
+        have = list(dict.fromkeys(str(c.get(key)) for c in cells))
+        for w in wanted:
+            if w not in have:
+                raise ConfigError(f"{flag} {w}: {path} has no {key} {w!r} "
+                                  f"(it has: {', '.join(have) or 'no cells'})")
+        if wanted:
+            cells = [c for c in cells if c.get(key) in wanted]
+    if args.format == "md":
+        print(markdown(cells, f"memcompare run {run_name(doc)}", columns=columns))
+    elif args.format == "csv":
+        sys.stdout.write(to_csv(cells))
+    else:
+        sys.stdout.write(dumps({**doc, "cells": cells}))
     return EXIT_OK
 
 
@@ -327,7 +473,7 @@ def cmd_trace(args) -> int:
         if args.oracle:
             from .importers import apply_oracle
             trace = apply_oracle(trace, args.oracle)
-        _save_trace(trace, args.output, args.compress)
+        _save_trace(trace, str(writable(args.output, "-o")), args.compress)
         print(f"{args.output}: {trace.events} events, {trace.objects} objects, "
               f"sha256 {trace.sha256}", file=sys.stderr)
         return EXIT_OK
@@ -344,6 +490,7 @@ def cmd_trace(args) -> int:
         return EXIT_OK
     if args.trace_command == "import":
         from .importers import run_import
+        writable(args.output, "-o")
         return run_import(args)
     return EXIT_USAGE
 

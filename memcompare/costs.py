@@ -1,4 +1,4 @@
-"""The mutator's own cost of each event, shared by every model (DESIGN.md §4).
+"""The mutator's own cost of each event, shared by every model (docs/design.md §4).
 
 Two models differ only by what their memory management adds; the program's own loads, stores,
 register moves and computation cost the same under all of them. These are stated assumptions,

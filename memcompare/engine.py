@@ -1,4 +1,4 @@
-"""The engine: replays one trace under one model and measures it (DESIGN.md §4).
+"""The engine: replays one trace under one model and measures it (docs/design.md §4).
 
 Every metric is computed here, from what the model wrote into its :class:`Output`, by the same
 code for every model. The engine also runs the safety oracle: always, it checks that no object
@@ -30,7 +30,7 @@ CHECK_LEVELS = ("basic", "full")
 #: whose footprint would pass it ends ``oom``, as the runtime would when the operating system
 #: refuses it memory. 64 GiB: a large server's, and far above every built-in config.
 DEFAULT_MACHINE_MB = 65536
-#: the metric keys of DESIGN.md §4, in table order
+#: the metric keys of docs/design.md §4, in table order
 METRIC_KEYS = (
     "wall_time_s", "cpu_time_s", "mm_cpu_fraction", "gc_cpu_fraction", "throughput_ops_per_s",
     "pause_count", "pause_total_s", "pause_max_s", "pause_p50_s", "pause_p95_s", "pause_p99_s",
@@ -326,7 +326,7 @@ def _check_use_after_reclaim(trace: Trace, model: str, ids: np.ndarray, at: np.n
 class _Shadow:
     """The heap as the trace defines it, advanced event by event: registers and slots.
 
-    Collector semantics: FREE only clears its register (DESIGN.md §3), so what is reachable is
+    Collector semantics: FREE only clears its register (docs/design.md §3), so what is reachable is
     decided by the registers and slots alone.
     """
 

@@ -1,4 +1,4 @@
-"""The exceptions memcompare raises for people, and the exit code each maps to (DESIGN.md §7).
+"""The exceptions memcompare raises for people, and the exit code each maps to (docs/design.md §7).
 
 Every error here carries a message that says what was wrong, where, and what would be right.
 A bug is not one of these: it surfaces as an ordinary exception and, inside a cell, as
@@ -62,7 +62,7 @@ class PluginError(MemcompareError):
 
 
 class SafetyError(MemcompareError):
-    """A model reclaimed an object the program could still reach (DESIGN.md §4, safety oracle)."""
+    """A model reclaimed an object the program could still reach (docs/design.md §4, safety oracle)."""
 
     exit_code = EXIT_CELL_FAILED
 

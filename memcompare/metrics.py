@@ -1,4 +1,4 @@
-"""The metric arithmetic of DESIGN.md §4, shared by every model: percentiles, MMU, footprint.
+"""The metric arithmetic of docs/design.md §4, shared by every model: percentiles, MMU, footprint.
 
 Pure functions of numpy arrays. Sums of floats use ``math.fsum`` or sequential ``cumsum`` so
 that the same inputs give the same bits on every machine (numpy's pairwise ``sum`` may group
@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-#: MMU window widths in seconds, as the results keys spell them (DESIGN.md §4)
+#: MMU window widths in seconds, as the results keys spell them (docs/design.md §4)
 MMU_WINDOWS = ("0.001", "0.01", "0.1")
 #: the MMU curve each timeline carries for plots: 0.1 ms to 1 s, one point per decade (each
 #: width costs two passes over the stall intervals: ~10^5 of them for cpp and cpython)

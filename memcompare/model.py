@@ -2,7 +2,7 @@
 
 A model replays a whole trace in one call (no per-event callback: a Python call per event would
 cost more than most models' own work, see reference/simulator-speed.md) and writes what it did
-into an :class:`Output`. The engine turns that into every metric of DESIGN.md §4 with the same
+into an :class:`Output`. The engine turns that into every metric of docs/design.md §4 with the same
 code for every model; a model never computes a metric itself.
 
 This module must not import the engine, the runner or anything after them.
@@ -42,7 +42,7 @@ class Output:
 
     def __init__(self, trace: Trace, mutator: "MutatorCosts | None" = None):
         self.events = trace.events
-        #: the run's shared mutator cost table (DESIGN.md §4): a model that maps simulated time
+        #: the run's shared mutator cost table (docs/design.md §4): a model that maps simulated time
         #: to events (a concurrent phase that lasts so many ns) needs the program's own costs
         self.mutator = mutator if mutator is not None else MutatorCosts()
         self.mm_ns: Sequence[float] | np.ndarray | None = None
@@ -64,7 +64,7 @@ class Output:
         self.collections: list[tuple[int, np.ndarray]] = []
         #: model-specific counters (objects marked, bytes copied, ...), reported as they are
         self.stats: dict[str, int | float] = {}
-        #: a measured model's metrics (Model.measured): DESIGN.md §4's keys, null where the
+        #: a measured model's metrics (Model.measured): docs/design.md §4's keys, null where the
         #: runtime cannot give a figure (with the reason in stats["null_reasons"])
         self.measured: dict[str, Any] | None = None
         #: a measured model's timeline, in the form the engine writes for simulated ones

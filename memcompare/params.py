@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from typing import Any, Callable, Literal, Mapping
@@ -117,6 +118,8 @@ def as_dict(obj) -> dict[str, Any]:
 
 
 def _coerce(value: Any, tp: Any, path: str) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):    # nan, inf: no runtime setting
+        raise ConfigError(f"{path}: must be a finite number, got {show(value)}")
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         errors = []

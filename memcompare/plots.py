@@ -1,10 +1,10 @@
 """Figures from a results document (STYLE.md §13): pure functions of ``results.json``.
 
 Every figure is drawn from what the results file holds — the cells' ``metrics`` and
-``timeline`` (DESIGN.md §4, docs/metrics.md) — with seaborn's classic axes-level functions on
-long-form pandas DataFrames, on matplotlib's Agg canvas, and saved as PNG and SVG that are
-byte-identical on every re-run: fixed fonts and SVG hash salt, no dates or software versions in
-the metadata, no randomness. Each model name has one fixed colour in every figure; cells of one
+``timeline`` (docs/design.md §4, docs/metrics.md) — with seaborn's classic axes-level functions
+on long-form pandas DataFrames, on matplotlib's Agg canvas, and saved as PNG (and SVG on request)
+that are byte-identical on every re-run: a fixed DPI and fonts, a fixed SVG hash salt, no dates
+or software versions in the metadata, no randomness. Each model name has one fixed colour in every figure; cells of one
 model that differ in params share that colour and differ by line style and marker.
 
 This module must not re-simulate, import the engine or the runner, or touch pyplot's global
@@ -14,6 +14,7 @@ registered with pyplot (so a notebook's backend is left alone), and each is clea
 from __future__ import annotations
 
 import colorsys
+import contextvars
 import hashlib
 import io
 import math
@@ -53,11 +54,16 @@ _RC_FIXED = {
     "svg.hashsalt": "memcompare",
     "svg.fonttype": "path",
     "font.family": "DejaVu Sans",
-    "savefig.dpi": 150,
+    "savefig.dpi": 120,
     "path.simplify": False,
 }
 #: metadata written instead of matplotlib's defaults: no date, no software version
 _META = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+
+
+#: the file formats figures are saved in: PNG always, SVG too under ``report --svg``
+_FORMATS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "memcompare_figure_formats", default=("png",))
 
 
 def colour(model: str) -> str:
@@ -71,7 +77,7 @@ def colour(model: str) -> str:
 
 @dataclass(frozen=True)
 class Figure:
-    """One saved figure: ``figures/<stem>.png`` and ``.svg``."""
+    """One saved figure: ``figures/<stem>.png`` (and ``.svg`` under ``report --svg``)."""
 
     kind: str                   # footprint, pauses, mmu, throughput, time-space
     workload: str | None        # the workload instance's title (as tables.py names it), or None
@@ -170,29 +176,71 @@ def _new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **k
 
 
 def _save(fig, out_dir: Path, stem: str, title: str) -> None:
-    """Write ``stem.png`` and ``stem.svg`` atomically, then release the figure."""
+    """Write ``stem.png`` (and ``stem.svg`` when asked) atomically, then release the figure."""
     import matplotlib as mpl
     try:
-        with mpl.rc_context(_RC_FIXED):     # the SVG hash salt, even outside _style()
-            for ext in ("png", "svg"):
+        with mpl.rc_context(_RC_FIXED):     # the DPI and SVG hash salt, even outside _style()
+            for ext in _FORMATS.get():
                 buf = io.BytesIO()
                 fig.savefig(buf, format=ext, metadata={**_META[ext], "Title": title})
-                atomic_write(out_dir / f"{stem}.{ext}", buf.getvalue())
+                data = buf.getvalue() if ext != "png" else _palette_png(buf.getvalue(), title)
+                atomic_write(out_dir / f"{stem}.{ext}", data)
     finally:
         fig.clear()
+
+
+def _palette_png(data: bytes, title: str) -> bytes:
+    """The PNG re-encoded with a 256-colour palette (median cut, no dithering: deterministic):
+    a line figure has few colours, and the file is about a third of the size — what keeps the
+    published results/ small. Only the title goes into the metadata."""
+    from PIL import Image, PngImagePlugin
+    with Image.open(io.BytesIO(data)) as im:
+        q = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                       dither=Image.Dither.NONE)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", title)
+    out = io.BytesIO()
+    q.save(out, format="PNG", optimize=True, pnginfo=info)
+    return out.getvalue()
+
+
+def _short(text: str, width: int = 28) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _ok(cells) -> list[dict[str, Any]]:
     return [c for c in cells if c.get("status") == "ok" and c.get("metrics")]
 
 
+#: legend labels longer than this go below the figure, where they have its whole width
+LONG_LABEL = 34
+
+
+def _legend_below(fig, handles, labels, title=None) -> None:
+    """A legend under the figure, its long labels wrapped; the figure grows to hold it."""
+    import textwrap
+    ncol = 1 if max(len(str(t)) for t in labels) > 60 else 2
+    wrapped = [textwrap.fill(str(t), 110 if ncol == 1 else 60, break_long_words=True)
+               for t in labels]
+    rows = sum(t.count("\n") + 1 for t in wrapped) / ncol
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w, h + 0.13 * rows + 0.3)
+    fig.legend(handles, wrapped, loc="outside lower center", ncol=ncol, frameon=False,
+               fontsize=6, title=title, title_fontsize=7)
+
+
 def _legend_right(ax, handles=None, labels=None, title=None) -> None:
-    kw = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "frameon": False, "fontsize": 7,
-          "title": title, "title_fontsize": 7}
-    if handles is not None:
-        ax.legend(handles, labels, **kw)
-    else:
-        ax.legend(**kw)
+    """The legend right of the axes; below the figure, in two columns, when the labels are too
+    long for the right margin (a run with many params), and the figure grows to hold it."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if labels and max(len(str(t)) for t in labels) > LONG_LABEL:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        _legend_below(ax.figure, handles, labels, title)
+        return
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+              fontsize=7, title=title, title_fontsize=7)
 
 
 def _log_axis(axis, lo: float, hi: float) -> None:
@@ -241,7 +289,9 @@ def footprint_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Fi
     pdf = pd.DataFrame(pauses, columns=["label", "start_ns", "duration_ns", "kind"])
     pdf["time"] = pdf["start_ns"] / tdiv
     n = len(cells)
-    fig, axes = _new_figure(8.0, 1.0 + 1.35 * n, n, 1, sharex=True, sharey=True)
+    # each panel its own y range: one model's hundreds of MiB (nogc) must not flatten the
+    # others' few MiB to a line at zero; the unit stays the same in every panel
+    fig, axes = _new_figure(8.0, 1.0 + 1.35 * n, n, 1, sharex=True, sharey=False)
     kinds_here = sorted(set(pdf["kind"]))
     for ax, c in zip(axes[:, 0], cells):
         lab = p.label(c)
@@ -255,13 +305,12 @@ def footprint_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Fi
         if len(ps):
             sns.rugplot(data=ps, x="time", hue="kind", palette=p.kinds, height=0.1,
                         linewidth=0.8, legend=False, ax=ax)
-        else:
-            ax.text(0.995, 0.95, "no pauses", transform=ax.transAxes, ha="right", va="top",
-                    fontsize=7, color="#555555")
         ax.set_title(lab, loc="left", fontsize=8, color=colour(c["model"]))
+        if not len(ps):         # beside the title, where no line can run through it
+            ax.set_title("no pauses", loc="right", fontsize=7, color="#555555")
         ax.set_ylabel(bunit)
-    # shared axes: set the limits once, from all panels' data (not from the first panel's)
-    axes[-1, 0].set_ylim(0, max(max_b / bdiv, 1e-9) * 1.06)
+        top = float(sub["size"].max()) if len(sub) else 0.0
+        ax.set_ylim(0, max(top, 1e-9) * 1.12)
     axes[-1, 0].set_xlabel(f"simulated time ({tunit})")
     right = max_t / tdiv if max_t else 1.0
     axes[-1, 0].set_xlim(-0.01 * right, right)      # a pause at time 0 clear of the spine
@@ -278,7 +327,7 @@ def footprint_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Fi
     return Figure("footprint", title, stem, fig_title,
                   "Memory each model holds from the operating system (steps) against the live "
                   "bytes of the trace on that model's clock (dotted); ticks at the bottom mark "
-                  "each pause, coloured by kind.")
+                  "each pause, coloured by kind. Each panel has its own y scale.")
 
 
 def pauses_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Figure | None:
@@ -293,8 +342,11 @@ def pauses_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Figur
     rows = [(p.label(c), d / 1e9) for c in cells
             for _, d, _ in c["timeline"].get("pauses") or () if d > 0]
     df = pd.DataFrame(rows, columns=["label", "pause_s"])
-    fig, axes = _new_figure(7.5, 4.0)
-    ax = axes[0, 0]
+    # two panels on one x axis: each cell's longest stall of any kind on its own row above, the
+    # ECDF of pauses below — an ECDF is a fraction, so nothing is drawn above 1 in it
+    fig, axes = _new_figure(7.5, 4.0 + 0.16 * len(cells), 2, 1, sharex=True,
+                            gridspec_kw={"height_ratios": [0.6 + 0.18 * len(cells), 4.0]})
+    top, ax = axes[0, 0], axes[1, 0]
     ax.set_xscale("log")
     handles, quiet, xs = [], [], list(df["pause_s"])
     for i, c in enumerate(cells):
@@ -306,8 +358,7 @@ def pauses_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Figur
         if len(sub):
             sns.ecdfplot(data=sub, x="pause_s", color=col, linestyle=ls, linewidth=1.3, ax=ax)
         if stall > 0:
-            ax.plot([stall], [1.03 + 0.012 * (i % 5)], marker="v", color=col, ls="none",
-                    markersize=6, clip_on=False)
+            top.plot([stall], [i], marker="v", color=col, ls="none", markersize=6)
             xs.append(stall)
         if len(sub):
             text = f"{lab} ({len(sub)} pause{'s' if len(sub) != 1 else ''})"
@@ -325,20 +376,33 @@ def pauses_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Figur
         ax.set_xlim(10 ** math.floor(math.log10(lo) - 0.3), 10 ** math.ceil(math.log10(hi) + 0.3))
     else:
         ax.set_xlim(1e-6, 1e-1)
-        ax.text(0.5, 0.5, "no pauses or stalls in any cell", transform=ax.transAxes,
-                ha="center", va="center", fontsize=9, color="#555555")
+    if not len(df):
+        ax.text(0.5, 0.5, "no pauses" + ("" if xs else " and no stalls") + " in any cell",
+                transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555555")
+    if not xs:
+        top.text(0.5, 0.5, "no stalls", transform=top.transAxes, ha="center", va="center",
+                 fontsize=7, color="#555555")
+    top.set_ylim(len(cells) - 0.5, -0.5)
+    top.set_yticks(range(len(cells)))
+    # row names as short as the legend below allows: the full label is in the legend
+    top.set_yticklabels([_short(p.label(c)) for c in cells], fontsize=6)
+    for tick, c in zip(top.get_yticklabels(), cells):
+        tick.set_color(colour(c["model"]))
+    top.grid(axis="y", visible=False)
+    top.set_title("longest stall of each cell (▼)", fontsize=7, loc="left")
     ax.xaxis.set_major_formatter(EngFormatter(unit="s"))
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(0, 1.02)
     ax.set_xlabel("pause duration (log scale)")
     ax.set_ylabel("fraction of pauses ≤ x")
     _legend_right(ax, handles, [h.get_label() for h in handles])
     fig_title = f"Pause-time distribution — {title}"
-    ax.set_title(fig_title, fontsize=10)
+    fig.suptitle(fig_title, fontsize=10)
     _save(fig, out_dir, stem, fig_title)
     return Figure("pauses", title, stem, fig_title,
-                  "Empirical CDF of collector pause durations per model (log axis); ▼ marks "
-                  "each model's longest stall of any kind (pauses, assists, deallocation "
-                  "cascades, explicit frees) — the latency figure comparable across models.",
+                  "Empirical CDF of collector pause durations per model (log axis, below); ▼ "
+                  "above marks each model's longest stall of any kind (pauses, assists, "
+                  "deallocation cascades, explicit frees) — the latency figure comparable "
+                  "across models.",
                   (f"No pauses and no stalls: {', '.join(quiet)}",) if quiet else ())
 
 
@@ -363,9 +427,18 @@ def mmu_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Figure |
     df = pd.DataFrame(rows, columns=["label", "window_s", "mmu"])
     fig, axes = _new_figure(7.5, 4.0)
     ax = axes[0, 0]
-    sns.lineplot(data=df, x="window_s", y="mmu", hue="label", style="label",
-                 palette=p.palette(used), dashes=p.dashes(used), markers=p.markers(used),
-                 estimator=None, sort=True, linewidth=1.3, markersize=5, ax=ax)
+    # curves often coincide (nogc and any model that never stalls sit on 1.0): each cell gets
+    # its own marker and dash, and the ones drawn first are wider, so a curve drawn over
+    # another still shows the one beneath along its edges
+    n = len(used)
+    for i, c in enumerate(used):
+        sub = df[df["label"] == p.label(c)].sort_values("window_s")
+        dash = DASHES[i % len(DASHES)]
+        sns.lineplot(data=sub, x="window_s", y="mmu", color=colour(c["model"]),
+                     linestyle="-" if dash == "" else (0, dash),
+                     marker=MARKERS[i % len(MARKERS)], markersize=7.0 - 3.0 * i / max(n, 1),
+                     linewidth=1.0 + 2.2 * (n - 1 - i) / max(n - 1, 1), estimator=None,
+                     sort=False, label=p.label(c), zorder=2 + i, ax=ax)
     ax.set_xscale("log")
     ax.set_xlim(1e-4 / 1.3, 1.3)
     ax.xaxis.set_major_formatter(EngFormatter(unit="s"))
@@ -379,7 +452,8 @@ def mmu_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Figure |
     return Figure("mmu", title, stem, fig_title,
                   "For each window width, the worst fraction of any window of that width in "
                   "which the mutator made progress (1 = never stalled); stalls of every kind "
-                  "count, not only pauses.", tuple(notes))
+                  "count, not only pauses. Curves that coincide are told apart by marker and "
+                  "line width.", tuple(notes))
 
 
 def throughput_figure(p: Plan, out_dir: Path, stem: str) -> Figure | None:
@@ -421,7 +495,10 @@ def throughput_figure(p: Plan, out_dir: Path, stem: str) -> Figure | None:
     handles = [Line2D([], [], color=colour(c["model"]), ls="none",
                       marker=MARKERS[p.variant[id(c)] % len(MARKERS)], markersize=6,
                       label=p.label(c)) for c in shown]
-    fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize=7)
+    if max(len(h.get_label()) for h in handles) > LONG_LABEL:
+        _legend_below(fig, handles, [h.get_label() for h in handles])
+    else:
+        fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize=7)
     fig_title = "Throughput against footprint peak"
     fig.suptitle(fig_title, fontsize=10)
     _save(fig, out_dir, stem, fig_title)
@@ -456,8 +533,55 @@ def _curve(cell: dict[str, Any], nvalues: dict[str, int]) -> tuple[str, str]:
     if knob is None:
         return curve, ""
     if multiple is not None and knob.startswith("heap"):
-        return curve, f"{multiple:g}×"
-    return curve, f"{knob}={params[knob]}"
+        return f"{curve} ({knob} × minimum)", f"{multiple:g}×"
+    value = params[knob]
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return f"{curve} ({knob})", text
+
+
+def _label_points(fig, ax, df) -> list[str]:
+    """Name the points of the time–space curves without overlap: each point's label tries four
+    places around it and is left out where all four would cover a label or a point already
+    drawn (the legend still names the curve). Points at the same place share one label with
+    "(+N)"; returns what each such label stands for, for the figure's note."""
+    from matplotlib.transforms import Bbox
+    spots: dict[tuple, list[tuple[str, str]]] = {}
+    for r in df.itertuples():
+        if r.point:
+            spots.setdefault((r.model, round(r.space, 6), round(r.time, 6)), []).append(
+                (r.curve, r.point))
+    fig.canvas.draw()                       # the layout, so that extents are final
+    renderer = fig.canvas.get_renderer()
+    taken = []
+    for x, y in zip(df["space"], df["time"]):      # every marker is an obstacle
+        px, py = ax.transData.transform((x, y))
+        taken.append(Bbox.from_extents(px - 4, py - 4, px + 4, py + 4))
+    # the ends of each curve first: its lowest and highest settings name its range
+    ends = set()
+    for cv in dict.fromkeys(df["curve"]):
+        sub = df[df["curve"] == cv].sort_values("space")
+        if len(sub):
+            ends.add((cv, sub["point"].iloc[0]))
+            ends.add((cv, sub["point"].iloc[-1]))
+    order = sorted(spots.items(), key=lambda kv: (0 if any(n in ends for n in kv[1]) else 1,
+                                                  kv[0][1], kv[0][2]))
+    merged = []
+    for (model, x, y), names in order:
+        text = names[0][1] + (f" (+{len(names) - 1})" if len(names) > 1 else "")
+        if len(names) > 1:
+            merged.append(f"{names[0][0]} {', '.join(n for _, n in names)}")
+        for dx, dy, ha, va in ((4, 3, "left", "bottom"), (4, -3, "left", "top"),
+                               (-4, 3, "right", "bottom"), (-4, -3, "right", "top")):
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                              fontsize=6, color=colour(model), ha=ha, va=va)
+            box = ann.get_window_extent(renderer)
+            inside = ax.get_window_extent(renderer)
+            if not any(box.overlaps(t) for t in taken) and inside.contains(box.x0, box.y0) \
+                    and inside.contains(box.x1, box.y1):
+                taken.append(box)
+                break
+            ann.remove()
+    return merged
 
 
 def time_space_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> Figure | None:
@@ -498,19 +622,16 @@ def time_space_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> F
         variant[cv] = sum(1 for other in variant if other.split(" ")[0] == model)
     fig, axes = _new_figure(7.5, 4.2)
     ax = axes[0, 0]
+    lo, hi = float(df["space"].min()), float(df["space"].max())
+    if lo > 0:                   # footprint ratios span 1× to tens of ×: a log axis spreads them
+        _log_axis(ax.xaxis, lo, hi)
+        ax.set_xlim(lo / 1.15, hi * 1.35)
     sns.lineplot(data=df, x="space", y="time", hue="curve", style="curve",
                  palette={cv: colour(cv.split(" ")[0]) for cv in curves},
                  markers={cv: MARKERS[variant[cv] % len(MARKERS)] for cv in curves},
                  dashes={cv: DASHES[variant[cv] % len(DASHES)] for cv in curves},
                  estimator=None, sort=True, linewidth=1.3, markersize=6, ax=ax)
-    spots: dict[tuple, list[str]] = {}
-    for r in df.itertuples():
-        if r.point:
-            spots.setdefault((r.model, round(r.space, 6), round(r.time, 6)), []).append(r.point)
-    for (model, x, y), names in spots.items():
-        text = names[0] + (f" (+{len(names) - 1})" if len(names) > 1 else "")
-        ax.annotate(text, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6,
-                    color=colour(model))
+    merged = _label_points(fig, ax, df)
     nogc = df[df["model"] == "nogc"]
     notes = []
     if len(nogc):
@@ -523,18 +644,22 @@ def time_space_figure(p: Plan, title: str, cells, out_dir: Path, stem: str) -> F
     if not_ok:
         notes.append("Not shown (did not finish): " +
                      ", ".join(f"{p.label(c)} ({c.get('status')})" for c in not_ok))
-    ax.set_xlabel("footprint peak / live peak (×)")
+    if merged:
+        notes.append("A label \"(+N)\" names one of N + 1 settings that give the same point; "
+                     "here: " + "; ".join(merged))
+    ax.set_xlabel("footprint peak / live peak (×, log scale)")
     base_name = p.label(base)
     ax.set_ylabel(f"wall time relative to {base_name} (×)")
-    ax.set_ylim(bottom=0)
-    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0, top=max(float(df["time"].max()), 1e-9) * 1.12)
     _legend_right(ax)
     fig_title = f"Time–space trade-off — {title}"
     ax.set_title(fig_title, fontsize=10)
     _save(fig, out_dir, stem, fig_title)
     return Figure("time-space", title, stem, fig_title,
                   f"Each model's cells ordered by footprint: wall time relative to "
-                  f"{base_name} against the memory held per byte of live data. nogc, which "
+                  f"{base_name} against the memory held per byte of live data (log scale). "
+                  f"Points are named by the setting that moves along the curve (the legend "
+                  f"says which); a label that would cover another is left out. nogc, which "
                   f"never reclaims, is the lower bound of cost.", tuple(notes))
 
 
@@ -554,10 +679,18 @@ def missing(doc: dict[str, Any]) -> list[str]:
     return gaps
 
 
-def figures(doc: dict[str, Any], out_dir: Path) -> list[Figure]:
-    """Draw every figure the results document supports into ``out_dir``; return them in report
-    order (per workload: footprint, pauses, MMU, time–space; then throughput for all)."""
-    out_dir = Path(out_dir)
+def figures(doc: dict[str, Any], out_dir: Path, svg: bool = False) -> list[Figure]:
+    """Draw every figure the results document supports into ``out_dir`` as PNG (and SVG with
+    ``svg``); return them in report order (per workload: footprint, pauses, MMU, time–space;
+    then throughput for all)."""
+    token = _FORMATS.set(("png", "svg") if svg else ("png",))
+    try:
+        return _figures(doc, Path(out_dir))
+    finally:
+        _FORMATS.reset(token)
+
+
+def _figures(doc: dict[str, Any], out_dir: Path) -> list[Figure]:
     out_dir.mkdir(parents=True, exist_ok=True)
     p = plan(doc.get("cells") or [])
     made: list[Figure] = []

@@ -1,13 +1,14 @@
 """``memcompare report``: tables and figures from a results file, as Markdown, HTML or LaTeX.
 
-A report is a pure function of ``results.json`` (DESIGN.md §6): it never re-simulates. What a
+A report is a pure function of ``results.json`` (docs/design.md §6): it never re-simulates. What a
 figure needs, the results must hold. The tables are tables.py's (tabulate: GitHub Markdown,
 HTML, LaTeX booktabs), the figures plots.py's, saved into ``figures/`` beside the report.
 
 - Markdown (``report.md``) links the PNGs relatively and carries the run's provenance and the
   exact config text.
 - HTML (``report.html``) is one self-contained file: inline CSS, every figure embedded as a
-  base64 PNG data URI, no external reference of any kind.
+  base64 PNG data URI, a small inline script that sorts the tables by any column and filters
+  their rows by model, no external reference of any kind.
 - LaTeX (``report.tex``) is a complete document: booktabs tables and ``\\includegraphics`` of
   the PNGs.
 
@@ -26,7 +27,7 @@ from typing import Any
 from .errors import EXIT_OK, ConfigError
 from .files import atomic_write
 from .results import read
-from .tables import BASELINE, error_summary, tables, twin_tables
+from .tables import error_summary, non_default, note, tables, twin_tables
 
 #: the sentence before the error summary of the model-against-measurement section
 TWIN_NOTE = ("Each simulated model beside its native twin under the same settings (a pair whose "
@@ -37,9 +38,13 @@ TWIN_NOTE = ("Each simulated model beside its native twin under the same setting
 FORMATS = {"md": "report.md", "html": "report.html", "latex": "report.tex"}
 FIG_DIR = "figures"
 
-NOTE = (f"Simulated, deterministic figures. \"wall vs base\" is wall time relative to "
-        f"`{BASELINE}` on the same workload (or the first model when `{BASELINE}` is absent). "
-        f"Metric definitions: docs/metrics.md.")
+def _note(doc: dict[str, Any]) -> str:
+    """The sentences above the tables (tables.py's: simulated, or measured rows marked; the
+    settings that differ from the models' defaults in every cell)."""
+    cells = doc.get("cells") or []
+    changed = non_default(cells)
+    return note(cells) + (f" Settings that differ from the models' defaults in every cell: "
+                          f"{changed}." if changed else "")
 
 
 # -- what every format shows ------------------------------------------------------------------
@@ -122,7 +127,7 @@ def _md_figure(f, fig_dir: str) -> str:
 
 
 def markdown(doc: dict[str, Any], figs, fig_dir: str = FIG_DIR) -> str:
-    parts = [f"# memcompare report: {_md_escape(run_name(doc))}\n", NOTE + "\n",
+    parts = [f"# memcompare report: {_md_escape(run_name(doc))}\n", _note(doc) + "\n",
              "## Provenance\n",
              "\n".join(f"- **{k}**: {_md_escape(v)}" for k, v in provenance(doc)) + "\n"]
     sections, rest = _sections(doc, figs, "github")
@@ -165,6 +170,115 @@ figure img { max-width: 100%; height: auto; }
 figcaption { font-size: 0.9rem; color: #444; }
 .note { font-size: 0.85rem; color: #8a3f00; }
 pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; }
+table.sortable th[aria-sort="descending"]::after { content: " \\25BC"; }
+#filter { position: sticky; top: 0; background: #fff; padding: 0.4rem 0;
+          border-bottom: 1px solid #ccc; font-size: 0.9rem; z-index: 1; }
+#filter label { margin-right: 0.8rem; white-space: nowrap; }
+"""
+
+#: the report's only script: click a column header to sort its table (numbers as numbers, "–"
+#: and "(oom)" last), tick models to show their rows. With ``#check`` in the address it also
+#: sorts and filters once by itself and records what it saw in ``data-check`` on <body>, so
+#: that a headless browser can tell that the script works (tests/test_report_browser.py).
+_SCRIPT = """
+(function () {
+  "use strict";
+  var errors = [];
+  window.addEventListener("error", function (e) { errors.push(String(e.message)); });
+  function num(text) {
+    var t = text.replace(/[,*\u00d7%]/g, "").trim();
+    return /^[-+]?(\\d+\\.?\\d*|\\.\\d+)(e[-+]?\\d+)?$/i.test(t) ? parseFloat(t) : NaN;
+  }
+  function model(row) {
+    return row.cells[0].textContent.trim().split(" ")[0];
+  }
+  function sortBy(table, col, dir) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.forEach(function (r, i) { r.dataset.pos = r.dataset.pos || String(i); });
+    rows.sort(function (a, b) {
+      var x = a.cells[col].textContent, y = b.cells[col].textContent;
+      var nx = num(x), ny = num(y);
+      if (isNaN(nx) !== isNaN(ny)) { return isNaN(nx) ? 1 : -1; }
+      var c = isNaN(nx) ? x.localeCompare(y) : nx - ny;
+      return (c || a.dataset.pos - b.dataset.pos) * (isNaN(nx) && isNaN(ny) ? 1 : dir);
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+      if (i === col) { th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending"); }
+      else { th.removeAttribute("aria-sort"); }
+    });
+  }
+  function tables() {
+    return Array.prototype.slice.call(document.querySelectorAll("table.sortable"));
+  }
+  tables().forEach(function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+      th.title = "sort by " + th.textContent;
+      th.addEventListener("click", function () {
+        sortBy(table, col, th.getAttribute("aria-sort") === "ascending" ? -1 : 1);
+      });
+    });
+  });
+  var models = [];
+  tables().forEach(function (t) {
+    Array.prototype.forEach.call(t.tBodies[0].rows, function (r) {
+      if (models.indexOf(model(r)) < 0) { models.push(model(r)); }
+    });
+  });
+  var shown = {};
+  function apply() {
+    tables().forEach(function (t) {
+      Array.prototype.forEach.call(t.tBodies[0].rows, function (r) {
+        r.hidden = !shown[model(r)];
+      });
+    });
+  }
+  var bar = document.getElementById("filter");
+  models.forEach(function (m) {
+    shown[m] = true;
+    var label = document.createElement("label");
+    var box = document.createElement("input");
+    box.type = "checkbox"; box.checked = true; box.value = m;
+    box.addEventListener("change", function () { shown[m] = box.checked; apply(); });
+    label.appendChild(box);
+    label.appendChild(document.createTextNode(" " + m));
+    bar.appendChild(label);
+  });
+  bar.hidden = models.length < 2;
+  window.addEventListener("load", function () {
+    if (location.hash !== "#check") { return; }
+    var imgs = Array.prototype.slice.call(document.images);
+    var loaded = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; });
+    var sorted = 0, t = tables()[0];
+    if (t) {
+      var col = Array.prototype.findIndex.call(t.tHead.rows[0].cells, function (th) {
+        return /^wall \\(ms\\)/.test(th.textContent.trim());
+      });
+      sortBy(t, col, 1);
+      var v = Array.prototype.map.call(t.tBodies[0].rows, function (r) {
+        return num(r.cells[col].textContent);
+      }).filter(function (x) { return !isNaN(x); });
+      sorted = v.every(function (x, i) { return i === 0 || v[i - 1] <= x; }) ? v.length : -1;
+    }
+    var box = bar.querySelector("input");
+    var hidden = 0;
+    if (box) {
+      box.click();
+      tables().forEach(function (t) {
+        Array.prototype.forEach.call(t.tBodies[0].rows, function (r) {
+          if (r.hidden) { hidden += model(r) === box.value ? 1 : -1000; }
+        });
+      });
+      box.click();
+    }
+    document.body.setAttribute("data-check", JSON.stringify({
+      images: imgs.length, loaded: loaded.length, models: models, sorted: sorted,
+      hidden: hidden, errors: errors}));
+  });
+})();
 """
 
 
@@ -178,13 +292,15 @@ def _html_figure(f, fig_dir: Path) -> str:
 def html_report(doc: dict[str, Any], figs, fig_dir: Path) -> str:
     e = html.escape
     title = f"memcompare report: {run_name(doc)}"
-    note = re.sub(r"`([^`]*)`", r"<code>\1</code>", e(NOTE))
+    note = re.sub(r"`([^`]*)`", r"<code>\1</code>", e(_note(doc)))
     body = [f"<h1>{e(title)}</h1>", f"<p>{note}</p>", "<h2>Provenance</h2>", "<table>"]
     body += [f"<tr><th style=\"text-align: left;\">{e(k)}</th><td>{e(v)}</td></tr>"
              for k, v in provenance(doc)]
     body.append("</table>")
+    body.insert(2, '<div id="filter" hidden>Show models: </div>')
     sections, rest = _sections(doc, figs, "html")
     for wl, params, table, fs in sections:
+        table = table.replace("<table>", '<table class="sortable">', 1)
         body += [f"<h2>{e(wl)}</h2>", f"<p>{e(params)}</p>", f'<div class="wide">{table}</div>']
         body += [_html_figure(f, fig_dir) for f in fs]
     for f in rest:
@@ -207,7 +323,7 @@ def html_report(doc: dict[str, Any], figs, fig_dir: Path) -> str:
              f'<pre class="toml">{e(text)}</pre>']
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n" +
-            "\n".join(body) + "\n</body>\n</html>\n")
+            "\n".join(body) + f"\n<script>{_SCRIPT}</script>\n</body>\n</html>\n")
 
 
 # -- LaTeX ------------------------------------------------------------------------------------
@@ -269,7 +385,7 @@ def latex(doc: dict[str, Any], figs, fig_dir: str = FIG_DIR) -> str:
         "\\author{}",
         "\\begin{document}",
         "\\maketitle",
-        e(NOTE.replace("`", "")),
+        e(_note(doc).replace("`", "")),
         "",
     ]
     sections, rest = _sections(doc, figs, "latex_booktabs")
@@ -311,15 +427,16 @@ def latex(doc: dict[str, Any], figs, fig_dir: str = FIG_DIR) -> str:
 
 # -- writing ----------------------------------------------------------------------------------
 
-def write(doc: dict[str, Any], out_dir: Path, fmt: str = "md") -> tuple[Path, list]:
-    """Draw the figures into ``out_dir/figures`` and write the report; return its path and the
-    figures."""
+def write(doc: dict[str, Any], out_dir: Path, fmt: str = "md", svg: bool = False
+          ) -> tuple[Path, list]:
+    """Draw the figures into ``out_dir/figures`` (PNG, and SVG with ``svg``) and write the
+    report; return its path and the figures."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
     from .plots import figures
     out_dir = Path(out_dir)
     fig_dir = out_dir / FIG_DIR
-    figs = figures(doc, fig_dir)
+    figs = figures(doc, fig_dir, svg=svg)
     if fmt == "md":
         text = markdown(doc, figs)
     elif fmt == "html":
@@ -331,8 +448,8 @@ def write(doc: dict[str, Any], out_dir: Path, fmt: str = "md") -> tuple[Path, li
     return path, figs
 
 
-def report(results: str | Path, fmt: str = "md", out: str | Path | None = None
-           ) -> tuple[Path, list, list[str]]:
+def report(results: str | Path, fmt: str = "md", out: str | Path | None = None,
+           svg: bool = False) -> tuple[Path, list, list[str]]:
     """Read RESULTS (a results.json or its directory) and write the report (default: beside
     the results file). Returns the report's path, its figures, and what the results lacked
     that a figure needed."""
@@ -341,7 +458,7 @@ def report(results: str | Path, fmt: str = "md", out: str | Path | None = None
     doc = read(src)
     out_dir = Path(out) if out is not None else src.parent
     try:
-        path, figs = write(doc, out_dir, fmt)
+        path, figs = write(doc, out_dir, fmt, svg)
         return path, figs, missing(doc)
     except OSError as e:
         raise ConfigError(f"--out {out_dir}: cannot write the report: "
@@ -357,7 +474,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="Write a report of RESULTS — the comparison tables and figures "
                     "(footprint over time, pause distributions, MMU curves, throughput against "
                     "footprint, time–space curves for sweeps) — from the results file alone, "
-                    "never re-simulating. Figures go to DIR/figures/ as PNG and SVG; the report "
+                    "never re-simulating. Figures go to DIR/figures/ as PNG (and SVG with --svg); the report "
                     "to DIR/report.md, report.html (one self-contained file) or report.tex.")
     r.add_argument("results", metavar="RESULTS", help="a results.json (or its directory)")
     r.add_argument("--format", "-f", choices=tuple(FORMATS), default="md",
@@ -366,13 +483,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR",
                    help="where to write the report and figures/ (default: the results "
                         "file's directory)")
+    r.add_argument("--svg", action="store_true",
+                   help="also save every figure as SVG beside its PNG")
     r.add_argument("--quiet", "-q", action="store_true", help="no messages on stderr")
     return r
 
 
 def run(args) -> int:
     """Run ``memcompare report``: the report's path on stdout, notes on stderr."""
-    path, figs, gaps = report(args.results, args.format, args.out)
+    path, figs, gaps = report(args.results, args.format, args.out,
+                              svg=getattr(args, "svg", False))
     print(path)
     if not getattr(args, "quiet", False):
         for gap in gaps:

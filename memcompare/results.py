@@ -1,4 +1,4 @@
-"""The results directory: ``results.json`` (the contract of DESIGN.md §6), ``results.csv`` and
+"""The results directory: ``results.json`` (the contract of docs/design.md §6), ``results.csv`` and
 ``tables.md``, each written atomically (a temporary file, then ``os.replace``).
 
 This module formats and writes; it never simulates.
@@ -95,7 +95,39 @@ def read(path: Path) -> dict[str, Any]:
     if doc.get("version") != VERSION:
         raise ConfigError(f"{path}: results format version {doc.get('version')!r}; this "
                           f"memcompare reads version {VERSION}")
+    problem = _check_cells(doc)
+    if problem:
+        raise ConfigError(f"{path}: {problem} (docs/design.md §6)")
     return doc
+
+
+#: every cell's keys and their JSON types, as the runner writes them (docs/design.md §6)
+CELL_KEYS = {"model": str, "model_params": dict, "workload": str, "workload_params": dict,
+             "repeat": int, "trace": dict, "status": str}
+
+
+def _check_cells(doc: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a results document's cells (a hand-edited or truncated
+    file), or None."""
+    cells = doc.get("cells")
+    if not isinstance(cells, list):
+        return f"cells: must be a list of cells, got {type(cells).__name__}"
+    for i, c in enumerate(cells):
+        if not isinstance(c, dict):
+            return f"cells[{i}]: must be an object, got {type(c).__name__}"
+        for key, tp in CELL_KEYS.items():
+            if not isinstance(c.get(key), tp) or (tp is int and isinstance(c.get(key), bool)):
+                kind = {str: "a string", dict: "an object", int: "an integer"}[tp]
+                return (f"cells[{i}].{key}: must be {kind}"
+                        f"{'' if key in c else ', and is missing'}")
+        for key in ("sha256", "events", "objects"):
+            if key not in c["trace"]:
+                return f"cells[{i}].trace.{key}: missing"
+        if c["status"] == "ok" and not isinstance(c.get("metrics"), dict):
+            return f"cells[{i}].metrics: an ok cell needs its metrics object"
+        if c.get("metrics") is not None and not isinstance(c["metrics"], dict):
+            return f"cells[{i}].metrics: must be an object or null"
+    return None
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:

@@ -62,6 +62,8 @@ class Outcome:
     cells: list[dict[str, Any]]
     reused: int
     computed: int
+    #: False when nothing changed and no file was rewritten
+    written: bool = True
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -177,6 +179,7 @@ def _config_doc(config: Config) -> dict[str, Any]:
                 # only when set: results of the default machine read as before the key existed
                 **({"machine_mb": config.machine_mb}
                    if config.machine_mb != DEFAULT_MACHINE_MB else {})},
+        **({"set": list(config.overrides)} if config.overrides else {}),
         "workloads": [{"name": w.name, "params": w.plain_params} for w in config.workloads],
         "models": [{"name": m.name, "params": P.as_dict(m.params),
                     "costs": m.cost_overrides,
@@ -718,6 +721,7 @@ def _run(config: Config, out_dir: Path, jobs: int, progress: Progress,
 
     previous: dict[str, dict[str, Any]] = {}
     known_heaps: dict[str, dict[str, Any]] = {}
+    old: dict[str, Any] | None = None
     res_path = out_dir / "results.json"
     if res_path.exists():
         try:
@@ -798,13 +802,36 @@ def _run(config: Config, out_dir: Path, jobs: int, progress: Progress,
     for k, (_, w, _) in enumerate(specs):
         cells_of.setdefault(index[_wkey(w)], []).append(k)
 
+    # run --model/--workload: the results directory keeps the cells of the rest of the config
+    kept: list[dict[str, Any]] = []
+    if config.subset and old is not None:
+        models = {m.name for m in config.models}
+        names = {w.name for w in config.workloads}
+        kept = [c for c in old.get("cells", [])
+                if c.get("model") not in models or c.get("workload") not in names]
+        if not config.overrides and old.get("config"):
+            cfg_doc = old["config"]      # the run is still the whole config's
+        mine = {h["key"] for h in min_heaps}
+        min_heaps = min_heaps + [h for h in old.get("min_heaps", []) if h["key"] not in mine]
+
+    def unchanged(done: list[dict[str, Any]]) -> bool:
+        """Nothing computed and the same cells and config as the results file already holds:
+        rewriting would only move its provenance (time, argv) and dirty a published copy."""
+        return (counts["computed"] == 0 and old is not None and old.get("config") == cfg_doc
+                and _same(old.get("cells"), done)
+                and _same(old.get("min_heaps", []), min_heaps))
+
     def save() -> None:
-        done = [c for c in slots if c is not None]
+        done = [c for c in slots if c is not None] + kept
+        if unchanged(done):
+            return
         doc = document(cfg_doc, env, done, __version__)
         if min_heaps:
             doc["min_heaps"] = min_heaps
         atomic_write(res_path, dumps(doc))
+        written[0] = True
 
+    written = [False]
     counts = {"reused": 0, "computed": 0}
     if executor == "dask":              # the cells on a Dask cluster (docs/scaling.md)
         from .dask_executor import DaskPool
@@ -880,9 +907,22 @@ def _run(config: Config, out_dir: Path, jobs: int, progress: Progress,
     if cache is not None:
         cache.evict(keep)
     cells = [c for c in slots if c is not None]
-    atomic_write(out_dir / "results.csv", to_csv(cells))
-    atomic_write(out_dir / "tables.md", markdown(cells, f"memcompare run {config.name}"))
-    return Outcome(out_dir, cells, counts["reused"], counts["computed"])
+    every = cells + kept
+    # the files derived from the cells alone are brought up to date when this memcompare
+    # formats them differently, and rewritten only then
+    for name, text in (("results.csv", to_csv(every)),
+                       ("tables.md", markdown(every, f"memcompare run {config.name}"))):
+        path = out_dir / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            atomic_write(path, text)
+            written[0] = True
+    return Outcome(out_dir, cells, counts["reused"], counts["computed"], written=written[0])
+
+
+def _same(a: list | None, b: list) -> bool:
+    """The same items, in any order."""
+    key = lambda x: json.dumps(x, sort_keys=True)     # noqa: E731
+    return a is not None and sorted(map(key, a)) == sorted(map(key, b))
 
 
 def _traced(task: tuple, reply: tuple | None, failure: str | None, metas: dict, fail_status:

@@ -281,7 +281,7 @@ The simplest tracing collector (McCarthy 1960; Jones, Hosking & Moss, "The Garba
 Handbook", chapter 2): objects are bump-allocated; before an allocation that would take the
 bytes allocated since the last collection past ``trigger_mb``, the world stops, everything
 reachable from the registers is marked (an explicit stack: a 200,000-node list must not hit
-Python's recursion limit) and every unmarked object is swept. FREE is a CLEAR (DESIGN.md §3).
+Python's recursion limit) and every unmarked object is swept. FREE is a CLEAR (docs/design.md §3).
 
 It reports to the engine through ``out``: the allocation cost per event (``mm_ns``), each pause,
 each collection with the ids it reclaimed (the safety oracle re-traces the heap there), and the

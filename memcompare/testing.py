@@ -309,7 +309,7 @@ def _replay(model: str, case: str, trace: Trace, params: dict, costs: dict):
 
 def check_metrics(metrics: dict[str, Any], trace: Trace | None = None, *, case: str = "?",
                   model: str = "?") -> None:
-    """Metric sanity (DESIGN.md §4): every key present, and the relations any metric set obeys.
+    """Metric sanity (docs/design.md §4): every key present, and the relations any metric set obeys.
 
     Fails with the first broken relation, naming the values.
     """
@@ -320,7 +320,7 @@ def check_metrics(metrics: dict[str, Any], trace: Trace | None = None, *, case: 
 
     missing = [k for k in METRIC_KEYS if k not in metrics]
     if missing:
-        bad(f"missing metric key(s) {missing}; every key of DESIGN.md §4 "
+        bad(f"missing metric key(s) {missing}; every key of docs/design.md §4 "
             f"(memcompare.engine.METRIC_KEYS) must be present")
     m = metrics
     for k in METRIC_KEYS:

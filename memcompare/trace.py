@@ -1,4 +1,4 @@
-"""Traces: the register-machine programs every model replays (DESIGN.md §3).
+"""Traces: the register-machine programs every model replays (docs/design.md §3).
 
 A trace is five event columns (``op``, ``flags``, ``a``, ``b``, ``c``) plus three derived object-id
 columns (``x``, ``y``, ``z``) and an object table. The derived columns are computed once, when the
@@ -56,7 +56,7 @@ COLUMNS = EVENT_COLUMNS + DERIVED_COLUMNS
 
 
 #: Stored integer columns take the narrowest of these dtypes that holds every value of the column
-#: (DESIGN.md §3 fixes the values, not the widths). Never narrower than int16: models do
+#: (docs/design.md §3 fixes the values, not the widths). Never narrower than int16: models do
 #: arithmetic on the columns, and an int8 slot index times 8 would overflow.
 STORAGE_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
 #: Columns are hashed and converted in chunks of this many events: a 10⁸-event trace never needs
@@ -107,7 +107,7 @@ class Trace:
         cols = {"op": np.asarray(op), "flags": np.asarray(flags)}
         for name, col in (("a", a), ("b", b), ("c", c), ("x", x), ("y", y), ("z", z)):
             cols[name] = narrow(col)
-        # b is read in sums "size + 8 × slots" (an object's bytes, DESIGN.md §3): store it wide
+        # b is read in sums "size + 8 × slots" (an object's bytes, docs/design.md §3): store it wide
         # enough that the largest such sum fits, so that the sum cannot overflow in b's dtype
         bcol, ccol = cols["b"], cols["c"]
         if bcol.size and bcol.dtype.itemsize >= 4:
@@ -255,7 +255,7 @@ class Trace:
 
     @property
     def live_peak_bytes(self) -> int:
-        """Peak of bytes allocated and not yet freed by the trace's own FREEs (DESIGN.md §4)."""
+        """Peak of bytes allocated and not yet freed by the trace's own FREEs (docs/design.md §4)."""
         if "live_peak" not in self._cache:
             delta = np.zeros(self.events, dtype=np.int64)
             alloc_at = self.obj_alloc_at
@@ -399,7 +399,7 @@ def build(op, a, b, c, flags=None, *, workload: str | None = None,
 
 
 def _validate(op, flags, a, b, c, lines, source):
-    """One pass over the events: check every rule of DESIGN.md §3 and derive x, y, z.
+    """One pass over the events: check every rule of docs/design.md §3 and derive x, y, z.
 
     ``rc`` counts, per object, the registers and the slots of not-yet-freed objects that refer
     to it; a batch of consecutive FREEs is valid when every object in it ends the batch at zero.

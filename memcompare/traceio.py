@@ -1,6 +1,6 @@
 """Trace files: the text form for people and the binary format for everything else.
 
-The text form (``.mctrace.txt``) is DESIGN.md §3's: one event per line, ``#`` comments. The binary
+The text form (``.mctrace.txt``) is docs/design.md §3's: one event per line, ``#`` comments. The binary
 format (version 1, byte by byte in docs/trace-format.md) stores the event columns *and* the derived
 object-id columns exactly as :meth:`memcompare.trace.Trace.body` encodes them, so loading is a few
 ``np.frombuffer`` calls and checksum checks: no per-event Python loop, no re-validation.

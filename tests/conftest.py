@@ -4,7 +4,7 @@ import os
 
 # Set before memcompare loads any plugin: unrelated installed plugins never leak into the suite.
 os.environ["MEMCOMPARE_LOAD_PLUGINS"] = ""
-# Re-trace the heap at every collection (DESIGN.md §4, safety oracle).
+# Re-trace the heap at every collection (docs/design.md §4, safety oracle).
 os.environ["MEMCOMPARE_CHECK"] = "full"
 # Recorded traces go to a cache of the session's own, not the user's (docs/reliability.md).
 import atexit  # noqa: E402

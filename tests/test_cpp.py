@@ -1,6 +1,6 @@
 """The ``cpp`` model (C++ new/delete over glibc ptmalloc2) against numbers derived by hand.
 
-Every expectation below follows from glibc 2.36 malloc/malloc.c's rules as reference/runtimes.md
+Every expectation below follows from glibc 2.36 malloc/malloc.c's rules as docs/runtimes.md
 §4.1 states them, worked through in the comments. Constants used throughout:
 
 - chunk = max(32, (request + 8 + 15) & ~15), request = payload + 8 × slots (``request2size``);

@@ -1,5 +1,5 @@
 """The ``cpython`` model (refcounting, the cyclic collector, pymalloc) against numbers derived by
-hand from CPython's rules (reference/runtimes.md §3; Modules/gcmodule.c, Python/gc.c,
+hand from CPython's rules (docs/runtimes.md §3; Modules/gcmodule.c, Python/gc.c,
 Objects/obmalloc.c), worked through in the comments. Constants used throughout:
 
 - an object with slots is a ``__slots__`` instance: 16 (PyGC_Head) + 16 (PyObject) + 8 × (slots +
@@ -98,7 +98,7 @@ def test_object_layout_and_size_class(payload, slots, nbytes):
 
 def test_blocks_per_pool():
     assert blocks_per_pool(1) == 510          # ⌊16336 / 32⌋
-    assert blocks_per_pool(0) == 1021         # 16-byte blocks: runtimes.md's 994 + 27
+    assert blocks_per_pool(0) == 1021         # 16-byte blocks: docs/runtimes.md's 994 + 27
     assert blocks_per_pool(31) == 31          # ⌊16336 / 512⌋
     assert blocks_per_pool(2) == 340          # ⌊16336 / 48⌋
     t = Recorder()

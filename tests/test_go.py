@@ -1,6 +1,6 @@
 """The ``go`` model against numbers derived by hand from the Go runtime's rules.
 
-Constants used throughout (reference/runtimes.md §1, golang/go runtime sources):
+Constants used throughout (docs/runtimes.md §1, golang/go runtime sources):
 
 - object = payload + 8 × slots; pointerful objects over 512 bytes get an 8-byte malloc header;
   the size class is the smallest of sizeclasses.go's 67 classes that fits;

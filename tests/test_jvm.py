@@ -1,7 +1,7 @@
 """The ``jvm`` model (HotSpot Serial / Parallel GC) against numbers derived by hand.
 
 Every expectation follows from HotSpot's rules as the model's modules cite them
-(reference/runtimes.md §2), worked through in the comments. Constants used throughout:
+(docs/runtimes.md §2), worked through in the comments. Constants used throughout:
 
 - ``-Xmx2m`` (Serial): heap 2 MiB; young = the default NewSize floor, 1.25 MiB (NewRatio would
   give align_down(2 MiB / 3, 64 KiB) = 640 KiB, below ScaleForWordSize(1 MiB) aligned down =
@@ -62,7 +62,7 @@ def linked_list(t: Recorder, count: int, payload: int):
 # -- sizing -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("collector,heap_mb,young_mb,young,eden,survivor,old", [
-    # reference/runtimes.md §2.1, JDK 17 -XX:+UseSerialGC -Xmx64m: young 21 824 K = eden
+    # docs/runtimes.md §2.1, JDK 17 -XX:+UseSerialGC -Xmx64m: young 21 824 K = eden
     # 17 472 K + 2 × 2 176 K, tenured 43 712 K. 64 MiB / 3 = 21 845.3 K → aligned down to
     # 64 K: 21 824 K; / 10 = 2 182.4 K → 2 176 K
     ("serial", 64, None, 21824 * K, 17472 * K, 2176 * K, 43712 * K),
@@ -214,7 +214,7 @@ def test_with_threshold_1_the_next_collection_promotes_the_age_1_survivors():
 
 
 def test_threshold_from_the_runtimes_md_log():
-    # runtimes.md §2.2: "Desired survivor size 1114112 bytes, new threshold 1" with a
+    # docs/runtimes.md §2.2: "Desired survivor size 1114112 bytes, new threshold 1" with a
     # 2 176 K survivor (-Xmx64m) and 1.27 MB of age-1 objects: 2 228 224 / 8 × 50 % =
     # 139 264 words = 1 114 112 bytes
     ages = [0] * 16

@@ -1,5 +1,5 @@
 """Every built-in model on every built-in workload: safety (full re-trace, set by conftest),
-determinism, leaks, and the sanity every metric set must have (DESIGN.md §4)."""
+determinism, leaks, and the sanity every metric set must have (docs/design.md §4)."""
 from __future__ import annotations
 
 import pytest

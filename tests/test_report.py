@@ -131,7 +131,7 @@ def html(results, tmp_path_factory):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         code = report.run(cli_args(str(results / "results.json"), "--format", "html",
-                                   "--out", str(out), "--quiet"))
+                                   "--out", str(out), "--quiet", "--svg"))
     assert code == 0
     return out, printed.getvalue()
 
@@ -159,10 +159,13 @@ def test_one_set_of_figures_per_workload_and_one_throughput_figure(md):
                            [("throughput", None)])
 
 
-def test_every_figure_is_a_valid_png_and_svg(results, md):
+def test_every_figure_is_a_valid_png_and_svg_only_with_svg(results, md, html):
     from matplotlib.image import imread
     from PIL import Image
     _, figs = md
+    # PNG only by default; --svg (the html fixture) adds an SVG beside each PNG
+    assert sorted(p.name for p in (results / "figures").iterdir()) == sorted(
+        f"{f.stem}.png" for f in figs)
     for f in figs:
         png = results / "figures" / f"{f.stem}.png"
         assert png.read_bytes()[:8] == PNG_SIGNATURE, png
@@ -170,7 +173,7 @@ def test_every_figure_is_a_valid_png_and_svg(results, md):
             im.verify()
         pixels = imread(png)
         assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100
-        root = ET.parse(results / "figures" / f"{f.stem}.svg").getroot()
+        root = ET.parse(html[0] / "figures" / f"{f.stem}.svg").getroot()
         assert root.tag == "{http://www.w3.org/2000/svg}svg", f.stem
 
 
@@ -180,19 +183,20 @@ def test_figures_are_byte_identical_on_a_second_run(results, md, html):
     assert sorted(p.name for p in again.iterdir()) == sorted(
         f"{f.stem}.{ext}" for f in figs for ext in ("png", "svg"))
     for f in figs:
-        for ext in ("png", "svg"):
-            first = (results / "figures" / f"{f.stem}.{ext}").read_bytes()
-            second = (again / f"{f.stem}.{ext}").read_bytes()
-            assert first == second, f"{f.stem}.{ext} differs between two runs"
+        first = (results / "figures" / f"{f.stem}.png").read_bytes()
+        second = (again / f"{f.stem}.png").read_bytes()
+        assert first == second, f"{f.stem}.png differs between two runs"
+        # no date or software version in the PNG's metadata, only its title
+        assert b"Software" not in first and b"Creation Time" not in first
 
 
-def test_each_model_has_one_colour_in_every_figure(results, md):
+def test_each_model_has_one_colour_in_every_figure(results, md, html):
     _, figs = md
     assert plots.colour("cpp") == plots.PALETTE["cpp"] == "#0173b2"
     assert plots.colour("stw") == plots.colour("stw") != plots.colour("zgc")
     assert re.fullmatch(r"#[0-9a-f]{6}", plots.colour("stw"))
     for f in figs:                  # cpp and stw finish on both workloads: in every figure
-        svg = (results / "figures" / f"{f.stem}.svg").read_text()
+        svg = (html[0] / "figures" / f"{f.stem}.svg").read_text()
         assert plots.colour("cpp") in svg and plots.colour("stw") in svg, f.stem
 
 
@@ -224,6 +228,8 @@ def test_html_report_is_one_file_with_its_images_embedded(html):
     text = (out / "report.html").read_text()
     for bad in ('src="http', "href=\"http", "<link", "<script src", "url("):
         assert bad not in text, bad
+    # one inline script, and the results tables are the sortable ones (not provenance)
+    assert text.count("<script>") == 1 and text.count('<table class="sortable">') == 2
     srcs = re.findall(r'<img [^>]*src="([^"]+)"', text)
     assert len(srcs) == 9 and all(s.startswith("data:image/png;base64,") for s in srcs)
     first = base64.b64decode(srcs[0].split(",", 1)[1])
@@ -283,3 +289,51 @@ def test_a_missing_results_file_is_a_usage_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read") as e:
         report.run(cli_args(str(tmp_path / "nowhere")))
     assert e.value.exit_code == 2
+
+
+# -- the HTML report in a real browser ---------------------------------------------------------
+
+def _chromium():
+    import shutil
+    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no chromium on PATH (Debian: apt-get install "
+                                                 "chromium)")
+def test_html_report_in_headless_chromium(html, tmp_path):
+    """The report loads in Chromium with every figure decoded, no console error, and its
+    script sorting a table by wall time and hiding a model's rows (its ``#check`` mode)."""
+    import subprocess
+    out, _ = html
+    page = (out / "report.html").resolve().as_uri()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+             "--virtual-time-budget=10000"]
+    dom = subprocess.run([_chromium(), *flags, "--dump-dom", page + "#check"],
+                         capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
+    m = re.search(r'<body data-check="([^"]*)"', dom.stdout)
+    assert m, "the page script did not run to its end"
+    import html as h
+    check = json.loads(h.unescape(m.group(1)))
+    # 9 figures (see test_html_report_is_one_file_with_its_images_embedded), all decoded
+    assert check["images"] == check["loaded"] == 9
+    assert check["errors"] == []
+    assert check["models"] == ["cpp", "nogc", "stw"]
+    # a.mctrace.txt's table: cpp, nogc ×2 and stw finished (4 wall times, ascending); nogc
+    # with 104 bytes of heap is (oom) and sorts last
+    assert check["sorted"] == 4
+    # unticking cpp hides its row in both tables and nothing else
+    assert check["hidden"] == 2
+    shot = tmp_path / "report.png"
+    r = subprocess.run([_chromium(), *flags, f"--screenshot={shot}", "--window-size=1280,2400",
+                        page], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and shot.read_bytes()[:8] == PNG_SIGNATURE, r.stderr[-2000:]
+    from PIL import Image
+    with Image.open(shot) as im:
+        assert im.size == (1280, 2400)
+        # not a blank page: the figures and tables put many colours on it
+        assert len(im.convert("RGB").getcolors(1 << 20) or []) > 50

@@ -149,5 +149,55 @@ def test_a_heap_given_with_heap_multiples_is_a_config_error(tmp_path, registry):
 def test_bad_heap_multiples_name_the_element(tmp_path, registry):
     (tmp_path / "t.mctrace.txt").write_text(TRACE)
     (tmp_path / "run.toml").write_text(CONFIG.replace("[1.5, 2, 4]", "[1.5, -2]"))
-    with pytest.raises(ConfigError, match=r"run.heap_multiples\[1\]: must be a number > 0"):
+    with pytest.raises(ConfigError, match=r"run.heap_multiples\[1\]: must be a finite number > 0"):
         config.load(tmp_path / "run.toml")
+
+
+# -- the published time–space curves have distinct points ---------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def resolved_heap(model: str, params: dict, heap_mb: float) -> int:
+    """The heap, in bytes, the model actually runs with for ``heap_mb``: HotSpot aligns it (and
+    sizes its generations) as plugins/memcompare_jvm/heap.py does; nogc holds what it is given."""
+    if model == "jvm":
+        from memcompare_jvm.heap import Sizes
+        return Sizes.compute(params["collector"], heap_mb, params.get("young_mb"),
+                             params["new_ratio"], params["survivor_ratio"]).heap
+    return int(heap_mb * (1 << 20))
+
+
+def distinct_heaps(min_heaps: list[dict], multiples: list[float]) -> list[str]:
+    """Each curve whose multiples resolve to the same heap setting twice."""
+    bad = []
+    for h in min_heaps:
+        heaps = [resolved_heap(h["model"], h["model_params"], round(h["min_heap_mb"] * m, 6))
+                 for m in multiples]
+        if len(set(heaps)) != len(heaps):
+            bad.append(f"{h['model']} {h['model_params'].get('collector', '')} on "
+                       f"{h['workload']}: min {h['min_heap_mb']} MiB -> {heaps}")
+    return bad
+
+
+def test_coinciding_multiples_are_caught():
+    # the old config's JVM minimum of 2 MiB: 2.5, 3 and 4 MiB all align to 4 MiB
+    jvm = {"collector": "serial", "young_mb": None, "new_ratio": 2, "survivor_ratio": 8}
+    old = [{"model": "jvm", "model_params": jvm, "workload": "binary-trees", "min_heap_mb": 2.0}]
+    assert distinct_heaps(old, [1.25, 1.5, 2, 3, 4, 6])
+    new = [{**old[0], "min_heap_mb": 16.0}]       # 20, 24, 32, 48, 64, 96 MiB
+    assert distinct_heaps(new, [1.25, 1.5, 2, 3, 4, 6]) == []
+
+
+def test_published_time_space_curves_have_distinct_heaps_of_at_least_16_mib():
+    doc = json.loads((ROOT / "results" / "time-space" / "results.json").read_text())
+    cfg = config.load(ROOT / "configs" / "time-space.toml")
+    multiples = list(cfg.heap_multiples)
+    assert doc["config"]["run"]["heap_multiples"] == multiples
+    heaps = doc["min_heaps"]
+    # one curve per heap-limited model (nogc, jvm serial and parallel) per workload
+    assert len(heaps) == 3 * len(cfg.workloads)
+    small = [(h["model"], h["workload"], h["min_heap_mb"]) for h in heaps
+             if h["min_heap_mb"] < 16]
+    assert small == [], "minimum heaps under 16 MiB: enlarge these workloads"
+    assert distinct_heaps(heaps, multiples) == []

@@ -1,6 +1,6 @@
 """Traces: the register machine's rules, the recorder, and both file forms (docs/trace-format.md).
 
-Expected values are worked out by hand from DESIGN.md §3 and the derived-column table in
+Expected values are worked out by hand from docs/design.md §3 and the derived-column table in
 memcompare/trace.py; the property tests check that the parsers and the binary reader turn any
 input into a trace or a TraceError / TraceFormatError, and nothing else.
 """
@@ -60,7 +60,7 @@ def body_start(data: bytes) -> int:
     return 20 + struct.unpack_from("<I", data, 12)[0]
 
 
-# -- the DESIGN.md §3 example -----------------------------------------------------------------
+# -- the docs/design.md §3 example -----------------------------------------------------------------
 
 def test_design_example_parses_with_the_derived_columns_of_the_table():
     t = parse_text(DESIGN_EXAMPLE, source="example.mctrace.txt")

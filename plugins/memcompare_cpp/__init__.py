@@ -1,6 +1,6 @@
 """``cpp``: C++ new/delete over glibc's malloc (ptmalloc2), the manual-memory model.
 
-What it models (glibc 2.36 malloc/malloc.c, 64-bit; reference/runtimes.md §4.1): ``new`` asks
+What it models (glibc 2.36 malloc/malloc.c, 64-bit; docs/runtimes.md §4.1): ``new`` asks
 malloc for payload + 8 × slots bytes, rounded to a chunk of ``max(32, (req + 8 + 15) & ~15)``
 bytes; ``delete`` frees it at the trace's FREE, and an object the trace never frees is a leak.
 Chunks live at simulated addresses in one brk heap, so fragmentation shows in the footprint:

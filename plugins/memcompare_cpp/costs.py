@@ -1,17 +1,17 @@
 """The cost table of the ``cpp`` model: simulated nanoseconds per glibc malloc/free path.
 
-Every default either comes from reference/runtimes.md §5 or is a stated assumption; all can be
+Every default either comes from docs/runtimes.md §5 or is a stated assumption; all can be
 overridden from TOML (``costs = { sbrk_ns = 800 }``). The model counts which path each ``new`` and
 ``delete`` took (malloc.py) and this table prices the path; it must not decide any path itself.
 
-Anchors (reference/runtimes.md §5.2, glibc 2.36 on the reference VM):
+Anchors (docs/runtimes.md §5.2, glibc 2.36 on the reference VM):
 
 - a malloc+free pair that hits the tcache costs ≈10–17 ns; §5.3 suggests 15 ns per pair;
 - 1000 allocations then 1000 frees cost ≈15 ns per pair for 16–64 B (tcache + fastbins) and
   ≈50 ns per pair for 256 B (the bin path: coalescing on free, unsorted scan on malloc);
 - §5.3: 50–300 ns on the bin / large paths (gperftools' ≈300 ns ptmalloc2 pair, 2005).
 
-System calls and page faults have no figure in runtimes.md; their defaults are assumptions for a
+System calls and page faults have no figure in docs/runtimes.md; their defaults are assumptions for a
 Linux x86-64 virtual machine, stated in each field's doc.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from memcompare import param
 
 @dataclass(frozen=True)
 class Costs:
-    """Nanoseconds per glibc malloc/free path (reference/runtimes.md §5)."""
+    """Nanoseconds per glibc malloc/free path (docs/runtimes.md §5)."""
 
     tcache_get_ns: float = param(
         8.0, "malloc served by tcache_get in __libc_malloc (§5.3: 15 ns per tcache-hit "
@@ -65,7 +65,7 @@ class Costs:
              "free, per malloc.c's own comment; assumption)", minimum=0)
     sbrk_ns: float = param(
         1500.0, "one brk system call to grow or trim the heap (sysmalloc / systrim): syscall "
-                "entry and a VMA update on a VM (assumption; no figure in runtimes.md)",
+                "entry and a VMA update on a VM (assumption; no figure in docs/runtimes.md)",
         minimum=0)
     mmap_ns: float = param(
         3000.0, "one mmap system call for a chunk at or above the mmap threshold "
@@ -83,7 +83,7 @@ class Costs:
         5.0, "ownership = \"shared_ptr\", atomic_counts: copying a shared_ptr, one locked "
              "increment of the count (_M_add_ref_copy: lock add), uncontended (measured on the "
              "reference VM, benchmarks/bench_refcount.py: 4.7–5.3 ns, back to back on one "
-             "count; runtimes.md §5.2: ≈5.5 ns per atomic inc+dec pair)", minimum=0)
+             "count; docs/runtimes.md §5.2: ≈5.5 ns per atomic inc+dec pair)", minimum=0)
     atomic_dec_ns: float = param(
         5.0, "ownership = \"shared_ptr\", atomic_counts: releasing a shared_ptr that is not "
              "the last: _M_release's acquire load of both counts and a locked decrement (lock "

@@ -1,6 +1,6 @@
 """glibc ptmalloc2's main arena, 64-bit: chunks, tcache, fastbins, bins, top, brk/trim, mmap.
 
-The rules are glibc 2.36 malloc/malloc.c (reference/runtimes.md §4.1); each names the function
+The rules are glibc 2.36 malloc/malloc.c (docs/runtimes.md §4.1); each names the function
 or macro it comes from. Chunks are simulated by address only — ``(address, size)`` pairs in
 lists and dicts — because where a chunk lies decides what it can coalesce with and how far the
 heap must extend, which is the fragmentation memcompare measures. Contents are never simulated.
@@ -109,7 +109,7 @@ class Arena:
         self.c = costs
         self.fp_at = fp_at
         self.fp_bytes = fp_bytes
-        # -- tunables (malloc.c mp_; reference/runtimes.md §4.1) --
+        # -- tunables (malloc.c mp_; docs/runtimes.md §4.1) --
         self.tcount = params.tcache_count
         self.tc_max = tcache_max_chunk(params.tcache_max_bytes) if self.tcount > 0 else 0
         self.max_fast = max_fast_chunk(params.max_fast)

@@ -1,7 +1,7 @@
 """The ``cpp`` model: the replay loop and parameters of C++ new/delete over glibc malloc.
 
 ``new`` is ``malloc(payload + 8 × slots)`` and ``delete`` is ``free`` (libstdc++'s operator
-new/delete forward to them; reference/runtimes.md §4). Every rule of the allocator lives in
+new/delete forward to them; docs/runtimes.md §4). Every rule of the allocator lives in
 malloc.py; this module lowers the trace with numpy, runs one plain loop over the ALLOC and FREE
 events with the tcache fast paths inline (reference/simulator-speed.md §6.4), and hands the
 engine what happened. It computes no metric.

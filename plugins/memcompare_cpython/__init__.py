@@ -1,7 +1,7 @@
 """``cpython``: CPython's memory management — reference counting, the generational cycle
 collector and pymalloc over glibc malloc (64-bit default build, 3.11–3.14).
 
-What it models (reference/runtimes.md §3 and the CPython sources each module cites):
+What it models (docs/runtimes.md §3 and the CPython sources each module cites):
 
 - layout.py: an object with a slot is a container, tracked by the collector: an instance of a
   ``__slots__`` class, 16-byte ``PyGC_Head`` + 16-byte ``PyObject`` + 8 bytes per slot, the

@@ -1,6 +1,6 @@
 """The cost table of the ``cpython`` model: simulated nanoseconds per CPython memory operation.
 
-Every default comes from reference/runtimes.md §5 or is a stated assumption; all can be
+Every default comes from docs/runtimes.md §5 or is a stated assumption; all can be
 overridden from TOML (``costs = { gc_scan_ns = 30 }``). The model counts what happened
 (objects created and deallocated, reference-count updates, pools and arenas taken and given
 back, containers a collection examined, garbage it freed) and this table prices it; it must not
@@ -12,7 +12,7 @@ table, field for field, so one glibc is priced the same under both models and ev
 prices is overridable here too. ``mmap_ns``/``munmap_ns``/``page_fault_ns`` also price pymalloc's
 arenas, which obmalloc maps and unmaps itself.
 
-Anchors (reference/runtimes.md §5.2 / §5.3, CPython 3.11–3.13 on the reference VM):
+Anchors (docs/runtimes.md §5.2 / §5.3, CPython 3.11–3.13 on the reference VM):
 
 - creating and destroying a small object costs ≈35–118 ns (``[]`` ≈35–42 ns, ``object()``
   ≈50 ns); §5.3 suggests 40 ns for "pymalloc alloc+free (+object init)";
@@ -33,7 +33,7 @@ _GLIBC = GlibcCosts()
 
 @dataclass(frozen=True)
 class Costs(GlibcCosts):
-    """Nanoseconds per CPython memory operation (reference/runtimes.md §5), after glibc's."""
+    """Nanoseconds per CPython memory operation (docs/runtimes.md §5), after glibc's."""
 
     # -- system calls, shared by glibc and pymalloc's own arenas (defaults: the cpp table's) --
     mmap_ns: float = param(

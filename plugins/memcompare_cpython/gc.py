@@ -3,7 +3,7 @@ what it frees.
 
 Sources: Modules/gcmodule.c (3.11, 3.12) and Python/gc.c (3.13; 3.14.5+ restores this code
 after 3.14.0–3.14.4's incremental collector), InternalDocs/garbage_collector.md, and
-reference/runtimes.md §3.2–3.3. The rules, each where it is coded below:
+docs/runtimes.md §3.2–3.3. The rules, each where it is coded below:
 
 - three generations; ``count[0]`` rises on every tracked allocation (``_PyObject_GC_Link``) and
   falls, never below 0, on every tracked deallocation (``PyObject_GC_Del``);
@@ -98,7 +98,7 @@ RULES = {
     "3.14": VersionRules(
         (2000, 10, 10), True,
         "3.14.5+: 3.13's Python/gc.c restored (What's New 3.14, \"From Python 3.14.5 "
-        "onwards\"; python/cpython PR #148720), reference/runtimes.md §3.3. 3.14.0-3.14.4's "
+        "onwards\"; python/cpython PR #148720), docs/runtimes.md §3.3. 3.14.0-3.14.4's "
         "incremental collector is version \"3.14.0\""),
     "3.14.0": VersionRules(
         (2000, 10, 0), True,
@@ -109,7 +109,7 @@ RULES = {
         "PyObject_GC_Del. Thresholds: Include/internal/pycore_runtime_init.h (young 2000, "
         "old 10 and 0)"),
 }
-#: gc.get_threshold() of each version (runtimes.md §3.3)
+#: gc.get_threshold() of each version (docs/runtimes.md §3.3)
 THRESHOLDS = {v: r.thresholds for v, r in RULES.items()}
 #: 3.12 made the collection a scheduled eval-breaker event (gh-97922): it runs at the
 #: interpreter's next check, not inside the allocation that crossed the threshold

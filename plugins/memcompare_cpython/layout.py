@@ -11,7 +11,7 @@ A trace object is one CPython object in one ``PyObject_Malloc`` — the object t
   tracks it, and a 16-byte ``PyGC_Head`` (``_gc_next``, ``_gc_prev``) sits in front of the
   16-byte ``PyObject`` header (``ob_refcnt``, ``ob_type``): 32 + 8 × (nslots + ceil(size / 8))
   (Objects/typeobject.c ``type_new``: basicsize 16 + 8 per slot; ``PyType_GenericAlloc``:
-  ``_PyType_PreHeaderSize`` + basicsize; runtimes.md §3.2, §3.5). Measured with ``sys.getsizeof``
+  ``_PyType_PreHeaderSize`` + basicsize; docs/runtimes.md §3.2, §3.5). Measured with ``sys.getsizeof``
   on 3.11.7, 3.12.1 and 3.13.0: 56 for three slots, the same on all three — 3.12+ adds a
   pre-header (managed dict and weakref pointers) only to classes with a ``__dict__`` or
   ``__weakref__``, which a ``__slots__`` class without them has not, so the layout is one for
@@ -41,9 +41,9 @@ import numpy as np
 
 from memcompare.trace import SLOT_BYTES
 
-#: PyObject: ob_refcnt (8) + ob_type (8) (runtimes.md §3.5; sys.getsizeof(object()) == 16)
+#: PyObject: ob_refcnt (8) + ob_type (8) (docs/runtimes.md §3.5; sys.getsizeof(object()) == 16)
 OBJECT_HEADER = 16
-#: PyGC_Head in front of every GC-tracked object, default build (runtimes.md §3.2, §3.5)
+#: PyGC_Head in front of every GC-tracked object, default build (docs/runtimes.md §3.2, §3.5)
 GC_HEADER = 16
 #: PyBytesObject before its payload (PyObject_VAR_HEAD 24 + ob_shash 8) plus the trailing NUL:
 #: PyBytesObject_SIZE = offsetof(PyBytesObject, ob_sval) + 1 (Objects/bytesobject.c)

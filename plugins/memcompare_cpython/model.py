@@ -22,7 +22,7 @@ work ns                ``N`` — nothing                      —
 =====================  ===================================  =================================
 
 ``N`` objects, ``S`` stores; ``N`` itself is a no-op, the increment of a spare count. FREE is a
-CLEAR (DESIGN.md §3): CPython has no ``delete``. ``local`` ALLOCs are plain allocations: CPython
+CLEAR (docs/design.md §3): CPython has no ``delete``. ``local`` ALLOCs are plain allocations: CPython
 has no escape analysis, every object is on the heap.
 
 Costs the trace fixes (refcount updates, object creation, each deallocation's fast path) are

@@ -1,7 +1,7 @@
 """pymalloc (Objects/obmalloc.c, 64-bit, CPython 3.10+): size classes, pools, arenas.
 
 The rules, each from obmalloc.c (3.11–3.13; the functions are the same in all three) and
-Include/internal/pycore_obmalloc.h, with the figures of reference/runtimes.md §3.4:
+Include/internal/pycore_obmalloc.h, with the figures of docs/runtimes.md §3.4:
 
 - a request of 1..512 bytes (``SMALL_REQUEST_THRESHOLD``) is served from size class
   ``(nbytes - 1) >> 4`` (``ALIGNMENT`` 16 → 32 classes of 16..512 bytes); anything larger goes to
@@ -11,7 +11,7 @@ Include/internal/pycore_obmalloc.h, with the figures of reference/runtimes.md §
 - pools come from 1 MiB arenas (``ARENA_SIZE``, ``USE_LARGE_ARENAS``) that obmalloc maps itself
   (``_PyObject_ArenaMmap``); an arena whose address is not pool-aligned loses one pool, which
   ``sys._debugmallocstats`` reports as "bytes lost to arena alignment = 16384" per arena
-  (runtimes.md §3.4), so an arena holds 63 pools;
+  (docs/runtimes.md §3.4), so an arena holds 63 pools;
 - ``pymalloc_alloc`` takes a block from the first pool of ``usedpools[class]``; a pool that fills
   up leaves the list (``pymalloc_pool_extend``); with no used pool, ``allocate_from_new_pool``
   takes a pool from the head of ``usable_arenas`` — a cached free pool first, else the next
@@ -47,7 +47,7 @@ POOL_SIZE = 16 * 1024                # pycore_obmalloc.h: USE_LARGE_POOLS (3.10+
 ARENA_SIZE = 1024 * 1024             # pycore_obmalloc.h: USE_LARGE_ARENAS (3.10+, 64-bit)
 POOL_OVERHEAD = 48                   # sizeof(struct pool_header) rounded up to ALIGNMENT
 MAX_POOLS_IN_ARENA = ARENA_SIZE // POOL_SIZE                     # 64
-#: one pool lost to arena alignment (runtimes.md §3.4: "bytes lost to arena alignment = 16384
+#: one pool lost to arena alignment (docs/runtimes.md §3.4: "bytes lost to arena alignment = 16384
 #: per arena" in sys._debugmallocstats of 3.10–3.13)
 POOLS_PER_ARENA = MAX_POOLS_IN_ARENA - 1
 PAGE = 4096

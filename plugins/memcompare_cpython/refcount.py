@@ -1,6 +1,6 @@
 """The objects of one replay: reference counts, slots, and where each object's memory lives.
 
-Reference counting as CPython does it (reference/runtimes.md §3.1; InternalDocs/
+Reference counting as CPython does it (docs/runtimes.md §3.1; InternalDocs/
 garbage_collector.md, "Abstract"): every reference held in a register (a local variable) or in a
 slot of a live object counts one in ``ob_refcnt``; when the count reaches zero the object is
 deallocated at once, and its ``tp_dealloc`` drops the references in its slots, which may free

@@ -1,6 +1,6 @@
 """``go``: the Go runtime's memory manager — size-class spans, pacer, concurrent mark-sweep.
 
-What it models (reference/runtimes.md §1; each rule cites its runtime source where it lives), in
+What it models (docs/runtimes.md §1; each rule cites its runtime source where it lives), in
 one of the rule sets chosen by ``version``: "1.19" (the pacer's cons/mark smoothed by a PI
 controller and measured from the computed trigger; no malloc headers), "1.20" (the max-of-four
 cons/mark from the start heap that replaced it, golang/go#53892), "1.22" (that pacer and

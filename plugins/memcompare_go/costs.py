@@ -2,7 +2,7 @@
 
 The model counts what the Go runtime would do (objects and pointer slots marked, spans swept,
 pages faulted in or released, write barriers executed, stop-the-world pauses) and this table
-prices it. Every default comes from reference/runtimes.md §5 or is a stated assumption, and all
+prices it. Every default comes from docs/runtimes.md §5 or is a stated assumption, and all
 can be overridden from TOML (``costs = { mark_object_ns = 30 }``). Nothing here decides a policy.
 
 Units: the pacer's "scan work" is measured in nanoseconds of marking at these prices (Go counts
@@ -17,7 +17,7 @@ from memcompare import param
 
 @dataclass(frozen=True)
 class Costs:
-    """Nanoseconds per counted unit of Go runtime work (reference/runtimes.md §5)."""
+    """Nanoseconds per counted unit of Go runtime work (docs/runtimes.md §5)."""
 
     alloc_ns: float = param(
         15.0, "mallocgc fast path per object: mcache slot or tiny block (§5.3: 15 ns/object, "

@@ -1,6 +1,6 @@
 """``jvm``: HotSpot's collectors Serial (DefNew + mark-compact), Parallel and G1.
 
-What it models (OpenJDK HotSpot 17 sources; reference/runtimes.md §2): a heap of ``-Xms`` =
+What it models (OpenJDK HotSpot 17 sources; docs/runtimes.md §2): a heap of ``-Xms`` =
 ``-Xmx`` split into eden, two survivor spaces and an old generation exactly as HotSpot's flag
 processing sizes them (heap.py); objects laid out with a 12-byte header, 4-byte compressed
 references and 8-byte alignment (layout.py); bump-pointer allocation in TLABs carved from

@@ -1,12 +1,12 @@
 """The cost table of the ``jvm`` model: simulated nanoseconds per counted unit of work.
 
-Defaults come from reference/runtimes.md §5 (sections named in each doc) or are stated
+Defaults come from docs/runtimes.md §5 (sections named in each doc) or are stated
 assumptions; every entry can be overridden from TOML (``costs = { copy_ns_per_byte = 0.4 }``).
 The model counts work (objects allocated, TLAB refills, barrier executions, cards and slots
 scanned, objects and bytes copied, objects marked, forwarded, adjusted and moved) and this
 table prices it; it must not decide anything else.
 
-Anchors (reference/runtimes.md §5.2, JDK 17 Serial on the reference VM): allocation ≈3 ns per
+Anchors (docs/runtimes.md §5.2, JDK 17 Serial on the reference VM): allocation ≈3 ns per
 24-byte object; a young pause with ≈1 MB of survivors ≈0.25–0.4 ms; full-collection marking
 ≈15–22 ns per object, a full collection without movement ≈43 ns per live object in all.
 
@@ -41,7 +41,7 @@ from memcompare import param
 
 @dataclass(frozen=True)
 class Costs:
-    """Nanoseconds per unit of JVM memory-management work (reference/runtimes.md §5)."""
+    """Nanoseconds per unit of JVM memory-management work (docs/runtimes.md §5)."""
 
     # -- allocation (mutator) --
     tlab_alloc_ns: float = param(
@@ -90,7 +90,7 @@ class Costs:
     # -- full collection (mark-compact) --
     full_pause_ns: float = param(
         1_000_000.0, "fixed cost of a full pause: safepoint, class unloading, code cache and "
-                     "metadata work (assumption; no figure in runtimes.md)", minimum=0)
+                     "metadata work (assumption; no figure in docs/runtimes.md)", minimum=0)
     mark_ns_per_object: float = param(
         20.0, "phase 1, marking a live object (§5.3: 20 ns/object; §5.2: 15–22 ns)", minimum=0)
     mark_ns_per_slot: float = param(

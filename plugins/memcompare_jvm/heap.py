@@ -24,7 +24,7 @@ that the model keeps as "eden" with no survivors and no old generation. Its heap
 rounded up to its ``HeapAlignment`` = the page size, 4 KiB
 (``EpsilonArguments::initialize_alignments``, gc/epsilon/epsilonArguments.cpp).
 
-Worked example (reference/runtimes.md §2.1, JDK 17 Serial ``-Xmx64m -Xms64m``): young 21 824 K
+Worked example (docs/runtimes.md §2.1, JDK 17 Serial ``-Xmx64m -Xms64m``): young 21 824 K
 = eden 17 472 K + 2 × 2 176 K, tenured 43 712 K.
 
 The state below is what the collectors (young.py, full.py), the barrier (barrier.py) and the

@@ -1,7 +1,7 @@
 """HotSpot object layout on 64-bit: header, reference width, 8-byte alignment.
 
 A trace object of ``payload`` bytes and ``nslots`` pointer slots becomes a Java object of
-``align8(header + payload + ref_size × nslots)`` bytes (reference/runtimes.md §2.5):
+``align8(header + payload + ref_size × nslots)`` bytes (docs/runtimes.md §2.5):
 
 - the header is the 8-byte mark word plus the class pointer: 4 bytes with compressed class
   pointers (``-XX:+UseCompressedClassPointers``, the default), 8 without, so 12 or 16 bytes
@@ -34,7 +34,7 @@ NARROW_KLASS = 4
 WIDE_KLASS = 8
 NARROW_OOP = 4
 WIDE_OOP = 8
-#: ObjectAlignmentInBytes (JDK 17 PrintFlagsFinal; reference/runtimes.md §2.5)
+#: ObjectAlignmentInBytes (JDK 17 PrintFlagsFinal; docs/runtimes.md §2.5)
 OBJECT_ALIGNMENT = 8
 
 

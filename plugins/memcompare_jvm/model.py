@@ -27,7 +27,7 @@ fit is an OutOfMemoryError (``EpsilonHeap::allocate_work`` returns null when the
 expand, and Epsilon sets ``ExitOnOutOfMemoryError``, epsilonArguments.cpp). Its barrier set
 (``EpsilonBarrierSet``) does nothing on a store, so no card-mark cost.
 
-``local`` objects (DESIGN.md §3): C2's escape analysis (``ConnectionGraph``, opto/escape.cpp)
+``local`` objects (docs/design.md §3): C2's escape analysis (``ConnectionGraph``, opto/escape.cpp)
 finds allocations that do not escape the compiled method, and ``PhaseMacroExpand::
 eliminate_allocate_node`` (opto/macro.cpp) replaces them by their fields (scalar replacement,
 ``-XX:+EliminateAllocations``, on by default). A ``local`` object is such an allocation, so with
@@ -64,7 +64,7 @@ from .young import collect_young
 
 @dataclass(frozen=True)
 class Params:
-    """HotSpot flags (defaults as in JDK 17's ``-XX:+PrintFlagsFinal``, reference/runtimes.md
+    """HotSpot flags (defaults as in JDK 17's ``-XX:+PrintFlagsFinal``, docs/runtimes.md
     §2), with ``-Xms`` = ``-Xmx``."""
 
     collector: Literal["serial", "parallel", "g1", "epsilon"] = param(

@@ -113,7 +113,7 @@ class EdenAllocator:
     def _touch_run(self, k0: int, k1: int) -> None:
         """Objects ``k0 .. k1-1`` were bump-allocated in the current TLAB: eden's touched memory
         grows object by object, so report the footprint at each object that touches a new page
-        (a page becomes resident when first written, reference/runtimes.md §2: RSS counts
+        (a page becomes resident when first written, docs/runtimes.md §2: RSS counts
         touched pages)."""
         heap = self.heap
         end = (self.eden_cap - self.eden_free - self.tlab_free     # touched after object k1-1

@@ -1,5 +1,5 @@
 """What the four native models share: building a replayer, running it, and turning its replays
-into DESIGN.md §4's metrics like a benchmark harness would.
+into docs/design.md §4's metrics like a benchmark harness would.
 
 A native model replays the trace in the real runtime (a small interpreter per language whose
 register array is the whole root set; the contract is docs/native.md). It runs ``repeats``
@@ -232,7 +232,7 @@ class NativeModel(Model):
 
     def _check_digest(self, trace: Trace, replays: list[dict[str, Any]], what: str = ""
                       ) -> dict[str, int]:
-        """Every replay observed what the trace says (DESIGN.md §3's semantics); the digest."""
+        """Every replay observed what the trace says (docs/design.md §3's semantics); the digest."""
         want = digest(trace)
         for r in replays:
             if r["digest"] != want:

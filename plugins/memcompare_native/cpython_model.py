@@ -220,7 +220,7 @@ class CPythonNative(NativeModel):
         version = f"{v[0]}.{v[1]}"
         if version == "3.14" and v[2] < 5:
             # the model's "3.14" is 3.14.5+, which went back to 3.13's collector; 3.14.0-3.14.4
-            # ran the incremental one, the model's "3.14.0" (reference/runtimes.md §3.3)
+            # ran the incremental one, the model's "3.14.0" (docs/runtimes.md §3.3)
             version = "3.14.0"
         build = "free-threaded" if replay_line.get("free_threaded") else "default"
         return {"version": version, "gc_enabled": bool(replay_line["gc_enabled"]),

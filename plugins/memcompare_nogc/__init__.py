@@ -24,14 +24,14 @@ class Params:
     header_bytes: int = param(0, "per-object header in bytes (0: the baseline charges no layout "
                                  "overhead; 12 for a JVM-like Epsilon)", minimum=0)
     alignment: int = param(8, "object alignment in bytes (HotSpot ObjectAlignmentInBytes = 8, "
-                              "reference/runtimes.md §2.5)", minimum=1)
+                              "docs/runtimes.md §2.5)", minimum=1)
 
 
 @dataclass(frozen=True)
 class Costs:
-    alloc_ns: float = param(3.0, "bump/TLAB allocation per object (reference/runtimes.md §5.3: "
+    alloc_ns: float = param(3.0, "bump/TLAB allocation per object (docs/runtimes.md §5.3: "
                                  "≈3 ns, Goetz 2005; Shipilëv TLAB quark)", minimum=0)
-    zero_ns_per_byte: float = param(0.05, "zeroing per allocated byte (reference/runtimes.md "
+    zero_ns_per_byte: float = param(0.05, "zeroing per allocated byte (docs/runtimes.md "
                                           "§5.3)", minimum=0)
 
 

@@ -9,7 +9,7 @@ the object still does not fit after the collection, the program is out of memory
 Sources: R. R. Fenichel and J. C. Yochelson, "A LISP garbage-collector for virtual-memory
 computer systems", CACM 12(11):611–612, 1969 (the two semispaces); C. J. Cheney, "A
 nonrecursive list compacting algorithm", CACM 13(11):677–678, 1970 (the breadth-first copy
-with no stack). Costs: memcompare's reference/runtimes.md §5.3 (costs.py).
+with no stack). Costs: memcompare's docs/runtimes.md §5.3 (costs.py).
 
 Parts, one file each (as MMTk builds a plan from named parts): space.py (object layout, bump
 allocation in from-space, pages touched), heap.py (registers and slots at a collection),

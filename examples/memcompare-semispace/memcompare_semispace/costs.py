@@ -3,7 +3,7 @@
 The model counts work (objects and bytes allocated, registers and slots scanned, objects and
 bytes copied, collections) and this table prices it; it decides nothing else. The defaults are
 the figures memcompare's reference notes suggest for a bump allocator and a copying collector
-(reference/runtimes.md §5.3, "Suggested default cost parameters"), the same ones the ``jvm``
+(docs/runtimes.md §5.3, "Suggested default cost parameters"), the same ones the ``jvm``
 model's young collection uses, so that the two copying collectors differ by policy, not by
 price. Every entry can be overridden from TOML: ``costs = { copy_ns_per_byte = 0.4 }``.
 """
@@ -16,7 +16,7 @@ from memcompare import param
 
 @dataclass(frozen=True)
 class Costs:
-    """Nanoseconds per unit of semispace work (reference/runtimes.md §5.3)."""
+    """Nanoseconds per unit of semispace work (docs/runtimes.md §5.3)."""
 
     alloc_ns: float = param(
         3.0, "bump-pointer allocation per object (§5.3: 3 ns; Goetz 2005, Shipilëv's TLAB "

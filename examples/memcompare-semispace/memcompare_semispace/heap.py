@@ -1,11 +1,11 @@
 """The program's heap at a collection: which object each register and slot refers to.
 
-The roots of a trace are its registers (DESIGN.md §3). A collection before event ``i`` needs
+The roots of a trace are its registers (docs/design.md §3). A collection before event ``i`` needs
 the registers and slots as events ``0 .. i-1`` left them; between two collections the events
 only overwrite registers and slots, so each stretch is applied in one numpy step,
 last writer wins (reference/simulator-speed.md §6.3) — no per-event Python loop.
 
-Collector semantics: FREE only clears its register, like CLEAR (DESIGN.md §3); death is found
+Collector semantics: FREE only clears its register, like CLEAR (docs/design.md §3); death is found
 by reachability. A ``local`` ALLOC is a plain ALLOC here: a semispace has no escape analysis.
 """
 from __future__ import annotations

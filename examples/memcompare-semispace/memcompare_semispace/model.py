@@ -39,7 +39,7 @@ class Params:
            "(assumption; HotSpot's is 12 with compressed class pointers)", minimum=0)
     alignment: int = param(
         8, "object alignment in bytes (HotSpot ObjectAlignmentInBytes = 8, "
-           "reference/runtimes.md §2.5)", minimum=1)
+           "docs/runtimes.md §2.5)", minimum=1)
 
 
 class SemispaceModel(Model):

@@ -1,7 +1,7 @@
 """Object layout and the two semispaces: bump allocation in from-space, pages touched.
 
 Layout: an object takes ``header + payload + 8 × slots`` bytes rounded up to the alignment
-(DESIGN.md §3 leaves header and rounding to each model). Allocation is a pointer bump in the
+(docs/design.md §3 leaves header and rounding to each model). Allocation is a pointer bump in the
 current from-space (Fenichel & Yochelson 1969: "allocation proceeds sequentially through the
 active semispace"), so which object overflows it is decided by allocation volume alone: a
 cumulative sum and one ``searchsorted`` find it, with no per-event loop

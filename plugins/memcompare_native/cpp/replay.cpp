@@ -38,7 +38,7 @@
 // between replays; FREE does nothing). wall(glibc) - wall(bump) is what glibc's malloc and
 // free cost beyond handing out resident memory.
 //
-// Semantics (DESIGN.md §3): the register array (a std::vector<Obj*>) is the program's whole
+// Semantics (docs/design.md §3): the register array (a std::vector<Obj*>) is the program's whole
 // root set; writing a register drops what it held (a plain overwrite: C++ has no collector, a
 // dropped object stays allocated until its FREE); CLEAR only nulls the register; FREE is
 // `delete` then null. An object the trace never frees leaks, as it would in C++. ALLOC's
@@ -54,7 +54,7 @@
 // allocated_bytes is measured, not computed from the trace: glibc keeps no cumulative count
 // (mallinfo2 is a snapshot), so after each `new` the replayer asks glibc for the chunk it
 // actually handed out (malloc_usable_size, turned into the chunk size: see chunk_size()) and
-// sums them: headers and rounding included, as DESIGN.md §4 defines allocated_bytes. The size
+// sums them: headers and rounding included, as docs/design.md §4 defines allocated_bytes. The size
 // is read from the chunk's header (one load of a line malloc just wrote; see chunk_size()), so
 // the accounting adds about a cycle per ALLOC to malloc's measured time. If the startup check
 // finds a malloc that does not follow glibc's chunk rule, allocated_bytes is null with the

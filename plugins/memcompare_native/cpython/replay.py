@@ -35,7 +35,7 @@ Object layout — ONE CPython object, one allocation, per trace ALLOC, laid out 
   Objects/bytesobject.c ``_PyBytes_FromSize``; getsizeof(bytes(10)) == 43). ``bytes(0)`` is a
   shared singleton, so a size-0 atom is ``object()`` (16 bytes, untracked).
 
-Semantics (DESIGN.md §3): the register list is the whole root set; writing a register drops what
+Semantics (docs/design.md §3): the register list is the whole root set; writing a register drops what
 it held (plain Python assignment, the new reference taken first); FREE is a CLEAR (CPython has no
 delete: the reference count frees the object when its last reference goes); ``local`` ALLOCs are
 plain allocations; WORK spins on ``time.perf_counter_ns`` for its nanoseconds. No local variable

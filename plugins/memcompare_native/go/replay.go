@@ -4,7 +4,7 @@
 //
 //	GOGC=100 GOMEMLIMIT=64MiB GOMAXPROCS=2 replay-go TRACE_FILE REPLAYS
 //
-// The register array is the program's whole root set (DESIGN.md §3): writing a register drops
+// The register array is the program's whole root set (docs/design.md §3): writing a register drops
 // what it held, FREE is a CLEAR (the collector finds death by reachability), WORK spins on the
 // monotonic clock for its nanoseconds.
 //

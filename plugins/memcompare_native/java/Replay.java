@@ -1,6 +1,6 @@
 // jvm-native replayer: replays a memcompare binary trace (format v1, docs/trace-format.md)
 // in the real JVM and prints one JSON result per replay (contract: docs/native.md,
-// DESIGN.md section 3).
+// docs/design.md section 3).
 //
 // Usage: java [HotSpot flags] -XX:MaxDirectMemorySize=... -cp DIR Replay TRACE_FILE REPLAYS
 //
