@@ -303,7 +303,7 @@ def cmd_run(args) -> int:
         raise ConfigError("--scheduler: only with --executor dask")
     if args.dry_run:
         from .plan import dry_run
-        sys.stdout.write(dry_run(cfg, out))
+        sys.stdout.write(dry_run(cfg, out, use_cache=not args.no_trace_cache))
         return EXIT_OK
     progress = progress_for(args.quiet)
     res = out / "results.json"

@@ -39,16 +39,54 @@ def _finished(out: Path, config: Config) -> tuple[set[str], dict[str, dict[str, 
             {h["key"]: h for h in old.get("min_heaps", [])})
 
 
-def dry_run(config: Config, out: Path) -> str:
-    from .runner import _TRACES, Progress, _mutator_of, _wkey, cell_key, prepare_traces
+def _traces(config: Config, use_cache: bool) -> dict[str, Any]:
+    """Each workload instance's trace (from the trace cache, recorded, or its file), or the
+    message saying why it has none."""
+    from .api import record_entry
+    from .cache import TraceCache
+    from .cache import key as cache_key
+    from .errors import MemcompareError
+    from .runner import _wkey
+    from .traceio import load
+    cache = TraceCache() if use_cache else None
+    traces: dict[str, Any] = {}
+    for w in config.workloads:
+        key = _wkey(w)
+        if key in traces:
+            continue
+        if w.trace_path is not None:
+            try:
+                traces[key] = load(w.trace_path)
+            except MemcompareError as e:
+                raise ConfigError(f"workload[{w.index}].trace: {e}") from None
+            continue
+        k = cache_key(w.entry, w.params) if cache is not None else None
+        meta = cache.lookup(k) if cache is not None else None
+        trace = cache.load(k, meta) if meta is not None else None
+        if trace is None:
+            try:
+                trace = record_entry(w.entry, w.params)
+            except Exception as e:
+                traces[key] = f"{type(e).__name__}: {e}"
+                continue
+            if cache is not None:
+                try:
+                    cache.store(k, trace)       # the run that follows reuses it
+                except OSError:
+                    pass
+        traces[key] = trace
+    return traces
+
+
+def dry_run(config: Config, out: Path, *, use_cache: bool = True) -> str:
+    from .runner import _mutator_of, _wkey, cell_key
     from .trace import Trace
-    _TRACES.clear()
-    prepare_traces(config.workloads, Progress())
+    traces = _traces(config, use_cache)
     done, heaps = _finished(out, config)
     rows = []
     finished = 0
     for w in config.workloads:
-        t = _TRACES.get(_wkey(w))
+        t = traces.get(_wkey(w))
         ok = isinstance(t, Trace)
         wl = w.name
         if w.trace_path is None:
@@ -97,7 +135,7 @@ def dry_run(config: Config, out: Path) -> str:
                      tablefmt="simple", disable_numparse=True,
                      colalign=("left", "left", "right", "right", "right", "left"))
     errors = [f"{w.name}: {t}" for w in config.workloads
-              if isinstance(t := _TRACES.get(_wkey(w)), str)]
+              if isinstance(t := traces.get(_wkey(w)), str)]
     lines = [f"{config.name}: {len(rows)} cell(s), {finished} finished in {out}, "
              f"{len(rows) - finished} to run", "", table]
     lines += [f"trace failed: {e}" for e in errors]

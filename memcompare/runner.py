@@ -823,7 +823,7 @@ def _run(config: Config, out_dir: Path, jobs: int, progress: Progress,
 
     def save() -> None:
         done = [c for c in slots if c is not None] + kept
-        if unchanged(done):
+        if unchanged(done) or (not done and old is None):    # nothing to save, or no news
             return
         doc = document(cfg_doc, env, done, __version__)
         if min_heaps:

@@ -274,19 +274,25 @@ def test_file_mistakes_are_one_line_and_exit_2(cfg, tmp_path, capsys):
 # -- Ctrl-C: the message about saved results is true -------------------------------------------
 
 def test_interrupt_messages_say_what_was_saved(cfg, tmp_path, capsys):
+    import os
+    import signal
+    import time
+
     import numpy as np
 
     from memcompare import Model, hookimpl
     from memcompare.plugins import Plugins, set_plugins
 
     class Interrupting(Model):
-        """Interrupts (as Ctrl-C would) on the trace with ``stop_on`` events."""
+        """On the trace with ``stop_on`` events, presses Ctrl-C in the run (its worker's
+        parent) and waits to be ended, as a cell still running when a person interrupts."""
         name = "interrupting"
         stop_on = ""
 
         def run(self, trace, out):
             if trace.events == Interrupting.stop_on:
-                raise KeyboardInterrupt
+                os.kill(os.getppid(), signal.SIGINT)
+                time.sleep(30)
             frees = np.flatnonzero(trace.op == 5)
             out.reclaimed_ids, out.reclaimed_at = trace.x[frees], frees
 
@@ -302,18 +308,18 @@ def test_interrupt_messages_say_what_was_saved(cfg, tmp_path, capsys):
     reg.register(Plugin(), "interrupting-plugin")
     set_plugins(reg)
     try:
+        # two trace files: one worker runs their cells in the config's order
+        (tmp_path / "b.mctrace.txt").write_text("alloc 0 16 0\nwork 5\nfree 0\n")
         path = tmp_path / "i.toml"
         path.write_text('[[workload]]\ntrace = "a.mctrace.txt"\n[[workload]]\n'
-                        'name = "binary-trees"\nparams = { max_depth = 4 }\n'
-                        '[[model]]\nname = "interrupting"\n')
+                        'trace = "b.mctrace.txt"\n[[model]]\nname = "interrupting"\n')
         out = tmp_path / "out"
         Interrupting.stop_on = 7                  # the first cell: a.mctrace.txt, 7 events
         code, _, err = run_cli(capsys, "run", path, "--out", out, "-j", "1", "-q")
         assert code == 130
         assert err == "memcompare: interrupted before any cell finished; nothing was saved\n"
         assert not (out / "results.json").exists()
-        from memcompare import record           # the second cell's trace: binary-trees
-        Interrupting.stop_on = record("binary-trees", max_depth=4).events
+        Interrupting.stop_on = 3                  # the second cell: b.mctrace.txt
         code, _, err = run_cli(capsys, "run", path, "--out", out, "-j", "1", "-q")
         assert code == 130
         assert err == (f"memcompare: interrupted; the cells finished so far are saved in "
