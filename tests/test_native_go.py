@@ -153,7 +153,9 @@ def replay(exe, trace_dir, trace, replays=2, baseline=False, **params) -> list[d
         assert res["gc_counts"]["forced"] == 0                # nothing forced inside the loop
         # two stop-the-world phases per completed cycle (sweep termination, mark
         # termination), and the first of a cycle still running when the loop ended
-        assert 2 * res["gc_count"] <= len(res["pauses_s"]) <= 2 * res["gc_count"] + 1
+        # two stops per cycle; a cycle that straddles an edge of the window (started before
+        # the first read, or ends after the last) shows one of its two stops
+        assert 2 * res["gc_count"] - 1 <= len(res["pauses_s"]) <= 2 * res["gc_count"] + 1
         assert all(p > 0 for p in res["pauses_s"])
         assert len(res["cycle_pauses_s"]) == res["gc_count"]
         assert res["pause_source"].startswith("runtime/metrics /gc/pauses:seconds")
