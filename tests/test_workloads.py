@@ -310,3 +310,25 @@ def test_the_recorders_object_ids_are_the_validators(name):
     for col in ("x", "y", "z"):
         assert np.array_equal(getattr(again, col), getattr(t, col)), col
     assert again.registers == t.registers and again.sha256 == t.sha256
+
+
+def test_stack_temporaries_are_local_and_cost_no_heap():
+    """message-buffer's format_buffer and lru-cache's lookup_key: one `local` ALLOC and its FREE
+    per operation (2 events, 1 object each), nothing else changes; C++ puts them on the stack
+    (allocated bytes as without them), Go's escape analysis too, and with it off they are heap
+    objects (docs/design.md §3)."""
+    import memcompare
+    for name, knob, ops in (("message-buffer", {"format_buffer": 64}, 20000),
+                            ("lru-cache", {"lookup_key": 32}, 5000)):
+        base, temp = memcompare.record(name), memcompare.record(name, **knob)
+        assert temp.events == base.events + 2 * ops
+        assert temp.objects == base.objects + ops
+        assert int(temp.obj_local.sum()) == ops and int(base.obj_local.sum()) == 0
+        cpp0, cpp1 = (memcompare.replay(t, "cpp") for t in (base, temp))
+        assert cpp1.metrics["allocated_bytes"] == cpp0.metrics["allocated_bytes"]
+        assert cpp1.stats["local_objects"] == ops
+        go_on = memcompare.replay(temp, "go")
+        assert go_on.stats["stack_objects"] == ops
+        go_off = memcompare.replay(temp, "go", escape_analysis=False)
+        assert go_off.stats["stack_objects"] == 0
+        assert go_off.metrics["allocated_bytes"] > go_on.metrics["allocated_bytes"]

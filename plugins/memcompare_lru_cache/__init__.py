@@ -28,6 +28,10 @@ empty bucket, the end of a chain — are known from the shadow and not LOADed: t
 release a handle that a LOAD left empty. At the end the cache, the table and every entry and value are deleted as one batch of
 FREEs, as the cache's destructor would.
 
+With ``lookup_key`` > 0 each get first builds a key object of that many bytes, which never
+escapes the get: an ALLOC flagged ``local`` before the lookup and its FREE after it (the stack
+in Go and in HotSpot's compiled code, a C++ automatic, a heap tuple in CPython).
+
 A Python-side shadow of the chains and the recency list decides which LOADs and STOREs to emit;
 every random choice comes from ``rng``, never the global ``random`` module.
 """
@@ -63,6 +67,10 @@ class Params:
     value_max_bytes: int = param(512, "largest value object, bytes", minimum=0)
     op_ns: int = param(40, "computation per get (hashing, key compares), ns", minimum=0)
     miss_ns: int = param(500, "computation to produce a missing value, ns", minimum=0)
+    lookup_key: int = param(0, "bytes of a lookup-key object built for each get and dropped "
+                               "after it, recorded `local` (a Go `Key{...}` value, a Java "
+                               "`new Key(a, b)` that escape analysis scalar-replaces, a C++ "
+                               "automatic; CPython allocates a tuple); 0: none", minimum=0)
     seed: int = param(1, "random seed of the key sequence and value sizes")
 
     def __post_init__(self):
@@ -99,6 +107,8 @@ class _Cache:
         p, t = self.p, self.t
         for _ in range(p.operations):
             key = rng.randrange(p.key_space)
+            # the get's key object: built, hashed and compared, never stored (a `local`)
+            probe = t.alloc(p.lookup_key, 0, local=True) if p.lookup_key else None
             entry = self._lookup(key)
             if entry is not None:
                 if p.op_ns:
@@ -113,6 +123,8 @@ class _Cache:
                 if len(self.newer) >= p.capacity:
                     self._evict()
                 self._insert(key, rng.randint(p.value_min_bytes, p.value_max_bytes))
+            if probe is not None:
+                t.free(probe)                     # the key's scope ends with the get
         self._destroy()
 
     def _lookup(self, key: int) -> Handle | None:

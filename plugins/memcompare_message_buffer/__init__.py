@@ -20,6 +20,11 @@ every push, as in the Go program, where the new message exists before the old on
 At the end the program deletes the ring and every message still in it as one batch (a C++
 destructor: ``for (m : ring) delete m; delete[] ring;``), which holds a handle per message.
 
+With ``format_buffer`` > 0 each push first takes a scratch buffer of that many bytes to format
+the message in, which never escapes the push: an ALLOC flagged ``local`` and its FREE once the
+message is stored (the stack in Go and in HotSpot's compiled code, a C++ automatic array, a heap
+``bytearray`` in CPython).
+
 The workload is deterministic; it must not use the global ``random`` module.
 """
 from __future__ import annotations
@@ -39,6 +44,10 @@ class Params:
     payload: int = param(1024, "bytes per message (the experiment's 1 KiB)", minimum=0)
     fill_ns: int = param(250, "computation to fill one message (mkMessage's byte loop, assumed "
                               "~0.25 ns per byte), ns", minimum=0)
+    format_buffer: int = param(0, "bytes of a scratch buffer each push formats its message in "
+                                  "and drops (Go `var buf [N]byte`, a C++ `char buf[N]`, a "
+                                  "Java `byte[]` escape analysis can replace, a CPython "
+                                  "`bytearray`), recorded `local`; 0: none", minimum=0)
 
 
 class MessageBuffer(Workload):
@@ -54,10 +63,13 @@ class MessageBuffer(Workload):
             slot = i % p.window
             # alloc the message, fill it, then (once the ring is full) load the message it
             # evicts, store the new one, drop its handle and free the old one
+            buf = t.alloc(p.format_buffer, 0, local=True) if p.format_buffer else None
             if i >= p.window:
                 t.replace(ring, slot, p.payload, work=p.fill_ns)
             else:
                 t.alloc_into(ring, slot, p.payload, work=p.fill_ns)
+            if buf is not None:
+                t.free(buf)                      # the buffer's scope ends with the push
         held = [t.load(ring, slot) for slot in range(min(p.messages, p.window))]
         t.free(ring)
         for msg in held:
