@@ -1,8 +1,8 @@
 """Hypothesis settings for the config fuzzer (tests/test_fuzz_config.py).
 
-A fixed, small example budget in the default test run (a few seconds); ``MEMCOMPARE_FUZZ_LONG=1``
-runs many more. (The project-wide ``--fuzz-long`` option and ``fuzz_settings()`` of
-tests/fuzzing.py will replace this module's two settings when the fuzzers are unified.)
+A fixed, small example budget in the default test run (a few seconds); the suite's
+``--fuzz-long`` option (tests/conftest.py, tests/fuzzing.py), or ``MEMCOMPARE_FUZZ_LONG=1``,
+runs many more.
 """
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ def fuzz_settings(default: int = 150, long: int = 5000) -> settings:
     """Examples per property: ``default`` normally, ``long`` under MEMCOMPARE_FUZZ_LONG=1; no
     example may take more than 5 s (a hang fails), and the run is derandomised by default so
     that the suite is deterministic."""
-    return settings(max_examples=long if LONG else default, deadline=5000,
-                    derandomize=not LONG, print_blob=True,
+    import fuzzing                   # tests/fuzzing.py: set from --fuzz-long before collection
+    many = LONG or fuzzing.LONG
+    return settings(max_examples=long if many else default, deadline=5000,
+                    derandomize=not many, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much])
