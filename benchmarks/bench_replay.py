@@ -4,7 +4,7 @@ Records binary-trees with at least ``--min-events`` events (one million by defau
 in this one process and best of ``--repeat``:
 
 - the floor: a bare ``for o, a, b, c in zip(op, a, b, c)`` loop with an ``if/elif`` on the op
-  over four Python lists (reference/simulator-speed.md §2), conversion from numpy excluded;
+  over four Python lists (docs/simulator-speed.md §2), conversion from numpy excluded;
 - each model's replay through the engine (``memcompare.engine.replay``: the model's run, its
   final collection, the safety checks and every metric), and the model's ``run`` alone.
 

@@ -23,7 +23,7 @@ kept at their defaults and the others refitted.
 
 Before fitting, each trace's collection count is compared with the model's: a trace on which
 the model collects a different number of times (by more than 15 %) does not inform the collector
-costs — a cost fitted over a wrong rule would hide the rule (STYLE.md §21) — and is reported.
+costs — a cost fitted over a wrong rule would hide the rule (docs/style.md §21) — and is reported.
 
 The result is a costs profile (memcompare/profiles.py). This module imports the engine and the
 plugins; nothing imports it but the command line.

@@ -75,7 +75,7 @@ def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
     if getattr(model_cls, "measured", False):
         return _measured(trace, model, out)
     # The simulator's own structures hold no reference cycles: Python's collector would only
-    # slow the replay down ~2× (reference/simulator-speed.md §3).
+    # slow the replay down ~2× (docs/simulator-speed.md §3).
     was_enabled = gc.isenabled()
     gc.disable()
     try:

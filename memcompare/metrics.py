@@ -113,10 +113,11 @@ def envelope(times: np.ndarray, values: np.ndarray, total: float, points: int = 
              ) -> list[list[float]]:
     """Down-sample a step function for the results file, keeping each bucket's maximum.
 
-    Peaks survive (a plot of footprint must show the true peak), short dips may not.
+    Peaks survive (a plot of footprint must show the true peak), short dips may not. Times are
+    rounded to 0.1 ns: the cost tables' own resolution, and the results file's size.
     """
     if times.size <= points:
-        return [[float(a), int(b)] for a, b in zip(times.tolist(), values.tolist())]
+        return [[round(float(a), 1), int(b)] for a, b in zip(times.tolist(), values.tolist())]
     width = total / points if total > 0 else 1.0
     # times are sorted: each bucket's first point by binary search, not a pass over all points
     firsts = np.unique(np.searchsorted(times, np.arange(points) * width, side="left"))
@@ -124,4 +125,4 @@ def envelope(times: np.ndarray, values: np.ndarray, total: float, points: int = 
     firsts[0] = 0
     peak = np.maximum.reduceat(values, firsts)
     t = times[firsts]
-    return [[float(a), int(b)] for a, b in zip(t.tolist(), peak.tolist())]
+    return [[round(float(a), 1), int(b)] for a, b in zip(t.tolist(), peak.tolist())]

@@ -1,7 +1,7 @@
 """What a model or workload plugin implements, and what a model reports to the engine.
 
 A model replays a whole trace in one call (no per-event callback: a Python call per event would
-cost more than most models' own work, see reference/simulator-speed.md) and writes what it did
+cost more than most models' own work, see docs/simulator-speed.md) and writes what it did
 into an :class:`Output`. The engine turns that into every metric of docs/design.md §4 with the same
 code for every model; a model never computes a metric itself.
 

@@ -1,4 +1,4 @@
-"""Typed parameters: one frozen dataclass per model, workload or cost table (STYLE.md §4).
+"""Typed parameters: one frozen dataclass per model, workload or cost table (docs/style.md §4).
 
 The same declaration drives TOML validation (with key paths), ``memcompare list``, the docs and
 the results columns. Declare a field with :func:`param`::

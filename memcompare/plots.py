@@ -1,4 +1,4 @@
-"""Figures from a results document (STYLE.md §13): pure functions of ``results.json``.
+"""Figures from a results document (docs/style.md §13): pure functions of ``results.json``.
 
 Every figure is drawn from what the results file holds — the cells' ``metrics`` and
 ``timeline`` (docs/design.md §4, docs/metrics.md) — with seaborn's classic axes-level functions

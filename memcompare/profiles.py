@@ -1,7 +1,7 @@
 """Costs profiles: cost tables measured on one machine by ``memcompare calibrate`` (TOML).
 
 A profile holds, per simulated model, the fitted entries of its cost table and the mutator cost
-table of the native replayer that measured it, each with its provenance (STYLE.md §20): the
+table of the native replayer that measured it, each with its provenance (docs/style.md §20): the
 machine and runtime it was measured on, the calibration trace it is best determined by, and the
 fit's residual. A config loads one per model (``costs = "profile.toml"``, ``mutator_costs =
 "profile.toml"``) or for every model (``memcompare run --costs PROFILE``).

@@ -1,6 +1,6 @@
 """Model against measurement: a simulated model beside its native twin (docs/native.md).
 
-A pair is compared only when it is the same program under the same settings (STYLE.md §19): the
+A pair is compared only when it is the same program under the same settings (docs/style.md §19): the
 native cell records the settings its runtime actually ran with (``stats.twin.settings``, keyed
 by the simulated model's parameter names), and a simulated cell of the twin model on the same
 workload is its pair when every one of those settings is equal — an explicit parameter, or the

@@ -3,7 +3,7 @@
 ``new`` is ``malloc(payload + 8 × slots)`` and ``delete`` is ``free`` (libstdc++'s operator
 new/delete forward to them; docs/runtimes.md §4). Every rule of the allocator lives in
 malloc.py; this module lowers the trace with numpy, runs one plain loop over the ALLOC and FREE
-events with the tcache fast paths inline (reference/simulator-speed.md §6.4), and hands the
+events with the tcache fast paths inline (docs/simulator-speed.md §6.4), and hands the
 engine what happened. It computes no metric.
 """
 from __future__ import annotations

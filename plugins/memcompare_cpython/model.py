@@ -1,7 +1,7 @@
 """The ``cpython`` model: parameters and the replay loop — refcounting on every event, pymalloc
 inline, the cyclic collector when an allocation pushes the young count over its threshold.
 
-The loop is one function with all state in locals (reference/simulator-speed.md §6.4), over one
+The loop is one function with all state in locals (docs/simulator-speed.md §6.4), over one
 array of integers lowered from the trace with numpy and read through a memoryview (cheaper than
 a list of a million ints): each event becomes the reference-count operations it implies, in
 CPython's order — the new reference is taken before the overwritten

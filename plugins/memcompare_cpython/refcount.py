@@ -12,7 +12,7 @@ nothing memcompare measures: every object of a cascade is freed at the same even
 empties are the same in any order, and so is the number of arenas it leaves mapped (an empty
 arena is unmapped unless it is the last on usable_arenas, so one empty arena stays either way).
 
-Per-object state lives in lists indexed by object id (reference/simulator-speed.md §6.4); the
+Per-object state lives in lists indexed by object id (docs/simulator-speed.md §6.4); the
 model's replay loop takes them as locals and inlines the common paths of this module. Slots are
 one flat list, object ``o``'s slot ``k`` at ``sbase[o] + k``. ``rc`` has one spare entry past the
 last object, whose count the loop may bump as a no-op.

@@ -1,7 +1,7 @@
 """The ``go`` model: parameters, the lowering pass and the replay loop.
 
 The loop visits only the events the Go runtime acts on — heap ALLOCs and STOREs — with the
-mcache fast path inline (reference/simulator-speed.md §6.4) and everything else (span refills,
+mcache fast path inline (docs/simulator-speed.md §6.4) and everything else (span refills,
 tiny blocks, large objects, cycle transitions, assists) in heap.py and collector.py. What the
 trace fixes in advance is computed with numpy first: every object's size class, span class and
 mark cost (sizeclasses.py), the flat slot index of every STORE, the static start time of every

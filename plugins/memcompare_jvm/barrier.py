@@ -22,7 +22,7 @@ What the model does, and why:
   from a dead old object keeps its young target alive until then (as in HotSpot).
 
 Between two collections the barrier's effect depends only on which objects are old, which
-cannot change, so a segment's stores are filtered with numpy (reference/simulator-speed.md
+cannot change, so a segment's stores are filtered with numpy (docs/simulator-speed.md
 §6.3); the slot and register values the collectors need are brought up to date the same way,
 last writer wins. This module must not decide what is live.
 """

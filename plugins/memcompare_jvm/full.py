@@ -43,7 +43,7 @@ DEAD_RATIO = 5
 #: MarkSweepAlwaysCompactCount (gc_globals.hpp)
 ALWAYS_COMPACT_COUNT = 4
 #: below this frontier size marking continues in plain Python (chains, reference/
-#: simulator-speed.md §6.5: a numpy frontier step costs ≈12 µs however small it is)
+#: docs/simulator-speed.md §6.5: a numpy frontier step costs ≈12 µs however small it is)
 SMALL_FRONTIER = 64
 PY_BUDGET = 50_000
 

@@ -7,7 +7,7 @@ The trace's heap objects are laid out (layout.py) and allocated in order through
 eden (tlab.py). Allocation alone decides when eden is exhausted, so the replay runs from one
 allocation failure to the next: the events in between only store pointers, move registers
 and allocate, and are applied to the heap in one numpy step per segment (barrier.py, with
-the card-marking barrier as a vectorised filter; reference/simulator-speed.md §6.3). At each
+the card-marking barrier as a vectorised filter; docs/simulator-speed.md §6.3). At each
 failure the heap's policy (policy.py) runs a young collection (young.py) — a Python worklist
 over the live young objects only, since the copy order decides which objects overflow the
 to-space — or a full one (full.py), and the allocation is retried; a heap too small for the

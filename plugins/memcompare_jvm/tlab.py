@@ -34,7 +34,7 @@ with a 2 MiB young generation (33 KiB TLABs), which is one young collection in s
 (binary-trees max_depth 14 at ``-Xmx16m -Xmn2m``: HotSpot 17 runs 61, 60 without the reserve).
 
 The loop here runs once per TLAB, not once per object: within a TLAB the objects that fit are
-found with one ``searchsorted`` over the cumulative sizes (reference/simulator-speed.md §6.3).
+found with one ``searchsorted`` over the cumulative sizes (docs/simulator-speed.md §6.3).
 This module decides where each object goes and when eden is exhausted; it must not collect.
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ where each figure comes from:
   loop only; ``footprint_peak_bytes`` VmHWM after a reset through /proc/self/clear_refs, with
   VmRSS before the replay alongside;
 - ``allocated_bytes`` is null: CPython counts allocated bytes only under ``tracemalloc``, which
-  slows the replay about 9× and inflates the heap (reference/native-replay.md §3.7).
+  slows the replay about 9× and inflates the heap (docs/native-replay.md §3.7).
 
 Each replay line also names the interpreter (``"runtime": "CPython 3.11.7"``) and the settings it
 ran with (``python_version``, ``gc_enabled``, ``thresholds`` as ``gc.get_threshold()`` reported),

@@ -3,7 +3,7 @@
 The roots of a trace are its registers (docs/design.md §3). A collection before event ``i`` needs
 the registers and slots as events ``0 .. i-1`` left them; between two collections the events
 only overwrite registers and slots, so each stretch is applied in one numpy step,
-last writer wins (reference/simulator-speed.md §6.3) — no per-event Python loop.
+last writer wins (docs/simulator-speed.md §6.3) — no per-event Python loop.
 
 Collector semantics: FREE only clears its register, like CLEAR (docs/design.md §3); death is found
 by reachability. A ``local`` ALLOC is a plain ALLOC here: a semispace has no escape analysis.

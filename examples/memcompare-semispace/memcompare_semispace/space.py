@@ -5,7 +5,7 @@ Layout: an object takes ``header + payload + 8 × slots`` bytes rounded up to th
 current from-space (Fenichel & Yochelson 1969: "allocation proceeds sequentially through the
 active semispace"), so which object overflows it is decided by allocation volume alone: a
 cumulative sum and one ``searchsorted`` find it, with no per-event loop
-(reference/simulator-speed.md §6.3).
+(docs/simulator-speed.md §6.3).
 
 Footprint is resident memory: the pages each half has ever been touched up to (its high-water
 mark), both halves counted. A fresh process holds nothing; once both halves have been filled,

@@ -57,7 +57,7 @@ wall, ``time.process_time`` CPU), then read ``gc.get_stats()`` and VmHWM. Collec
 from the ``gc.get_stats()`` differences; pauses are the ``gc.callbacks`` "start"→"stop"
 intervals (``time.perf_counter``) of collections that happen inside the loop only. Allocated
 bytes are null: CPython counts them only under ``tracemalloc``, which slows the replay about 9×
-and inflates the heap (reference/native-replay.md §3.7). Each line also reports the settings the
+and inflates the heap (docs/native-replay.md §3.7). Each line also reports the settings the
 replay ran with: ``python_version``, ``gc_enabled`` (``gc.isenabled()``), ``thresholds``
 (``gc.get_threshold()``) and ``free_threaded`` (the build: ``Py_GIL_DISABLED``, 3.13t/3.14t).
 """
