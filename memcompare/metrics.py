@@ -109,7 +109,7 @@ def step_mean(times: np.ndarray, values: np.ndarray, total: float) -> float:
     return math.fsum((widths * values).tolist()) / total
 
 
-def envelope(times: np.ndarray, values: np.ndarray, total: float, points: int = 1000
+def envelope(times: np.ndarray, values: np.ndarray, total: float, points: int = 500
              ) -> list[list[float]]:
     """Down-sample a step function for the results file, keeping each bucket's maximum.
 
