@@ -190,9 +190,9 @@ def _python_returns(cells: Cells):
         if c["model"] == "cpython":
             kept.append((c["workload"], end / peak, live[-1][1] / max(end, 1)))
     answer = "Partly"
-    why = ("CPython returns a pymalloc arena (1 MiB since 3.10, 256 KiB before; docs/runtimes.md) only when "
-           "every pool in it is empty, and objects above 512 bytes go to malloc, which gives "
-           "memory back when glibc trims or unmaps it. At the end of each program: "
+    why = ("CPython returns a pymalloc arena (1 MiB since 3.10, 256 KiB before; "
+           "docs/runtimes.md) only when every pool in it is empty, and objects above 512 bytes "
+           "go to malloc, which gives memory back when glibc trims or unmaps it. At the end of each program: "
            + "; ".join(f"{w} keeps {k:.0%} of its peak footprint with {l:.0%} of that live"
                        for w, k, l in kept)
            + ". Memory comes back when whole arenas empty, not object by object.")
