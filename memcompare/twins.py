@@ -209,7 +209,7 @@ def twin_tables(cells: list[dict[str, Any]], fmt_name: str = "github"
             ratio = a / b if (a is not None and b) else None
             rows.append([row, shown, measured, _fmt(ratio)])
         table = tabulate(rows, headers=["", f"{twin} (model)", f"{native['model']} "
-                                        f"(measured, median [range])", "model / measured"],
+                                        f"(median [range])", "model/measured"],
                          tablefmt=fmt_name, disable_numparse=True,
                          colalign=("left", "right", "right", "right"))
         out.append((title, table))
@@ -258,6 +258,6 @@ def error_summary(cells: list[dict[str, Any]], fmt_name: str = "github") -> str 
         close = sum(1 for e, _ in errs if abs(e) <= 0.25)
         rows.append([model, costs, names[key].split(" (")[0], f"{med:+.0%}",
                      f"{worst:+.0%} ({where})", f"{close} of {len(errs)}"])
-    return tabulate(rows, headers=["model", "costs", "figure", "median error", "worst error",
+    return tabulate(rows, headers=["model", "costs", "figure", "median", "worst (workload)",
                                    "within 25 %"], tablefmt=fmt_name, disable_numparse=True,
                     colalign=("left", "left", "left", "right", "right", "right"))
