@@ -40,6 +40,8 @@ OP_CODES = {name: code for code, name in enumerate(OP_NAMES)}
 #: operands each op uses, in order (``a``, ``b``, ``c``)
 OP_ARITY = (3, 3, 3, 2, 1, 1, 1)
 FLAG_LOCAL = 1
+#: kinds of :meth:`Recorder.slot_ops` operations: alloc_into, free_from, replace, work
+INTO, FROM, SWAP, SPEND = range(4)
 NULL = -1
 #: Register numbers are small dense integers handed out by the recorder; a limit keeps a typo in
 #: a hand-written trace ("alloc 4000000000 ...") from allocating a huge register file.
@@ -1053,6 +1055,185 @@ class Recorder:
             ev.extend((FREE, r, 0, 0, v, -1, -1))
         if len(ev) >= _STAGE:
             self._flush()
+
+    def slot_ops(self, h: Handle, kinds, slots, sizes=0, work=0) -> None:
+        """A sequence of slot operations on ``h``'s object, recorded with numpy.
+
+        For each ``j`` in order: ``alloc_into(h, slots[j], sizes[j], work=work[j])`` when
+        ``kinds[j]`` is :data:`INTO`, ``free_from(h, slots[j])`` when it is :data:`FROM`,
+        ``replace(h, slots[j], sizes[j], work=work[j])`` when it is :data:`SWAP`, and
+        ``work(work[j])`` when it is :data:`SPEND` — the same events, but one Python step per
+        operation (keeping track of the slots) instead of a recorder call and a Python object
+        per event. ``slots``, ``sizes`` and ``work`` are sequences as long as ``kinds`` or single
+        numbers; ``slots[j]`` is ignored for :data:`SPEND`, ``sizes[j]`` for :data:`FROM` and
+        :data:`SPEND`. The new objects have no slots. A call that fails records nothing. As with
+        :meth:`free_from`, a FREE that ends the sequence starts a batch of FREEs.
+        """
+        if self._dying:
+            self._end_batch()
+        kinds = np.asarray(kinds, dtype=np.int64).reshape(-1)
+        k = kinds.shape[0]
+        if not k:
+            return
+        slots, sizes, work = (np.broadcast_to(np.asarray(v, dtype=np.int64), (k,))
+                              for v in (slots, sizes, work))
+        dst = self._reg(h, "slot_ops")
+        o = self._held[dst]
+        rec = self._live(o, "slot_ops")
+        nsl = len(rec) - 2
+        here = len(self)
+        uses_slot = kinds != SPEND
+        bad = np.flatnonzero((kinds < INTO) | (kinds > SPEND)
+                             | (uses_slot & ((slots < 0) | (slots >= nsl)))
+                             | (sizes < 0) | (work < 0))
+        if bad.size:
+            j = int(bad[0])
+            raise ValueError(f"slot_ops: operation {j}: kind {int(kinds[j])} (valid: 0..3), slot "
+                             f"{int(slots[j])} (object of {nsl} slot(s)), size {int(sizes[j])} "
+                             f"and work {int(work[j])} (both >= 0) (event {here})")
+        hasw = (work > 0).astype(np.int64)
+        hasw[kinds == FROM] = 0
+        count = np.array([3, 3, 5, 0], dtype=np.int64)[kinds] + hasw
+        start = here + np.cumsum(count) - count       # each operation's first event
+        # one Python step per operation: the slot values, the references and the frees
+        objs = self._objs
+        cur = rec[2:]
+        n0 = n = self._nobj
+        newrc: list[int] = []           # references of the new objects (-1 once freed)
+        delta: dict[int, int] = {}      # reference changes of objects from before the call
+        gone: dict[int, list[int]] = {}  # objects from before the call that it frees
+        olds = [-1] * k
+        kl = kinds.tolist()
+        sl = slots.tolist()
+        last = k - 1
+        for j in range(k):
+            kind = kl[j]
+            if kind == SPEND:
+                continue
+            s = sl[j]
+            v = cur[s]
+            olds[j] = v
+            if kind == INTO:
+                cur[s] = n
+                newrc.append(1)
+                n += 1
+                if v >= n0:
+                    newrc[v - n0] -= 1
+                elif v >= 0:
+                    delta[v] = delta.get(v, 0) - 1
+                continue
+            if v < 0:
+                what = "free_from" if kind == FROM else "replace"
+                raise ValueError(f"slot_ops: operation {j} ({what}): slot {s} is null "
+                                 f"(event {int(start[j])})")
+            if kind == SWAP:
+                cur[s] = n
+                newrc.append(1)
+                n += 1
+            else:
+                cur[s] = -1
+            if v >= n0:                     # a new object: referenced by the slot alone
+                newrc[v - n0] = -1
+                continue
+            vrec = objs.get(v)
+            if vrec is None or v in gone:
+                raise TraceError(f"object {v} is freed twice", index=int(start[j]))
+            gone[v] = vrec
+            delta[v] = delta.get(v, 0) - 1
+            for w in vrec[2:]:              # a freed object's slots no longer refer
+                if w >= n0:
+                    newrc[w - n0] -= 1
+                elif w >= 0:
+                    delta[w] = delta.get(w, 0) - 1
+            left = vrec[0] + delta[v]
+            if left and j != last:
+                raise TraceError(f"invalid free of object {v}: still referenced ({left} "
+                                 f"reference(s) from registers or slots of live objects)",
+                                 index=int(start[j]) + int(count[j]) - 1)
+        # registers: the lowest free one (and the next, for replace), given back at once
+        free_regs = self._free_regs
+        ra = rb = -1
+        if kl.count(SPEND) < k:
+            ra = heappop(free_regs) if free_regs else self._take()
+            if SWAP in kl:
+                rb = heappop(free_regs) if free_regs else self._take()
+                heappush(free_regs, rb)
+            heappush(free_regs, ra)
+        # commit
+        for v, d in delta.items():
+            r = gone.get(v)
+            if r is None:
+                r = objs.get(v)
+                if r is None:
+                    r = self._dying[v][1]
+            r[0] += d
+        for v, vrec in gone.items():
+            del objs[v]
+        rec[2:] = cur
+        for i, c in enumerate(newrc):
+            if c >= 0:
+                objs[n0 + i] = [c, 0]
+        self._nobj = n
+        if kl[last] in (FROM, SWAP) and olds[last] < n0:
+            self._dying[olds[last]] = (int(start[last]) + int(count[last]) - 1, gone[olds[last]])
+        # the events, column by column
+        self._flush()
+        step = 1 << 16
+        old_all = np.array(olds, dtype=np.int64)
+        isnew = (kinds == INTO) | (kinds == SWAP)
+        new_all = n0 + np.cumsum(isnew) - 1
+        for lo in range(0, k, step):
+            sel = slice(lo, lo + step)
+            self._slot_events(kinds[sel], slots[sel], sizes[sel], work[sel], hasw[sel],
+                              start[sel] - start[lo], int(count[sel].sum()), old_all[sel],
+                              new_all[sel], dst, o, ra, rb)
+
+    def _slot_events(self, kinds, slots, sizes, work, hasw, start, total, old, new, dst, o,
+                     ra, rb) -> None:
+        """The events of :meth:`slot_ops` for one slice of its operations, as a chunk."""
+        op = np.empty(total, dtype=np.int64)
+        a = np.zeros(total, dtype=np.int64)
+        b = np.zeros(total, dtype=np.int64)
+        c = np.zeros(total, dtype=np.int64)
+        x = np.full(total, -1, dtype=np.int64)
+        y = np.full(total, -1, dtype=np.int64)
+        z = np.full(total, -1, dtype=np.int64)
+
+        def put(at, code, av, bv=0, cv=0, xv=-1, yv=-1, zv=-1):
+            op[at] = code
+            a[at] = av
+            b[at] = bv
+            c[at] = cv
+            x[at] = xv
+            y[at] = yv
+            z[at] = zv
+
+        m = hasw.astype(bool)
+        put(start[m & (kinds == SPEND)], WORK, work[m & (kinds == SPEND)])
+        for kind in (INTO, SWAP):
+            k = kinds == kind
+            s, w, n = start[k], hasw[k], new[k]
+            put(s, ALLOC, ra, sizes[k], 0, n)
+            put((s + 1)[w > 0], WORK, work[k][w > 0])
+            if kind == INTO:
+                put(s + 1 + w, STORE, dst, slots[k], ra, o, n, old[k])
+                put(s + 2 + w, CLEAR, ra, xv=n)
+            else:
+                v = old[k]
+                put(s + 1 + w, LOAD, rb, dst, slots[k], v, o)
+                put(s + 2 + w, STORE, dst, slots[k], ra, o, n, v)
+                put(s + 3 + w, CLEAR, ra, xv=n)
+                put(s + 4 + w, FREE, rb, xv=v)
+        k = kinds == FROM
+        s, v = start[k], old[k]
+        put(s, LOAD, ra, dst, slots[k], v, o)
+        put(s + 1, STORE, dst, slots[k], NULL, o, -1, v)
+        put(s + 2, FREE, ra, xv=v)
+        chunk = {"op": op.astype(np.uint8), "flags": np.zeros(total, dtype=np.uint8)}
+        for name, col in (("a", a), ("b", b), ("c", c), ("x", x), ("y", y), ("z", z)):
+            chunk[name] = narrow(col)
+        self._chunks.append(chunk)
+        self._flushed += total
 
     def repeat(self, times: int, block: Callable[[], Any]) -> None:
         """Record ``block()`` ``times`` times over, running it only once.

@@ -30,6 +30,7 @@ import random
 from dataclasses import dataclass
 
 from memcompare import Recorder, Workload, hookimpl, param
+from memcompare.trace import FROM, INTO
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,21 @@ class Fragmentation(Workload):
         big_lo = int(p.big_min_factor * p.large_max)
         big_hi = int(p.big_max_factor * p.large_max)
 
+        kinds: list[int] = []       # the program's table operations, recorded in one call
+        slots: list[int] = []
+        sizes: list[int] = []
+
         def put(slot: int, size: int) -> None:
-            # alloc, work, store into the table, drop the local: one recorder call
-            t.alloc_into(table, slot, size, work=p.work_ns)
+            # alloc, work, store into the table, drop the local (t.alloc_into)
+            kinds.append(INTO)
+            slots.append(slot)
+            sizes.append(size)
 
         def delete(slot: int) -> None:
-            # load from the table, null the slot, free
-            t.free_from(table, slot)
+            # load from the table, null the slot, free (t.free_from)
+            kinds.append(FROM)
+            slots.append(slot)
+            sizes.append(0)
 
         for _ in range(p.rounds):
             for i in range(p.count):
@@ -93,6 +102,7 @@ class Fragmentation(Workload):
                 delete(i)
             for j in range(p.big_count):
                 delete(p.count + j)
+        t.slot_ops(table, kinds, slots, sizes, p.work_ns)
         t.free(table)
 
 

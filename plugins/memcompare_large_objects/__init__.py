@@ -28,7 +28,10 @@ import heapq
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from memcompare import Recorder, Workload, hookimpl, param
+from memcompare.trace import FROM, INTO, SPEND
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -74,8 +77,14 @@ class LargeObjects(Workload):
         free_slots = list(range(slots - 1, -1, -1))     # a stack: slot 0 is used first
         expiry: list[tuple[int, int]] = []              # (end step, slot), a heap
 
+        kinds: list[int] = []       # the program's table operations, recorded in one call
+        where: list[int] = []       # the slot of each operation
+        sizes: list[int] = []
+
         def delete(slot: int) -> None:
-            t.free_from(table, slot)            # load it, null its slot, free it
+            kinds.append(FROM)      # load it, null its slot, free it (t.free_from)
+            where.append(slot)
+            sizes.append(0)
             free_slots.append(slot)
 
         for step in range(p.steps):
@@ -85,14 +94,19 @@ class LargeObjects(Workload):
                 size = rng.randint(p.small_min, p.small_max)
             life = rng.randint(p.lifetime_min, p.lifetime_max)
             slot = free_slots.pop()
-            t.alloc_into(table, slot, size)      # alloc, store into the table, drop the local
+            kinds.append(INTO)      # alloc, store into the table, drop the local (t.alloc_into)
+            where.append(slot)
+            sizes.append(size)
             heapq.heappush(expiry, (step + life, slot))
             if p.work_ns:
-                t.work(p.work_ns)
+                kinds.append(SPEND)     # t.work(work_ns)
+                where.append(0)
+                sizes.append(0)
             while expiry and expiry[0][0] <= step:
                 delete(heapq.heappop(expiry)[1])
         while expiry:
             delete(heapq.heappop(expiry)[1])
+        t.slot_ops(table, kinds, where, sizes, np.where(np.asarray(kinds) == SPEND, p.work_ns, 0))
         t.free(table)
 
 

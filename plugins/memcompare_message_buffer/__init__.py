@@ -27,7 +27,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from memcompare import Recorder, Workload, hookimpl, param
+from memcompare.trace import INTO, SWAP
 
 
 @dataclass(frozen=True)
@@ -50,14 +53,12 @@ class MessageBuffer(Workload):
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
         p = params
         ring = t.alloc(0, p.window)
-        for i in range(p.messages):
-            slot = i % p.window
-            # alloc the message, fill it, then (once the ring is full) load the message it
-            # evicts, store the new one, drop its handle and free the old one
-            if i >= p.window:
-                t.replace(ring, slot, p.payload, work=p.fill_ns)
-            else:
-                t.alloc_into(ring, slot, p.payload, work=p.fill_ns)
+        # push i: alloc the message, fill it, then (once the ring is full) load the message it
+        # evicts, store the new one, drop its handle and free the old one — t.replace(ring,
+        # i % window, payload, work=fill_ns), or t.alloc_into(...) while the ring fills; all
+        # the pushes in one recorder call
+        i = np.arange(p.messages)
+        t.slot_ops(ring, np.where(i >= p.window, SWAP, INTO), i % p.window, p.payload, p.fill_ns)
         held = [t.load(ring, slot) for slot in range(min(p.messages, p.window))]
         t.free(ring)
         for msg in held:
