@@ -642,7 +642,7 @@ class Recorder:
         """Convert the staged events into one chunk of narrow numpy columns."""
         if not self._ev:
             return
-        ev = np.array(self._ev, dtype=np.int64).reshape(-1, 7)
+        ev = np.fromiter(self._ev, dtype=np.int64, count=len(self._ev)).reshape(-1, 7)
         self._ev = []
         self._append_chunk(ev)
 

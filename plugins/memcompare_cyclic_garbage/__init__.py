@@ -32,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from memcompare import Handle, Recorder, Workload, hookimpl, param
+from memcompare.trace import randint_of
 
 NEXT, PREV, SELF = 0, 1, 1
 
@@ -68,13 +69,14 @@ class CyclicGarbage(Workload):
 
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
         p = params
+        randint = randint_of(rng)       # rng.randint, faster: the same numbers
         held: deque[tuple[Handle, int]] = deque()     # (first node, node count), oldest first
         for _ in range(p.structures):
             if rng.random() < p.list_fraction:
-                n = rng.randint(p.list_min, p.list_max)
+                n = randint(p.list_min, p.list_max)
                 first = self._build_list(t, p, n)
             else:
-                n = rng.randint(p.ring_min, p.ring_max)
+                n = randint(p.ring_min, p.ring_max)
                 loop_at = rng.randrange(n) if rng.random() < p.self_loop else -1
                 first = self._build_ring(t, p, n, loop_at)
             if p.work_ns:

@@ -37,6 +37,7 @@ import random
 from dataclasses import dataclass
 
 from memcompare import Handle, Recorder, Workload, hookimpl, param
+from memcompare.trace import randint_of
 
 # cache slots
 TABLE, MRU, LRU = 0, 1, 2
@@ -97,6 +98,7 @@ class _Cache:
 
     def run(self, rng: random.Random) -> None:
         p, t = self.p, self.t
+        randint = randint_of(rng)       # rng.randint, faster: the same numbers
         for _ in range(p.operations):
             key = rng.randrange(p.key_space)
             entry = self._lookup(key)
@@ -112,7 +114,7 @@ class _Cache:
                     t.work(p.op_ns + p.miss_ns)
                 if len(self.newer) >= p.capacity:
                     self._evict()
-                self._insert(key, rng.randint(p.value_min_bytes, p.value_max_bytes))
+                self._insert(key, randint(p.value_min_bytes, p.value_max_bytes))
         self._destroy()
 
     def _lookup(self, key: int) -> Handle | None:

@@ -26,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from memcompare import Recorder, Workload, hookimpl, param
+from memcompare.trace import randint_of
 
 NEXT = 0
 
@@ -59,9 +60,10 @@ class QueueChurn(Workload):
         p = params
         expiry: deque[int] = deque()     # the shadow: each queued item's end step, head first
         head = tail = None
+        randint = randint_of(rng)       # rng.randint, faster: the same numbers
         for step in range(p.steps):
-            item = t.alloc(rng.randint(p.size_min, p.size_max), 1)
-            expiry.append(step + rng.randint(p.lifetime_min, p.lifetime_max))
+            item = t.alloc(randint(p.size_min, p.size_max), 1)
+            expiry.append(step + randint(p.lifetime_min, p.lifetime_max))
             if tail is None:
                 head, tail = item, t.copy(item)
             else:
