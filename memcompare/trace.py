@@ -1033,6 +1033,103 @@ class Recorder:
         if len(ev) >= _STAGE:
             self._flush()
 
+    def alloc_chain(self, n: int, size: int, nslots: int, next_slot: int, *,
+                    back_slot: int | None = None, self_slot: int | None = None,
+                    self_at: int = -1, close: bool = False) -> Handle:
+        """Allocate ``n`` objects linked through ``next_slot``; a handle to the first.
+
+        The events of::
+
+            first = prev = t.alloc(size, nslots)
+            for i in range(1, n):
+                if i - 1 == self_at: t.store(prev, self_slot, prev)
+                node = t.alloc(size, nslots)
+                t.store(prev, next_slot, node)
+                if back_slot is not None: t.store(node, back_slot, prev)
+                if prev is not first: t.drop(prev)
+                prev = node
+            if n - 1 == self_at: t.store(prev, self_slot, prev)
+            if close: t.store(prev, next_slot, first)
+            if prev is not first: t.drop(prev)
+
+        — a singly or doubly (``back_slot``) linked list, or a ring (``close``) whose node
+        ``self_at`` may point to itself — in one call.
+        """
+        if self._dying:
+            self._end_batch()
+        if n < 1 or size < 0 or not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"alloc_chain: n must be >= 1, size >= 0 and nslots in "
+                             f"0..{MAX_SLOTS}, got {n}, {size}, {nslots} (event {len(self)})")
+        if self_at >= 0 and self_slot is None:
+            raise ValueError(f"alloc_chain: self_at {self_at} needs a self_slot (event {len(self)})")
+        for name, s in (("next_slot", next_slot), ("back_slot", back_slot),
+                        ("self_slot", self_slot if self_at >= 0 else None)):
+            if s is not None and not 0 <= s < nslots:
+                raise ValueError(f"alloc_chain: {name} {s} out of range for objects with "
+                                 f"{nslots} slot(s) (event {len(self)})")
+        objs, held, free_regs = self._objs, self._held, self._free_regs
+        o0 = self._nobj
+        self._nobj = o0 + n
+        ev = self._ev
+        pack = _PACK[1]
+        nulls = [-1] * nslots
+        first = heappop(free_regs) if free_regs else self._take()
+        recs = [[1, 0] + nulls]
+        objs[o0] = recs[0]
+        held[first] = o0
+        ev += pack(ALLOC, first, size, nslots, o0, -1, -1)
+        pr, po, prec = first, o0, recs[0]          # the previous node: register, id, record
+        for i in range(1, n + 1):
+            if i - 1 == self_at:
+                old = prec[2 + self_slot]
+                prec[2 + self_slot] = po
+                prec[0] += 1
+                if old >= 0:
+                    objs[old][0] -= 1
+                ev += pack(STORE, pr, self_slot, pr, po, po, old)
+            if i == n:
+                break
+            r = heappop(free_regs) if free_regs else self._take()
+            o = o0 + i
+            rec = [1, 0] + nulls
+            objs[o] = rec
+            held[r] = o
+            old = prec[2 + next_slot]
+            prec[2 + next_slot] = o
+            rec[0] += 1
+            if old >= 0:
+                objs[old][0] -= 1
+            ev += pack(ALLOC, r, size, nslots, o, -1, -1)
+            ev += pack(STORE, pr, next_slot, r, po, o, old)
+            if back_slot is not None:
+                old = rec[2 + back_slot]
+                rec[2 + back_slot] = po
+                prec[0] += 1
+                if old >= 0:
+                    objs[old][0] -= 1
+                ev += pack(STORE, r, back_slot, pr, o, po, old)
+            if pr != first:
+                held[pr] = -1
+                prec[0] -= 1
+                heappush(free_regs, pr)
+                ev += pack(CLEAR, pr, 0, 0, po, -1, -1)
+            pr, po, prec = r, o, rec
+        if close:
+            old = prec[2 + next_slot]
+            prec[2 + next_slot] = o0
+            recs[0][0] += 1
+            if old >= 0:
+                objs[old][0] -= 1
+            ev += pack(STORE, pr, next_slot, first, po, o0, old)
+        if pr != first:
+            held[pr] = -1
+            prec[0] -= 1
+            heappush(free_regs, pr)
+            ev += pack(CLEAR, pr, 0, 0, po, -1, -1)
+        if len(ev) >= _STAGE:
+            self._flush()
+        return Handle(first)
+
     def free_chain(self, first: Handle, slot: int, n: int) -> None:
         """Delete a linked structure of ``n`` objects in one batch: walk ``slot`` from ``first``
         (n - 1 LOADs), then free every object, ``first``'s first.

@@ -946,6 +946,67 @@ def test_slot_ops_checks_before_it_records():
         t.work(1)
 
 
+def test_alloc_chain_records_the_events_worked_out_by_hand():
+    t = Recorder()
+    ring = t.alloc_chain(3, 8, 2, 0, self_slot=1, self_at=1, close=True)
+    tr = t.build()
+    rows = list(zip(tr.op.tolist(), tr.a.tolist(), tr.b.tolist(), tr.c.tolist(),
+                    tr.x.tolist(), tr.y.tolist(), tr.z.tolist()))
+    assert rows == [
+        (ALLOC, 0, 8, 2, 0, -1, -1),
+        (ALLOC, 1, 8, 2, 1, -1, -1), (STORE, 0, 0, 1, 0, 1, -1),        # 0.next = 1
+        (STORE, 1, 1, 1, 1, 1, -1),                                     # 1.self = 1
+        (ALLOC, 2, 8, 2, 2, -1, -1), (STORE, 1, 0, 2, 1, 2, -1),        # 1.next = 2
+        (CLEAR, 1, 0, 0, 1, -1, -1),
+        (STORE, 2, 0, 0, 2, 0, -1), (CLEAR, 2, 0, 0, 2, -1, -1)]        # 2.next = 0
+    assert ring.reg == 0 and tr.registers == 3
+
+
+def test_alloc_chain_equals_the_calls_it_stands_for():
+    import random
+
+    def program(seed, fused):
+        rng = random.Random(seed)
+        t = Recorder()
+        held = [t.alloc(4)]              # a register in use below the chains'
+        for _ in range(12):
+            n, ns = rng.randint(1, 6), rng.randint(1, 3)
+            nxt = rng.randrange(ns)
+            back = rng.choice([None] + [s for s in range(ns) if s != nxt])
+            self_slot = rng.randrange(ns)
+            self_at = rng.choice((-1, rng.randrange(n)))
+            close = rng.random() < 0.5
+            if fused:
+                first = t.alloc_chain(n, 16, ns, nxt, back_slot=back, self_slot=self_slot,
+                                      self_at=self_at, close=close)
+            else:
+                first = prev = t.alloc(16, ns)
+                for i in range(1, n):
+                    if i - 1 == self_at:
+                        t.store(prev, self_slot, prev)
+                    node = t.alloc(16, ns)
+                    t.store(prev, nxt, node)
+                    if back is not None:
+                        t.store(node, back, prev)
+                    if prev is not first:
+                        t.drop(prev)
+                    prev = node
+                if n - 1 == self_at:
+                    t.store(prev, self_slot, prev)
+                if close:
+                    t.store(prev, nxt, first)
+                if prev is not first:
+                    t.drop(prev)
+            held.append(first)
+            if rng.random() < 0.5:
+                t.drop(held.pop(rng.randrange(len(held))))
+        return t.build()
+
+    for seed in range(60):
+        plain, fused = program(seed, False), program(seed, True)
+        assert fused.sha256 == plain.sha256 and fused.registers == plain.registers, seed
+
+
 def test_randint_of_draws_what_rng_randint_draws():
     import random
     from memcompare.trace import randbelow_of, randint_of

@@ -89,36 +89,16 @@ class CyclicGarbage(Workload):
 
     @staticmethod
     def _build_list(t: Recorder, p: Params, n: int) -> Handle:
-        first = t.alloc(p.node_bytes, 2)
-        prev = first
-        for _ in range(n - 1):
-            node = t.alloc(p.node_bytes, 2)
-            t.store(prev, NEXT, node)
-            t.store(node, PREV, prev)
-            if prev is not first:
-                t.drop(prev)
-            prev = node
-        if prev is not first:
-            t.drop(prev)
-        return first
+        # first = prev = alloc; then per node: alloc, prev.next = node, node.prev = prev, drop
+        # prev (but not first) — the events of those calls, in one call
+        return t.alloc_chain(n, p.node_bytes, 2, NEXT, back_slot=PREV)
 
     @staticmethod
     def _build_ring(t: Recorder, p: Params, n: int, loop_at: int) -> Handle:
-        first = t.alloc(p.node_bytes, 2)
-        node = first
-        for i in range(n):
-            if i == loop_at:
-                t.store(node, SELF, node)
-            if i + 1 < n:
-                nxt = t.alloc(p.node_bytes, 2)
-                t.store(node, NEXT, nxt)
-            else:
-                nxt = first
-                t.store(node, NEXT, first)
-            if node is not first:
-                t.drop(node)
-            node = nxt
-        return first
+        # per node: (node loop_at: node.self = node), alloc the next, node.next = it, drop node
+        # (but not first); the last node's next is first
+        return t.alloc_chain(n, p.node_bytes, 2, NEXT, self_slot=SELF, self_at=loop_at,
+                             close=True)
 
     @staticmethod
     def _delete(t: Recorder, first: Handle, n: int) -> None:
