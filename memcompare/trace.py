@@ -1130,6 +1130,51 @@ class Recorder:
             self._flush()
         return Handle(first)
 
+    def walk(self, h: Handle, slot: int, n: int) -> Handle:
+        """Follow ``slot`` ``n`` times from ``h``'s object; a handle to the object reached.
+
+        The events of ``for _ in range(n): nxt = t.load(h, slot); t.drop(h); h = nxt`` (then
+        ``h`` is returned: itself when ``n`` is 0); every slot on the way must be non-null.
+        ``h`` is consumed when ``n > 0``.
+        """
+        if self._dying:
+            self._end_batch()
+        src = self._reg(h, "walk")
+        if n <= 0:
+            if n < 0:
+                raise ValueError(f"walk: n must be >= 0, got {n} (event {len(self)})")
+            return h
+        objs, held, free_regs = self._objs, self._held, self._free_regs
+        o = held[src]
+        rec = self._live(o, "walk")
+        path = [o]
+        k = slot if type(slot) is int else self._slot(rec, o, slot, "walk")
+        for _ in range(n):                   # checked first: a failed call records nothing
+            if not 0 <= k < len(rec) - 2:
+                self._slot(rec, path[-1], k, "walk")
+            v = rec[2 + k]
+            if v < 0:
+                raise ValueError(f"walk: object {path[-1]}'s slot {k} is null after "
+                                 f"{len(path) - 1} of {n} steps (event {len(self)})")
+            path.append(v)
+            rec = objs[v]
+        ev = self._ev
+        pack = _PACK[2]
+        cr, co = src, o
+        for v in path[1:]:
+            r = heappop(free_regs) if free_regs else self._take()
+            objs[v][0] += 1
+            held[r] = v
+            held[cr] = -1
+            objs[co][0] -= 1
+            heappush(free_regs, cr)
+            ev += pack(LOAD, r, cr, k, v, co, -1, CLEAR, cr, 0, 0, co, -1, -1)
+            cr, co = r, v
+        h.reg = -1
+        if len(ev) >= _STAGE:
+            self._flush()
+        return Handle(cr)
+
     def free_chain(self, first: Handle, slot: int, n: int) -> None:
         """Delete a linked structure of ``n`` objects in one batch: walk ``slot`` from ``first``
         (n - 1 LOADs), then free every object, ``first``'s first.

@@ -1007,6 +1007,48 @@ def test_alloc_chain_equals_the_calls_it_stands_for():
         assert fused.sha256 == plain.sha256 and fused.registers == plain.registers, seed
 
 
+def test_walk_records_the_loads_and_drops_worked_out_by_hand():
+    t = Recorder()
+    a = t.alloc_chain(3, 8, 1, 0)        # 0 -> 1 -> 2: events 0-6, only r0 held at the end
+    end = t.walk(a, 0, 2)
+    tr = t.build()
+    rows = list(zip(tr.op.tolist(), tr.a.tolist(), tr.b.tolist(), tr.c.tolist(),
+                    tr.x.tolist(), tr.y.tolist(), tr.z.tolist()))
+    assert rows[7:] == [
+        (LOAD, 1, 0, 0, 1, 0, -1), (CLEAR, 0, 0, 0, 0, -1, -1),        # r1 = 0.next; drop r0
+        (LOAD, 0, 1, 0, 2, 1, -1), (CLEAR, 1, 0, 0, 1, -1, -1)]        # r0 = 1.next; drop r1
+    assert a.reg == -1 and end.reg == 0
+
+
+def test_walk_equals_the_calls_it_stands_for_and_checks_first():
+    def program(fused):
+        t = Recorder()
+        keep = t.alloc(4)
+        ring = t.alloc_chain(5, 8, 2, 1, close=True)
+        for n in (0, 3, 7, 1):
+            other = t.copy(ring)
+            if fused:
+                other = t.walk(other, 1, n)
+            else:
+                for _ in range(n):
+                    nxt = t.load(other, 1)
+                    t.drop(other)
+                    other = nxt
+            t.drop(other)
+        t.drop(keep)
+        return t.build()
+
+    assert program(True).sha256 == program(False).sha256
+    t = Recorder()
+    a = t.alloc_chain(2, 8, 2, 0)
+    events = len(t)
+    with pytest.raises(ValueError, match=r"walk: object 1's slot 0 is null after 1 of 2 steps"):
+        t.walk(a, 0, 2)
+    with pytest.raises(ValueError, match="walk: slot 2 out of range"):
+        t.walk(a, 2, 1)
+    assert len(t) == events and a.reg == 0     # nothing recorded, the handle still held
+
+
 def test_randint_of_draws_what_rng_randint_draws():
     import random
     from memcompare.trace import randbelow_of, randint_of

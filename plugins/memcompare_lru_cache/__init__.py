@@ -124,15 +124,11 @@ class _Cache:
         if not chain:
             return None
         e = t.load(self.table, bucket_of(key, self.p.buckets))
-        for i, k in enumerate(chain):
-            if k == key:
-                return e
-            if i + 1 == len(chain):
-                break
-            nxt = t.load(e, CHAIN)
-            t.drop(e)
-            e = nxt
-        t.drop(e)
+        # load each entry of the chain (and drop the one before) up to the key's, or to the
+        # last: t.walk records those loads and drops in one call
+        if key in chain:
+            return t.walk(e, CHAIN, chain.index(key))
+        t.drop(t.walk(e, CHAIN, len(chain) - 1))
         return None
 
     def _touch(self, key: int, e: Handle) -> None:
@@ -216,11 +212,7 @@ class _Cache:
         if i == 0:
             pred, pred_slot = self.table, b
         else:
-            pred, pred_slot = t.load(self.table, b), CHAIN
-            for _ in range(i - 1):
-                q = t.load(pred, CHAIN)
-                t.drop(pred)
-                pred = q
+            pred, pred_slot = t.walk(t.load(self.table, b), CHAIN, i - 1), CHAIN
         if has_next:
             nxt = t.load(x, CHAIN)
             t.store(pred, pred_slot, nxt)
