@@ -1175,6 +1175,88 @@ class Recorder:
             self._flush()
         return Handle(cr)
 
+    def alloc_after(self, h: Handle, slot: int, size: int, nslots: int = 0) -> Handle:
+        """Allocate an object, link it into ``h``'s slot and let go of ``h``: the events of
+        ``n = t.alloc(size, nslots); t.store(h, slot, n); t.drop(h)``; returns ``n`` (the new
+        tail of a list). ``h`` is consumed.
+        """
+        if self._dying:
+            self._end_batch()
+        dst = self._reg(h, "alloc_after")
+        held, objs = self._held, self._objs
+        o = held[dst]
+        rec = self._live(o, "alloc_after")
+        if type(slot) is not int or not 0 <= slot < len(rec) - 2:
+            slot = self._slot(rec, o, slot, "alloc_after")
+        if size < 0 or not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"alloc_after: size must be >= 0 and nslots in 0..{MAX_SLOTS}, "
+                             f"got {size}, {nslots} (event {len(self)})")
+        free_regs = self._free_regs
+        r = heappop(free_regs) if free_regs else self._take()
+        n = self._nobj
+        self._nobj = n + 1
+        new = [2, 0]                                  # the register and the slot
+        if nslots:
+            new.extend([-1] * nslots)
+        objs[n] = new
+        held[r] = n
+        old = rec[2 + slot]
+        rec[2 + slot] = n
+        if old >= 0:
+            objs[old][0] -= 1
+        rec[0] -= 1                                   # h let go
+        held[dst] = -1
+        h.reg = -1
+        heappush(free_regs, dst)
+        ev = self._ev
+        ev += _PACK[3](ALLOC, r, size, nslots, n, -1, -1, STORE, dst, slot, r, o, n, old,
+                       CLEAR, dst, 0, 0, o, -1, -1)
+        if len(ev) >= _STAGE:
+            self._flush()
+        return Handle(r)
+
+    def free_head(self, h: Handle, slot: int) -> Handle | None:
+        """Delete the first object of a list and hold the next: the events of
+        ``nxt = t.load(h, slot); t.free(h)``; returns ``nxt`` (``None`` for a null slot). ``h``
+        is consumed; the FREE starts a batch, as :meth:`free` does.
+        """
+        if self._dying:
+            self._end_batch()
+        src = self._reg(h, "free_head")
+        held, objs = self._held, self._objs
+        o = held[src]
+        rec = self._live(o, "free_head")
+        if type(slot) is not int or not 0 <= slot < len(rec) - 2:
+            slot = self._slot(rec, o, slot, "free_head")
+        free_regs = self._free_regs
+        r = heappop(free_regs) if free_regs else self._take()
+        v = rec[2 + slot]
+        if v >= 0:
+            objs[v][0] += 1
+            held[r] = v
+        del objs[o]                                   # the free
+        held[src] = -1
+        h.reg = -1
+        heappush(free_regs, src)
+        if v < 0:
+            heappush(free_regs, r)
+        i = len(self) + 1
+        self._dying[o] = (i, rec)
+        rec[0] -= 1
+        if len(rec) > 2:
+            dying = self._dying
+            for w in rec[2:]:          # a freed object's slots no longer refer
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+        ev = self._ev
+        ev += _PACK[2](LOAD, r, src, slot, v, o, -1, FREE, src, 0, 0, o, -1, -1)
+        if len(ev) >= _STAGE:
+            self._flush()
+        return None if v < 0 else Handle(r)
+
     def free_chain(self, first: Handle, slot: int, n: int) -> None:
         """Delete a linked structure of ``n`` objects in one batch: walk ``slot`` from ``first``
         (n - 1 LOADs), then free every object, ``first``'s first.

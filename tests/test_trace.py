@@ -1049,6 +1049,43 @@ def test_walk_equals_the_calls_it_stands_for_and_checks_first():
     assert len(t) == events and a.reg == 0     # nothing recorded, the handle still held
 
 
+def test_alloc_after_and_free_head_record_the_calls_they_stand_for():
+    def program(fused):
+        t = Recorder()
+        head = t.alloc(8, 1)
+        tail = t.copy(head)
+        for size in (16, 24, 32):
+            if fused:
+                tail = t.alloc_after(tail, 0, size, 1)
+            else:
+                item = t.alloc(size, 1)
+                t.store(tail, 0, item)
+                t.drop(tail)
+                tail = item
+        for _ in range(3):
+            if fused:
+                head = t.free_head(head, 0)
+            else:
+                nxt = t.load(head, 0)
+                t.free(head)
+                head = nxt
+        t.drop(tail)
+        if fused:
+            assert t.free_head(head, 0) is None  # a null slot: nothing to hold
+        else:
+            assert t.load(head, 0) is None
+            t.free(head)
+        return t.build()
+
+    fused, plain = program(True), program(False)
+    assert fused.sha256 == plain.sha256 and fused.registers == plain.registers
+    # by hand: r0 head (object 0), r1 its copy; the first alloc_after takes r2 and lets r1 go
+    assert list(zip(fused.op.tolist()[2:5], fused.a.tolist()[2:5], fused.x.tolist()[2:5])) == \
+        [(ALLOC, 2, 1), (STORE, 1, 0), (CLEAR, 1, 0)]
+    # events 0-10 build the list; each free_head is a LOAD and a FREE: 11-12, 13-14, 15-16
+    assert fused.obj_free_at.tolist() == [12, 14, 16, fused.events - 1]
+
+
 def test_randint_of_draws_what_rng_randint_draws():
     import random
     from memcompare.trace import randbelow_of, randint_of
