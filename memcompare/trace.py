@@ -1390,10 +1390,11 @@ class Recorder:
         delta: dict[int, int] = {}      # reference changes of objects from before the call
         gone: dict[int, list[int]] = {}  # objects from before the call that it frees
         last = k - 1
-        for j in np.flatnonzero((old_all >= 0) & (old_all < n0)).tolist():
-            v = int(old_all[j])
+        touched = np.flatnonzero((old_all >= 0) & (old_all < n0))
+        for j, v, kind in zip(touched.tolist(), old_all[touched].tolist(),
+                              kinds[touched].tolist()):
             delta[v] = delta.get(v, 0) - 1
-            if kinds[j] == INTO:
+            if kind == INTO:
                 continue
             vrec = objs.get(v)
             if vrec is None or v in gone:
@@ -1437,7 +1438,7 @@ class Recorder:
             self._dying[v] = (int(start[last]) + int(count[last]) - 1, gone[v])
         # the events, column by column
         self._flush()
-        step = 1 << 16
+        step = 1 << 14                  # operations per chunk: bounds the columns' temporaries
         for lo in range(0, k, step):
             sel = slice(lo, lo + step)
             self._slot_events(kinds[sel], slots[sel], sizes[sel], work[sel], hasw[sel],

@@ -73,7 +73,7 @@ class Fragmentation(Workload):
         big_lo = int(p.big_min_factor * p.large_max)
         big_hi = int(p.big_max_factor * p.large_max)
 
-        kinds: list[int] = []       # the program's table operations, recorded in one call
+        kinds: list[int] = []       # a round's table operations, recorded in one call
         slots: list[int] = []
         sizes: list[int] = []
 
@@ -103,7 +103,10 @@ class Fragmentation(Workload):
                 delete(i)
             for j in range(p.big_count):
                 delete(p.count + j)
-        t.slot_ops(table, kinds, slots, sizes, p.work_ns)
+            t.slot_ops(table, kinds, slots, sizes, p.work_ns)     # the round's operations
+            kinds.clear()
+            slots.clear()
+            sizes.clear()
         t.free(table)
 
 

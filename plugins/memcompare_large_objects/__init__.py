@@ -80,8 +80,15 @@ class LargeObjects(Workload):
         # the slots whose objects end at each step, by step modulo `slots` (no object lives
         # longer than lifetime_max steps); deleted in (end step, slot) order
         ending: list[list[int]] = [[] for _ in range(slots)]
-        # the program's table operations as (kind, slot, size) triples, recorded in one call
+        # the program's table operations as (kind, slot, size) triples, recorded a few
+        # thousand at a time
         ops: list[int] = []
+
+        def record_ops() -> None:
+            kinds, where, sizes = np.array(ops, dtype=np.int64).reshape(-1, 3).T
+            t.slot_ops(table, kinds, where, sizes, np.where(kinds == SPEND, p.work_ns, 0))
+            ops.clear()
+
         large, lo, hi = p.large_fraction, p.large_min, p.large_max
         for step in range(p.steps):
             if rng.random() < large:
@@ -102,12 +109,13 @@ class LargeObjects(Workload):
                     ops.extend((FROM, slot, 0))
                 free_slots.extend(due)
                 due.clear()
+            if len(ops) >= 3 * 16384:
+                record_ops()
         for k in range(1, slots):       # at the end, every object still held
             due = sorted(ending[(p.steps - 1 + k) % slots])
             for slot in due:
                 ops.extend((FROM, slot, 0))
-        kinds, where, sizes = np.array(ops, dtype=np.int64).reshape(-1, 3).T
-        t.slot_ops(table, kinds, where, sizes, np.where(kinds == SPEND, p.work_ns, 0))
+        record_ops()
         t.free(table)
 
 

@@ -55,10 +55,12 @@ class MessageBuffer(Workload):
         ring = t.alloc(0, p.window)
         # push i: alloc the message, fill it, then (once the ring is full) load the message it
         # evicts, store the new one, drop its handle and free the old one — t.replace(ring,
-        # i % window, payload, work=fill_ns), or t.alloc_into(...) while the ring fills; all
-        # the pushes in one recorder call
-        i = np.arange(p.messages)
-        t.slot_ops(ring, np.where(i >= p.window, SWAP, INTO), i % p.window, p.payload, p.fill_ns)
+        # i % window, payload, work=fill_ns), or t.alloc_into(...) while the ring fills; the
+        # pushes in a few recorder calls (of at most 65536 pushes: the recording's memory)
+        for lo in range(0, p.messages, 65536):
+            i = np.arange(lo, min(lo + 65536, p.messages))
+            t.slot_ops(ring, np.where(i >= p.window, SWAP, INTO), i % p.window, p.payload,
+                       p.fill_ns)
         held = [t.load(ring, slot) for slot in range(min(p.messages, p.window))]
         t.free(ring)
         for msg in held:
