@@ -618,9 +618,13 @@ class Recorder:
     misuse fails at the call that made it (a :class:`TraceError` naming the event index), and
     :meth:`build` needs no second pass over the events.
 
-    Events are kept in typed numpy chunks, not as Python objects: a few hundred bytes of state
-    per *live* object, about 20 bytes per event. Built-in workloads also use the batch
-    operation :meth:`repeat`, which records a self-contained block once and copies it.
+    Events are staged as packed int64 bytes and kept in typed numpy chunks, not as Python
+    objects: a few hundred bytes of state per *live* object, about 20 bytes per event. The
+    built-in workloads also use the batch operations: :meth:`repeat` (a self-contained block
+    recorded once and copied), :meth:`slot_ops` (a sequence of slot operations on one object,
+    recorded with numpy), :meth:`alloc_chain`, :meth:`walk`, :meth:`alloc_after`,
+    :meth:`free_head`, :meth:`free_chain` and the single slot operations — each the events of
+    the calls it stands for, in one call.
     """
 
     def __init__(self, workload: str | None = None, params: dict[str, Any] | None = None):
@@ -1061,7 +1065,8 @@ class Recorder:
             raise ValueError(f"alloc_chain: n must be >= 1, size >= 0 and nslots in "
                              f"0..{MAX_SLOTS}, got {n}, {size}, {nslots} (event {len(self)})")
         if self_at >= 0 and self_slot is None:
-            raise ValueError(f"alloc_chain: self_at {self_at} needs a self_slot (event {len(self)})")
+            raise ValueError(f"alloc_chain: self_at {self_at} needs a self_slot "
+                             f"(event {len(self)})")
         for name, s in (("next_slot", next_slot), ("back_slot", back_slot),
                         ("self_slot", self_slot if self_at >= 0 else None)):
             if s is not None and not 0 <= s < nslots:
