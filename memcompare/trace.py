@@ -576,6 +576,18 @@ def randint_of(rng: random.Random) -> Callable[[int, int], int]:
     return randint
 
 
+def _ints(what: str, index: int, *values) -> list[int]:
+    """``values`` as Python ints (numpy integers too), or a TypeError naming the call."""
+    out = []
+    for v in values:
+        try:
+            out.append(operator.index(v))
+        except TypeError:
+            raise TypeError(f"{what}: sizes and counts must be integers, got {v!r} "
+                            f"(event {index})") from None
+    return out
+
+
 class Handle:
     """A reference a workload holds; the recorder decides which register backs it."""
 
@@ -726,6 +738,8 @@ class Recorder:
         """A new object of ``size`` payload bytes and ``nslots`` null pointer slots."""
         if self._dying:
             self._end_batch()
+        if type(size) is not int or type(nslots) is not int:
+            size, nslots = _ints("alloc", len(self), size, nslots)
         if size < 0:
             raise ValueError(f"alloc: size must be >= 0, got {size} (event {len(self)})")
         if not 0 <= nslots <= MAX_SLOTS:
@@ -929,6 +943,8 @@ class Recorder:
         t.drop(n)`` in one call (no WORK when ``work`` is 0).
         """
         dst, o, rec, slot = self._target(h, slot, "alloc_into")
+        if type(size) is not int or type(nslots) is not int:
+            size, nslots = _ints("alloc_into", len(self), size, nslots)
         if size < 0 or work < 0 or not 0 <= nslots <= MAX_SLOTS:
             raise ValueError(f"alloc_into: size and work must be >= 0 and nslots in "
                              f"0..{MAX_SLOTS}, got {size}, {work}, {nslots} (event {len(self)})")
@@ -1000,6 +1016,8 @@ class Recorder:
         if v < 0:
             raise ValueError(f"replace: slot {slot} is null: nothing to replace "
                              f"(event {len(self)})")
+        if type(size) is not int or type(nslots) is not int:
+            size, nslots = _ints("replace", len(self), size, nslots)
         if size < 0 or work < 0 or not 0 <= nslots <= MAX_SLOTS:
             raise ValueError(f"replace: size and work must be >= 0 and nslots in "
                              f"0..{MAX_SLOTS}, got {size}, {work}, {nslots} (event {len(self)})")
@@ -1061,6 +1079,8 @@ class Recorder:
         """
         if self._dying:
             self._end_batch()
+        if type(n) is not int or type(size) is not int or type(nslots) is not int:
+            n, size, nslots = _ints("alloc_chain", len(self), n, size, nslots)
         if n < 1 or size < 0 or not 0 <= nslots <= MAX_SLOTS:
             raise ValueError(f"alloc_chain: n must be >= 1, size >= 0 and nslots in "
                              f"0..{MAX_SLOTS}, got {n}, {size}, {nslots} (event {len(self)})")
@@ -1193,6 +1213,8 @@ class Recorder:
         rec = self._live(o, "alloc_after")
         if type(slot) is not int or not 0 <= slot < len(rec) - 2:
             slot = self._slot(rec, o, slot, "alloc_after")
+        if type(size) is not int or type(nslots) is not int:
+            size, nslots = _ints("alloc_after", len(self), size, nslots)
         if size < 0 or not 0 <= nslots <= MAX_SLOTS:
             raise ValueError(f"alloc_after: size must be >= 0 and nslots in 0..{MAX_SLOTS}, "
                              f"got {size}, {nslots} (event {len(self)})")

@@ -1086,6 +1086,17 @@ def test_alloc_after_and_free_head_record_the_calls_they_stand_for():
     assert fused.obj_free_at.tolist() == [12, 14, 16, fused.events - 1]
 
 
+def test_a_size_that_is_not_an_integer_is_a_clear_error():
+    t = Recorder()
+    table = t.alloc(np.int64(8), np.int32(2))      # numpy integers are integers
+    with pytest.raises(TypeError, match=r"^alloc: sizes and counts must be integers, got 3\.5 "
+                                        r"\(event 1\)$"):
+        t.alloc(3.5)
+    with pytest.raises(TypeError, match="alloc_into: sizes and counts must be integers"):
+        t.alloc_into(table, 0, 2.0)
+    assert len(t) == 1 and t.build().b.tolist() == [8]
+
+
 def test_randint_of_draws_what_rng_randint_draws():
     import random
     from memcompare.trace import randbelow_of, randint_of
