@@ -7,8 +7,8 @@ only fair between runs made in the same minutes. This script records each built-
 two traces' sha256 agree (they must: a faster recorder must record the same traces).
 
 The old recorder runs the workloads' calls as they were before the batch operations existed:
-``repeat``, ``alloc_into``, ``free_from``, ``replace`` and ``free_chain`` become the per-event
-calls they stand for (class ``OldCalls`` below), which is what the workloads called then.
+``repeat``, ``alloc_into``, ``free_from``, ``replace``, ``free_chain`` and ``slot_ops`` become the
+per-event calls they stand for (class ``OldCalls`` below), which is what the workloads called then.
 
     git worktree add /tmp/memcompare-old 69ea977
     python benchmarks/bench_record_compare.py --old /tmp/memcompare-old [--rounds 2]
@@ -67,6 +67,21 @@ def old_recorder(old_root: Path) -> type:
                 nodes.append(self.load(nodes[-1], slot))
             for node in nodes:
                 self.free(node)
+
+        def slot_ops(self, h, kinds, slots, sizes=0, work=0):
+            k = len(kinds)
+            slots, sizes, work = (v if hasattr(v, "__len__") else [v] * k
+                                  for v in (slots, sizes, work))
+            for kind, slot, size, ns in zip(kinds, slots, sizes, work):
+                kind, slot, size, ns = int(kind), int(slot), int(size), int(ns)
+                if kind == 0:
+                    self.alloc_into(h, slot, size, work=ns)
+                elif kind == 1:
+                    self.free_from(h, slot)
+                elif kind == 2:
+                    self.replace(h, slot, size, work=ns)
+                else:
+                    self.work(ns)
 
     return OldCalls
 

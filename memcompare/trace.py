@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import operator
+import struct
+import random
 from heapq import heappop, heappush
 from array import array
 from typing import Any, Callable, Iterator, NoReturn
@@ -40,6 +42,8 @@ OP_CODES = {name: code for code, name in enumerate(OP_NAMES)}
 #: operands each op uses, in order (``a``, ``b``, ``c``)
 OP_ARITY = (3, 3, 3, 2, 1, 1, 1)
 FLAG_LOCAL = 1
+#: kinds of :meth:`Recorder.slot_ops` operations: alloc_into, free_from, replace, work
+INTO, FROM, SWAP, SPEND = range(4)
 NULL = -1
 #: Register numbers are small dense integers handed out by the recorder; a limit keeps a typo in
 #: a hand-written trace ("alloc 4000000000 ...") from allocating a huge register file.
@@ -545,6 +549,45 @@ def _validate(op, flags, a, b, c, lines, source):
     return X, Y, Z, nregs
 
 
+def randbelow_of(rng: random.Random) -> Callable[[int], int]:
+    """A function equal to ``rng.randrange(n)`` for ``n > 0`` (the same numbers, drawn the same
+    way) with less Python overhead, for workloads that draw millions of numbers:
+    ``rng.randint(lo, hi)`` is ``lo + below(hi - lo + 1)`` for ``lo <= hi``.
+
+    In CPython's Lib/random.py, ``randint(a, b)`` is ``randrange(a, b + 1)``, which for a
+    positive width is ``a + self._randbelow(width)``; ``randrange(n)`` is ``_randbelow(n)``.
+    An ``rng`` of another class keeps its own ``randrange``.
+    """
+    if type(rng) is random.Random:
+        return rng._randbelow
+    return rng.randrange
+
+
+def randint_of(rng: random.Random) -> Callable[[int, int], int]:
+    """A function equal to ``rng.randint`` (see :func:`randbelow_of`)."""
+    if type(rng) is not random.Random:
+        return rng.randint
+    below = rng._randbelow
+
+    def randint(lo: int, hi: int) -> int:
+        if hi < lo:
+            return rng.randint(lo, hi)       # the error randint gives
+        return lo + below(hi - lo + 1)
+    return randint
+
+
+def _ints(what: str, index: int, *values) -> list[int]:
+    """``values`` as Python ints (numpy integers too), or a TypeError naming the call."""
+    out = []
+    for v in values:
+        try:
+            out.append(operator.index(v))
+        except TypeError:
+            raise TypeError(f"{what}: sizes and counts must be integers, got {v!r} "
+                            f"(event {index})") from None
+    return out
+
+
 class Handle:
     """A reference a workload holds; the recorder decides which register backs it."""
 
@@ -557,8 +600,11 @@ class Handle:
         return f"<Handle r{self.reg}>" if self.reg >= 0 else "<Handle (dropped)>"
 
 
-#: staging list length (7 values per event) before it is converted into numpy chunks
-_STAGE = 7 * 65536
+#: staged bytes (7 int64 values per event) before they are converted into numpy chunks
+_STAGE = 56 * 65536
+#: ``_PACK[k](...)``: k events' 7 × k values as the bytes of int64s. Staging events as bytes
+#: (``struct``) costs about half of staging them as Python ints in a list and converting those.
+_PACK = [struct.Struct(f"<{7 * k}q").pack for k in range(8)]
 
 
 class _BlockState:
@@ -584,15 +630,19 @@ class Recorder:
     misuse fails at the call that made it (a :class:`TraceError` naming the event index), and
     :meth:`build` needs no second pass over the events.
 
-    Events are kept in typed numpy chunks, not as Python objects: a few hundred bytes of state
-    per *live* object, about 20 bytes per event. Built-in workloads also use the batch
-    operation :meth:`repeat`, which records a self-contained block once and copies it.
+    Events are staged as packed int64 bytes and kept in typed numpy chunks, not as Python
+    objects: a few hundred bytes of state per *live* object, about 20 bytes per event. The
+    built-in workloads also use the batch operations: :meth:`repeat` (a self-contained block
+    recorded once and copied), :meth:`slot_ops` (a sequence of slot operations on one object,
+    recorded with numpy), :meth:`alloc_chain`, :meth:`walk`, :meth:`alloc_after`,
+    :meth:`free_head`, :meth:`free_chain` and the single slot operations — each the events of
+    the calls it stands for, in one call.
     """
 
     def __init__(self, workload: str | None = None, params: dict[str, Any] | None = None):
         self.workload = workload
         self.params = dict(params or {})
-        self._ev: list[int] = []          # staging: op|flags<<3, a, b, c, x, y, z per event
+        self._ev = bytearray()            # staging: op|flags<<3, a, b, c, x, y, z per event
         self._chunks: list[dict[str, np.ndarray]] = []   # converted events, in order
         self._flushed = 0                 # events in self._chunks
         self._free_regs: list[int] = []   # a heap: lowest register first keeps traces compact
@@ -605,15 +655,15 @@ class Recorder:
         self._dying: dict[int, tuple[int, list[int]]] = {}
 
     def __len__(self) -> int:
-        return self._flushed + len(self._ev) // 7
+        return self._flushed + len(self._ev) // 56
 
     # -- storage --------------------------------------------------------------------------------
     def _flush(self) -> None:
         """Convert the staged events into one chunk of narrow numpy columns."""
         if not self._ev:
             return
-        ev = np.array(self._ev, dtype=np.int64).reshape(-1, 7)
-        self._ev = []
+        ev = np.frombuffer(self._ev, dtype="<i8").reshape(-1, 7)
+        self._ev = bytearray()
         self._append_chunk(ev)
 
     def _append_chunk(self, ev: np.ndarray) -> None:
@@ -628,7 +678,7 @@ class Recorder:
 
     def _emit(self, opf: int, a: int, b: int, c: int, x: int, y: int, z: int) -> None:
         ev = self._ev
-        ev.extend((opf, a, b, c, x, y, z))
+        ev += _PACK[1](opf, a, b, c, x, y, z)
         if len(ev) >= _STAGE:
             self._flush()
 
@@ -688,6 +738,8 @@ class Recorder:
         """A new object of ``size`` payload bytes and ``nslots`` null pointer slots."""
         if self._dying:
             self._end_batch()
+        if type(size) is not int or type(nslots) is not int:
+            size, nslots = _ints("alloc", len(self), size, nslots)
         if size < 0:
             raise ValueError(f"alloc: size must be >= 0, got {size} (event {len(self)})")
         if not 0 <= nslots <= MAX_SLOTS:
@@ -708,7 +760,7 @@ class Recorder:
             self._objs[o] = [1, 1 if local else 0]
         self._held[r] = o
         ev = self._ev
-        ev.extend((ALLOC | (FLAG_LOCAL << 3) if local else ALLOC, r, size, nslots, o, -1, -1))
+        ev += _PACK[1](ALLOC | (FLAG_LOCAL << 3) if local else ALLOC, r, size, nslots, o, -1, -1)
         if len(ev) >= _STAGE:
             self._flush()
         return Handle(r)
@@ -740,7 +792,7 @@ class Recorder:
             r = self._take()
         v = rec[2 + slot]
         ev = self._ev
-        ev.extend((LOAD, r, src, slot, v, o, -1))
+        ev += _PACK[1](LOAD, r, src, slot, v, o, -1)
         if len(ev) >= _STAGE:
             self._flush()
         if v < 0:
@@ -790,7 +842,7 @@ class Recorder:
         if old >= 0:
             objs[old][0] -= 1
         ev = self._ev
-        ev.extend((STORE, dst, slot, rv, o, v, old))
+        ev += _PACK[1](STORE, dst, slot, rv, o, v, old)
         if len(ev) >= _STAGE:
             self._flush()
 
@@ -826,7 +878,7 @@ class Recorder:
         held[r] = -1
         heappush(self._free_regs, r)
         ev = self._ev
-        ev.extend((CLEAR, r, 0, 0, o, -1, -1))
+        ev += _PACK[1](CLEAR, r, 0, 0, o, -1, -1)
         if len(ev) >= _STAGE:
             self._flush()
 
@@ -857,7 +909,7 @@ class Recorder:
                     if wrec is None:
                         wrec = dying[w][1]
                     wrec[0] -= 1
-        ev.extend((FREE, r, 0, 0, o, -1, -1))
+        ev += _PACK[1](FREE, r, 0, 0, o, -1, -1)
         if len(ev) >= _STAGE:
             self._flush()
 
@@ -869,7 +921,7 @@ class Recorder:
             if self._dying:
                 self._end_batch()
             ev = self._ev
-            ev.extend((WORK, int(ns), 0, 0, -1, -1, -1))
+            ev += _PACK[1](WORK, int(ns), 0, 0, -1, -1, -1)
             if len(ev) >= _STAGE:
                 self._flush()
 
@@ -891,6 +943,8 @@ class Recorder:
         t.drop(n)`` in one call (no WORK when ``work`` is 0).
         """
         dst, o, rec, slot = self._target(h, slot, "alloc_into")
+        if type(size) is not int or type(nslots) is not int:
+            size, nslots = _ints("alloc_into", len(self), size, nslots)
         if size < 0 or work < 0 or not 0 <= nslots <= MAX_SLOTS:
             raise ValueError(f"alloc_into: size and work must be >= 0 and nslots in "
                              f"0..{MAX_SLOTS}, got {size}, {work}, {nslots} (event {len(self)})")
@@ -909,11 +963,11 @@ class Recorder:
         heappush(free_regs, r)
         ev = self._ev
         if work:
-            ev.extend((ALLOC, r, size, nslots, n, -1, -1, WORK, int(work), 0, 0, -1, -1, -1,
-                       STORE, dst, slot, r, o, n, old, CLEAR, r, 0, 0, n, -1, -1))
+            ev += _PACK[4](ALLOC, r, size, nslots, n, -1, -1, WORK, int(work), 0, 0, -1, -1, -1,
+                       STORE, dst, slot, r, o, n, old, CLEAR, r, 0, 0, n, -1, -1)
         else:
-            ev.extend((ALLOC, r, size, nslots, n, -1, -1, STORE, dst, slot, r, o, n, old,
-                       CLEAR, r, 0, 0, n, -1, -1))
+            ev += _PACK[3](ALLOC, r, size, nslots, n, -1, -1, STORE, dst, slot, r, o, n, old,
+                       CLEAR, r, 0, 0, n, -1, -1)
         if len(ev) >= _STAGE:
             self._flush()
 
@@ -944,8 +998,8 @@ class Recorder:
                     if wrec is None:
                         wrec = dying[w][1]
                     wrec[0] -= 1
-        ev.extend((LOAD, r, src, slot, v, o, -1, STORE, src, slot, NULL, o, -1, v,
-                   FREE, r, 0, 0, v, -1, -1))
+        ev += _PACK[3](LOAD, r, src, slot, v, o, -1, STORE, src, slot, NULL, o, -1, v,
+                   FREE, r, 0, 0, v, -1, -1)
         if len(ev) >= _STAGE:
             self._flush()
 
@@ -962,6 +1016,8 @@ class Recorder:
         if v < 0:
             raise ValueError(f"replace: slot {slot} is null: nothing to replace "
                              f"(event {len(self)})")
+        if type(size) is not int or type(nslots) is not int:
+            size, nslots = _ints("replace", len(self), size, nslots)
         if size < 0 or work < 0 or not 0 <= nslots <= MAX_SLOTS:
             raise ValueError(f"replace: size and work must be >= 0 and nslots in "
                              f"0..{MAX_SLOTS}, got {size}, {work}, {nslots} (event {len(self)})")
@@ -991,13 +1047,242 @@ class Recorder:
                         wrec = dying[w][1]
                     wrec[0] -= 1
         if work:
-            ev.extend((ALLOC, r1, size, nslots, n, -1, -1, WORK, int(work), 0, 0, -1, -1, -1))
+            ev += _PACK[2](ALLOC, r1, size, nslots, n, -1, -1, WORK, int(work), 0, 0, -1, -1, -1)
         else:
-            ev.extend((ALLOC, r1, size, nslots, n, -1, -1))
-        ev.extend((LOAD, r2, dst, slot, v, o, -1, STORE, dst, slot, r1, o, n, v,
-                   CLEAR, r1, 0, 0, n, -1, -1, FREE, r2, 0, 0, v, -1, -1))
+            ev += _PACK[1](ALLOC, r1, size, nslots, n, -1, -1)
+        ev += _PACK[4](LOAD, r2, dst, slot, v, o, -1, STORE, dst, slot, r1, o, n, v,
+                   CLEAR, r1, 0, 0, n, -1, -1, FREE, r2, 0, 0, v, -1, -1)
         if len(ev) >= _STAGE:
             self._flush()
+
+    def alloc_chain(self, n: int, size: int, nslots: int, next_slot: int, *,
+                    back_slot: int | None = None, self_slot: int | None = None,
+                    self_at: int = -1, close: bool = False) -> Handle:
+        """Allocate ``n`` objects linked through ``next_slot``; a handle to the first.
+
+        The events of::
+
+            first = prev = t.alloc(size, nslots)
+            for i in range(1, n):
+                if i - 1 == self_at: t.store(prev, self_slot, prev)
+                node = t.alloc(size, nslots)
+                t.store(prev, next_slot, node)
+                if back_slot is not None: t.store(node, back_slot, prev)
+                if prev is not first: t.drop(prev)
+                prev = node
+            if n - 1 == self_at: t.store(prev, self_slot, prev)
+            if close: t.store(prev, next_slot, first)
+            if prev is not first: t.drop(prev)
+
+        — a singly or doubly (``back_slot``) linked list, or a ring (``close``) whose node
+        ``self_at`` may point to itself — in one call.
+        """
+        if self._dying:
+            self._end_batch()
+        if type(n) is not int or type(size) is not int or type(nslots) is not int:
+            n, size, nslots = _ints("alloc_chain", len(self), n, size, nslots)
+        if n < 1 or size < 0 or not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"alloc_chain: n must be >= 1, size >= 0 and nslots in "
+                             f"0..{MAX_SLOTS}, got {n}, {size}, {nslots} (event {len(self)})")
+        if self_at >= 0 and self_slot is None:
+            raise ValueError(f"alloc_chain: self_at {self_at} needs a self_slot "
+                             f"(event {len(self)})")
+        for name, s in (("next_slot", next_slot), ("back_slot", back_slot),
+                        ("self_slot", self_slot if self_at >= 0 else None)):
+            if s is not None and not 0 <= s < nslots:
+                raise ValueError(f"alloc_chain: {name} {s} out of range for objects with "
+                                 f"{nslots} slot(s) (event {len(self)})")
+        objs, held, free_regs = self._objs, self._held, self._free_regs
+        o0 = self._nobj
+        self._nobj = o0 + n
+        ev = self._ev
+        pack = _PACK[1]
+        nulls = [-1] * nslots
+        first = heappop(free_regs) if free_regs else self._take()
+        recs = [[1, 0] + nulls]
+        objs[o0] = recs[0]
+        held[first] = o0
+        ev += pack(ALLOC, first, size, nslots, o0, -1, -1)
+        pr, po, prec = first, o0, recs[0]          # the previous node: register, id, record
+        for i in range(1, n + 1):
+            if i - 1 == self_at:
+                old = prec[2 + self_slot]
+                prec[2 + self_slot] = po
+                prec[0] += 1
+                if old >= 0:
+                    objs[old][0] -= 1
+                ev += pack(STORE, pr, self_slot, pr, po, po, old)
+            if i == n:
+                break
+            r = heappop(free_regs) if free_regs else self._take()
+            o = o0 + i
+            rec = [1, 0] + nulls
+            objs[o] = rec
+            held[r] = o
+            old = prec[2 + next_slot]
+            prec[2 + next_slot] = o
+            rec[0] += 1
+            if old >= 0:
+                objs[old][0] -= 1
+            ev += pack(ALLOC, r, size, nslots, o, -1, -1)
+            ev += pack(STORE, pr, next_slot, r, po, o, old)
+            if back_slot is not None:
+                old = rec[2 + back_slot]
+                rec[2 + back_slot] = po
+                prec[0] += 1
+                if old >= 0:
+                    objs[old][0] -= 1
+                ev += pack(STORE, r, back_slot, pr, o, po, old)
+            if pr != first:
+                held[pr] = -1
+                prec[0] -= 1
+                heappush(free_regs, pr)
+                ev += pack(CLEAR, pr, 0, 0, po, -1, -1)
+            pr, po, prec = r, o, rec
+        if close:
+            old = prec[2 + next_slot]
+            prec[2 + next_slot] = o0
+            recs[0][0] += 1
+            if old >= 0:
+                objs[old][0] -= 1
+            ev += pack(STORE, pr, next_slot, first, po, o0, old)
+        if pr != first:
+            held[pr] = -1
+            prec[0] -= 1
+            heappush(free_regs, pr)
+            ev += pack(CLEAR, pr, 0, 0, po, -1, -1)
+        if len(ev) >= _STAGE:
+            self._flush()
+        return Handle(first)
+
+    def walk(self, h: Handle, slot: int, n: int) -> Handle:
+        """Follow ``slot`` ``n`` times from ``h``'s object; a handle to the object reached.
+
+        The events of ``for _ in range(n): nxt = t.load(h, slot); t.drop(h); h = nxt`` (then
+        ``h`` is returned: itself when ``n`` is 0); every slot on the way must be non-null.
+        ``h`` is consumed when ``n > 0``.
+        """
+        if self._dying:
+            self._end_batch()
+        src = self._reg(h, "walk")
+        if n <= 0:
+            if n < 0:
+                raise ValueError(f"walk: n must be >= 0, got {n} (event {len(self)})")
+            return h
+        objs, held, free_regs = self._objs, self._held, self._free_regs
+        o = held[src]
+        rec = self._live(o, "walk")
+        path = [o]
+        k = slot if type(slot) is int else self._slot(rec, o, slot, "walk")
+        for _ in range(n):                   # checked first: a failed call records nothing
+            if not 0 <= k < len(rec) - 2:
+                self._slot(rec, path[-1], k, "walk")
+            v = rec[2 + k]
+            if v < 0:
+                raise ValueError(f"walk: object {path[-1]}'s slot {k} is null after "
+                                 f"{len(path) - 1} of {n} steps (event {len(self)})")
+            path.append(v)
+            rec = objs[v]
+        ev = self._ev
+        pack = _PACK[2]
+        cr, co = src, o
+        for v in path[1:]:
+            r = heappop(free_regs) if free_regs else self._take()
+            objs[v][0] += 1
+            held[r] = v
+            held[cr] = -1
+            objs[co][0] -= 1
+            heappush(free_regs, cr)
+            ev += pack(LOAD, r, cr, k, v, co, -1, CLEAR, cr, 0, 0, co, -1, -1)
+            cr, co = r, v
+        h.reg = -1
+        if len(ev) >= _STAGE:
+            self._flush()
+        return Handle(cr)
+
+    def alloc_after(self, h: Handle, slot: int, size: int, nslots: int = 0) -> Handle:
+        """Allocate an object, link it into ``h``'s slot and let go of ``h``: the events of
+        ``n = t.alloc(size, nslots); t.store(h, slot, n); t.drop(h)``; returns ``n`` (the new
+        tail of a list). ``h`` is consumed.
+        """
+        if self._dying:
+            self._end_batch()
+        dst = self._reg(h, "alloc_after")
+        held, objs = self._held, self._objs
+        o = held[dst]
+        rec = self._live(o, "alloc_after")
+        if type(slot) is not int or not 0 <= slot < len(rec) - 2:
+            slot = self._slot(rec, o, slot, "alloc_after")
+        if type(size) is not int or type(nslots) is not int:
+            size, nslots = _ints("alloc_after", len(self), size, nslots)
+        if size < 0 or not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"alloc_after: size must be >= 0 and nslots in 0..{MAX_SLOTS}, "
+                             f"got {size}, {nslots} (event {len(self)})")
+        free_regs = self._free_regs
+        r = heappop(free_regs) if free_regs else self._take()
+        n = self._nobj
+        self._nobj = n + 1
+        new = [2, 0]                                  # the register and the slot
+        if nslots:
+            new.extend([-1] * nslots)
+        objs[n] = new
+        held[r] = n
+        old = rec[2 + slot]
+        rec[2 + slot] = n
+        if old >= 0:
+            objs[old][0] -= 1
+        rec[0] -= 1                                   # h let go
+        held[dst] = -1
+        h.reg = -1
+        heappush(free_regs, dst)
+        ev = self._ev
+        ev += _PACK[3](ALLOC, r, size, nslots, n, -1, -1, STORE, dst, slot, r, o, n, old,
+                       CLEAR, dst, 0, 0, o, -1, -1)
+        if len(ev) >= _STAGE:
+            self._flush()
+        return Handle(r)
+
+    def free_head(self, h: Handle, slot: int) -> Handle | None:
+        """Delete the first object of a list and hold the next: the events of
+        ``nxt = t.load(h, slot); t.free(h)``; returns ``nxt`` (``None`` for a null slot). ``h``
+        is consumed; the FREE starts a batch, as :meth:`free` does.
+        """
+        if self._dying:
+            self._end_batch()
+        src = self._reg(h, "free_head")
+        held, objs = self._held, self._objs
+        o = held[src]
+        rec = self._live(o, "free_head")
+        if type(slot) is not int or not 0 <= slot < len(rec) - 2:
+            slot = self._slot(rec, o, slot, "free_head")
+        free_regs = self._free_regs
+        r = heappop(free_regs) if free_regs else self._take()
+        v = rec[2 + slot]
+        if v >= 0:
+            objs[v][0] += 1
+            held[r] = v
+        del objs[o]                                   # the free
+        held[src] = -1
+        h.reg = -1
+        heappush(free_regs, src)
+        if v < 0:
+            heappush(free_regs, r)
+        i = len(self) + 1
+        self._dying[o] = (i, rec)
+        rec[0] -= 1
+        if len(rec) > 2:
+            dying = self._dying
+            for w in rec[2:]:          # a freed object's slots no longer refer
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+        ev = self._ev
+        ev += _PACK[2](LOAD, r, src, slot, v, o, -1, FREE, src, 0, 0, o, -1, -1)
+        if len(ev) >= _STAGE:
+            self._flush()
+        return None if v < 0 else Handle(r)
 
     def free_chain(self, first: Handle, slot: int, n: int) -> None:
         """Delete a linked structure of ``n`` objects in one batch: walk ``slot`` from ``first``
@@ -1033,7 +1318,7 @@ class Recorder:
             regs.append(r)
             held[r] = objects[j]
             objs[objects[j]][0] += 1
-            ev.extend((LOAD, r, regs[j - 1], slot, objects[j], objects[j - 1], -1))
+            ev += _PACK[1](LOAD, r, regs[j - 1], slot, objects[j], objects[j - 1], -1)
         first.reg = -1
         i = len(self)
         dying = self._dying
@@ -1050,9 +1335,189 @@ class Recorder:
                     if wrec is None:
                         wrec = dying[w][1]
                     wrec[0] -= 1
-            ev.extend((FREE, r, 0, 0, v, -1, -1))
+            ev += _PACK[1](FREE, r, 0, 0, v, -1, -1)
         if len(ev) >= _STAGE:
             self._flush()
+
+    def slot_ops(self, h: Handle, kinds, slots, sizes=0, work=0) -> None:
+        """A sequence of slot operations on ``h``'s object, recorded with numpy.
+
+        For each ``j`` in order: ``alloc_into(h, slots[j], sizes[j], work=work[j])`` when
+        ``kinds[j]`` is :data:`INTO`, ``free_from(h, slots[j])`` when it is :data:`FROM`,
+        ``replace(h, slots[j], sizes[j], work=work[j])`` when it is :data:`SWAP`, and
+        ``work(work[j])`` when it is :data:`SPEND` — the same events, but one Python step per
+        operation (keeping track of the slots) instead of a recorder call and a Python object
+        per event. ``slots``, ``sizes`` and ``work`` are sequences as long as ``kinds`` or single
+        numbers; ``slots[j]`` is ignored for :data:`SPEND`, ``sizes[j]`` for :data:`FROM` and
+        :data:`SPEND`. The new objects have no slots. A call that fails records nothing. As with
+        :meth:`free_from`, a FREE that ends the sequence starts a batch of FREEs.
+        """
+        if self._dying:
+            self._end_batch()
+        kinds = np.asarray(kinds, dtype=np.int64).reshape(-1)
+        k = kinds.shape[0]
+        if not k:
+            return
+        slots, sizes, work = (np.broadcast_to(np.asarray(v, dtype=np.int64), (k,))
+                              for v in (slots, sizes, work))
+        dst = self._reg(h, "slot_ops")
+        o = self._held[dst]
+        rec = self._live(o, "slot_ops")
+        nsl = len(rec) - 2
+        here = len(self)
+        uses_slot = kinds != SPEND
+        bad = np.flatnonzero((kinds < INTO) | (kinds > SPEND)
+                             | (uses_slot & ((slots < 0) | (slots >= nsl)))
+                             | (sizes < 0) | (work < 0))
+        if bad.size:
+            j = int(bad[0])
+            raise ValueError(f"slot_ops: operation {j}: kind {int(kinds[j])} (valid: 0..3), slot "
+                             f"{int(slots[j])} (object of {nsl} slot(s)), size {int(sizes[j])} "
+                             f"and work {int(work[j])} (both >= 0) (event {here})")
+        hasw = (work > 0).astype(np.int64)
+        hasw[kinds == FROM] = 0
+        count = np.array([3, 3, 5, 0], dtype=np.int64)[kinds] + hasw
+        start = here + np.cumsum(count) - count       # each operation's first event
+        # what each operation finds in its slot, with numpy: the value the previous operation on
+        # the same slot left there, or the slot's value before the call
+        objs = self._objs
+        n0 = self._nobj
+        isnew = (kinds == INTO) | (kinds == SWAP)
+        new_all = n0 + np.cumsum(isnew) - 1
+        n = int(new_all[-1]) + 1
+        left_by = np.where(isnew, new_all, -1)           # the slot's value after the operation
+        used = np.flatnonzero(kinds != SPEND)
+        order = used[np.argsort(slots[used], kind="stable")]
+        ss = slots[order]
+        first = np.ones(order.shape[0], dtype=bool)
+        first[1:] = ss[1:] != ss[:-1]
+        lastof = np.ones(order.shape[0], dtype=bool)
+        lastof[:-1] = first[1:]
+        before = np.asarray(rec[2:], dtype=np.int64)
+        found = np.empty(order.shape[0], dtype=np.int64)
+        found[first] = before[ss[first]]
+        found[~first] = left_by[order[:-1][~first[1:]]]
+        old_all = np.full(k, -1, dtype=np.int64)
+        old_all[order] = found
+        frees = (kinds == FROM) | (kinds == SWAP)
+        null = np.flatnonzero(frees & (old_all < 0))
+        if null.size:
+            j = int(null[0])
+            what = "free_from" if kinds[j] == FROM else "replace"
+            raise ValueError(f"slot_ops: operation {j} ({what}): slot {int(slots[j])} is null "
+                             f"(event {int(start[j])})")
+        # a new object is referenced by its slot alone: it ends the call there (1 reference),
+        # overwritten by an alloc_into (0, not freed) or freed by the next operation on the slot
+        nxt = np.full(order.shape[0], SPEND, dtype=np.int64)
+        nxt[:-1] = np.where(lastof[:-1], SPEND, kinds[order[1:]])
+        mine = isnew[order]
+        kept_ids = left_by[order][mine & (nxt != FROM) & (nxt != SWAP)]
+        kept_rc = (nxt[mine & (nxt != FROM) & (nxt != SWAP)] == SPEND).astype(np.int64)
+        # objects from before the call that an operation overwrites or frees: in Python, in order
+        delta: dict[int, int] = {}      # reference changes of objects from before the call
+        gone: dict[int, list[int]] = {}  # objects from before the call that it frees
+        last = k - 1
+        touched = np.flatnonzero((old_all >= 0) & (old_all < n0))
+        for j, v, kind in zip(touched.tolist(), old_all[touched].tolist(),
+                              kinds[touched].tolist()):
+            delta[v] = delta.get(v, 0) - 1
+            if kind == INTO:
+                continue
+            vrec = objs.get(v)
+            if vrec is None or v in gone:
+                raise TraceError(f"object {v} is freed twice", index=int(start[j]))
+            gone[v] = vrec
+            for w in vrec[2:]:              # a freed object's slots no longer refer
+                if w >= 0:
+                    delta[w] = delta.get(w, 0) - 1
+            left = vrec[0] + delta[v]
+            if v == o or (left and j != last):
+                raise TraceError(f"invalid free of object {v}: still referenced ({left} "
+                                 f"reference(s) from registers or slots of live objects)",
+                                 index=int(start[j]) + int(count[j]) - 1)
+        kl = kinds.tolist()
+        # registers: the lowest free one (and the next, for replace), given back at once
+        free_regs = self._free_regs
+        ra = rb = -1
+        if used.size:
+            ra = heappop(free_regs) if free_regs else self._take()
+            if SWAP in kl:
+                rb = heappop(free_regs) if free_regs else self._take()
+                heappush(free_regs, rb)
+            heappush(free_regs, ra)
+        # commit
+        for v, d in delta.items():
+            r = gone.get(v)
+            if r is None:
+                r = objs.get(v)
+                if r is None:
+                    r = self._dying[v][1]
+            r[0] += d
+        for v in gone:
+            del objs[v]
+        ends = order[lastof]
+        for s, v in zip(slots[ends].tolist(), left_by[ends].tolist()):
+            rec[2 + s] = v
+        objs.update({v: [c, 0] for v, c in zip(kept_ids.tolist(), kept_rc.tolist())})
+        self._nobj = n
+        if kl[last] in (FROM, SWAP) and 0 <= old_all[last] < n0:
+            v = int(old_all[last])
+            self._dying[v] = (int(start[last]) + int(count[last]) - 1, gone[v])
+        # the events, column by column
+        self._flush()
+        step = 1 << 14                  # operations per chunk: bounds the columns' temporaries
+        for lo in range(0, k, step):
+            sel = slice(lo, lo + step)
+            self._slot_events(kinds[sel], slots[sel], sizes[sel], work[sel], hasw[sel],
+                              start[sel] - start[lo], int(count[sel].sum()), old_all[sel],
+                              new_all[sel], dst, o, ra, rb)
+
+    def _slot_events(self, kinds, slots, sizes, work, hasw, start, total, old, new, dst, o,
+                     ra, rb) -> None:
+        """The events of :meth:`slot_ops` for one slice of its operations, as a chunk."""
+        op = np.empty(total, dtype=np.int64)
+        a = np.zeros(total, dtype=np.int64)
+        b = np.zeros(total, dtype=np.int64)
+        c = np.zeros(total, dtype=np.int64)
+        x = np.full(total, -1, dtype=np.int64)
+        y = np.full(total, -1, dtype=np.int64)
+        z = np.full(total, -1, dtype=np.int64)
+
+        def put(at, code, av, bv=0, cv=0, xv=-1, yv=-1, zv=-1):
+            op[at] = code
+            a[at] = av
+            b[at] = bv
+            c[at] = cv
+            x[at] = xv
+            y[at] = yv
+            z[at] = zv
+
+        m = hasw.astype(bool)
+        put(start[m & (kinds == SPEND)], WORK, work[m & (kinds == SPEND)])
+        for kind in (INTO, SWAP):
+            k = kinds == kind
+            s, w, n = start[k], hasw[k], new[k]
+            put(s, ALLOC, ra, sizes[k], 0, n)
+            put((s + 1)[w > 0], WORK, work[k][w > 0])
+            if kind == INTO:
+                put(s + 1 + w, STORE, dst, slots[k], ra, o, n, old[k])
+                put(s + 2 + w, CLEAR, ra, xv=n)
+            else:
+                v = old[k]
+                put(s + 1 + w, LOAD, rb, dst, slots[k], v, o)
+                put(s + 2 + w, STORE, dst, slots[k], ra, o, n, v)
+                put(s + 3 + w, CLEAR, ra, xv=n)
+                put(s + 4 + w, FREE, rb, xv=v)
+        k = kinds == FROM
+        s, v = start[k], old[k]
+        put(s, LOAD, ra, dst, slots[k], v, o)
+        put(s + 1, STORE, dst, slots[k], NULL, o, -1, v)
+        put(s + 2, FREE, ra, xv=v)
+        chunk = {"op": op.astype(np.uint8), "flags": np.zeros(total, dtype=np.uint8)}
+        for name, col in (("a", a), ("b", b), ("c", c), ("x", x), ("y", y), ("z", z)):
+            chunk[name] = narrow(col)
+        self._chunks.append(chunk)
+        self._flushed += total
 
     def repeat(self, times: int, block: Callable[[], Any]) -> None:
         """Record ``block()`` ``times`` times over, running it only once.

@@ -847,6 +847,274 @@ def test_batch_operations_check_before_they_record():
         t.build()
 
 
+def test_slot_ops_records_the_events_worked_out_by_hand():
+    from memcompare.trace import FROM, INTO, SPEND, SWAP
+    t = Recorder()
+    table = t.alloc(0, 2)                # 0: object 0 in r0
+    pre = t.alloc(4)                     # 1: object 1 in r1
+    t.store(table, 1, pre)               # 2
+    t.drop(pre)                          # 3
+    t.slot_ops(table, [INTO, SWAP, SPEND, FROM, FROM], [0, 0, 9, 0, 1], [16, 24, 0, 0, 0],
+               [0, 7, 5, 0, 0])
+    t.free(table)                        # the same batch as the last FREE
+    tr = t.build()
+    rows = list(zip(tr.op.tolist(), tr.a.tolist(), tr.b.tolist(), tr.c.tolist(),
+                    tr.x.tolist(), tr.y.tolist(), tr.z.tolist()))
+    assert rows[4:] == [
+        (ALLOC, 1, 16, 0, 2, -1, -1), (STORE, 0, 0, 1, 0, 2, -1), (CLEAR, 1, 0, 0, 2, -1, -1),
+        # replace: the new object 3 in r1, the old one (2) loaded into r2 and freed
+        (ALLOC, 1, 24, 0, 3, -1, -1), (WORK, 7, 0, 0, -1, -1, -1), (LOAD, 2, 0, 0, 2, 0, -1),
+        (STORE, 0, 0, 1, 0, 3, 2), (CLEAR, 1, 0, 0, 3, -1, -1), (FREE, 2, 0, 0, 2, -1, -1),
+        (WORK, 5, 0, 0, -1, -1, -1),
+        (LOAD, 1, 0, 0, 3, 0, -1), (STORE, 0, 0, NULL, 0, -1, 3), (FREE, 1, 0, 0, 3, -1, -1),
+        # object 1 existed before the call
+        (LOAD, 1, 0, 1, 1, 0, -1), (STORE, 0, 1, NULL, 0, -1, 1), (FREE, 1, 0, 0, 1, -1, -1),
+        (FREE, 0, 0, 0, 0, -1, -1)]
+    assert tr.registers == 3
+    assert build(tr.op, tr.a, tr.b, tr.c, tr.flags).sha256 == tr.sha256
+
+
+def test_slot_ops_equals_the_calls_it_stands_for():
+    """Seeded random programs on a table whose slots start with objects that have slots of
+    their own: through slot_ops, and through alloc_into/free_from/replace/work one by one."""
+    import random
+    from memcompare.trace import FROM, INTO, SPEND, SWAP
+
+    def program(seed, fused):
+        rng = random.Random(seed)
+        t = Recorder()
+        keep = t.alloc(8, 2)
+        table = t.alloc(0, 5)
+        full = [False] * 5
+        for s in (1, 3):                 # objects from before the call, referring to `keep`
+            pre = t.alloc(5, 1)
+            t.store(pre, 0, keep)
+            t.store(table, s, pre)
+            t.drop(pre)
+            full[s] = True
+        ops = []
+        for _ in range(rng.randint(1, 30)):
+            kind, s = rng.randrange(4), rng.randrange(5)
+            if kind in (FROM, SWAP) and not full[s]:
+                kind = INTO
+            if kind != SPEND:
+                full[s] = kind != FROM
+            ops.append((kind, s, rng.randint(0, 99), rng.choice((0, 0, 7))))
+        if fused:
+            kinds, slots, sizes, work = map(list, zip(*ops))
+            t.slot_ops(table, kinds, slots, sizes, work)
+        else:
+            for kind, s, size, work in ops:
+                if kind == INTO:
+                    t.alloc_into(table, s, size, work=work)
+                elif kind == FROM:
+                    t.free_from(table, s)
+                elif kind == SWAP:
+                    t.replace(table, s, size, work=work)
+                else:
+                    t.work(work)
+        t.drop(t.alloc(3))
+        for s in range(5):
+            if full[s]:
+                t.free_from(table, s)
+        t.free(table)
+        t.drop(keep)
+        return t.build()
+
+    for seed in range(60):
+        plain, fused = program(seed, False), program(seed, True)
+        assert fused.sha256 == plain.sha256 and fused.registers == plain.registers, seed
+
+
+def test_slot_ops_checks_before_it_records():
+    from memcompare.trace import FROM, INTO
+    t = Recorder()
+    table = t.alloc(0, 2)
+    with pytest.raises(ValueError, match=r"operation 1 \(free_from\): slot 1 is null"):
+        t.slot_ops(table, [INTO, FROM], [0, 1], 8)
+    with pytest.raises(ValueError, match="operation 0: kind 0 .* slot 2 .*object of 2 slot"):
+        t.slot_ops(table, [INTO], [2], 8)
+    held = t.alloc(8)
+    t.store(table, 1, held)              # held by the slot and by a register
+    # events 0-2 so far; the FROM would be 3 LOAD, 4 STORE, 5 FREE
+    with pytest.raises(TraceError, match=r"event 5: invalid free of object 1: still referenced "
+                                         r"\(1 reference"):
+        t.slot_ops(table, [FROM, INTO], [1, 0], 8)
+    assert len(t) == 3                   # the failed calls recorded nothing
+    t.slot_ops(table, [FROM], [1])       # the last FREE starts a batch: checked when it ends
+    with pytest.raises(TraceError, match=r"event 5: invalid free of object 1"):
+        t.work(1)
+
+
+def test_alloc_chain_records_the_events_worked_out_by_hand():
+    t = Recorder()
+    ring = t.alloc_chain(3, 8, 2, 0, self_slot=1, self_at=1, close=True)
+    tr = t.build()
+    rows = list(zip(tr.op.tolist(), tr.a.tolist(), tr.b.tolist(), tr.c.tolist(),
+                    tr.x.tolist(), tr.y.tolist(), tr.z.tolist()))
+    assert rows == [
+        (ALLOC, 0, 8, 2, 0, -1, -1),
+        (ALLOC, 1, 8, 2, 1, -1, -1), (STORE, 0, 0, 1, 0, 1, -1),        # 0.next = 1
+        (STORE, 1, 1, 1, 1, 1, -1),                                     # 1.self = 1
+        (ALLOC, 2, 8, 2, 2, -1, -1), (STORE, 1, 0, 2, 1, 2, -1),        # 1.next = 2
+        (CLEAR, 1, 0, 0, 1, -1, -1),
+        (STORE, 2, 0, 0, 2, 0, -1), (CLEAR, 2, 0, 0, 2, -1, -1)]        # 2.next = 0
+    assert ring.reg == 0 and tr.registers == 3
+
+
+def test_alloc_chain_equals_the_calls_it_stands_for():
+    import random
+
+    def program(seed, fused):
+        rng = random.Random(seed)
+        t = Recorder()
+        held = [t.alloc(4)]              # a register in use below the chains'
+        for _ in range(12):
+            n, ns = rng.randint(1, 6), rng.randint(1, 3)
+            nxt = rng.randrange(ns)
+            back = rng.choice([None] + [s for s in range(ns) if s != nxt])
+            self_slot = rng.randrange(ns)
+            self_at = rng.choice((-1, rng.randrange(n)))
+            close = rng.random() < 0.5
+            if fused:
+                first = t.alloc_chain(n, 16, ns, nxt, back_slot=back, self_slot=self_slot,
+                                      self_at=self_at, close=close)
+            else:
+                first = prev = t.alloc(16, ns)
+                for i in range(1, n):
+                    if i - 1 == self_at:
+                        t.store(prev, self_slot, prev)
+                    node = t.alloc(16, ns)
+                    t.store(prev, nxt, node)
+                    if back is not None:
+                        t.store(node, back, prev)
+                    if prev is not first:
+                        t.drop(prev)
+                    prev = node
+                if n - 1 == self_at:
+                    t.store(prev, self_slot, prev)
+                if close:
+                    t.store(prev, nxt, first)
+                if prev is not first:
+                    t.drop(prev)
+            held.append(first)
+            if rng.random() < 0.5:
+                t.drop(held.pop(rng.randrange(len(held))))
+        return t.build()
+
+    for seed in range(60):
+        plain, fused = program(seed, False), program(seed, True)
+        assert fused.sha256 == plain.sha256 and fused.registers == plain.registers, seed
+
+
+def test_walk_records_the_loads_and_drops_worked_out_by_hand():
+    t = Recorder()
+    a = t.alloc_chain(3, 8, 1, 0)        # 0 -> 1 -> 2: events 0-6, only r0 held at the end
+    end = t.walk(a, 0, 2)
+    tr = t.build()
+    rows = list(zip(tr.op.tolist(), tr.a.tolist(), tr.b.tolist(), tr.c.tolist(),
+                    tr.x.tolist(), tr.y.tolist(), tr.z.tolist()))
+    assert rows[7:] == [
+        (LOAD, 1, 0, 0, 1, 0, -1), (CLEAR, 0, 0, 0, 0, -1, -1),        # r1 = 0.next; drop r0
+        (LOAD, 0, 1, 0, 2, 1, -1), (CLEAR, 1, 0, 0, 1, -1, -1)]        # r0 = 1.next; drop r1
+    assert a.reg == -1 and end.reg == 0
+
+
+def test_walk_equals_the_calls_it_stands_for_and_checks_first():
+    def program(fused):
+        t = Recorder()
+        keep = t.alloc(4)
+        ring = t.alloc_chain(5, 8, 2, 1, close=True)
+        for n in (0, 3, 7, 1):
+            other = t.copy(ring)
+            if fused:
+                other = t.walk(other, 1, n)
+            else:
+                for _ in range(n):
+                    nxt = t.load(other, 1)
+                    t.drop(other)
+                    other = nxt
+            t.drop(other)
+        t.drop(keep)
+        return t.build()
+
+    assert program(True).sha256 == program(False).sha256
+    t = Recorder()
+    a = t.alloc_chain(2, 8, 2, 0)
+    events = len(t)
+    with pytest.raises(ValueError, match=r"walk: object 1's slot 0 is null after 1 of 2 steps"):
+        t.walk(a, 0, 2)
+    with pytest.raises(ValueError, match="walk: slot 2 out of range"):
+        t.walk(a, 2, 1)
+    assert len(t) == events and a.reg == 0     # nothing recorded, the handle still held
+
+
+def test_alloc_after_and_free_head_record_the_calls_they_stand_for():
+    def program(fused):
+        t = Recorder()
+        head = t.alloc(8, 1)
+        tail = t.copy(head)
+        for size in (16, 24, 32):
+            if fused:
+                tail = t.alloc_after(tail, 0, size, 1)
+            else:
+                item = t.alloc(size, 1)
+                t.store(tail, 0, item)
+                t.drop(tail)
+                tail = item
+        for _ in range(3):
+            if fused:
+                head = t.free_head(head, 0)
+            else:
+                nxt = t.load(head, 0)
+                t.free(head)
+                head = nxt
+        t.drop(tail)
+        if fused:
+            assert t.free_head(head, 0) is None  # a null slot: nothing to hold
+        else:
+            assert t.load(head, 0) is None
+            t.free(head)
+        return t.build()
+
+    fused, plain = program(True), program(False)
+    assert fused.sha256 == plain.sha256 and fused.registers == plain.registers
+    # by hand: r0 head (object 0), r1 its copy; the first alloc_after takes r2 and lets r1 go
+    assert list(zip(fused.op.tolist()[2:5], fused.a.tolist()[2:5], fused.x.tolist()[2:5])) == \
+        [(ALLOC, 2, 1), (STORE, 1, 0), (CLEAR, 1, 0)]
+    # events 0-10 build the list; each free_head is a LOAD and a FREE: 11-12, 13-14, 15-16
+    assert fused.obj_free_at.tolist() == [12, 14, 16, fused.events - 1]
+
+
+def test_a_size_that_is_not_an_integer_is_a_clear_error():
+    t = Recorder()
+    table = t.alloc(np.int64(8), np.int32(2))      # numpy integers are integers
+    with pytest.raises(TypeError, match=r"^alloc: sizes and counts must be integers, got 3\.5 "
+                                        r"\(event 1\)$"):
+        t.alloc(3.5)
+    with pytest.raises(TypeError, match="alloc_into: sizes and counts must be integers"):
+        t.alloc_into(table, 0, 2.0)
+    assert len(t) == 1 and t.build().b.tolist() == [8]
+
+
+def test_randint_of_draws_what_rng_randint_draws():
+    import random
+    from memcompare.trace import randbelow_of, randint_of
+    for lo, hi in ((0, 0), (5, 9), (-3, 3), (1, 1 << 70)):
+        a, b = random.Random(7), random.Random(7)
+        fast, below = randint_of(b), randbelow_of(b)
+        assert [a.randint(lo, hi) for _ in range(200)] == [fast(lo, hi) for _ in range(200)]
+        assert [a.randrange(hi - lo + 1) for _ in range(50)] == \
+            [below(hi - lo + 1) for _ in range(50)]
+    with pytest.raises(ValueError):
+        randint_of(random.Random(1))(3, 2)
+
+    class Mine(random.Random):
+        def randrange(self, *args):
+            return 42
+    assert randbelow_of(Mine(1))(10) == 42
+
+
 def test_zstd_without_its_package_is_a_clear_error():
     try:
         import zstandard  # noqa: F401

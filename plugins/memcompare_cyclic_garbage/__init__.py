@@ -32,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from memcompare import Handle, Recorder, Workload, hookimpl, param
+from memcompare.trace import randint_of
 
 NEXT, PREV, SELF = 0, 1, 1
 
@@ -68,13 +69,14 @@ class CyclicGarbage(Workload):
 
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
         p = params
+        randint = randint_of(rng)       # rng.randint, faster: the same numbers
         held: deque[tuple[Handle, int]] = deque()     # (first node, node count), oldest first
         for _ in range(p.structures):
             if rng.random() < p.list_fraction:
-                n = rng.randint(p.list_min, p.list_max)
+                n = randint(p.list_min, p.list_max)
                 first = self._build_list(t, p, n)
             else:
-                n = rng.randint(p.ring_min, p.ring_max)
+                n = randint(p.ring_min, p.ring_max)
                 loop_at = rng.randrange(n) if rng.random() < p.self_loop else -1
                 first = self._build_ring(t, p, n, loop_at)
             if p.work_ns:
@@ -87,36 +89,16 @@ class CyclicGarbage(Workload):
 
     @staticmethod
     def _build_list(t: Recorder, p: Params, n: int) -> Handle:
-        first = t.alloc(p.node_bytes, 2)
-        prev = first
-        for _ in range(n - 1):
-            node = t.alloc(p.node_bytes, 2)
-            t.store(prev, NEXT, node)
-            t.store(node, PREV, prev)
-            if prev is not first:
-                t.drop(prev)
-            prev = node
-        if prev is not first:
-            t.drop(prev)
-        return first
+        # first = prev = alloc; then per node: alloc, prev.next = node, node.prev = prev, drop
+        # prev (but not first) — the events of those calls, in one call
+        return t.alloc_chain(n, p.node_bytes, 2, NEXT, back_slot=PREV)
 
     @staticmethod
     def _build_ring(t: Recorder, p: Params, n: int, loop_at: int) -> Handle:
-        first = t.alloc(p.node_bytes, 2)
-        node = first
-        for i in range(n):
-            if i == loop_at:
-                t.store(node, SELF, node)
-            if i + 1 < n:
-                nxt = t.alloc(p.node_bytes, 2)
-                t.store(node, NEXT, nxt)
-            else:
-                nxt = first
-                t.store(node, NEXT, first)
-            if node is not first:
-                t.drop(node)
-            node = nxt
-        return first
+        # per node: (node loop_at: node.self = node), alloc the next, node.next = it, drop node
+        # (but not first); the last node's next is first
+        return t.alloc_chain(n, p.node_bytes, 2, NEXT, self_slot=SELF, self_at=loop_at,
+                             close=True)
 
     @staticmethod
     def _delete(t: Recorder, first: Handle, n: int) -> None:

@@ -30,6 +30,7 @@ import random
 from dataclasses import dataclass
 
 from memcompare import Recorder, Workload, hookimpl, param
+from memcompare.trace import FROM, INTO, randint_of
 
 
 @dataclass(frozen=True)
@@ -67,32 +68,45 @@ class Fragmentation(Workload):
 
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
         p = params
+        randint = randint_of(rng)        # rng.randint, faster: the same numbers
         table = t.alloc(0, p.count + p.big_count)
         big_lo = int(p.big_min_factor * p.large_max)
         big_hi = int(p.big_max_factor * p.large_max)
 
+        kinds: list[int] = []       # a round's table operations, recorded in one call
+        slots: list[int] = []
+        sizes: list[int] = []
+
         def put(slot: int, size: int) -> None:
-            # alloc, work, store into the table, drop the local: one recorder call
-            t.alloc_into(table, slot, size, work=p.work_ns)
+            # alloc, work, store into the table, drop the local (t.alloc_into)
+            kinds.append(INTO)
+            slots.append(slot)
+            sizes.append(size)
 
         def delete(slot: int) -> None:
-            # load from the table, null the slot, free
-            t.free_from(table, slot)
+            # load from the table, null the slot, free (t.free_from)
+            kinds.append(FROM)
+            slots.append(slot)
+            sizes.append(0)
 
         for _ in range(p.rounds):
             for i in range(p.count):
                 if rng.random() < p.large_fraction:
-                    put(i, rng.randint(p.large_min, p.large_max))
+                    put(i, randint(p.large_min, p.large_max))
                 else:
-                    put(i, rng.randint(p.small_min, p.small_max))
+                    put(i, randint(p.small_min, p.small_max))
             for i in range(1, p.count, 2):
                 delete(i)
             for j in range(p.big_count):
-                put(p.count + j, rng.randint(big_lo, big_hi))
+                put(p.count + j, randint(big_lo, big_hi))
             for i in range(0, p.count, 2):
                 delete(i)
             for j in range(p.big_count):
                 delete(p.count + j)
+            t.slot_ops(table, kinds, slots, sizes, p.work_ns)     # the round's operations
+            kinds.clear()
+            slots.clear()
+            sizes.clear()
         t.free(table)
 
 

@@ -24,11 +24,13 @@ Every random choice comes from ``rng``, never the global ``random`` module.
 """
 from __future__ import annotations
 
-import heapq
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from memcompare import Recorder, Workload, hookimpl, param
+from memcompare.trace import FROM, INTO, SPEND, randbelow_of
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -69,30 +71,51 @@ class LargeObjects(Workload):
 
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
         p = params
+        below = randbelow_of(rng)       # rng.randint(lo, hi) is lo + below(hi - lo + 1)
+        small_span = p.small_max - p.small_min + 1
+        life_span = p.lifetime_max - p.lifetime_min + 1
         slots = p.lifetime_max + 1
         table = t.alloc(0, slots)
         free_slots = list(range(slots - 1, -1, -1))     # a stack: slot 0 is used first
-        expiry: list[tuple[int, int]] = []              # (end step, slot), a heap
+        # the slots whose objects end at each step, by step modulo `slots` (no object lives
+        # longer than lifetime_max steps); deleted in (end step, slot) order
+        ending: list[list[int]] = [[] for _ in range(slots)]
+        # the program's table operations as (kind, slot, size) triples, recorded a few
+        # thousand at a time
+        ops: list[int] = []
 
-        def delete(slot: int) -> None:
-            t.free_from(table, slot)            # load it, null its slot, free it
-            free_slots.append(slot)
+        def record_ops() -> None:
+            kinds, where, sizes = np.array(ops, dtype=np.int64).reshape(-1, 3).T
+            t.slot_ops(table, kinds, where, sizes, np.where(kinds == SPEND, p.work_ns, 0))
+            ops.clear()
 
+        large, lo, hi = p.large_fraction, p.large_min, p.large_max
         for step in range(p.steps):
-            if rng.random() < p.large_fraction:
-                size = power_law_size(rng.random(), p.large_min, p.large_max)
+            if rng.random() < large:
+                size = power_law_size(rng.random(), lo, hi)
             else:
-                size = rng.randint(p.small_min, p.small_max)
-            life = rng.randint(p.lifetime_min, p.lifetime_max)
+                size = p.small_min + below(small_span)
+            life = p.lifetime_min + below(life_span)
             slot = free_slots.pop()
-            t.alloc_into(table, slot, size)      # alloc, store into the table, drop the local
-            heapq.heappush(expiry, (step + life, slot))
-            if p.work_ns:
-                t.work(p.work_ns)
-            while expiry and expiry[0][0] <= step:
-                delete(heapq.heappop(expiry)[1])
-        while expiry:
-            delete(heapq.heappop(expiry)[1])
+            if p.work_ns:               # alloc, store into the table, drop the local
+                ops.extend((INTO, slot, size, SPEND, 0, 0))     # (t.alloc_into), t.work
+            else:
+                ops.extend((INTO, slot, size))
+            ending[(step + life) % slots].append(slot)
+            due = ending[step % slots]
+            if due:
+                due.sort()
+                for slot in due:        # load it, null its slot, free it (t.free_from)
+                    ops.extend((FROM, slot, 0))
+                free_slots.extend(due)
+                due.clear()
+            if len(ops) >= 3 * 16384:
+                record_ops()
+        for k in range(1, slots):       # at the end, every object still held
+            due = sorted(ending[(p.steps - 1 + k) % slots])
+            for slot in due:
+                ops.extend((FROM, slot, 0))
+        record_ops()
         t.free(table)
 
 

@@ -41,6 +41,7 @@ import random
 from dataclasses import dataclass
 
 from memcompare import Handle, Recorder, Workload, hookimpl, param
+from memcompare.trace import randint_of
 
 # cache slots
 TABLE, MRU, LRU = 0, 1, 2
@@ -105,6 +106,7 @@ class _Cache:
 
     def run(self, rng: random.Random) -> None:
         p, t = self.p, self.t
+        randint = randint_of(rng)       # rng.randint, faster: the same numbers
         for _ in range(p.operations):
             key = rng.randrange(p.key_space)
             # the get's key object: built, hashed and compared, never stored (a `local`)
@@ -122,7 +124,7 @@ class _Cache:
                     t.work(p.op_ns + p.miss_ns)
                 if len(self.newer) >= p.capacity:
                     self._evict()
-                self._insert(key, rng.randint(p.value_min_bytes, p.value_max_bytes))
+                self._insert(key, randint(p.value_min_bytes, p.value_max_bytes))
             if probe is not None:
                 t.free(probe)                     # the key's scope ends with the get
         self._destroy()
@@ -134,15 +136,11 @@ class _Cache:
         if not chain:
             return None
         e = t.load(self.table, bucket_of(key, self.p.buckets))
-        for i, k in enumerate(chain):
-            if k == key:
-                return e
-            if i + 1 == len(chain):
-                break
-            nxt = t.load(e, CHAIN)
-            t.drop(e)
-            e = nxt
-        t.drop(e)
+        # load each entry of the chain (and drop the one before) up to the key's, or to the
+        # last: t.walk records those loads and drops in one call
+        if key in chain:
+            return t.walk(e, CHAIN, chain.index(key))
+        t.drop(t.walk(e, CHAIN, len(chain) - 1))
         return None
 
     def _touch(self, key: int, e: Handle) -> None:
@@ -226,11 +224,7 @@ class _Cache:
         if i == 0:
             pred, pred_slot = self.table, b
         else:
-            pred, pred_slot = t.load(self.table, b), CHAIN
-            for _ in range(i - 1):
-                q = t.load(pred, CHAIN)
-                t.drop(pred)
-                pred = q
+            pred, pred_slot = t.walk(t.load(self.table, b), CHAIN, i - 1), CHAIN
         if has_next:
             nxt = t.load(x, CHAIN)
             t.store(pred, pred_slot, nxt)

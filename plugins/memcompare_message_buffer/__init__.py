@@ -32,7 +32,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from memcompare import Recorder, Workload, hookimpl, param
+from memcompare.trace import INTO, SWAP
 
 
 @dataclass(frozen=True)
@@ -59,17 +62,28 @@ class MessageBuffer(Workload):
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
         p = params
         ring = t.alloc(0, p.window)
-        for i in range(p.messages):
-            slot = i % p.window
-            # alloc the message, fill it, then (once the ring is full) load the message it
-            # evicts, store the new one, drop its handle and free the old one
-            buf = t.alloc(p.format_buffer, 0, local=True) if p.format_buffer else None
-            if i >= p.window:
-                t.replace(ring, slot, p.payload, work=p.fill_ns)
-            else:
-                t.alloc_into(ring, slot, p.payload, work=p.fill_ns)
-            if buf is not None:
+        if p.format_buffer:
+            # one push at a time: each takes its local scratch buffer before the message and
+            # ends its scope after it (the events of the batched path below, with the
+            # buffer's ALLOC and FREE around each push)
+            for i in range(p.messages):
+                slot = i % p.window
+                buf = t.alloc(p.format_buffer, 0, local=True)
+                if i >= p.window:
+                    t.replace(ring, slot, p.payload, work=p.fill_ns)
+                else:
+                    t.alloc_into(ring, slot, p.payload, work=p.fill_ns)
                 t.free(buf)                      # the buffer's scope ends with the push
+        else:
+            # push i: alloc the message, fill it, then (once the ring is full) load the message
+            # it evicts, store the new one, drop its handle and free the old one —
+            # t.replace(ring, i % window, payload, work=fill_ns), or t.alloc_into(...) while the
+            # ring fills; the pushes in a few recorder calls (of at most 65536 pushes: the
+            # recording's memory)
+            for lo in range(0, p.messages, 65536):
+                i = np.arange(lo, min(lo + 65536, p.messages))
+                t.slot_ops(ring, np.where(i >= p.window, SWAP, INTO), i % p.window, p.payload,
+                           p.fill_ns)
         held = [t.load(ring, slot) for slot in range(min(p.messages, p.window))]
         t.free(ring)
         for msg in held:

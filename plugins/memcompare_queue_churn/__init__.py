@@ -26,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from memcompare import Recorder, Workload, hookimpl, param
+from memcompare.trace import randint_of
 
 NEXT = 0
 
@@ -59,15 +60,16 @@ class QueueChurn(Workload):
         p = params
         expiry: deque[int] = deque()     # the shadow: each queued item's end step, head first
         head = tail = None
+        randint = randint_of(rng)       # rng.randint, faster: the same numbers
         for step in range(p.steps):
-            item = t.alloc(rng.randint(p.size_min, p.size_max), 1)
-            expiry.append(step + rng.randint(p.lifetime_min, p.lifetime_max))
+            size = randint(p.size_min, p.size_max)
+            expiry.append(step + randint(p.lifetime_min, p.lifetime_max))
             if tail is None:
-                head, tail = item, t.copy(item)
+                head = t.alloc(size, 1)
+                tail = t.copy(head)
             else:
-                t.store(tail, NEXT, item)
-                t.drop(tail)
-                tail = item
+                # item = t.alloc(size, 1); t.store(tail, NEXT, item); t.drop(tail); tail = item
+                tail = t.alloc_after(tail, NEXT, size, 1)
             if p.work_ns:
                 t.work(p.work_ns)
             while expiry and expiry[0] <= step:
@@ -83,9 +85,7 @@ class QueueChurn(Workload):
             t.drop(tail)
             t.free(head)
             return None, None
-        nxt = t.load(head, NEXT)
-        t.free(head)
-        return nxt, tail
+        return t.free_head(head, NEXT), tail      # nxt = t.load(head, NEXT); t.free(head)
 
 
 @hookimpl
