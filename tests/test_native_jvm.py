@@ -375,3 +375,15 @@ def test_g1_young_collections_are_the_models_on_jdk17(prefix, tmp_path):
     for rec in out:
         assert abs(rec["gc_counts"]["minor"] - sim["minor"]) <= 1, rec["gc_counts"]
         assert rec["gc_counts"]["mixed"] == 0 and rec["gc_counts"]["full"] == 0
+
+
+def test_an_object_longer_than_any_java_array_is_the_jvms_out_of_memory():
+    """1 TiB with no pointer slots is one byte[] of 2^40 elements: no Java program can allocate
+    it (arrays hold fewer than 2^31), so the cell ends oom with the JVM's error, at its event,
+    without starting a JVM; 1 KiB runs as usual (docs/reliability.md)."""
+    import memcompare
+    from memcompare.traceio import parse_text
+    r = memcompare.replay(parse_text("work 5\nalloc 0 1099511627776 0\nfree 0\n"), "jvm-native",
+                          repeats=1, replays=1)
+    assert r.status == "oom" and r.oom_at == 1
+    assert "java.lang.OutOfMemoryError: Requested array size exceeds VM limit" in r.error

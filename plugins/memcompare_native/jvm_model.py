@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from memcompare import param
-from memcompare.errors import Unavailable
+from memcompare.errors import OutOfMemory, Unavailable
 
 from memcompare_jvm.layout import Layout
 
@@ -178,6 +178,31 @@ class JvmNative(NativeModel):
                "max_tenuring_threshold", "target_survivor_ratio", "gc_threads",
                "compressed_oops", "compressed_class_pointers", "always_pre_touch",
                "adaptive_size_policy", "max_gc_pause_ms", "ihop_percent", "region_mb")
+
+    #: the longest array the replayer asks for (Replay.java arrayLength), a few elements under
+    #: HotSpot's own bound (arrayOopDesc::max_array_length, oops/arrayOop.hpp: max_jint less
+    #: the header in ints); a longer ``new byte[n]`` throws java.lang.OutOfMemoryError:
+    #: Requested array size exceeds VM limit
+    MAX_ARRAY_LENGTH = 2**31 - 1 - 8
+
+    def run(self, trace, out) -> None:
+        """A pointer-free object is one ``byte[]``: one longer than any Java array is what a
+        Java program cannot allocate at all, so the cell ends ``oom`` with the JVM's own error
+        before a replayer starts (an object with slots is an ``Object[]`` and may be larger)."""
+        import numpy as np
+        p = self.params
+        layout = Layout.for_flags(p.compressed_oops, p.compressed_class_pointers)
+        size = trace.obj_size.astype(np.int64)
+        length = layout.object_size(size, 0) - (layout.header + 4)     # past the length field
+        too_long = np.flatnonzero((trace.obj_nslots == 0) & (length > self.MAX_ARRAY_LENGTH))
+        if too_long.size:
+            obj = int(too_long[0])
+            at = int(trace.obj_alloc_at[obj])
+            raise OutOfMemory(f"{self.name}: java.lang.OutOfMemoryError: Requested array size "
+                              f"exceeds VM limit (event {at} allocates {int(size[obj]):,} bytes "
+                              f"with no pointer slots, a byte[] of more than "
+                              f"{self.MAX_ARRAY_LENGTH:,} elements)", index=at)
+        super().run(trace, out)
     #: Epsilon in the model too, pre-touched as the baseline process is; its heap (30 GiB,
     #: below the ≈32 GiB where HotSpot gives up compressed oops) holds any built-in trace
     off_params = {"collector": "epsilon", "heap_mb": 30720.0, "always_pre_touch": True}
