@@ -12,6 +12,7 @@ published answers are out of date).
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +70,6 @@ def _refcount_pauses(cells: Cells):
                          "leaked (B)"], rows
 
 
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    n = len(xs)
-    return 0.0 if n == 0 else (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2)
-
-
 def _generational_pause(cells: Cells):
     rows, clean = [], []
     for c in sorted(_ok(cells), key=lambda c: _param(c, "heap_mb")):
@@ -83,11 +78,12 @@ def _generational_pause(cells: Cells):
         full = [d / 1e9 for _, d, kind in c["timeline"]["pauses"] if kind == "full"]
         heap = _param(c, "heap_mb")
         rows.append([f"{heap:g}", c["stats"].get("young_mb"), gc.get("minor", 0),
-                     gc.get("full", 0), _ms(_median(minor)), _ms(max(full, default=0)),
+                     gc.get("full", 0), _ms(statistics.median(minor) if minor else 0.0),
+                     _ms(max(full, default=0)),
                      _mib(c["stats"].get("survivor_copied_bytes", 0)),
                      _mib(c["stats"].get("promoted_bytes", 0))])
         if minor and not full:
-            clean.append((heap, _median(minor)))
+            clean.append((heap, statistics.median(minor)))
     if len(clean) >= 2:
         (h0, p0), (h1, p1) = clean[0], clean[-1]
         grow = p1 / p0

@@ -882,6 +882,20 @@ class Recorder:
         if len(ev) >= _STAGE:
             self._flush()
 
+    def _dies(self, o: int, rec: list, at: int) -> None:
+        """Object ``o`` (its record ``rec``, already out of the live objects) is freed at event
+        ``at``: it is kept until its batch of FREEs ends, and its slots no longer refer."""
+        self._dying[o] = (at, rec)
+        rec[0] -= 1
+        if len(rec) > 2:
+            objs, dying = self._objs, self._dying
+            for w in rec[2:]:
+                if w >= 0:
+                    wrec = objs.get(w)
+                    if wrec is None:
+                        wrec = dying[w][1]
+                    wrec[0] -= 1
+
     def free(self, h: Handle) -> None:
         """The program's explicit ``delete`` (FREE). Consecutive frees form one batch."""
         try:
@@ -898,17 +912,8 @@ class Recorder:
         h.reg = -1
         held[r] = -1
         heappush(self._free_regs, r)
+        self._dies(o, rec, len(self))
         ev = self._ev
-        self._dying[o] = (len(self), rec)
-        rec[0] -= 1
-        if len(rec) > 2:
-            dying = self._dying
-            for w in rec[2:]:          # a freed object's slots no longer refer
-                if w >= 0:
-                    wrec = objs.get(w)
-                    if wrec is None:
-                        wrec = dying[w][1]
-                    wrec[0] -= 1
         ev += _PACK[1](FREE, r, 0, 0, o, -1, -1)
         if len(ev) >= _STAGE:
             self._flush()
@@ -1267,17 +1272,7 @@ class Recorder:
         heappush(free_regs, src)
         if v < 0:
             heappush(free_regs, r)
-        i = len(self) + 1
-        self._dying[o] = (i, rec)
-        rec[0] -= 1
-        if len(rec) > 2:
-            dying = self._dying
-            for w in rec[2:]:          # a freed object's slots no longer refer
-                if w >= 0:
-                    wrec = objs.get(w)
-                    if wrec is None:
-                        wrec = dying[w][1]
-                    wrec[0] -= 1
+        self._dies(o, rec, len(self) + 1)
         ev = self._ev
         ev += _PACK[2](LOAD, r, src, slot, v, o, -1, FREE, src, 0, 0, o, -1, -1)
         if len(ev) >= _STAGE:
