@@ -18,15 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memcompare import Model, cli, config, hookimpl, runner
+from memcompare import cli, config, runner
 from memcompare.errors import ConfigError
 from memcompare.plugins import Plugins, set_plugins
+from manual_model import ReclaimsAtFree, plugin_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACE = "alloc 0 16 1\nalloc 1 32 0\nstore 0 0 1\nclear 1\nwork 1000\nfree 0\n"
 
 
-class Misbehaving(Model):
+class Misbehaving(ReclaimsAtFree):
     """Does, on the trace that works 2000 ns, what ``Misbehaving.action`` says; else nothing."""
 
     name = "misbehaving"
@@ -44,23 +45,13 @@ class Misbehaving(Model):
                 time.sleep(600)
             elif what == "hog":
                 np.ones(1 << 34, dtype=np.uint8)          # 16 GiB
-        frees = np.flatnonzero(trace.op == 5)
-        out.reclaimed_ids, out.reclaimed_at = trace.x[frees], frees
-
-    def held(self):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-
-
-class _Plugin:
-    @hookimpl
-    def register_models(self, register):
-        register(Misbehaving)
+        self.reclaim(trace, out)
 
 
 @pytest.fixture
 def registry():
     p = Plugins()
-    p.register(_Plugin(), "misbehaving-plugin")
+    p.register(plugin_of(Misbehaving), "misbehaving-plugin")
     set_plugins(p)
     yield p
     set_plugins(None)

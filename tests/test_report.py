@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memcompare import Model, config, hookimpl, plots, report, runner
+from memcompare import config, plots, report, runner
 from memcompare.errors import ConfigError
 from memcompare.plugins import Plugins, set_plugins
-from memcompare.trace import ALLOC, FREE
+from manual_model import ReclaimsAtFree, plugin_of
+from memcompare.trace import ALLOC
 
 TRACE = """\
 alloc 0 64 1
@@ -71,7 +72,7 @@ name = "stw"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class StopTheWorld(Model):
+class StopTheWorld(ReclaimsAtFree):
     """Stops the world for (k+1) × 2 µs before its k-th allocation; every third is 'full'."""
 
     name = "stw"
@@ -81,17 +82,7 @@ class StopTheWorld(Model):
         for k, i in enumerate(allocs):
             out.pause(i, 2000.0 * (k + 1), "full" if k % 3 == 2 else "minor")
         out.footprint(0, 1 << 20)
-        frees = np.flatnonzero(trace.op == FREE)
-        out.reclaimed_ids, out.reclaimed_at = trace.x[frees], frees
-
-    def held(self):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-
-
-class _Plugin:
-    @hookimpl
-    def register_models(self, register):
-        register(StopTheWorld)
+        self.reclaim(trace, out)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +93,7 @@ def results(tmp_path_factory) -> Path:
     (d / "b.mctrace.txt").write_text(TRACE.replace("work 2000", "work 6000"))
     (d / "run.toml").write_text(CONFIG)
     p = Plugins()
-    p.register(_Plugin(), "stw-plugin")
+    p.register(plugin_of(StopTheWorld), "stw-plugin")
     set_plugins(p)
     try:
         runner.run(config.load(d / "run.toml"), d / "out", jobs=1)

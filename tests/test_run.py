@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from memcompare import Model, hookimpl
+from memcompare import hookimpl
 from memcompare import cli, config, runner
 from memcompare.plugins import Plugins, set_plugins
+from manual_model import ReclaimsAtFree, plugin_of
 
 TRACE = """\
 alloc 0 16 1
@@ -21,7 +21,7 @@ free 0
 LEAKY = "alloc 0 64 0\nclear 0\nwork 10\n"
 
 
-class Counting(Model):
+class Counting(ReclaimsAtFree):
     """Counts its runs in a file (cells run in worker processes)."""
 
     name = "counting"
@@ -31,17 +31,7 @@ class Counting(Model):
         with open(Counting.log, "a") as f:
             f.write(trace.sha256 + "\n")
         self.n = trace.objects
-        frees = np.flatnonzero(trace.op == 5)
-        out.reclaimed_ids, out.reclaimed_at = trace.x[frees], frees
-
-    def held(self):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-
-
-class _Plugin:
-    @hookimpl
-    def register_models(self, register):
-        register(Counting)
+        self.reclaim(trace, out)
 
 
 def runs() -> list[str]:
@@ -56,7 +46,7 @@ def runs() -> list[str]:
 @pytest.fixture
 def registry(tmp_path):
     p = Plugins()
-    p.register(_Plugin(), "counting-plugin")
+    p.register(plugin_of(Counting), "counting-plugin")
     set_plugins(p)
     Counting.log = tmp_path / "counting.log"
     yield p
