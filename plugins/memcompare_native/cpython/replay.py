@@ -29,11 +29,18 @@ Object layout — ONE CPython object, one allocation, per trace ALLOC, laid out 
   dict and weakref pointers, ``_PyType_PreHeaderSize``) exists only for classes with a
   ``__dict__`` or ``__weakref__``, which these have not. The reference slots are set to None at
   allocation (a slot never stored reads as null); every instance is one tracked container.
-- ``nslots == 0``: an atom, not tracked: ``bytes(size)``, a fresh zero-filled
+- ``nslots == 0``: an atom, not tracked: ``ZERO * size`` (``ZERO = b"\\0"``), a fresh
   ``PyBytesObject`` of 33 + size bytes in one allocation (``ob_refcnt``, ``ob_type``,
-  ``ob_size``, ``ob_shash`` + payload + NUL; Include/cpython/bytesobject.h,
-  Objects/bytesobject.c ``_PyBytes_FromSize``; getsizeof(bytes(10)) == 43). ``bytes(0)`` is a
-  shared singleton, so a size-0 atom is ``object()`` (16 bytes, untracked).
+  ``ob_size``, ``ob_shash`` + payload + NUL; Include/cpython/bytesobject.h; getsizeof(ZERO *
+  10) == 43) whose payload is written: ``bytes_repeat`` takes it from ``PyObject_Malloc`` and
+  ``memset``s it (Objects/bytesobject.c), as the C++ twin zeroes what ``new`` returns and the
+  Go twin writes each page. Not ``bytes(size)``: that is ``PyObject_Calloc``, and glibc's
+  calloc skips the memset on fresh memory from the top chunk or mmap, so a program's payload
+  would never become resident (``bytes(50_000_000)`` grows VmRSS by 4–200 KiB on 3.11–3.13,
+  ``ZERO * 50_000_000`` by 48,832 KiB). Same size, same allocator path below 512 bytes
+  (pymalloc's calloc is a malloc and a memset). Size 1 is ``bytes(1)`` (``ZERO * 1`` is
+  ``ZERO`` itself); ``bytes(0)`` is a shared singleton, so a size-0 atom is ``object()`` (16
+  bytes, untracked).
 
 Semantics (docs/design.md §3): the register list is the whole root set; writing a register drops what
 it held (plain Python assignment, the new reference taken first); FREE is a CLEAR (CPython has no
@@ -76,6 +83,7 @@ from itertools import compress
 MAGIC = b"MCTRACE\0"
 PREFIX = 20
 ALLOC, LOAD, STORE, MOVE, CLEAR, FREE, WORK = range(7)
+ZERO = b"\0"  # an atom is ZERO * size: a written payload (see the module docstring)
 SLOT_BYTES = 8
 
 
@@ -173,8 +181,10 @@ def replay_loop(regs, events, classes, nslots, sizes, shape_bytes, names):
                     setattr(obj, names[k], None)
                 regs[a] = obj
                 obj = None                  # the register holds the only reference
+            elif sizes[b] > 1:
+                regs[a] = ZERO * sizes[b]   # written: malloc + memset, as the C++ twin's new
             elif sizes[b]:
-                regs[a] = bytes(sizes[b])
+                regs[a] = bytes(1)          # ZERO * 1 would be ZERO itself, no allocation
             else:
                 regs[a] = object()
             objects += 1
