@@ -28,6 +28,7 @@ import hashlib
 import operator
 import struct
 import random
+from bisect import bisect_left
 from heapq import heappop, heappush
 from array import array
 from typing import Any, Callable, Iterator, NoReturn
@@ -574,6 +575,121 @@ def randint_of(rng: random.Random) -> Callable[[int, int], int]:
             return rng.randint(lo, hi)       # the error randint gives
         return lo + below(hi - lo + 1)
     return randint
+
+
+def _mt_words(key: np.ndarray, pos: int, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The next ``n`` 32-bit outputs of the Mersenne Twister in state (``key``, ``pos``), and the
+    state after them. numpy's MT19937 is the same generator as CPython's ``random.Random``
+    (Modules/_randommodule.c, ``genrand_uint32``), with the same state layout."""
+    bg = np.random.MT19937()
+    bg.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}}
+    words = bg.random_raw(n)
+    st = bg.state["state"]
+    return words, np.asarray(st["key"], dtype=np.uint32), int(st["pos"])
+
+
+def randints(rng: random.Random, lows, highs, times: int) -> np.ndarray:
+    """The numbers of ``[[rng.randint(lo, hi) for lo, hi in zip(lows, highs)] for _ in
+    range(times)]`` as a ``(times, len(lows))`` int64 array, drawn with numpy, and ``rng`` left
+    in the state those calls leave it in.
+
+    ``rng.randint(lo, hi)`` is ``lo + rng._randbelow(hi - lo + 1)``, which takes 32-bit words
+    of the generator, ``w >> (32 - k)`` for ``k`` = the width's bit length, until one is below
+    the width (CPython's Lib/random.py, ``_randbelow_with_getrandbits``; ``getrandbits(k)`` for
+    ``k <= 32`` in Modules/_randommodule.c). The words come from numpy's MT19937 set to
+    ``rng``'s state; which draw a word goes to shifts by one at each rejected word, so a Python
+    step per *rejection* (not per draw) finds them. A generator of another class, a width of
+    2³² or more, or a Python whose ``randint`` draws differently (a check at first use) falls
+    back to the calls themselves.
+    """
+    lows = [operator.index(v) for v in lows]
+    highs = [operator.index(v) for v in highs]
+    p = len(lows)
+    if len(highs) != p:
+        raise ValueError("randints: lows and highs differ in length")
+    widths = [hi - lo + 1 for lo, hi in zip(lows, highs)]
+    if times <= 0 or not p:
+        return np.zeros((max(times, 0), p), dtype=np.int64)
+    if (type(rng) is not random.Random or min(widths) < 1 or max(widths) >= 1 << 32
+            or not _randints_agree()):
+        randint = rng.randint
+        return np.array([[randint(lo, hi) for lo, hi in zip(lows, highs)]
+                         for _ in range(times)], dtype=np.int64).reshape(times, p)
+    version, state, gauss = rng.getstate()
+    key, pos = np.array(state[:624], dtype=np.uint32), state[624]
+    width = np.array(widths, dtype=np.uint64)
+    shift = np.array([32 - w.bit_length() for w in widths], dtype=np.uint64)
+    need = times * p
+    out = np.empty(need, dtype=np.int64)
+    got, s = 0, 0                         # draws made; the draw the next word goes to (mod p)
+    chunk = 1 << 20
+    while got < need:
+        # enough words for the rest, most likely (a width w accepts w / 2**k of the words)
+        n = min(chunk, int(sum(2 ** w.bit_length() / w for w in widths) * 1.02
+                            * (need - got) / p) + 256)
+        words, key2, pos2 = _mt_words(key, pos, n)
+        vals = words[None, :] >> shift[:, None]          # (p, n): the word as each draw sees it
+        acc = vals < width[:, None]
+        # the word i goes to draw (i + c) % p, where c falls by one at every rejected word: jump
+        # from one rejection to the next (the positions each c rejects, found with numpy)
+        rejects = []
+        for c in range(p):
+            rej = np.empty(n, dtype=bool)
+            for q in range(p):
+                rej[(q - c) % p::p] = acc[q, (q - c) % p::p]
+            rejects.append(np.flatnonzero(~rej).tolist())
+        c, at, left, used = s, 0, need - got, n
+        seg_start, seg_c = [], []
+        while at < n:
+            r = rejects[c]
+            k = bisect_left(r, at)
+            j = r[k] if k < len(r) else n
+            seg_start.append(at)
+            seg_c.append(c)
+            if j - at >= left:
+                used = at + left
+                break
+            left -= j - at
+            c = (c - 1) % p
+            at = j + 1
+        seg_start.append(used)
+        i = np.arange(used)
+        before = i + np.repeat(np.array(seg_c[:len(seg_start) - 1], dtype=np.int64),
+                               np.diff(seg_start))
+        before %= p
+        flat = before * n + i
+        hit = acc.reshape(-1).take(flat)
+        taken = np.flatnonzero(hit)
+        k = taken.shape[0]
+        out[got:got + k] = vals.reshape(-1).take(flat[taken])
+        got += k
+        s = int((before[-1] + hit[-1]) % p) if used else s
+        if used == n:
+            key, pos = key2, pos2
+        else:
+            _, key, pos = _mt_words(key, pos, used)
+    rng.setstate((version, tuple(key.tolist()) + (pos,), gauss))
+    return out.reshape(times, p) + np.array(lows, dtype=np.int64)
+
+
+_AGREE: list[bool] = []
+
+
+def _randints_agree() -> bool:
+    """Whether this Python's ``randint`` draws as :func:`randints` assumes (checked once)."""
+    if not _AGREE:
+        widths = [(0, 0), (0, 1), (3, 9), (0, 224), (500, 1500), (0, (1 << 32) - 2), (5, 1 << 20)]
+        ref = random.Random(12345)
+        want = [[ref.randint(lo, hi) for lo, hi in widths] for _ in range(50)]
+        want_state = ref.getstate()
+        _AGREE.append(True)
+        try:
+            rng = random.Random(12345)
+            got = randints(rng, [lo for lo, _ in widths], [hi for _, hi in widths], 50).tolist()
+            _AGREE[0] = got == want and rng.getstate() == want_state
+        except Exception:       # noqa: BLE001 - any failure means: use the calls themselves
+            _AGREE[0] = False
+    return _AGREE[0]
 
 
 def _ints(what: str, index: int, *values) -> list[int]:
@@ -1513,6 +1629,186 @@ class Recorder:
             chunk[name] = narrow(col)
         self._chunks.append(chunk)
         self._flushed += total
+
+    # -- whole programs of linked structures, recorded with numpy ---------------------------------
+    def _lowest_free(self, k: int) -> list[int]:
+        """The ``k`` registers the next ``k`` takes would return, without taking them."""
+        return sorted(self._free_regs)[:k] + list(range(self._next_reg, self._next_reg + k))[
+            :max(0, k - len(self._free_regs))]
+
+    def _release_new(self, top: int) -> None:
+        """A self-contained batch used registers up to ``top`` and left them all free: the new
+        ones (from :attr:`_next_reg` on) join the free registers, as ``_take`` and a drop would
+        have left them."""
+        for r in range(self._next_reg, top + 1):
+            self._held.append(-1)
+            heappush(self._free_regs, r)
+        self._next_reg = max(self._next_reg, top + 1)
+
+    def _put_columns(self, op, a, b=0, c=0, x=-1, y=-1, z=-1) -> None:
+        """Append events given as columns (flags 0) as one chunk, after the staged ones."""
+        n = op.shape[0]
+        if not n:
+            return
+        self._flush()
+        chunk = {"op": op.astype(np.uint8), "flags": np.zeros(n, dtype=np.uint8)}
+        for name, col in (("a", a), ("b", b), ("c", c), ("x", x), ("y", y), ("z", z)):
+            chunk[name] = narrow(col)
+        self._chunks.append(chunk)
+        self._flushed += n
+
+    def fifo(self, sizes, pops, nslots: int = 1, next_slot: int = 0, *, work: int = 0) -> None:
+        """A linked FIFO queue's whole life: one object pushed per step, ``pops[s]`` objects
+        popped after step ``s``, and ``pops[len(sizes)]`` (the rest) at the end; recorded with
+        numpy. The events of::
+
+            head = tail = None
+            for s, size in enumerate(sizes):
+                if tail is None:                      # the queue is empty
+                    head = t.alloc(size, nslots)
+                    tail = t.copy(head)
+                else:
+                    tail = t.alloc_after(tail, next_slot, size, nslots)
+                t.work(work)
+                for _ in range(pops[s]):
+                    if head is the only object queued:
+                        t.drop(tail); t.free(head); head = tail = None
+                    else:
+                        head = t.free_head(head, next_slot)
+            ... and the same pops, ``pops[len(sizes)]`` of them, after the last step
+
+        ``pops`` has ``len(sizes) + 1`` entries, never pops more objects than were pushed, and
+        pops all of them: the queue is empty at the end (the call is self-contained). The queue
+        uses the three lowest free registers. A call that fails records nothing.
+        """
+        if self._dying:
+            self._end_batch()
+        sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+        pops = np.asarray(pops, dtype=np.int64).reshape(-1)
+        n = sizes.shape[0]
+        here = len(self)
+        nslots, next_slot, work = _ints("fifo", here, nslots, next_slot, work)
+        if pops.shape[0] != n + 1:
+            raise ValueError(f"fifo: pops must have len(sizes) + 1 = {n + 1} entries, got "
+                             f"{pops.shape[0]} (event {here})")
+        if not 1 <= nslots <= MAX_SLOTS or not 0 <= next_slot < nslots or work < 0:
+            raise ValueError(f"fifo: nslots must be in 1..{MAX_SLOTS}, next_slot in 0..nslots-1 "
+                             f"and work >= 0, got {nslots}, {next_slot}, {work} (event {here})")
+        if n and int(sizes.min()) < 0:
+            raise ValueError(f"fifo: sizes must be >= 0, got {int(sizes.min())} (event {here})")
+        popped = np.cumsum(pops)                  # objects popped by the end of each step
+        bad = np.flatnonzero((pops < 0) | (popped > np.arange(1, n + 2).clip(max=n)))
+        if bad.size or (n and int(popped[-1]) != n):
+            s = int(bad[0]) if bad.size else n
+            raise ValueError(f"fifo: pops[{s}] = {int(pops[s])}: a step pops between 0 and the "
+                             f"objects queued, and the queue ends empty ({n} pushed, "
+                             f"{int(popped[-1]) if n else 0} popped) (event {here})")
+        if not n:
+            return
+        # registers: the queue holds at most two (head, tail) and takes one more at a push or a
+        # pop, always the lowest free; so it uses the three lowest free registers r0 < r1 < r2.
+        # A push into the empty queue puts its object in r0 (head) and r1 (tail); every other
+        # push or pop takes the one free register, the one the operation before it let go of:
+        # the tail before a push (the register the last push took), the head before a pop.
+        r0, r1, r2 = self._lowest_free(3)
+        o0 = self._nobj
+        step_ids = np.arange(n + 1)
+        empty = np.zeros(n + 1, dtype=bool)       # the queue is empty before step s's push
+        empty[0] = True
+        empty[1:n] = popped[:n - 1] == step_ids[1:n]
+        first_pop = popped - pops                 # the first object each step pops
+        leave = np.repeat(step_ids, pops)         # the step that pops each object
+        objs_all = np.arange(n)
+        last_pop = objs_all == np.minimum(leave, n - 1)   # it leaves the queue empty
+        # every push and pop in order: step s's push, then its pops
+        START, PUSH, POP, LAST = range(4)
+        m = 2 * n
+        kind = np.empty(m, dtype=np.int8)
+        at_push = objs_all + first_pop[:n]
+        at_pop = objs_all + np.minimum(leave + 1, n)
+        kind[at_push] = np.where(empty[:n], START, PUSH)
+        kind[at_pop] = np.where(last_pop, LAST, POP)
+        idx = np.arange(m)
+        period = np.maximum.accumulate(np.where(kind == START, idx, 0))
+        nodes = {name: m + k for k, name in enumerate(("r0", "r1", "r2"))}
+        tail_src = np.full(m, nodes["r1"])       # whose register the tail is in before op k
+        head_src = np.full(m, nodes["r0"])
+        for src, code in ((tail_src, PUSH), (head_src, POP)):
+            latest = np.maximum.accumulate(np.where(kind == code, idx, -1))
+            before = np.empty(m, dtype=np.int64)
+            before[0] = -1
+            before[1:] = latest[:-1]
+            inside = before >= period
+            src[inside] = before[inside]
+        # the register op k takes is the one op k - 1 let go of: follow those links to a start
+        link = np.empty(m + 3, dtype=np.int64)
+        link[m:] = np.arange(m, m + 3)
+        link[0] = nodes["r0"]
+        prev = kind[:-1]
+        link[1:m] = np.where(prev == START, nodes["r2"],
+                             np.where(prev == PUSH, tail_src[:-1], head_src[:-1]))
+        while True:                               # pointer jumping: log2(m) rounds at most
+            nxt = link[link]
+            if np.array_equal(nxt, link):
+                break
+            link = nxt
+        reg = np.array([r0, r1, r2], dtype=np.int64)[link - m]   # the register of every node
+        push_new = np.where(empty[:n], r0, reg[at_push])
+        push_old = np.where(empty[:n], r1, reg[tail_src[at_push]])
+        pop_head = reg[head_src[at_pop]]
+        pop_a = np.where(last_pop, reg[tail_src[at_pop]], reg[at_pop])
+        top = max(int(push_new.max()), int(pop_a.max()), r1)
+        del kind, idx, period, tail_src, head_src, link, reg
+        # the events, a block of steps at a time (bounds the columns' temporaries)
+        push_len = np.where(empty, 2, 3)
+        push_len[n] = 0
+        has_work = np.full(n + 1, 1 if work else 0)
+        has_work[n] = 0
+        count = push_len + has_work + 2 * pops
+        block = 1 << 16
+        for lo in range(0, n + 1, block):
+            hi = min(n + 1, lo + block)
+            cnt = count[lo:hi]
+            total = int(cnt.sum())
+            start = np.cumsum(cnt) - cnt
+            op = np.empty(total, dtype=np.int64)
+            a = np.zeros(total, dtype=np.int64)
+            b = np.zeros(total, dtype=np.int64)
+            c = np.zeros(total, dtype=np.int64)
+            x = np.full(total, -1, dtype=np.int64)
+            y = np.full(total, -1, dtype=np.int64)
+            z = np.full(total, -1, dtype=np.int64)
+
+            def put(at, code, av, bv=0, cv=0, xv=-1, yv=-1):
+                op[at] = code
+                a[at] = av
+                for col, v, unset in ((b, bv, 0), (c, cv, 0), (x, xv, -1), (y, yv, -1)):
+                    if not isinstance(v, int) or v != unset:
+                        col[at] = v
+
+            s = np.arange(lo, min(hi, n))
+            st = start[:s.shape[0]]
+            e = empty[s]
+            put(st, ALLOC, push_new[s], sizes[s], nslots, o0 + s)
+            put(st[e] + 1, MOVE, push_old[s][e], push_new[s][e], 0, o0 + s[e])
+            ne = ~e
+            sn = s[ne]
+            put(st[ne] + 1, STORE, push_old[sn], next_slot, push_new[sn], o0 + sn - 1, o0 + sn)
+            put(st[ne] + 2, CLEAR, push_old[sn], 0, 0, o0 + sn - 1)
+            if work:
+                put(st + push_len[s], WORK, work)
+            objs = np.arange(int(first_pop[lo]), int(popped[hi - 1]))
+            if objs.size:
+                d = leave[objs]
+                at = start[d - lo] + push_len[d] + has_work[d] + 2 * (objs - first_pop[d])
+                last = objs == np.minimum(d, n - 1)
+                put(at[last], CLEAR, pop_a[objs[last]], 0, 0, o0 + objs[last])
+                nl = objs[~last]
+                put(at[~last], LOAD, pop_a[nl], pop_head[nl], next_slot, o0 + nl + 1, o0 + nl)
+                put(at + 1, FREE, pop_head[objs], 0, 0, o0 + objs)
+            self._put_columns(op, a, b, c, x, y, z)
+        self._nobj = o0 + n
+        self._release_new(top)
 
     def repeat(self, times: int, block: Callable[[], Any]) -> None:
         """Record ``block()`` ``times`` times over, running it only once.

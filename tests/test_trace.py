@@ -1148,3 +1148,122 @@ def test_recorder_takes_numpy_integers_as_slots():
     with pytest.raises(TypeError, match="slot must be an integer, got 1.5"):
         t.load(a, 1.5)
     assert t.build().c.tolist()[-1] == 2 and c.reg == 2
+
+
+def _prelude(t: Recorder, holes: int) -> list:
+    """Registers 0..holes held, every other one let go again: the free registers have gaps."""
+    hs = [t.alloc(8, 1) for _ in range(2 * holes + 1)]
+    for h in hs[1::2]:
+        t.free(h)
+    return hs[0::2]
+
+
+def _fifo_calls(t: Recorder, sizes, pops, nslots=1, next_slot=0, work=0) -> None:
+    """What Recorder.fifo stands for, one call at a time (its docstring's program)."""
+    head = tail = None
+    queued = 0
+
+    def pop():
+        nonlocal head, tail, queued
+        queued -= 1
+        if queued == 0:
+            t.drop(tail)
+            t.free(head)
+            head = tail = None
+        else:
+            head = t.free_head(head, next_slot)
+    for s, size in enumerate(sizes):
+        if tail is None:
+            head = t.alloc(size, nslots)
+            tail = t.copy(head)
+        else:
+            tail = t.alloc_after(tail, next_slot, size, nslots)
+        queued += 1
+        t.work(work)
+        for _ in range(pops[s]):
+            pop()
+    for _ in range(pops[len(sizes)]):
+        pop()
+
+
+def test_fifo_records_the_events_worked_out_by_hand():
+    t = Recorder()
+    t.fifo([10, 20], [0, 1, 1], nslots=2, next_slot=1, work=5)
+    tr = t.build()
+    # push 0 into the empty queue: alloc r0, copy into r1; push 1: alloc r2, link it after the
+    # tail (r1), let r1 go; after step 1 pop 0: load its next into r1, free r0; at the end pop 1,
+    # the only one left: drop the tail (r2), free the head (r1)
+    assert [(OP_NAMES[o], a, b, c, x, y, z) for o, a, b, c, x, y, z in zip(
+        *(getattr(tr, k).tolist() for k in "op a b c x y z".split()))] == [
+        ("alloc", 0, 10, 2, 0, -1, -1), ("move", 1, 0, 0, 0, -1, -1),
+        ("work", 5, 0, 0, -1, -1, -1),
+        ("alloc", 2, 20, 2, 1, -1, -1), ("store", 1, 1, 2, 0, 1, -1),
+        ("clear", 1, 0, 0, 0, -1, -1), ("work", 5, 0, 0, -1, -1, -1),
+        ("load", 1, 0, 1, 1, 0, -1), ("free", 0, 0, 0, 0, -1, -1),
+        ("clear", 2, 0, 0, 1, -1, -1), ("free", 1, 0, 0, 1, -1, -1)]
+    assert tr.registers == 3
+
+
+@PROPERTY
+@given(st.integers(0, 3), st.lists(st.integers(0, 40), min_size=1, max_size=30), st.data(),
+       st.integers(1, 3), st.integers(0, 7))
+def test_fifo_equals_the_calls_it_stands_for(holes, sizes, data, nslots, work):
+    n = len(sizes)
+    pops, queued = [], 0
+    for s in range(n):
+        queued += 1
+        k = data.draw(st.integers(0, queued))
+        pops.append(k)
+        queued -= k
+    pops.append(queued)
+    next_slot = data.draw(st.integers(0, nslots - 1))
+    traces = []
+    for fused in (True, False):
+        t = Recorder()
+        held = _prelude(t, holes)
+        if fused:
+            t.fifo(sizes, pops, nslots, next_slot, work=work)
+        else:
+            _fifo_calls(t, sizes, pops, nslots, next_slot, work)
+        for h in held:                         # the recorder's state after the call agrees too
+            t.free(h)
+        t.fifo([1], [0, 1])
+        traces.append(t.build())
+    assert traces[0].sha256 == traces[1].sha256 and traces[0].registers == traces[1].registers
+
+
+def test_fifo_checks_before_it_records():
+    t = Recorder()
+    t.alloc(1)
+    for pops, msg in (([2, 0, 0], r"pops\[0\] = 2"), ([1, 0, 0], r"pops\[2\] = 0"),
+                      ([0, -1, 2], r"pops\[1\] = -1"), ([0, 2], "len\\(sizes\\) \\+ 1 = 3")):
+        with pytest.raises(ValueError, match=msg):
+            t.fifo([1, 2], pops)
+    with pytest.raises(ValueError, match="next_slot"):
+        t.fifo([1], [0, 1], nslots=1, next_slot=1)
+    with pytest.raises(ValueError, match="sizes must be >= 0"):
+        t.fifo([1, -2], [0, 0, 2])
+    assert len(t) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-5, 300), st.integers(0, (1 << 32) - 2)), min_size=1,
+                max_size=4), st.integers(0, 300), st.integers(0, 2**32 - 1))
+def test_randints_draws_what_rng_randint_draws(ranges, times, seed):
+    import random
+    from memcompare.trace import randints
+    lows = [lo for lo, _ in ranges]
+    highs = [lo + w for lo, w in ranges]
+    a, b = random.Random(seed), random.Random(seed)
+    want = [[a.randint(lo, hi) for lo, hi in zip(lows, highs)] for _ in range(times)]
+    assert randints(b, lows, highs, times).tolist() == want
+    assert a.getstate() == b.getstate()
+
+
+def test_randints_over_many_chunks_leaves_rng_where_the_calls_do():
+    import random
+    from memcompare.trace import randints
+    a, b = random.Random(3), random.Random(3)
+    want = [a.randint(0, 2) for _ in range(700_000)]       # width 3: a quarter of words rejected
+    assert randints(b, [0], [2], 700_000)[:, 0].tolist() == want
+    assert a.random() == b.random()
