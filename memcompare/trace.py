@@ -28,7 +28,8 @@ import hashlib
 import operator
 import struct
 import random
-from bisect import bisect_left
+from bisect import bisect_left, insort
+from collections import deque
 from heapq import heappop, heappush
 from array import array
 from typing import Any, Callable, Iterator, NoReturn
@@ -1809,6 +1810,169 @@ class Recorder:
             self._put_columns(op, a, b, c, x, y, z)
         self._nobj = o0 + n
         self._release_new(top)
+
+    def chain_window(self, lengths, size: int, nslots: int, next_slot: int, *, live: int,
+                     back_slot: int | None = None, back=False, self_slot: int | None = None,
+                     self_at=-1, close=False, work: int = 0) -> None:
+        """Linked structures built one after another, the ``live`` most recent kept and the
+        older ones deleted whole, recorded with numpy. The events of::
+
+            held = collections.deque()
+            for j, n in enumerate(lengths):
+                first = t.alloc_chain(n, size, nslots, next_slot,
+                                      back_slot=back_slot if back[j] else None,
+                                      self_slot=self_slot, self_at=self_at[j], close=close[j])
+                t.work(work)
+                held.append((first, n))
+                if len(held) > live:
+                    t.free_chain(*held.popleft(), ...)    # free_chain(first, next_slot, n)
+            while held:
+                t.free_chain(...)                         # the same, oldest first
+
+        ``back``, ``self_at`` and ``close`` are one value or a sequence as long as ``lengths``.
+        The events of each distinct structure (``n``, ``back``, ``self_at``, ``close``) are
+        recorded once, by :meth:`alloc_chain` and :meth:`free_chain` on a scratch recorder, and
+        copied with their registers and object ids renamed: a build takes the lowest free
+        registers (the first node's stays held), a delete the lowest free ones for its loads.
+        A call that fails records nothing.
+        """
+        if self._dying:
+            self._end_batch()
+        here = len(self)
+        lengths = [operator.index(v) for v in np.asarray(lengths, dtype=np.int64).reshape(-1)]
+        m = len(lengths)
+        size, nslots, next_slot, live, work = _ints("chain_window", here, size, nslots,
+                                                    next_slot, live, work)
+
+        back, self_at, close = (np.broadcast_to(np.asarray(v), (m,)).tolist()
+                                for v in (back, self_at, close))
+        if live < 0 or work < 0 or size < 0 or not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"chain_window: live, work and size must be >= 0 and nslots in "
+                             f"0..{MAX_SLOTS}, got {live}, {work}, {size}, {nslots} "
+                             f"(event {here})")
+        if not m:
+            return
+        # the structures' templates: the events of alloc_chain + free_chain on a scratch recorder
+        shapes: dict[tuple, int] = {}
+        parts: list[np.ndarray] = []
+        keys = []
+        for j in range(m):
+            key = (lengths[j], bool(back[j]), int(self_at[j]), bool(close[j]))
+            if key not in shapes:
+                n, bk, sa, cl = key
+                if n < 1 or sa >= n:
+                    raise ValueError(f"chain_window: structure {j}: n must be >= 1 and self_at "
+                                     f"< n, got {n}, {sa} (event {here})")
+                sc = Recorder()
+                try:
+                    first = sc.alloc_chain(n, size, nslots, next_slot,
+                                           back_slot=back_slot if bk else None,
+                                           self_slot=self_slot, self_at=sa, close=cl)
+                    built = len(sc)
+                    sc.free_chain(first, next_slot, n)
+                except ValueError as e:
+                    msg = str(e).split(" (event ")[0]
+                    raise ValueError(f"chain_window: structure {j}: {msg} (event {here})") \
+                        from None
+                sc._flush()
+                cols = sc._events_since(0)       # (events, 7): op (no flags), a, b, c, x, y, z
+                shapes[key] = len(parts)
+                parts.append(cols[:built])
+                parts.append(cols[built:])
+            keys.append(shapes[key])
+        if work:
+            work_id = len(parts)
+            parts.append(np.array([[WORK, work, 0, 0, -1, -1, -1]], dtype=np.int64))
+        bank = np.concatenate(parts)
+        t_len = np.array([p.shape[0] for p in parts], dtype=np.int64)
+        t_start = np.cumsum(t_len) - t_len
+        bcol = [np.ascontiguousarray(bank[:, k]) for k in range(7)]
+        bop = bcol[0]
+        is_reg = (bop != WORK, (bop == LOAD) | (bop == MOVE), (bop == STORE) & (bcol[3] >= 0))
+        # a register operand as an index into its segment's register map (0 when not one)
+        breg = [np.where(m, bcol[1 + k], 0) for k, m in enumerate(is_reg)]
+        # registers, a Python step per structure: the free ones below `top`, lowest first
+        free = sorted(self._free_regs)
+        top = self._next_reg
+        seg_t: list[int] = []          # template of each segment, in event order
+        seg_base: list[int] = []       # the structure's first object id
+        seg_regs: list[int] = []       # each segment's register map, one after the other
+        seg_rlen: list[int] = []
+        o = self._nobj
+        held: deque = deque()          # (register, first object, template, n) oldest first
+
+        def lowest(k):
+            got = free[:k]
+            return got + list(range(top, top + k - len(got)))
+
+        def delete():
+            nonlocal top, free
+            r, base, tid, n = held.popleft()
+            regs = lowest(n - 1)
+            if regs and regs[-1] >= top:
+                free.extend(range(top, regs[-1] + 1))
+                top = regs[-1] + 1
+            insort(free, r)
+            seg_t.append(tid + 1)
+            seg_base.append(base)
+            seg_regs.append(r)
+            seg_regs.extend(regs)
+            seg_rlen.append(1 + len(regs))
+
+        for j in range(m):
+            tid = keys[j]                # its build; tid + 1 is its delete
+            n = lengths[j]
+            regs = lowest(min(n, 3))
+            if regs[-1] >= top:
+                free.extend(range(top, regs[-1] + 1))
+                top = regs[-1] + 1
+            free.pop(0)                # the first node's register: the lowest, held
+            seg_t.append(tid)
+            seg_base.append(o)
+            seg_regs.extend(regs)
+            seg_rlen.append(len(regs))
+            held.append((regs[0], o, tid, n))
+            o += n
+            if work:
+                seg_t.append(work_id)
+                seg_base.append(0)
+                seg_rlen.append(0)
+            if len(held) > live:
+                delete()
+        while held:
+            delete()
+        # the events: each segment's template with its registers and object ids renamed, a
+        # block of segments at a time (bounds the temporaries)
+        seg_t = np.array(seg_t, dtype=np.int64)
+        seg_base = np.array(seg_base, dtype=np.int64)
+        seg_rlen = np.array(seg_rlen, dtype=np.int64)
+        seg_rstart = np.cumsum(seg_rlen) - seg_rlen
+        regs_flat = np.array(seg_regs, dtype=np.int64)
+        seg_len = t_len[seg_t]
+        ends = np.cumsum(seg_len)
+        lo = 0
+        while lo < seg_t.shape[0]:
+            hi = int(np.searchsorted(ends, ends[lo] - seg_len[lo] + CHUNK_EVENTS, "right"))
+            hi = max(hi, lo + 1)
+            lens = seg_len[lo:hi]
+            total = int(lens.sum())
+            seg = np.repeat(np.arange(lo, hi), lens)
+            src = np.arange(total) - (np.cumsum(lens) - lens).repeat(lens) \
+                + t_start.take(seg_t.take(seg))
+            rbase = seg_rstart.take(seg)
+            cols = [bop.take(src)]
+            for k in range(3):
+                v = bcol[1 + k].take(src)
+                cols.append(np.where(is_reg[k].take(src),
+                                     regs_flat.take(rbase + breg[k].take(src)), v))
+            base = seg_base.take(seg)
+            for k in range(4, 7):
+                v = bcol[k].take(src)
+                cols.append(np.where(v >= 0, v + base, -1))
+            self._put_columns(*cols)
+            lo = hi
+        self._nobj = o
+        self._release_new(top - 1)
 
     def repeat(self, times: int, block: Callable[[], Any]) -> None:
         """Record ``block()`` ``times`` times over, running it only once.

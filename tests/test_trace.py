@@ -1267,3 +1267,76 @@ def test_randints_over_many_chunks_leaves_rng_where_the_calls_do():
     want = [a.randint(0, 2) for _ in range(700_000)]       # width 3: a quarter of words rejected
     assert randints(b, [0], [2], 700_000)[:, 0].tolist() == want
     assert a.random() == b.random()
+
+
+def _chain_window_calls(t: Recorder, lengths, size, nslots, next_slot, *, live, back_slot,
+                        back, self_slot, self_at, close, work) -> None:
+    """What Recorder.chain_window stands for, one call at a time (its docstring's program)."""
+    from collections import deque
+    held = deque()
+    for j, n in enumerate(lengths):
+        held.append((t.alloc_chain(n, size, nslots, next_slot,
+                                   back_slot=back_slot if back[j] else None,
+                                   self_slot=self_slot, self_at=self_at[j], close=close[j]), n))
+        t.work(work)
+        if len(held) > live:
+            t.free_chain(held[0][0], next_slot, held.popleft()[1])
+    while held:
+        t.free_chain(held[0][0], next_slot, held.popleft()[1])
+
+
+def test_chain_window_records_the_events_worked_out_by_hand():
+    t = Recorder()
+    t.chain_window([2, 1], 16, 2, 0, live=0, back_slot=1, back=[True, False], close=[False, True])
+    tr = t.build()
+    # a list of 2: alloc r0 and r1, link both ways, let r1 go; then delete it: load node 1 into
+    # r1, free both; a ring of 1: alloc r0, its next is itself; delete: free it
+    assert [(OP_NAMES[o], a, b, c, x, y, z) for o, a, b, c, x, y, z in zip(
+        *(getattr(tr, k).tolist() for k in "op a b c x y z".split()))] == [
+        ("alloc", 0, 16, 2, 0, -1, -1), ("alloc", 1, 16, 2, 1, -1, -1),
+        ("store", 0, 0, 1, 0, 1, -1), ("store", 1, 1, 0, 1, 0, -1),
+        ("clear", 1, 0, 0, 1, -1, -1),
+        ("load", 1, 0, 0, 1, 0, -1), ("free", 0, 0, 0, 0, -1, -1), ("free", 1, 0, 0, 1, -1, -1),
+        ("alloc", 0, 16, 2, 2, -1, -1), ("store", 0, 0, 0, 2, 2, -1),
+        ("free", 0, 0, 0, 2, -1, -1)]
+
+
+@PROPERTY
+@given(st.integers(0, 3), st.lists(st.tuples(st.integers(1, 7), st.booleans(), st.booleans(),
+                                             st.integers(-1, 6)), min_size=1, max_size=12),
+       st.integers(0, 4), st.sampled_from([(2, 0, 1, 1), (3, 2, 0, 1), (2, 1, 0, 1), (1, 0, None, 0)]),
+       st.integers(0, 3))
+def test_chain_window_equals_the_calls_it_stands_for(holes, shapes, live, slots, work):
+    nslots, next_slot, back_slot, self_slot = slots
+    lengths = [n for n, _, _, _ in shapes]
+    back = [b and back_slot is not None for _, b, _, _ in shapes]
+    close = [c for _, _, c, _ in shapes]
+    self_at = [min(s, n - 1) for n, _, _, s in shapes]
+    kw = dict(live=live, back_slot=back_slot, back=back, self_slot=self_slot, self_at=self_at,
+              close=close, work=work)
+    traces = []
+    for fused in (True, False):
+        t = Recorder()
+        held = _prelude(t, holes)
+        if fused:
+            t.chain_window(lengths, 8, nslots, next_slot, **kw)
+        else:
+            _chain_window_calls(t, lengths, 8, nslots, next_slot, **kw)
+        for h in held:
+            t.free(h)
+        t.chain_window([3], 1, 1, 0, live=0)
+        traces.append(t.build())
+    assert traces[0].sha256 == traces[1].sha256 and traces[0].registers == traces[1].registers
+
+
+def test_chain_window_checks_before_it_records():
+    t = Recorder()
+    t.alloc(1)
+    with pytest.raises(ValueError, match=r"^chain_window: structure 1: n must be >= 1"):
+        t.chain_window([2, 0], 8, 2, 0, live=1)
+    with pytest.raises(ValueError, match=r"^chain_window: structure 0: alloc_chain: back_slot 2 "
+                                         r"out of range .* \(event 1\)$"):
+        t.chain_window([2], 8, 2, 0, live=1, back_slot=2, back=True)
+    with pytest.raises(ValueError, match="live, work and size must be >= 0"):
+        t.chain_window([2], 8, 2, 0, live=-1)
+    assert len(t) == 1
