@@ -1974,6 +1974,85 @@ class Recorder:
         self._nobj = o
         self._release_new(top - 1)
 
+    def append_events(self, events) -> None:
+        """Append a whole self-contained program whose events the caller derived in full — the
+        registers, the object ids and the derived ``x``, ``y``, ``z`` — per event ``op | flags
+        << 3, a, b, c, x, y, z`` as int64s: an ``(n, 7)`` array, packed bytes, or an iterable of
+        such pieces in order (so that the caller need not hold the whole program at once).
+
+        For a workload whose program is cheaper to derive from its own shadow than to record
+        call by call (lru-cache). The recorder cannot follow such events one by one, so it asks
+        for a program that starts and ends with an empty heap: no object live before it, every
+        object it allocates freed by its end (its registers are then all free again). It checks
+        with numpy what it can — op codes, flags, operand ranges, object ids allocated in order
+        and each freed exactly once — but not the derived ids against the heap's shape: the
+        workload's tests must compare the trace with the one its per-call program records.
+        A call that fails records nothing.
+        """
+        if self._dying:
+            self._end_batch()
+        here = len(self)
+        if self._objs:
+            raise ValueError(f"append_events: {len(self._objs)} object(s) live before the "
+                             f"program; it must start with an empty heap (event {here})")
+        if isinstance(events, (bytes, bytearray, memoryview, np.ndarray)):
+            events = [events]
+        chunks: list[dict[str, np.ndarray]] = []
+        at, objs, top = here, self._nobj, -1
+        freed = np.zeros(0, dtype=np.int64)
+        for piece in events:
+            if isinstance(piece, (bytes, bytearray, memoryview)):
+                piece = np.frombuffer(piece, dtype="<i8")
+            cols = np.asarray(piece, dtype=np.int64).reshape(-1, 7).T.copy()
+            n = cols.shape[1]
+            if not n:
+                continue
+            opf, a, b, c, x = cols[0], cols[1], cols[2], cols[3], cols[4]
+            op, flags = opf & 7, opf >> 3
+            alloc, free = op == ALLOC, op == FREE
+            bad = np.flatnonzero((opf < 0) | (op > WORK) | ((flags & ~FLAG_LOCAL) != 0)
+                                 | ((flags != 0) & ~alloc)
+                                 | (alloc & ((b < 0) | (c < 0) | (c > MAX_SLOTS)))
+                                 | ((op == WORK) & (a < 0)))
+            if bad.size:
+                i = int(bad[0])
+                raise TraceError(f"append_events: not a valid event: {cols[:, i].tolist()}",
+                                 index=at + i)
+            regs = np.concatenate([a[op != WORK], b[(op == LOAD) | (op == MOVE)],
+                                   c[(op == STORE) & (c != NULL)]])
+            if regs.size:
+                if int(regs.min()) < 0 or int(regs.max()) >= MAX_REGISTER:
+                    raise ValueError(f"append_events: registers must be in "
+                                     f"0..{MAX_REGISTER - 1} (event {at})")
+                top = max(top, int(regs.max()))
+            new = x[alloc]
+            if not np.array_equal(new, np.arange(objs, objs + new.shape[0])):
+                raise ValueError(f"append_events: the program's ALLOCs must create objects "
+                                 f"{self._nobj}, {self._nobj + 1}, ... in order (event {at})")
+            objs += new.shape[0]
+            gone = x[free] - self._nobj
+            if gone.size and (int(gone.min()) < 0 or int(gone.max()) >= objs):
+                raise ValueError(f"append_events: the program frees an object it did not "
+                                 f"allocate (event {at})")
+            if freed.shape[0] < objs:
+                freed = np.concatenate([freed, np.zeros(objs - freed.shape[0], np.int64)])
+            if gone.size:
+                freed += np.bincount(gone, minlength=freed.shape[0])
+            chunk = {"op": op.astype(np.uint8), "flags": flags.astype(np.uint8)}
+            for k, name in enumerate(("a", "b", "c", "x", "y", "z"), 1):
+                chunk[name] = narrow(cols[k])
+            chunks.append(chunk)
+            at += n
+        if np.any(freed != 1):
+            raise ValueError(f"append_events: the program must free every object it allocates "
+                             f"exactly once (event {here})")
+        self._flush()
+        self._chunks.extend(chunks)
+        self._flushed += at - here
+        self._nobj = objs
+        if top >= 0:
+            self._release_new(top)
+
     def repeat(self, times: int, block: Callable[[], Any]) -> None:
         """Record ``block()`` ``times`` times over, running it only once.
 

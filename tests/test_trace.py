@@ -1340,3 +1340,47 @@ def test_chain_window_checks_before_it_records():
     with pytest.raises(ValueError, match="live, work and size must be >= 0"):
         t.chain_window([2], 8, 2, 0, live=-1)
     assert len(t) == 1
+
+
+def test_append_events_appends_a_self_contained_program_and_checks_what_it_can():
+    # the program of: n = alloc(16, 1); m = alloc(0); store(n, 0, m); drop(m); work(3);
+    # free(n), then m is referenced by nothing: free it (by hand: registers 0, 1)
+    def calls(t):
+        n = t.alloc(16, 1)
+        m = t.alloc(0)
+        t.store(n, 0, m)
+        t.drop(m)
+        t.work(3)
+        v = t.load(n, 0)
+        t.free(n)
+        t.free(v)
+    ref = Recorder()
+    ref.work(1)
+    calls(ref)
+    ref.alloc(4)
+    events = [(ALLOC, 0, 16, 1, 0, -1, -1), (ALLOC, 1, 0, 0, 1, -1, -1), (STORE, 0, 0, 1, 0, 1, -1),
+              (CLEAR, 1, 0, 0, 1, -1, -1), (WORK, 3, 0, 0, -1, -1, -1), (LOAD, 1, 0, 0, 1, 0, -1),
+              (FREE, 0, 0, 0, 0, -1, -1), (FREE, 1, 0, 0, 1, -1, -1)]
+    for form in (np.array(events), struct.pack(f"<{7 * len(events)}q", *sum(events, ())),
+                 iter([np.array(events[:3]), np.array(events[3:])])):
+        t = Recorder()
+        t.work(1)
+        t.append_events(form)
+        t.alloc(4)                     # the recorder carries on: object 2, register 0
+        got = t.build()
+        assert got.sha256 == ref.build().sha256 and got.registers == 2
+    t = Recorder()
+    h = t.alloc(1)
+    with pytest.raises(ValueError, match="must start with an empty heap"):
+        t.append_events(np.array(events))
+    t = Recorder()
+    t.work(1)
+    for bad, msg in (
+            (events[:-1], "must free every object it allocates exactly once"),
+            (events + [(FREE, 1, 0, 0, 1, -1, -1)], "exactly once"),
+            ([(ALLOC, 0, 1, 0, 5, -1, -1), (FREE, 0, 0, 0, 5, -1, -1)], "create objects 0, 1"),
+            ([(ALLOC | 2 << 3, 0, 1, 0, 1, -1, -1)], "not a valid event"),
+            ([(WORK, -1, 0, 0, -1, -1, -1)], "not a valid event")):
+        with pytest.raises((ValueError, TraceError), match=msg):
+            t.append_events(np.array(bad))
+    assert len(t) == 1
