@@ -751,9 +751,11 @@ class Recorder:
     objects: a few hundred bytes of state per *live* object, about 20 bytes per event. The
     built-in workloads also use the batch operations: :meth:`repeat` (a self-contained block
     recorded once and copied), :meth:`slot_ops` (a sequence of slot operations on one object,
-    recorded with numpy), :meth:`alloc_chain`, :meth:`walk`, :meth:`alloc_after`,
+    recorded with numpy), :meth:`fifo` and :meth:`chain_window` (whole programs of linked
+    structures, recorded with numpy), :meth:`alloc_chain`, :meth:`walk`, :meth:`alloc_after`,
     :meth:`free_head`, :meth:`free_chain` and the single slot operations — each the events of
-    the calls it stands for, in one call.
+    the calls it stands for, in one call — and :meth:`append_events` (a self-contained program
+    whose events the workload derived itself, checked in part).
     """
 
     def __init__(self, workload: str | None = None, params: dict[str, Any] | None = None):

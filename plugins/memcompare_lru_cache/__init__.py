@@ -33,7 +33,11 @@ escapes the get: an ALLOC flagged ``local`` before the lookup and its FREE after
 in Go and in HotSpot's compiled code, a C++ automatic, a heap tuple in CPython).
 
 A Python-side shadow of the chains and the recency list decides which LOADs and STOREs to emit;
-every random choice comes from ``rng``, never the global ``random`` module.
+every random choice comes from ``rng``, never the global ``random`` module. ``_Cache`` is the
+program written with the recorder's calls; ``_Events`` is the same program writing each get's
+events (registers and object ids) from the shadow, several times cheaper to record, and is what
+an empty recorder gets (``Recorder.append_events``; tests/test_workloads.py checks that both
+record the same trace).
 """
 from __future__ import annotations
 
@@ -309,21 +313,27 @@ class _Events:
         chains, entry, value, newer, older = (self.chains, self.entry, self.value, self.newer,
                                               self.older)
         buckets, capacity = p.buckets, p.capacity
+        # self._walk inlined for the lookups (most of the events are their loads and clears)
+        walk_at, walk_reg, walk_steps, walk_ids = (self.walk_at, self.walk_reg, self.walk_steps,
+                                                   self.walk_ids)
         for _ in range(p.operations):
             key = below(p.key_space)
             if probe:
                 pid = self.nobj
                 self.nobj += 1
                 ev += _P1(ALLOC | FLAG_LOCAL << 3, 2, p.lookup_key, 0, pid, -1, -1)
-            b = bucket_of(key, buckets)
+            b = ((key * 2654435761) & 0xFFFFFFFF) % buckets     # bucket_of(key, buckets)
             chain = chains[b]
             e = entry.get(key, -1)
             if chain:
                 # the lookup: load the bucket's head, walk the chain to the entry or its end
                 ev += _P1(LOAD, b0, 1, b, chain[0], 1, -1)
                 steps = chain.index(e) if e >= 0 else len(chain) - 1
-                if steps:
-                    self._walk(chain, steps, b0, b1)
+                if steps:                       # self._walk(chain, steps, b0, b1)
+                    walk_at.append(len(ev) // 56)
+                    walk_reg += (b0, b1)
+                    walk_steps.append(steps)
+                    walk_ids += chain[:steps + 1]
                 a = b1 if steps & 1 else b0     # the register the walk ends in
                 if e < 0:
                     ev += _P1(CLEAR, a, 0, 0, chain[steps], -1, -1)
@@ -474,7 +484,8 @@ class _Events:
                                      np.full_like(k, -1)], axis=1)
         del fixed                                               # (a view of self.ev)
         del self.ev[:]
-        self.walk_at, self.walk_reg, self.walk_steps, self.walk_ids = [], [], [], []
+        for notes in (self.walk_at, self.walk_reg, self.walk_steps, self.walk_ids):
+            del notes[:]                                        # (run holds them)
         return out
 
     def _destroy(self) -> None:
