@@ -623,7 +623,7 @@ def randints(rng: random.Random, lows, highs, times: int) -> np.ndarray:
     need = times * p
     out = np.empty(need, dtype=np.int64)
     got, s = 0, 0                         # draws made; the draw the next word goes to (mod p)
-    chunk = 1 << 20
+    chunk = 1 << 17                      # words at a time: bounds the temporaries (~50 B each)
     while got < need:
         # enough words for the rest, most likely (a width w accepts w / 2**k of the words)
         n = min(chunk, int(sum(2 ** w.bit_length() / w for w in widths) * 1.02
@@ -1720,7 +1720,7 @@ class Recorder:
         empty[0] = True
         empty[1:n] = popped[:n - 1] == step_ids[1:n]
         first_pop = popped - pops                 # the first object each step pops
-        leave = np.repeat(step_ids, pops)         # the step that pops each object
+        leave = np.repeat(step_ids.astype(np.int32), pops)   # the step that pops each object
         objs_all = np.arange(n)
         last_pop = objs_all == np.minimum(leave, n - 1)   # it leaves the queue empty
         # every push and pop in order: step s's push, then its pops
@@ -1731,20 +1731,20 @@ class Recorder:
         at_pop = objs_all + np.minimum(leave + 1, n)
         kind[at_push] = np.where(empty[:n], START, PUSH)
         kind[at_pop] = np.where(last_pop, LAST, POP)
-        idx = np.arange(m)
+        idx = np.arange(m, dtype=np.int32)       # (int32: these arrays are 2 per object)
         period = np.maximum.accumulate(np.where(kind == START, idx, 0))
         nodes = {name: m + k for k, name in enumerate(("r0", "r1", "r2"))}
-        tail_src = np.full(m, nodes["r1"])       # whose register the tail is in before op k
-        head_src = np.full(m, nodes["r0"])
+        tail_src = np.full(m, nodes["r1"], dtype=np.int32)       # whose register the tail is in before op k
+        head_src = np.full(m, nodes["r0"], dtype=np.int32)
         for src, code in ((tail_src, PUSH), (head_src, POP)):
             latest = np.maximum.accumulate(np.where(kind == code, idx, -1))
-            before = np.empty(m, dtype=np.int64)
+            before = np.empty(m, dtype=np.int32)
             before[0] = -1
             before[1:] = latest[:-1]
             inside = before >= period
             src[inside] = before[inside]
         # the register op k takes is the one op k - 1 let go of: follow those links to a start
-        link = np.empty(m + 3, dtype=np.int64)
+        link = np.empty(m + 3, dtype=np.int32)
         link[m:] = np.arange(m, m + 3)
         link[0] = nodes["r0"]
         prev = kind[:-1]
@@ -1761,14 +1761,16 @@ class Recorder:
         pop_head = reg[head_src[at_pop]]
         pop_a = np.where(last_pop, reg[tail_src[at_pop]], reg[at_pop])
         top = max(int(push_new.max()), int(pop_a.max()), r1)
-        del kind, idx, period, tail_src, head_src, link, reg
+        push_new, push_old, pop_head, pop_a = (v.astype(np.int32) for v in
+                                               (push_new, push_old, pop_head, pop_a))
+        del kind, idx, period, tail_src, head_src, link, reg, at_push, at_pop, last_pop, objs_all
         # the events, a block of steps at a time (bounds the columns' temporaries)
         push_len = np.where(empty, 2, 3)
         push_len[n] = 0
         has_work = np.full(n + 1, 1 if work else 0)
         has_work[n] = 0
         count = push_len + has_work + 2 * pops
-        block = 1 << 16
+        block = 1 << 14                           # steps: about 6 events each
         for lo in range(0, n + 1, block):
             hi = min(n + 1, lo + block)
             cnt = count[lo:hi]
@@ -1954,7 +1956,7 @@ class Recorder:
         ends = np.cumsum(seg_len)
         lo = 0
         while lo < seg_t.shape[0]:
-            hi = int(np.searchsorted(ends, ends[lo] - seg_len[lo] + CHUNK_EVENTS, "right"))
+            hi = int(np.searchsorted(ends, ends[lo] - seg_len[lo] + (1 << 16), "right"))
             hi = max(hi, lo + 1)
             lens = seg_len[lo:hi]
             total = int(lens.sum())
