@@ -345,25 +345,28 @@ class _Events:
                 ev += _P2(LOAD, bb, a, VALUE, v, e, -1, CLEAR, bb, 0, 0, v, -1, -1)
                 if self.mru != e:               # move it to the front
                     n, o = newer[e], older[e]
-                    ev += _P1(LOAD, bb, a, NEWER, n, e, -1)
                     if o < 0:
-                        ev += _P2(STORE, bb, OLDER, NULL, n, -1, e, STORE, 0, LRU, bb, 0, n, e)
+                        ev += _P3(LOAD, bb, a, NEWER, n, e, -1,
+                                  STORE, bb, OLDER, NULL, n, -1, e, STORE, 0, LRU, bb, 0, n, e)
                         self.lru = n
                     else:
-                        ev += _P4(LOAD, b2, a, OLDER, o, e, -1, STORE, bb, OLDER, b2, n, o, e,
-                                    STORE, b2, NEWER, bb, o, n, e, CLEAR, b2, 0, 0, o, -1, -1)
+                        ev += _P5(LOAD, bb, a, NEWER, n, e, -1,
+                                  LOAD, b2, a, OLDER, o, e, -1, STORE, bb, OLDER, b2, n, o, e,
+                                  STORE, b2, NEWER, bb, o, n, e, CLEAR, b2, 0, 0, o, -1, -1)
                         newer[o] = n
                     older[n] = o
                     m = self.mru
-                    ev += _P7(CLEAR, bb, 0, 0, n, -1, -1,
-                                LOAD, bb, 0, MRU, m, 0, -1, STORE, a, OLDER, bb, e, m, o,
-                                STORE, bb, NEWER, a, m, e, -1, CLEAR, bb, 0, 0, m, -1, -1,
-                                STORE, a, NEWER, NULL, e, -1, n, STORE, 0, MRU, a, 0, e, m)
+                    ev += _P8(CLEAR, bb, 0, 0, n, -1, -1,
+                              LOAD, bb, 0, MRU, m, 0, -1, STORE, a, OLDER, bb, e, m, o,
+                              STORE, bb, NEWER, a, m, e, -1, CLEAR, bb, 0, 0, m, -1, -1,
+                              STORE, a, NEWER, NULL, e, -1, n, STORE, 0, MRU, a, 0, e, m,
+                              CLEAR, a, 0, 0, e, -1, -1)
                     newer[m] = e
                     older[e] = m
                     newer[e] = -1
                     self.mru = e
-                ev += _P1(CLEAR, a, 0, 0, e, -1, -1)
+                else:
+                    ev += _P1(CLEAR, a, 0, 0, e, -1, -1)
             else:                               # a miss: evict when full, then insert
                 if work_miss:
                     ev += _P1(WORK, work_miss, 0, 0, -1, -1, -1)
@@ -373,26 +376,29 @@ class _Events:
                 v, e = self.nobj, self.nobj + 1
                 self.nobj += 2
                 ev += _P4(ALLOC, b0, vbytes, 0, v, -1, -1, ALLOC, b1, p.key_bytes, 4, e, -1, -1,
-                            STORE, b1, VALUE, b0, e, v, -1, CLEAR, b0, 0, 0, v, -1, -1)
-                head = chain[0] if chain else -1
+                          STORE, b1, VALUE, b0, e, v, -1, CLEAR, b0, 0, 0, v, -1, -1)
                 if chain:
-                    ev += _P3(LOAD, b0, 1, b, head, 1, -1, STORE, b1, CHAIN, b0, e, head, -1,
-                                CLEAR, b0, 0, 0, head, -1, -1)
-                ev += _P1(STORE, 1, b, b1, 1, e, head)
+                    head = chain[0]
+                    ev += _P4(LOAD, b0, 1, b, head, 1, -1, STORE, b1, CHAIN, b0, e, head, -1,
+                              CLEAR, b0, 0, 0, head, -1, -1, STORE, 1, b, b1, 1, e, head)
+                else:
+                    ev += _P1(STORE, 1, b, b1, 1, e, -1)
                 chain.insert(0, e)
                 entry[key] = e
                 self.key_of[e] = key
                 value[e] = v
                 m = self.mru
                 if m >= 0:
-                    ev += _P4(LOAD, b0, 0, MRU, m, 0, -1, STORE, b1, OLDER, b0, e, m, -1,
-                                STORE, b0, NEWER, b1, m, e, -1, CLEAR, b0, 0, 0, m, -1, -1)
+                    ev += _P7(LOAD, b0, 0, MRU, m, 0, -1, STORE, b1, OLDER, b0, e, m, -1,
+                              STORE, b0, NEWER, b1, m, e, -1, CLEAR, b0, 0, 0, m, -1, -1,
+                              STORE, b1, NEWER, NULL, e, -1, -1, STORE, 0, MRU, b1, 0, e, m,
+                              CLEAR, b1, 0, 0, e, -1, -1)
                     newer[m] = e
                 else:
-                    ev += _P2(STORE, b1, OLDER, NULL, e, -1, -1, STORE, 0, LRU, b1, 0, e, -1)
+                    ev += _P5(STORE, b1, OLDER, NULL, e, -1, -1, STORE, 0, LRU, b1, 0, e, -1,
+                              STORE, b1, NEWER, NULL, e, -1, -1, STORE, 0, MRU, b1, 0, e, m,
+                              CLEAR, b1, 0, 0, e, -1, -1)
                     self.lru = e
-                ev += _P3(STORE, b1, NEWER, NULL, e, -1, -1, STORE, 0, MRU, b1, 0, e, m,
-                            CLEAR, b1, 0, 0, e, -1, -1)
                 older[e] = m
                 newer[e] = -1
                 self.mru = e
@@ -415,7 +421,7 @@ class _Events:
             self.mru = self.lru = -1
         else:
             ev += _P4(LOAD, b1, b0, NEWER, n, x, -1, STORE, b1, OLDER, NULL, n, -1, x,
-                        STORE, 0, LRU, b1, 0, n, x, CLEAR, b1, 0, 0, n, -1, -1)
+                      STORE, 0, LRU, b1, 0, n, x, CLEAR, b1, 0, 0, n, -1, -1)
             self.older[n] = -1
             self.lru = n
         # unlink it from its chain: the table's slot or the entry before it points past it
@@ -436,7 +442,7 @@ class _Events:
         if i + 1 < len(chain):
             nxt = chain[i + 1]
             ev += _P3(LOAD, free, b0, CHAIN, nxt, x, -1, STORE, pred_reg, pred_slot, free, pred,
-                        nxt, x, CLEAR, free, 0, 0, nxt, -1, -1)
+                      nxt, x, CLEAR, free, 0, 0, nxt, -1, -1)
         else:
             ev += _P1(STORE, pred_reg, pred_slot, NULL, pred, -1, x)
         if i > 0:
@@ -445,7 +451,7 @@ class _Events:
         v = self.value.pop(x)
         del self.entry[key]
         ev += _P3(LOAD, b1, b0, VALUE, v, x, -1, FREE, b0, 0, 0, x, -1, -1,
-                    FREE, b1, 0, 0, v, -1, -1)
+                  FREE, b1, 0, 0, v, -1, -1)
 
     def _walk(self, chain: list[int], steps: int, r0: int, r1: int) -> None:
         """``t.walk(h, CHAIN, steps)`` from ``chain[0]`` held in ``r0``: each step loads the
@@ -518,7 +524,9 @@ _P1 = struct.Struct("<7q").pack
 _P2 = struct.Struct("<14q").pack
 _P3 = struct.Struct("<21q").pack
 _P4 = struct.Struct("<28q").pack
+_P5 = struct.Struct("<35q").pack
 _P7 = struct.Struct("<49q").pack
+_P8 = struct.Struct("<56q").pack
 
 
 @hookimpl
