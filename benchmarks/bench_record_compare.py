@@ -12,10 +12,17 @@ per-event calls they stand for (class ``OldCalls`` below), which is what the wor
 
     git worktree add /tmp/memcompare-old 69ea977
     python benchmarks/bench_record_compare.py --old /tmp/memcompare-old [--rounds 2]
+
+With ``--old-workloads`` the old side runs the old checkout's own workload plugins (its
+``plugins/memcompare_*``) on its own ``Recorder``, unchanged: the comparison of a commit that
+changed the workloads' code as well as the recorder (any commit from ceed114 on has every batch
+operation the workloads of its time call; ``git archive <commit> memcompare plugins | tar -x``
+is enough of a checkout).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import sys
 import time
@@ -86,34 +93,62 @@ def old_recorder(old_root: Path) -> type:
     return OldCalls
 
 
+def old_workloads(old_root: Path) -> dict[str, type]:
+    """The old checkout's workload classes by name (its plugin modules, imported by path)."""
+    from memcompare.model import Workload
+    found = {}
+    for init in sorted((old_root / "plugins").glob("memcompare_*/__init__.py")):
+        spec = importlib.util.spec_from_file_location(f"old_{init.parent.name}", init)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod           # (dataclasses look their module up)
+        spec.loader.exec_module(mod)
+        for v in vars(mod).values():
+            if isinstance(v, type) and issubclass(v, Workload) and getattr(v, "name", None):
+                found[v.name] = v
+    return found
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="a checkout of the older commit")
     ap.add_argument("--config", default=str(ROOT / "configs" / "default.toml"))
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--old-workloads", action="store_true",
+                    help="run the old checkout's own workload plugins on its own Recorder")
+    ap.add_argument("--only", nargs="*", help="these workloads only")
     args = ap.parse_args(argv)
     Old = old_recorder(Path(args.old))
+    old_cls = {}
+    if args.old_workloads:
+        Old = Old.__mro__[1]               # the old Recorder itself, no per-call shims
+        old_cls = old_workloads(Path(args.old))
     rows = []
     for w in config.load(args.config).workloads:
-        if w.entry is None:
+        if w.entry is None or (args.only and w.name not in args.only):
             continue
         times: dict[str, list[float]] = {"old": [], "new": []}
+        cpu: dict[str, list[float]] = {"old": [], "new": []}
         sha = {}
         for _ in range(args.rounds):
             for label, cls in (("old", Old), ("new", Recorder)):
                 rec = cls(w.name, {})
-                t0 = time.perf_counter()
-                w.entry.cls().record(w.params, rec, random.Random(getattr(w.params, "seed", 0)))
+                wcls = old_cls.get(w.name, w.entry.cls) if label == "old" else w.entry.cls
+                t0, c0 = time.perf_counter(), time.process_time()
+                wcls().record(w.params, rec, random.Random(getattr(w.params, "seed", 0)))
                 trace = rec.build()
                 times[label].append((time.perf_counter() - t0) / trace.events * 1e9)
+                cpu[label].append((time.process_time() - c0) / trace.events * 1e9)
                 sha[label] = trace.sha256
         o, n = times["old"], times["new"]
+        oc, nc = cpu["old"], cpu["new"]
         rows.append([w.name, f"{trace.events:,}", f"{min(o):.0f}–{max(o):.0f}",
-                     f"{min(n):.0f}–{max(n):.0f}", f"{min(o) / max(n):.1f}–{max(o) / min(n):.1f}",
+                     f"{min(n):.0f}–{max(n):.0f}", f"{min(oc):.0f}–{max(oc):.0f}",
+                     f"{min(nc):.0f}–{max(nc):.0f}", f"{min(o) / max(n):.1f}–{max(o) / min(n):.1f}",
                      "yes" if sha["old"] == sha["new"] else "NO"])
         print(f"{w.name}: done", file=sys.stderr, flush=True)
     print(tabulate(rows, headers=["workload", "events", "old ns/event", "new ns/event",
-                                  "speed-up", "same sha256"], tablefmt="github",
+                                  "old CPU ns/event", "new CPU ns/event", "speed-up (wall)",
+                                  "same sha256"], tablefmt="github",
                    disable_numparse=True))
     return 0
 

@@ -28,6 +28,8 @@ import hashlib
 import operator
 import struct
 import random
+from bisect import bisect_left, insort
+from collections import deque
 from heapq import heappop, heappush
 from array import array
 from typing import Any, Callable, Iterator, NoReturn
@@ -576,6 +578,121 @@ def randint_of(rng: random.Random) -> Callable[[int, int], int]:
     return randint
 
 
+def _mt_words(key: np.ndarray, pos: int, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The next ``n`` 32-bit outputs of the Mersenne Twister in state (``key``, ``pos``), and the
+    state after them. numpy's MT19937 is the same generator as CPython's ``random.Random``
+    (Modules/_randommodule.c, ``genrand_uint32``), with the same state layout."""
+    bg = np.random.MT19937()
+    bg.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}}
+    words = bg.random_raw(n)
+    st = bg.state["state"]
+    return words, np.asarray(st["key"], dtype=np.uint32), int(st["pos"])
+
+
+def randints(rng: random.Random, lows, highs, times: int) -> np.ndarray:
+    """The numbers of ``[[rng.randint(lo, hi) for lo, hi in zip(lows, highs)] for _ in
+    range(times)]`` as a ``(times, len(lows))`` int64 array, drawn with numpy, and ``rng`` left
+    in the state those calls leave it in.
+
+    ``rng.randint(lo, hi)`` is ``lo + rng._randbelow(hi - lo + 1)``, which takes 32-bit words
+    of the generator, ``w >> (32 - k)`` for ``k`` = the width's bit length, until one is below
+    the width (CPython's Lib/random.py, ``_randbelow_with_getrandbits``; ``getrandbits(k)`` for
+    ``k <= 32`` in Modules/_randommodule.c). The words come from numpy's MT19937 set to
+    ``rng``'s state; which draw a word goes to shifts by one at each rejected word, so a Python
+    step per *rejection* (not per draw) finds them. A generator of another class, a width of
+    2³² or more, or a Python whose ``randint`` draws differently (a check at first use) falls
+    back to the calls themselves.
+    """
+    lows = [operator.index(v) for v in lows]
+    highs = [operator.index(v) for v in highs]
+    p = len(lows)
+    if len(highs) != p:
+        raise ValueError("randints: lows and highs differ in length")
+    widths = [hi - lo + 1 for lo, hi in zip(lows, highs)]
+    if times <= 0 or not p:
+        return np.zeros((max(times, 0), p), dtype=np.int64)
+    if (type(rng) is not random.Random or min(widths) < 1 or max(widths) >= 1 << 32
+            or not _randints_agree()):
+        randint = rng.randint
+        return np.array([[randint(lo, hi) for lo, hi in zip(lows, highs)]
+                         for _ in range(times)], dtype=np.int64).reshape(times, p)
+    version, state, gauss = rng.getstate()
+    key, pos = np.array(state[:624], dtype=np.uint32), state[624]
+    width = np.array(widths, dtype=np.uint64)
+    shift = np.array([32 - w.bit_length() for w in widths], dtype=np.uint64)
+    need = times * p
+    out = np.empty(need, dtype=np.int64)
+    got, s = 0, 0                         # draws made; the draw the next word goes to (mod p)
+    chunk = 1 << 17                      # words at a time: bounds the temporaries (~50 B each)
+    while got < need:
+        # enough words for the rest, most likely (a width w accepts w / 2**k of the words)
+        n = min(chunk, int(sum(2 ** w.bit_length() / w for w in widths) * 1.02
+                            * (need - got) / p) + 256)
+        words, key2, pos2 = _mt_words(key, pos, n)
+        vals = words[None, :] >> shift[:, None]          # (p, n): the word as each draw sees it
+        acc = vals < width[:, None]
+        # the word i goes to draw (i + c) % p, where c falls by one at every rejected word: jump
+        # from one rejection to the next (the positions each c rejects, found with numpy)
+        rejects = []
+        for c in range(p):
+            rej = np.empty(n, dtype=bool)
+            for q in range(p):
+                rej[(q - c) % p::p] = acc[q, (q - c) % p::p]
+            rejects.append(np.flatnonzero(~rej).tolist())
+        c, at, left, used = s, 0, need - got, n
+        seg_start, seg_c = [], []
+        while at < n:
+            r = rejects[c]
+            k = bisect_left(r, at)
+            j = r[k] if k < len(r) else n
+            seg_start.append(at)
+            seg_c.append(c)
+            if j - at >= left:
+                used = at + left
+                break
+            left -= j - at
+            c = (c - 1) % p
+            at = j + 1
+        seg_start.append(used)
+        i = np.arange(used)
+        before = i + np.repeat(np.array(seg_c[:len(seg_start) - 1], dtype=np.int64),
+                               np.diff(seg_start))
+        before %= p
+        flat = before * n + i
+        hit = acc.reshape(-1).take(flat)
+        taken = np.flatnonzero(hit)
+        k = taken.shape[0]
+        out[got:got + k] = vals.reshape(-1).take(flat[taken])
+        got += k
+        s = int((before[-1] + hit[-1]) % p) if used else s
+        if used == n:
+            key, pos = key2, pos2
+        else:
+            _, key, pos = _mt_words(key, pos, used)
+    rng.setstate((version, tuple(key.tolist()) + (pos,), gauss))
+    return out.reshape(times, p) + np.array(lows, dtype=np.int64)
+
+
+_AGREE: list[bool] = []
+
+
+def _randints_agree() -> bool:
+    """Whether this Python's ``randint`` draws as :func:`randints` assumes (checked once)."""
+    if not _AGREE:
+        widths = [(0, 0), (0, 1), (3, 9), (0, 224), (500, 1500), (0, (1 << 32) - 2), (5, 1 << 20)]
+        ref = random.Random(12345)
+        want = [[ref.randint(lo, hi) for lo, hi in widths] for _ in range(50)]
+        want_state = ref.getstate()
+        _AGREE.append(True)
+        try:
+            rng = random.Random(12345)
+            got = randints(rng, [lo for lo, _ in widths], [hi for _, hi in widths], 50).tolist()
+            _AGREE[0] = got == want and rng.getstate() == want_state
+        except Exception:       # noqa: BLE001 - any failure means: use the calls themselves
+            _AGREE[0] = False
+    return _AGREE[0]
+
+
 def _ints(what: str, index: int, *values) -> list[int]:
     """``values`` as Python ints (numpy integers too), or a TypeError naming the call."""
     out = []
@@ -634,9 +751,11 @@ class Recorder:
     objects: a few hundred bytes of state per *live* object, about 20 bytes per event. The
     built-in workloads also use the batch operations: :meth:`repeat` (a self-contained block
     recorded once and copied), :meth:`slot_ops` (a sequence of slot operations on one object,
-    recorded with numpy), :meth:`alloc_chain`, :meth:`walk`, :meth:`alloc_after`,
+    recorded with numpy), :meth:`fifo` and :meth:`chain_window` (whole programs of linked
+    structures, recorded with numpy), :meth:`alloc_chain`, :meth:`walk`, :meth:`alloc_after`,
     :meth:`free_head`, :meth:`free_chain` and the single slot operations — each the events of
-    the calls it stands for, in one call.
+    the calls it stands for, in one call — and :meth:`append_events` (a self-contained program
+    whose events the workload derived itself, checked in part).
     """
 
     def __init__(self, workload: str | None = None, params: dict[str, Any] | None = None):
@@ -1513,6 +1632,430 @@ class Recorder:
             chunk[name] = narrow(col)
         self._chunks.append(chunk)
         self._flushed += total
+
+    # -- whole programs of linked structures, recorded with numpy ---------------------------------
+    def _lowest_free(self, k: int) -> list[int]:
+        """The ``k`` registers the next ``k`` takes would return, without taking them."""
+        return sorted(self._free_regs)[:k] + list(range(self._next_reg, self._next_reg + k))[
+            :max(0, k - len(self._free_regs))]
+
+    def _release_new(self, top: int) -> None:
+        """A self-contained batch used registers up to ``top`` and left them all free: the new
+        ones (from :attr:`_next_reg` on) join the free registers, as ``_take`` and a drop would
+        have left them."""
+        for r in range(self._next_reg, top + 1):
+            self._held.append(-1)
+            heappush(self._free_regs, r)
+        self._next_reg = max(self._next_reg, top + 1)
+
+    def _put_columns(self, op, a, b=0, c=0, x=-1, y=-1, z=-1) -> None:
+        """Append events given as columns (flags 0) as one chunk, after the staged ones."""
+        n = op.shape[0]
+        if not n:
+            return
+        self._flush()
+        chunk = {"op": op.astype(np.uint8), "flags": np.zeros(n, dtype=np.uint8)}
+        for name, col in (("a", a), ("b", b), ("c", c), ("x", x), ("y", y), ("z", z)):
+            chunk[name] = narrow(col)
+        self._chunks.append(chunk)
+        self._flushed += n
+
+    def fifo(self, sizes, pops, nslots: int = 1, next_slot: int = 0, *, work: int = 0) -> None:
+        """A linked FIFO queue's whole life: one object pushed per step, ``pops[s]`` objects
+        popped after step ``s``, and ``pops[len(sizes)]`` (the rest) at the end; recorded with
+        numpy. The events of::
+
+            head = tail = None
+            for s, size in enumerate(sizes):
+                if tail is None:                      # the queue is empty
+                    head = t.alloc(size, nslots)
+                    tail = t.copy(head)
+                else:
+                    tail = t.alloc_after(tail, next_slot, size, nslots)
+                t.work(work)
+                for _ in range(pops[s]):
+                    if head is the only object queued:
+                        t.drop(tail); t.free(head); head = tail = None
+                    else:
+                        head = t.free_head(head, next_slot)
+            ... and the same pops, ``pops[len(sizes)]`` of them, after the last step
+
+        ``pops`` has ``len(sizes) + 1`` entries, never pops more objects than were pushed, and
+        pops all of them: the queue is empty at the end (the call is self-contained). The queue
+        uses the three lowest free registers. A call that fails records nothing.
+        """
+        if self._dying:
+            self._end_batch()
+        sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+        pops = np.asarray(pops, dtype=np.int64).reshape(-1)
+        n = sizes.shape[0]
+        here = len(self)
+        nslots, next_slot, work = _ints("fifo", here, nslots, next_slot, work)
+        if pops.shape[0] != n + 1:
+            raise ValueError(f"fifo: pops must have len(sizes) + 1 = {n + 1} entries, got "
+                             f"{pops.shape[0]} (event {here})")
+        if not 1 <= nslots <= MAX_SLOTS or not 0 <= next_slot < nslots or work < 0:
+            raise ValueError(f"fifo: nslots must be in 1..{MAX_SLOTS}, next_slot in 0..nslots-1 "
+                             f"and work >= 0, got {nslots}, {next_slot}, {work} (event {here})")
+        if n and int(sizes.min()) < 0:
+            raise ValueError(f"fifo: sizes must be >= 0, got {int(sizes.min())} (event {here})")
+        popped = np.cumsum(pops)                  # objects popped by the end of each step
+        bad = np.flatnonzero((pops < 0) | (popped > np.arange(1, n + 2).clip(max=n)))
+        if bad.size or (n and int(popped[-1]) != n):
+            s = int(bad[0]) if bad.size else n
+            raise ValueError(f"fifo: pops[{s}] = {int(pops[s])}: a step pops between 0 and the "
+                             f"objects queued, and the queue ends empty ({n} pushed, "
+                             f"{int(popped[-1]) if n else 0} popped) (event {here})")
+        if not n:
+            return
+        # registers: the queue holds at most two (head, tail) and takes one more at a push or a
+        # pop, always the lowest free; so it uses the three lowest free registers r0 < r1 < r2.
+        # A push into the empty queue puts its object in r0 (head) and r1 (tail); every other
+        # push or pop takes the one free register, the one the operation before it let go of:
+        # the tail before a push (the register the last push took), the head before a pop.
+        r0, r1, r2 = self._lowest_free(3)
+        o0 = self._nobj
+        step_ids = np.arange(n + 1)
+        empty = np.zeros(n + 1, dtype=bool)       # the queue is empty before step s's push
+        empty[0] = True
+        empty[1:n] = popped[:n - 1] == step_ids[1:n]
+        first_pop = popped - pops                 # the first object each step pops
+        leave = np.repeat(step_ids.astype(np.int32), pops)   # the step that pops each object
+        objs_all = np.arange(n)
+        last_pop = objs_all == np.minimum(leave, n - 1)   # it leaves the queue empty
+        # every push and pop in order: step s's push, then its pops
+        START, PUSH, POP, LAST = range(4)
+        m = 2 * n
+        kind = np.empty(m, dtype=np.int8)
+        at_push = objs_all + first_pop[:n]
+        at_pop = objs_all + np.minimum(leave + 1, n)
+        kind[at_push] = np.where(empty[:n], START, PUSH)
+        kind[at_pop] = np.where(last_pop, LAST, POP)
+        idx = np.arange(m, dtype=np.int32)       # (int32: these arrays are 2 per object)
+        period = np.maximum.accumulate(np.where(kind == START, idx, 0))
+        nodes = {name: m + k for k, name in enumerate(("r0", "r1", "r2"))}
+        tail_src = np.full(m, nodes["r1"], dtype=np.int32)       # whose register the tail is in before op k
+        head_src = np.full(m, nodes["r0"], dtype=np.int32)
+        for src, code in ((tail_src, PUSH), (head_src, POP)):
+            latest = np.maximum.accumulate(np.where(kind == code, idx, -1))
+            before = np.empty(m, dtype=np.int32)
+            before[0] = -1
+            before[1:] = latest[:-1]
+            inside = before >= period
+            src[inside] = before[inside]
+        # the register op k takes is the one op k - 1 let go of: follow those links to a start
+        link = np.empty(m + 3, dtype=np.int32)
+        link[m:] = np.arange(m, m + 3)
+        link[0] = nodes["r0"]
+        prev = kind[:-1]
+        link[1:m] = np.where(prev == START, nodes["r2"],
+                             np.where(prev == PUSH, tail_src[:-1], head_src[:-1]))
+        while True:                               # pointer jumping: log2(m) rounds at most
+            nxt = link[link]
+            if np.array_equal(nxt, link):
+                break
+            link = nxt
+        reg = np.array([r0, r1, r2], dtype=np.int64)[link - m]   # the register of every node
+        push_new = np.where(empty[:n], r0, reg[at_push])
+        push_old = np.where(empty[:n], r1, reg[tail_src[at_push]])
+        pop_head = reg[head_src[at_pop]]
+        pop_a = np.where(last_pop, reg[tail_src[at_pop]], reg[at_pop])
+        top = max(int(push_new.max()), int(pop_a.max()), r1)
+        push_new, push_old, pop_head, pop_a = (v.astype(np.int32) for v in
+                                               (push_new, push_old, pop_head, pop_a))
+        del kind, idx, period, tail_src, head_src, link, reg, at_push, at_pop, last_pop, objs_all
+        # the events, a block of steps at a time (bounds the columns' temporaries)
+        push_len = np.where(empty, 2, 3)
+        push_len[n] = 0
+        has_work = np.full(n + 1, 1 if work else 0)
+        has_work[n] = 0
+        count = push_len + has_work + 2 * pops
+        block = 1 << 14                           # steps: about 6 events each
+        for lo in range(0, n + 1, block):
+            hi = min(n + 1, lo + block)
+            cnt = count[lo:hi]
+            total = int(cnt.sum())
+            start = np.cumsum(cnt) - cnt
+            op = np.empty(total, dtype=np.int64)
+            a = np.zeros(total, dtype=np.int64)
+            b = np.zeros(total, dtype=np.int64)
+            c = np.zeros(total, dtype=np.int64)
+            x = np.full(total, -1, dtype=np.int64)
+            y = np.full(total, -1, dtype=np.int64)
+            z = np.full(total, -1, dtype=np.int64)
+
+            def put(at, code, av, bv=0, cv=0, xv=-1, yv=-1):
+                op[at] = code
+                a[at] = av
+                for col, v, unset in ((b, bv, 0), (c, cv, 0), (x, xv, -1), (y, yv, -1)):
+                    if not isinstance(v, int) or v != unset:
+                        col[at] = v
+
+            s = np.arange(lo, min(hi, n))
+            st = start[:s.shape[0]]
+            e = empty[s]
+            put(st, ALLOC, push_new[s], sizes[s], nslots, o0 + s)
+            put(st[e] + 1, MOVE, push_old[s][e], push_new[s][e], 0, o0 + s[e])
+            ne = ~e
+            sn = s[ne]
+            put(st[ne] + 1, STORE, push_old[sn], next_slot, push_new[sn], o0 + sn - 1, o0 + sn)
+            put(st[ne] + 2, CLEAR, push_old[sn], 0, 0, o0 + sn - 1)
+            if work:
+                put(st + push_len[s], WORK, work)
+            objs = np.arange(int(first_pop[lo]), int(popped[hi - 1]))
+            if objs.size:
+                d = leave[objs]
+                at = start[d - lo] + push_len[d] + has_work[d] + 2 * (objs - first_pop[d])
+                last = objs == np.minimum(d, n - 1)
+                put(at[last], CLEAR, pop_a[objs[last]], 0, 0, o0 + objs[last])
+                nl = objs[~last]
+                put(at[~last], LOAD, pop_a[nl], pop_head[nl], next_slot, o0 + nl + 1, o0 + nl)
+                put(at + 1, FREE, pop_head[objs], 0, 0, o0 + objs)
+            self._put_columns(op, a, b, c, x, y, z)
+        self._nobj = o0 + n
+        self._release_new(top)
+
+    def chain_window(self, lengths, size: int, nslots: int, next_slot: int, *, live: int,
+                     back_slot: int | None = None, back=False, self_slot: int | None = None,
+                     self_at=-1, close=False, work: int = 0) -> None:
+        """Linked structures built one after another, the ``live`` most recent kept and the
+        older ones deleted whole, recorded with numpy. The events of::
+
+            held = collections.deque()
+            for j, n in enumerate(lengths):
+                first = t.alloc_chain(n, size, nslots, next_slot,
+                                      back_slot=back_slot if back[j] else None,
+                                      self_slot=self_slot, self_at=self_at[j], close=close[j])
+                t.work(work)
+                held.append((first, n))
+                if len(held) > live:
+                    t.free_chain(*held.popleft(), ...)    # free_chain(first, next_slot, n)
+            while held:
+                t.free_chain(...)                         # the same, oldest first
+
+        ``back``, ``self_at`` and ``close`` are one value or a sequence as long as ``lengths``.
+        The events of each distinct structure (``n``, ``back``, ``self_at``, ``close``) are
+        recorded once, by :meth:`alloc_chain` and :meth:`free_chain` on a scratch recorder, and
+        copied with their registers and object ids renamed: a build takes the lowest free
+        registers (the first node's stays held), a delete the lowest free ones for its loads.
+        A call that fails records nothing.
+        """
+        if self._dying:
+            self._end_batch()
+        here = len(self)
+        lengths = [operator.index(v) for v in np.asarray(lengths, dtype=np.int64).reshape(-1)]
+        m = len(lengths)
+        size, nslots, next_slot, live, work = _ints("chain_window", here, size, nslots,
+                                                    next_slot, live, work)
+
+        back, self_at, close = (np.broadcast_to(np.asarray(v), (m,)).tolist()
+                                for v in (back, self_at, close))
+        if live < 0 or work < 0 or size < 0 or not 0 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"chain_window: live, work and size must be >= 0 and nslots in "
+                             f"0..{MAX_SLOTS}, got {live}, {work}, {size}, {nslots} "
+                             f"(event {here})")
+        if not m:
+            return
+        # the structures' templates: the events of alloc_chain + free_chain on a scratch recorder
+        shapes: dict[tuple, int] = {}
+        parts: list[np.ndarray] = []
+        keys = []
+        for j in range(m):
+            key = (lengths[j], bool(back[j]), int(self_at[j]), bool(close[j]))
+            if key not in shapes:
+                n, bk, sa, cl = key
+                if n < 1 or sa >= n:
+                    raise ValueError(f"chain_window: structure {j}: n must be >= 1 and self_at "
+                                     f"< n, got {n}, {sa} (event {here})")
+                sc = Recorder()
+                try:
+                    first = sc.alloc_chain(n, size, nslots, next_slot,
+                                           back_slot=back_slot if bk else None,
+                                           self_slot=self_slot, self_at=sa, close=cl)
+                    built = len(sc)
+                    sc.free_chain(first, next_slot, n)
+                except ValueError as e:
+                    msg = str(e).split(" (event ")[0]
+                    raise ValueError(f"chain_window: structure {j}: {msg} (event {here})") \
+                        from None
+                sc._flush()
+                cols = sc._events_since(0)       # (events, 7): op (no flags), a, b, c, x, y, z
+                shapes[key] = len(parts)
+                parts.append(cols[:built])
+                parts.append(cols[built:])
+            keys.append(shapes[key])
+        if work:
+            work_id = len(parts)
+            parts.append(np.array([[WORK, work, 0, 0, -1, -1, -1]], dtype=np.int64))
+        bank = np.concatenate(parts)
+        t_len = np.array([p.shape[0] for p in parts], dtype=np.int64)
+        t_start = np.cumsum(t_len) - t_len
+        bcol = [np.ascontiguousarray(bank[:, k]) for k in range(7)]
+        bop = bcol[0]
+        is_reg = (bop != WORK, (bop == LOAD) | (bop == MOVE), (bop == STORE) & (bcol[3] >= 0))
+        # a register operand as an index into its segment's register map (0 when not one)
+        breg = [np.where(m, bcol[1 + k], 0) for k, m in enumerate(is_reg)]
+        # registers, a Python step per structure: the free ones below `top`, lowest first
+        free = sorted(self._free_regs)
+        top = self._next_reg
+        seg_t: list[int] = []          # template of each segment, in event order
+        seg_base: list[int] = []       # the structure's first object id
+        seg_regs: list[int] = []       # each segment's register map, one after the other
+        seg_rlen: list[int] = []
+        o = self._nobj
+        held: deque = deque()          # (register, first object, template, n) oldest first
+
+        def lowest(k):
+            got = free[:k]
+            return got + list(range(top, top + k - len(got)))
+
+        def delete():
+            nonlocal top, free
+            r, base, tid, n = held.popleft()
+            regs = lowest(n - 1)
+            if regs and regs[-1] >= top:
+                free.extend(range(top, regs[-1] + 1))
+                top = regs[-1] + 1
+            insort(free, r)
+            seg_t.append(tid + 1)
+            seg_base.append(base)
+            seg_regs.append(r)
+            seg_regs.extend(regs)
+            seg_rlen.append(1 + len(regs))
+
+        for j in range(m):
+            tid = keys[j]                # its build; tid + 1 is its delete
+            n = lengths[j]
+            regs = lowest(min(n, 3))
+            if regs[-1] >= top:
+                free.extend(range(top, regs[-1] + 1))
+                top = regs[-1] + 1
+            free.pop(0)                # the first node's register: the lowest, held
+            seg_t.append(tid)
+            seg_base.append(o)
+            seg_regs.extend(regs)
+            seg_rlen.append(len(regs))
+            held.append((regs[0], o, tid, n))
+            o += n
+            if work:
+                seg_t.append(work_id)
+                seg_base.append(0)
+                seg_rlen.append(0)
+            if len(held) > live:
+                delete()
+        while held:
+            delete()
+        # the events: each segment's template with its registers and object ids renamed, a
+        # block of segments at a time (bounds the temporaries)
+        seg_t = np.array(seg_t, dtype=np.int64)
+        seg_base = np.array(seg_base, dtype=np.int64)
+        seg_rlen = np.array(seg_rlen, dtype=np.int64)
+        seg_rstart = np.cumsum(seg_rlen) - seg_rlen
+        regs_flat = np.array(seg_regs, dtype=np.int64)
+        seg_len = t_len[seg_t]
+        ends = np.cumsum(seg_len)
+        lo = 0
+        while lo < seg_t.shape[0]:
+            hi = int(np.searchsorted(ends, ends[lo] - seg_len[lo] + (1 << 16), "right"))
+            hi = max(hi, lo + 1)
+            lens = seg_len[lo:hi]
+            total = int(lens.sum())
+            seg = np.repeat(np.arange(lo, hi), lens)
+            src = np.arange(total) - (np.cumsum(lens) - lens).repeat(lens) \
+                + t_start.take(seg_t.take(seg))
+            rbase = seg_rstart.take(seg)
+            cols = [bop.take(src)]
+            for k in range(3):
+                v = bcol[1 + k].take(src)
+                cols.append(np.where(is_reg[k].take(src),
+                                     regs_flat.take(rbase + breg[k].take(src)), v))
+            base = seg_base.take(seg)
+            for k in range(4, 7):
+                v = bcol[k].take(src)
+                cols.append(np.where(v >= 0, v + base, -1))
+            self._put_columns(*cols)
+            lo = hi
+        self._nobj = o
+        self._release_new(top - 1)
+
+    def append_events(self, events) -> None:
+        """Append a whole self-contained program whose events the caller derived in full — the
+        registers, the object ids and the derived ``x``, ``y``, ``z`` — per event ``op | flags
+        << 3, a, b, c, x, y, z`` as int64s: an ``(n, 7)`` array, packed bytes, or an iterable of
+        such pieces in order (so that the caller need not hold the whole program at once).
+
+        For a workload whose program is cheaper to derive from its own shadow than to record
+        call by call (lru-cache). The recorder cannot follow such events one by one, so it asks
+        for a program that starts and ends with an empty heap: no object live before it, every
+        object it allocates freed by its end (its registers are then all free again). It checks
+        with numpy what it can — op codes, flags, operand ranges, object ids allocated in order
+        and each freed exactly once — but not the derived ids against the heap's shape: the
+        workload's tests must compare the trace with the one its per-call program records.
+        A call that fails records nothing.
+        """
+        if self._dying:
+            self._end_batch()
+        here = len(self)
+        if self._objs:
+            raise ValueError(f"append_events: {len(self._objs)} object(s) live before the "
+                             f"program; it must start with an empty heap (event {here})")
+        if isinstance(events, (bytes, bytearray, memoryview, np.ndarray)):
+            events = [events]
+        chunks: list[dict[str, np.ndarray]] = []
+        at, objs, top = here, self._nobj, -1
+        freed = np.zeros(0, dtype=np.int64)
+        for piece in events:
+            if isinstance(piece, (bytes, bytearray, memoryview)):
+                piece = np.frombuffer(piece, dtype="<i8")
+            cols = np.asarray(piece, dtype=np.int64).reshape(-1, 7).T.copy()
+            n = cols.shape[1]
+            if not n:
+                continue
+            opf, a, b, c, x = cols[0], cols[1], cols[2], cols[3], cols[4]
+            op, flags = opf & 7, opf >> 3
+            alloc, free = op == ALLOC, op == FREE
+            bad = np.flatnonzero((opf < 0) | (op > WORK) | ((flags & ~FLAG_LOCAL) != 0)
+                                 | ((flags != 0) & ~alloc)
+                                 | (alloc & ((b < 0) | (c < 0) | (c > MAX_SLOTS)))
+                                 | ((op == WORK) & (a < 0)))
+            if bad.size:
+                i = int(bad[0])
+                raise TraceError(f"append_events: not a valid event: {cols[:, i].tolist()}",
+                                 index=at + i)
+            regs = np.concatenate([a[op != WORK], b[(op == LOAD) | (op == MOVE)],
+                                   c[(op == STORE) & (c != NULL)]])
+            if regs.size:
+                if int(regs.min()) < 0 or int(regs.max()) >= MAX_REGISTER:
+                    raise ValueError(f"append_events: registers must be in "
+                                     f"0..{MAX_REGISTER - 1} (event {at})")
+                top = max(top, int(regs.max()))
+            new = x[alloc]
+            if not np.array_equal(new, np.arange(objs, objs + new.shape[0])):
+                raise ValueError(f"append_events: the program's ALLOCs must create objects "
+                                 f"{self._nobj}, {self._nobj + 1}, ... in order (event {at})")
+            objs += new.shape[0]
+            gone = x[free] - self._nobj
+            if gone.size and (int(gone.min()) < 0 or int(gone.max()) >= objs):
+                raise ValueError(f"append_events: the program frees an object it did not "
+                                 f"allocate (event {at})")
+            if freed.shape[0] < objs:
+                freed = np.concatenate([freed, np.zeros(objs - freed.shape[0], np.int64)])
+            if gone.size:
+                freed += np.bincount(gone, minlength=freed.shape[0])
+            chunk = {"op": op.astype(np.uint8), "flags": flags.astype(np.uint8)}
+            for k, name in enumerate(("a", "b", "c", "x", "y", "z"), 1):
+                chunk[name] = narrow(cols[k])
+            chunks.append(chunk)
+            at += n
+        if np.any(freed != 1):
+            raise ValueError(f"append_events: the program must free every object it allocates "
+                             f"exactly once (event {here})")
+        self._flush()
+        self._chunks.extend(chunks)
+        self._flushed += at - here
+        self._nobj = objs
+        if top >= 0:
+            self._release_new(top)
 
     def repeat(self, times: int, block: Callable[[], Any]) -> None:
         """Record ``block()`` ``times`` times over, running it only once.

@@ -1148,3 +1148,239 @@ def test_recorder_takes_numpy_integers_as_slots():
     with pytest.raises(TypeError, match="slot must be an integer, got 1.5"):
         t.load(a, 1.5)
     assert t.build().c.tolist()[-1] == 2 and c.reg == 2
+
+
+def _prelude(t: Recorder, holes: int) -> list:
+    """Registers 0..holes held, every other one let go again: the free registers have gaps."""
+    hs = [t.alloc(8, 1) for _ in range(2 * holes + 1)]
+    for h in hs[1::2]:
+        t.free(h)
+    return hs[0::2]
+
+
+def _fifo_calls(t: Recorder, sizes, pops, nslots=1, next_slot=0, work=0) -> None:
+    """What Recorder.fifo stands for, one call at a time (its docstring's program)."""
+    head = tail = None
+    queued = 0
+
+    def pop():
+        nonlocal head, tail, queued
+        queued -= 1
+        if queued == 0:
+            t.drop(tail)
+            t.free(head)
+            head = tail = None
+        else:
+            head = t.free_head(head, next_slot)
+    for s, size in enumerate(sizes):
+        if tail is None:
+            head = t.alloc(size, nslots)
+            tail = t.copy(head)
+        else:
+            tail = t.alloc_after(tail, next_slot, size, nslots)
+        queued += 1
+        t.work(work)
+        for _ in range(pops[s]):
+            pop()
+    for _ in range(pops[len(sizes)]):
+        pop()
+
+
+def test_fifo_records_the_events_worked_out_by_hand():
+    t = Recorder()
+    t.fifo([10, 20], [0, 1, 1], nslots=2, next_slot=1, work=5)
+    tr = t.build()
+    # push 0 into the empty queue: alloc r0, copy into r1; push 1: alloc r2, link it after the
+    # tail (r1), let r1 go; after step 1 pop 0: load its next into r1, free r0; at the end pop 1,
+    # the only one left: drop the tail (r2), free the head (r1)
+    assert [(OP_NAMES[o], a, b, c, x, y, z) for o, a, b, c, x, y, z in zip(
+        *(getattr(tr, k).tolist() for k in "op a b c x y z".split()))] == [
+        ("alloc", 0, 10, 2, 0, -1, -1), ("move", 1, 0, 0, 0, -1, -1),
+        ("work", 5, 0, 0, -1, -1, -1),
+        ("alloc", 2, 20, 2, 1, -1, -1), ("store", 1, 1, 2, 0, 1, -1),
+        ("clear", 1, 0, 0, 0, -1, -1), ("work", 5, 0, 0, -1, -1, -1),
+        ("load", 1, 0, 1, 1, 0, -1), ("free", 0, 0, 0, 0, -1, -1),
+        ("clear", 2, 0, 0, 1, -1, -1), ("free", 1, 0, 0, 1, -1, -1)]
+    assert tr.registers == 3
+
+
+@PROPERTY
+@given(st.integers(0, 3), st.lists(st.integers(0, 40), min_size=1, max_size=30), st.data(),
+       st.integers(1, 3), st.integers(0, 7))
+def test_fifo_equals_the_calls_it_stands_for(holes, sizes, data, nslots, work):
+    n = len(sizes)
+    pops, queued = [], 0
+    for s in range(n):
+        queued += 1
+        k = data.draw(st.integers(0, queued))
+        pops.append(k)
+        queued -= k
+    pops.append(queued)
+    next_slot = data.draw(st.integers(0, nslots - 1))
+    traces = []
+    for fused in (True, False):
+        t = Recorder()
+        held = _prelude(t, holes)
+        if fused:
+            t.fifo(sizes, pops, nslots, next_slot, work=work)
+        else:
+            _fifo_calls(t, sizes, pops, nslots, next_slot, work)
+        for h in held:                         # the recorder's state after the call agrees too
+            t.free(h)
+        t.fifo([1], [0, 1])
+        traces.append(t.build())
+    assert traces[0].sha256 == traces[1].sha256 and traces[0].registers == traces[1].registers
+
+
+def test_fifo_checks_before_it_records():
+    t = Recorder()
+    t.alloc(1)
+    for pops, msg in (([2, 0, 0], r"pops\[0\] = 2"), ([1, 0, 0], r"pops\[2\] = 0"),
+                      ([0, -1, 2], r"pops\[1\] = -1"), ([0, 2], "len\\(sizes\\) \\+ 1 = 3")):
+        with pytest.raises(ValueError, match=msg):
+            t.fifo([1, 2], pops)
+    with pytest.raises(ValueError, match="next_slot"):
+        t.fifo([1], [0, 1], nslots=1, next_slot=1)
+    with pytest.raises(ValueError, match="sizes must be >= 0"):
+        t.fifo([1, -2], [0, 0, 2])
+    assert len(t) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-5, 300), st.integers(0, (1 << 32) - 2)), min_size=1,
+                max_size=4), st.integers(0, 300), st.integers(0, 2**32 - 1))
+def test_randints_draws_what_rng_randint_draws(ranges, times, seed):
+    import random
+    from memcompare.trace import randints
+    lows = [lo for lo, _ in ranges]
+    highs = [lo + w for lo, w in ranges]
+    a, b = random.Random(seed), random.Random(seed)
+    want = [[a.randint(lo, hi) for lo, hi in zip(lows, highs)] for _ in range(times)]
+    assert randints(b, lows, highs, times).tolist() == want
+    assert a.getstate() == b.getstate()
+
+
+def test_randints_over_many_chunks_leaves_rng_where_the_calls_do():
+    import random
+    from memcompare.trace import randints
+    a, b = random.Random(3), random.Random(3)
+    want = [a.randint(0, 2) for _ in range(700_000)]       # width 3: a quarter of words rejected
+    assert randints(b, [0], [2], 700_000)[:, 0].tolist() == want
+    assert a.random() == b.random()
+
+
+def _chain_window_calls(t: Recorder, lengths, size, nslots, next_slot, *, live, back_slot,
+                        back, self_slot, self_at, close, work) -> None:
+    """What Recorder.chain_window stands for, one call at a time (its docstring's program)."""
+    from collections import deque
+    held = deque()
+    for j, n in enumerate(lengths):
+        held.append((t.alloc_chain(n, size, nslots, next_slot,
+                                   back_slot=back_slot if back[j] else None,
+                                   self_slot=self_slot, self_at=self_at[j], close=close[j]), n))
+        t.work(work)
+        if len(held) > live:
+            t.free_chain(held[0][0], next_slot, held.popleft()[1])
+    while held:
+        t.free_chain(held[0][0], next_slot, held.popleft()[1])
+
+
+def test_chain_window_records_the_events_worked_out_by_hand():
+    t = Recorder()
+    t.chain_window([2, 1], 16, 2, 0, live=0, back_slot=1, back=[True, False], close=[False, True])
+    tr = t.build()
+    # a list of 2: alloc r0 and r1, link both ways, let r1 go; then delete it: load node 1 into
+    # r1, free both; a ring of 1: alloc r0, its next is itself; delete: free it
+    assert [(OP_NAMES[o], a, b, c, x, y, z) for o, a, b, c, x, y, z in zip(
+        *(getattr(tr, k).tolist() for k in "op a b c x y z".split()))] == [
+        ("alloc", 0, 16, 2, 0, -1, -1), ("alloc", 1, 16, 2, 1, -1, -1),
+        ("store", 0, 0, 1, 0, 1, -1), ("store", 1, 1, 0, 1, 0, -1),
+        ("clear", 1, 0, 0, 1, -1, -1),
+        ("load", 1, 0, 0, 1, 0, -1), ("free", 0, 0, 0, 0, -1, -1), ("free", 1, 0, 0, 1, -1, -1),
+        ("alloc", 0, 16, 2, 2, -1, -1), ("store", 0, 0, 0, 2, 2, -1),
+        ("free", 0, 0, 0, 2, -1, -1)]
+
+
+@PROPERTY
+@given(st.integers(0, 3), st.lists(st.tuples(st.integers(1, 7), st.booleans(), st.booleans(),
+                                             st.integers(-1, 6)), min_size=1, max_size=12),
+       st.integers(0, 4), st.sampled_from([(2, 0, 1, 1), (3, 2, 0, 1), (2, 1, 0, 1), (1, 0, None, 0)]),
+       st.integers(0, 3))
+def test_chain_window_equals_the_calls_it_stands_for(holes, shapes, live, slots, work):
+    nslots, next_slot, back_slot, self_slot = slots
+    lengths = [n for n, _, _, _ in shapes]
+    back = [b and back_slot is not None for _, b, _, _ in shapes]
+    close = [c for _, _, c, _ in shapes]
+    self_at = [min(s, n - 1) for n, _, _, s in shapes]
+    kw = dict(live=live, back_slot=back_slot, back=back, self_slot=self_slot, self_at=self_at,
+              close=close, work=work)
+    traces = []
+    for fused in (True, False):
+        t = Recorder()
+        held = _prelude(t, holes)
+        if fused:
+            t.chain_window(lengths, 8, nslots, next_slot, **kw)
+        else:
+            _chain_window_calls(t, lengths, 8, nslots, next_slot, **kw)
+        for h in held:
+            t.free(h)
+        t.chain_window([3], 1, 1, 0, live=0)
+        traces.append(t.build())
+    assert traces[0].sha256 == traces[1].sha256 and traces[0].registers == traces[1].registers
+
+
+def test_chain_window_checks_before_it_records():
+    t = Recorder()
+    t.alloc(1)
+    with pytest.raises(ValueError, match=r"^chain_window: structure 1: n must be >= 1"):
+        t.chain_window([2, 0], 8, 2, 0, live=1)
+    with pytest.raises(ValueError, match=r"^chain_window: structure 0: alloc_chain: back_slot 2 "
+                                         r"out of range .* \(event 1\)$"):
+        t.chain_window([2], 8, 2, 0, live=1, back_slot=2, back=True)
+    with pytest.raises(ValueError, match="live, work and size must be >= 0"):
+        t.chain_window([2], 8, 2, 0, live=-1)
+    assert len(t) == 1
+
+
+def test_append_events_appends_a_self_contained_program_and_checks_what_it_can():
+    # the program of: n = alloc(16, 1); m = alloc(0); store(n, 0, m); drop(m); work(3);
+    # free(n), then m is referenced by nothing: free it (by hand: registers 0, 1)
+    def calls(t):
+        n = t.alloc(16, 1)
+        m = t.alloc(0)
+        t.store(n, 0, m)
+        t.drop(m)
+        t.work(3)
+        v = t.load(n, 0)
+        t.free(n)
+        t.free(v)
+    ref = Recorder()
+    ref.work(1)
+    calls(ref)
+    ref.alloc(4)
+    events = [(ALLOC, 0, 16, 1, 0, -1, -1), (ALLOC, 1, 0, 0, 1, -1, -1), (STORE, 0, 0, 1, 0, 1, -1),
+              (CLEAR, 1, 0, 0, 1, -1, -1), (WORK, 3, 0, 0, -1, -1, -1), (LOAD, 1, 0, 0, 1, 0, -1),
+              (FREE, 0, 0, 0, 0, -1, -1), (FREE, 1, 0, 0, 1, -1, -1)]
+    for form in (np.array(events), struct.pack(f"<{7 * len(events)}q", *sum(events, ())),
+                 iter([np.array(events[:3]), np.array(events[3:])])):
+        t = Recorder()
+        t.work(1)
+        t.append_events(form)
+        t.alloc(4)                     # the recorder carries on: object 2, register 0
+        got = t.build()
+        assert got.sha256 == ref.build().sha256 and got.registers == 2
+    t = Recorder()
+    h = t.alloc(1)
+    with pytest.raises(ValueError, match="must start with an empty heap"):
+        t.append_events(np.array(events))
+    t = Recorder()
+    t.work(1)
+    for bad, msg in (
+            (events[:-1], "must free every object it allocates exactly once"),
+            (events + [(FREE, 1, 0, 0, 1, -1, -1)], "exactly once"),
+            ([(ALLOC, 0, 1, 0, 5, -1, -1), (FREE, 0, 0, 0, 5, -1, -1)], "create objects 0, 1"),
+            ([(ALLOC | 2 << 3, 0, 1, 0, 1, -1, -1)], "not a valid event"),
+            ([(WORK, -1, 0, 0, -1, -1, -1)], "not a valid event")):
+        with pytest.raises((ValueError, TraceError), match=msg):
+            t.append_events(np.array(bad))
+    assert len(t) == 1

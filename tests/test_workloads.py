@@ -332,3 +332,42 @@ def test_stack_temporaries_are_local_and_cost_no_heap():
         go_off = memcompare.replay(temp, "go", escape_analysis=False)
         assert go_off.stats["stack_objects"] == 0
         assert go_off.metrics["allocated_bytes"] > go_on.metrics["allocated_bytes"]
+
+
+def _lru_by_calls(**values) -> Trace:
+    """lru-cache recorded call by call (its _Cache program), not from its derived events."""
+    cls = workload_class("lru-cache")
+    params = build(cls.Params, values)
+    rec = Recorder("lru-cache", values)
+    sys.modules[cls.__module__]._Cache(params, rec).run(random.Random(params.seed))
+    return rec.build()
+
+
+@pytest.mark.parametrize("values", [
+    {"operations": 3000},
+    {"operations": 2000, "capacity": 1, "key_space": 3, "buckets": 1, "op_ns": 0, "miss_ns": 0},
+    {"operations": 3000, "capacity": 5, "key_space": 12, "buckets": 3, "lookup_key": 24,
+     "seed": 7},
+    {"operations": 4000, "capacity": 300, "key_space": 310, "buckets": 7, "value_min_bytes": 0,
+     "value_max_bytes": 0, "seed": 5},
+    {"operations": 1500, "capacity": 40, "key_space": 45, "buckets": 2, "seed": 11},
+])
+def test_lru_cache_events_are_those_its_calls_record(values):
+    # lru-cache writes its events from its shadow (Recorder.append_events, which cannot check
+    # them against the heap): they must be exactly what its per-call program records, and pass
+    # the validator's full pass over the rules
+    from memcompare.trace import build as validate
+    fast, calls = record("lru-cache", **values), _lru_by_calls(**values)
+    assert fast.sha256 == calls.sha256 and fast.registers == calls.registers
+    again = validate(fast.op, fast.a, fast.b, fast.c, fast.flags)
+    assert again.sha256 == fast.sha256 and again.registers == fast.registers
+
+
+def test_lru_cache_from_a_recorder_that_is_not_empty_records_call_by_call():
+    cls = workload_class("lru-cache")
+    params = build(cls.Params, {"operations": 300})
+    rec = Recorder()
+    rec.work(5)
+    cls().record(params, rec, random.Random(1))
+    assert rec.build().sha256 != record("lru-cache", operations=300).sha256
+    assert len(rec) == record("lru-cache", operations=300).events + 1

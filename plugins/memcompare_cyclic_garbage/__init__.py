@@ -28,10 +28,9 @@ Every random choice comes from ``rng``, never the global ``random`` module.
 from __future__ import annotations
 
 import random
-from collections import deque
 from dataclasses import dataclass
 
-from memcompare import Handle, Recorder, Workload, hookimpl, param
+from memcompare import Recorder, Workload, hookimpl, param
 from memcompare.trace import randint_of
 
 NEXT, PREV, SELF = 0, 1, 1
@@ -70,40 +69,27 @@ class CyclicGarbage(Workload):
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
         p = params
         randint = randint_of(rng)       # rng.randint, faster: the same numbers
-        held: deque[tuple[Handle, int]] = deque()     # (first node, node count), oldest first
+        # the program's decisions first: each structure's kind, node count and self-loop
+        lengths, is_list, loop_at = [], [], []
         for _ in range(p.structures):
             if rng.random() < p.list_fraction:
-                n = randint(p.list_min, p.list_max)
-                first = self._build_list(t, p, n)
+                lengths.append(randint(p.list_min, p.list_max))
+                is_list.append(True)
+                loop_at.append(-1)
             else:
                 n = randint(p.ring_min, p.ring_max)
-                loop_at = rng.randrange(n) if rng.random() < p.self_loop else -1
-                first = self._build_ring(t, p, n, loop_at)
-            if p.work_ns:
-                t.work(p.work_ns)
-            held.append((first, n))
-            if len(held) > p.live:
-                self._delete(t, *held.popleft())
-        while held:
-            self._delete(t, *held.popleft())
-
-    @staticmethod
-    def _build_list(t: Recorder, p: Params, n: int) -> Handle:
-        # first = prev = alloc; then per node: alloc, prev.next = node, node.prev = prev, drop
-        # prev (but not first) — the events of those calls, in one call
-        return t.alloc_chain(n, p.node_bytes, 2, NEXT, back_slot=PREV)
-
-    @staticmethod
-    def _build_ring(t: Recorder, p: Params, n: int, loop_at: int) -> Handle:
-        # per node: (node loop_at: node.self = node), alloc the next, node.next = it, drop node
-        # (but not first); the last node's next is first
-        return t.alloc_chain(n, p.node_bytes, 2, NEXT, self_slot=SELF, self_at=loop_at,
-                             close=True)
-
-    @staticmethod
-    def _delete(t: Recorder, first: Handle, n: int) -> None:
-        """Walk the structure into handles, then free every node in one batch."""
-        t.free_chain(first, NEXT, n)
+                lengths.append(n)
+                is_list.append(False)
+                loop_at.append(rng.randrange(n) if rng.random() < p.self_loop else -1)
+        # then the events: build each structure (a list: alloc each node, link it to the one
+        # before, both ways; a ring: the same one way, the last node back to the first, node
+        # loop_at to itself), work, hold it, and once more than `live` are held delete the
+        # oldest (walk it, free every node in one batch); at the end delete the rest, oldest
+        # first. Recorder.chain_window records the alloc_chain / free_chain calls that says.
+        is_ring = [not k for k in is_list]
+        t.chain_window(lengths, p.node_bytes, 2, NEXT, live=p.live, back_slot=PREV,
+                       back=is_list, self_slot=SELF, self_at=loop_at, close=is_ring,
+                       work=p.work_ns)
 
 
 @hookimpl

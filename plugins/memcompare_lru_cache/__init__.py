@@ -33,15 +33,24 @@ escapes the get: an ALLOC flagged ``local`` before the lookup and its FREE after
 in Go and in HotSpot's compiled code, a C++ automatic, a heap tuple in CPython).
 
 A Python-side shadow of the chains and the recency list decides which LOADs and STOREs to emit;
-every random choice comes from ``rng``, never the global ``random`` module.
+every random choice comes from ``rng``, never the global ``random`` module. ``_Cache`` is the
+program written with the recorder's calls; ``_Events`` is the same program writing each get's
+events (registers and object ids) from the shadow, several times cheaper to record, and is what
+an empty recorder gets (``Recorder.append_events``; tests/test_workloads.py checks that both
+record the same trace).
 """
 from __future__ import annotations
 
 import random
+import struct
 from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
 
 from memcompare import Handle, Recorder, Workload, hookimpl, param
-from memcompare.trace import randint_of
+from memcompare.trace import (ALLOC, CLEAR, FLAG_LOCAL, FREE, LOAD, NULL, STORE, WORK,
+                              randbelow_of, randint_of)
 
 # cache slots
 TABLE, MRU, LRU = 0, 1, 2
@@ -87,7 +96,12 @@ class LRUCache(Workload):
     Params = Params
 
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
-        _Cache(params, t).run(rng)
+        if len(t):                      # not from an empty recorder: the calls themselves
+            _Cache(params, t).run(rng)
+            return
+        # the same program's events derived from the shadow, a few times faster to record
+        # (tests/test_workloads.py checks that both give the same trace)
+        t.append_events(_Events(params).run(rng))
 
 
 class _Cache:
@@ -256,6 +270,263 @@ class _Cache:
         t.free(self.table)
         for h in held:
             t.free(h)
+
+
+class _Events:
+    """The same program as :class:`_Cache`, but writing each get's events itself (packed int64s:
+    ``op | flags << 3, a, b, c, x, y, z``) from the shadow, for :meth:`Recorder.append_events`.
+
+    Registers: the cache and the table hold r0 and r1 throughout; a get's key object (with
+    ``lookup_key``) takes r2, and its other handles the lowest free registers after those, b0 <
+    b1 < b2, as the recorder would hand them out (every handle of a get is let go by its end,
+    so every get starts with the same free registers). Object ids count up from 0 (the cache),
+    1 (the table). Slot values come from the shadow, which holds entry ids, not keys.
+    """
+
+    def __init__(self, p: Params):
+        self.p = p
+        self.ev = bytearray()
+        self.walk_at: list[int] = []            # the walks not yet written: see _walk
+        self.walk_reg: list[int] = []
+        self.walk_steps: list[int] = []
+        self.walk_ids: list[int] = []
+        self.chains: list[list[int]] = [[] for _ in range(p.buckets)]   # entry ids, head first
+        self.entry: dict[int, int] = {}         # key -> entry id
+        self.value: dict[int, int] = {}         # entry id -> value id
+        self.newer: dict[int, int] = {}         # entry id -> entry id, -1 at the ends
+        self.older: dict[int, int] = {}
+        self.key_of: dict[int, int] = {}        # entry id -> key
+        self.mru = self.lru = -1
+        self.nobj = 2
+        self.ev += _P3(ALLOC, 0, CACHE_BYTES, 3, 0, -1, -1, ALLOC, 1, 0, p.buckets, 1, -1, -1,
+                       STORE, 0, TABLE, 1, 0, 1, -1)
+
+    def run(self, rng: random.Random) -> Iterator[np.ndarray]:
+        """The program's events, a piece at a time (``(n, 7)`` int64 arrays)."""
+        p, ev = self.p, self.ev
+        below = randbelow_of(rng)       # rng.randrange(n) and rng.randint, faster
+        probe = p.lookup_key > 0
+        b0 = 3 if probe else 2
+        b1, b2 = b0 + 1, b0 + 2
+        work_hit, work_miss = p.op_ns, p.op_ns + p.miss_ns
+        vlo, vw = p.value_min_bytes, p.value_max_bytes - p.value_min_bytes + 1
+        chains, entry, value, newer, older = (self.chains, self.entry, self.value, self.newer,
+                                              self.older)
+        buckets, capacity = p.buckets, p.capacity
+        # self._walk inlined for the lookups (most of the events are their loads and clears)
+        walk_at, walk_reg, walk_steps, walk_ids = (self.walk_at, self.walk_reg, self.walk_steps,
+                                                   self.walk_ids)
+        for _ in range(p.operations):
+            key = below(p.key_space)
+            if probe:
+                pid = self.nobj
+                self.nobj += 1
+                ev += _P1(ALLOC | FLAG_LOCAL << 3, 2, p.lookup_key, 0, pid, -1, -1)
+            b = ((key * 2654435761) & 0xFFFFFFFF) % buckets     # bucket_of(key, buckets)
+            chain = chains[b]
+            e = entry.get(key, -1)
+            if chain:
+                # the lookup: load the bucket's head, walk the chain to the entry or its end
+                ev += _P1(LOAD, b0, 1, b, chain[0], 1, -1)
+                steps = chain.index(e) if e >= 0 else len(chain) - 1
+                if steps:                       # self._walk(chain, steps, b0, b1)
+                    walk_at.append(len(ev) // 56)
+                    walk_reg += (b0, b1)
+                    walk_steps.append(steps)
+                    walk_ids += chain[:steps + 1]
+                a = b1 if steps & 1 else b0     # the register the walk ends in
+                if e < 0:
+                    ev += _P1(CLEAR, a, 0, 0, chain[steps], -1, -1)
+            if e >= 0:                          # a hit
+                bb = b0 if a == b1 else b1
+                v = value[e]
+                if work_hit:
+                    ev += _P1(WORK, work_hit, 0, 0, -1, -1, -1)
+                ev += _P2(LOAD, bb, a, VALUE, v, e, -1, CLEAR, bb, 0, 0, v, -1, -1)
+                if self.mru != e:               # move it to the front
+                    n, o = newer[e], older[e]
+                    if o < 0:
+                        ev += _P3(LOAD, bb, a, NEWER, n, e, -1,
+                                  STORE, bb, OLDER, NULL, n, -1, e, STORE, 0, LRU, bb, 0, n, e)
+                        self.lru = n
+                    else:
+                        ev += _P5(LOAD, bb, a, NEWER, n, e, -1,
+                                  LOAD, b2, a, OLDER, o, e, -1, STORE, bb, OLDER, b2, n, o, e,
+                                  STORE, b2, NEWER, bb, o, n, e, CLEAR, b2, 0, 0, o, -1, -1)
+                        newer[o] = n
+                    older[n] = o
+                    m = self.mru
+                    ev += _P8(CLEAR, bb, 0, 0, n, -1, -1,
+                              LOAD, bb, 0, MRU, m, 0, -1, STORE, a, OLDER, bb, e, m, o,
+                              STORE, bb, NEWER, a, m, e, -1, CLEAR, bb, 0, 0, m, -1, -1,
+                              STORE, a, NEWER, NULL, e, -1, n, STORE, 0, MRU, a, 0, e, m,
+                              CLEAR, a, 0, 0, e, -1, -1)
+                    newer[m] = e
+                    older[e] = m
+                    newer[e] = -1
+                    self.mru = e
+                else:
+                    ev += _P1(CLEAR, a, 0, 0, e, -1, -1)
+            else:                               # a miss: evict when full, then insert
+                if work_miss:
+                    ev += _P1(WORK, work_miss, 0, 0, -1, -1, -1)
+                if len(newer) >= capacity:
+                    self._evict(b0, b1, b2)
+                vbytes = vlo + below(vw)
+                v, e = self.nobj, self.nobj + 1
+                self.nobj += 2
+                ev += _P4(ALLOC, b0, vbytes, 0, v, -1, -1, ALLOC, b1, p.key_bytes, 4, e, -1, -1,
+                          STORE, b1, VALUE, b0, e, v, -1, CLEAR, b0, 0, 0, v, -1, -1)
+                if chain:
+                    head = chain[0]
+                    ev += _P4(LOAD, b0, 1, b, head, 1, -1, STORE, b1, CHAIN, b0, e, head, -1,
+                              CLEAR, b0, 0, 0, head, -1, -1, STORE, 1, b, b1, 1, e, head)
+                else:
+                    ev += _P1(STORE, 1, b, b1, 1, e, -1)
+                chain.insert(0, e)
+                entry[key] = e
+                self.key_of[e] = key
+                value[e] = v
+                m = self.mru
+                if m >= 0:
+                    ev += _P7(LOAD, b0, 0, MRU, m, 0, -1, STORE, b1, OLDER, b0, e, m, -1,
+                              STORE, b0, NEWER, b1, m, e, -1, CLEAR, b0, 0, 0, m, -1, -1,
+                              STORE, b1, NEWER, NULL, e, -1, -1, STORE, 0, MRU, b1, 0, e, m,
+                              CLEAR, b1, 0, 0, e, -1, -1)
+                    newer[m] = e
+                else:
+                    ev += _P5(STORE, b1, OLDER, NULL, e, -1, -1, STORE, 0, LRU, b1, 0, e, -1,
+                              STORE, b1, NEWER, NULL, e, -1, -1, STORE, 0, MRU, b1, 0, e, m,
+                              CLEAR, b1, 0, 0, e, -1, -1)
+                    self.lru = e
+                older[e] = m
+                newer[e] = -1
+                self.mru = e
+            if probe:
+                ev += _P1(FREE, 2, 0, 0, pid, -1, -1)
+            if len(ev) >= PIECE:
+                yield self._piece()
+        self._destroy()
+        yield self._piece()
+
+    def _evict(self, b0: int, b1: int, b2: int) -> None:
+        """Unlink the least recently used entry from the list and its chain, then delete it."""
+        ev = self.ev
+        x = self.lru
+        ev += _P1(LOAD, b0, 0, LRU, x, 0, -1)
+        n = self.newer.pop(x)
+        del self.older[x]
+        if n < 0:                               # the only entry
+            ev += _P2(STORE, 0, LRU, NULL, 0, -1, x, STORE, 0, MRU, NULL, 0, -1, x)
+            self.mru = self.lru = -1
+        else:
+            ev += _P4(LOAD, b1, b0, NEWER, n, x, -1, STORE, b1, OLDER, NULL, n, -1, x,
+                      STORE, 0, LRU, b1, 0, n, x, CLEAR, b1, 0, 0, n, -1, -1)
+            self.older[n] = -1
+            self.lru = n
+        # unlink it from its chain: the table's slot or the entry before it points past it
+        key = self.key_of.pop(x)
+        b = bucket_of(key, self.p.buckets)
+        chain = self.chains[b]
+        i = chain.index(x)
+        if i == 0:
+            pred_reg, pred_slot, pred = 1, b, 1
+            free = b1
+        else:
+            ev += _P1(LOAD, b1, 1, b, chain[0], 1, -1)
+            if i > 1:
+                self._walk(chain, i - 1, b1, b2)
+            pred_reg = b2 if (i - 1) & 1 else b1
+            pred_slot, pred = CHAIN, chain[i - 1]
+            free = b1 if pred_reg == b2 else b2
+        if i + 1 < len(chain):
+            nxt = chain[i + 1]
+            ev += _P3(LOAD, free, b0, CHAIN, nxt, x, -1, STORE, pred_reg, pred_slot, free, pred,
+                      nxt, x, CLEAR, free, 0, 0, nxt, -1, -1)
+        else:
+            ev += _P1(STORE, pred_reg, pred_slot, NULL, pred, -1, x)
+        if i > 0:
+            ev += _P1(CLEAR, pred_reg, 0, 0, pred, -1, -1)
+        del chain[i]
+        v = self.value.pop(x)
+        del self.entry[key]
+        ev += _P3(LOAD, b1, b0, VALUE, v, x, -1, FREE, b0, 0, 0, x, -1, -1,
+                  FREE, b1, 0, 0, v, -1, -1)
+
+    def _walk(self, chain: list[int], steps: int, r0: int, r1: int) -> None:
+        """``t.walk(h, CHAIN, steps)`` from ``chain[0]`` held in ``r0``: each step loads the
+        next entry into the other register (the lowest free) and clears the one before. Noted
+        here (where, the registers, the entries), written by :meth:`_piece` with numpy."""
+        self.walk_at.append(len(self.ev) // 56)
+        self.walk_reg.append(r0)
+        self.walk_reg.append(r1)
+        self.walk_steps.append(steps)
+        self.walk_ids += chain[:steps + 1]
+
+    def _piece(self) -> np.ndarray:
+        """The events written since the last piece, with the walks' LOAD/CLEAR pairs put in."""
+        fixed = np.frombuffer(self.ev, dtype="<i8").reshape(-1, 7)
+        steps = np.array(self.walk_steps, dtype=np.int64)
+        at = np.array(self.walk_at, dtype=np.int64)
+        reg = np.array(self.walk_reg, dtype=np.int64).reshape(-1, 2)
+        ids = np.array(self.walk_ids, dtype=np.int64)
+        walked = np.zeros(steps.shape[0] + 1, dtype=np.int64)    # walk events before walk w
+        np.cumsum(2 * steps, out=walked[1:])
+        out = np.empty((fixed.shape[0] + int(walked[-1]), 7), dtype=np.int64)
+        f = np.arange(fixed.shape[0])
+        out[f + walked[np.searchsorted(at, f, "right")]] = fixed
+        if steps.size:
+            w = np.repeat(np.arange(steps.shape[0]), steps)      # each step's walk
+            k = np.arange(w.shape[0]) - np.repeat(walked[:-1] // 2, steps)   # 0-based step
+            pos = (at + walked[:-1])[w] + 2 * k
+            odd = k & 1
+            cur, nxt = reg[w, odd], reg[w, 1 - odd]
+            first = np.repeat(np.cumsum(steps + 1) - (steps + 1), steps)
+            came, goes = ids[first + k], ids[first + k + 1]
+            out[pos] = np.stack([np.full_like(k, LOAD), nxt, cur, np.full_like(k, CHAIN),
+                                 goes, came, np.full_like(k, -1)], axis=1)
+            out[pos + 1] = np.stack([np.full_like(k, CLEAR), cur, np.zeros_like(k),
+                                     np.zeros_like(k), came, np.full_like(k, -1),
+                                     np.full_like(k, -1)], axis=1)
+        del fixed                                               # (a view of self.ev)
+        del self.ev[:]
+        for notes in (self.walk_at, self.walk_reg, self.walk_steps, self.walk_ids):
+            del notes[:]                                        # (run holds them)
+        return out
+
+    def _destroy(self) -> None:
+        """The destructor (as :meth:`_Cache._destroy`): load every entry and value along the
+        recency list into registers 2, 3, ..., then free the cache, the table and them."""
+        ev = self.ev
+        regs = []
+        e = self.mru
+        if e >= 0:
+            ev += _P1(LOAD, 2, 0, MRU, e, 0, -1)
+            r = 2
+            while True:
+                v = self.value[e]
+                ev += _P1(LOAD, r + 1, r, VALUE, v, e, -1)
+                regs += ((r, e), (r + 1, v))
+                o = self.older[e]
+                if o < 0:
+                    break
+                ev += _P1(LOAD, r + 2, r, OLDER, o, e, -1)
+                e, r = o, r + 2
+        ev += _P2(FREE, 0, 0, 0, 0, -1, -1, FREE, 1, 0, 0, 1, -1, -1)
+        for r, o in regs:
+            ev += _P1(FREE, r, 0, 0, o, -1, -1)
+
+
+#: events per piece of _Events.run (bytes of the packed events written by hand)
+PIECE = 56 << 16
+#: _Pk(...): k events' 7 × k values as the bytes of int64s
+_P1 = struct.Struct("<7q").pack
+_P2 = struct.Struct("<14q").pack
+_P3 = struct.Struct("<21q").pack
+_P4 = struct.Struct("<28q").pack
+_P5 = struct.Struct("<35q").pack
+_P7 = struct.Struct("<49q").pack
+_P8 = struct.Struct("<56q").pack
 
 
 @hookimpl

@@ -22,11 +22,12 @@ Every random choice comes from ``rng``, never the global ``random`` module.
 from __future__ import annotations
 
 import random
-from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from memcompare import Recorder, Workload, hookimpl, param
-from memcompare.trace import randint_of
+from memcompare.trace import randints
 
 NEXT = 0
 
@@ -58,34 +59,20 @@ class QueueChurn(Workload):
 
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
         p = params
-        expiry: deque[int] = deque()     # the shadow: each queued item's end step, head first
-        head = tail = None
-        randint = randint_of(rng)       # rng.randint, faster: the same numbers
-        for step in range(p.steps):
-            size = randint(p.size_min, p.size_max)
-            expiry.append(step + randint(p.lifetime_min, p.lifetime_max))
-            if tail is None:
-                head = t.alloc(size, 1)
-                tail = t.copy(head)
-            else:
-                # item = t.alloc(size, 1); t.store(tail, NEXT, item); t.drop(tail); tail = item
-                tail = t.alloc_after(tail, NEXT, size, 1)
-            if p.work_ns:
-                t.work(p.work_ns)
-            while expiry and expiry[0] <= step:
-                head, tail = self._dequeue(t, head, tail, expiry)
-        while expiry:
-            head, tail = self._dequeue(t, head, tail, expiry)
-
-    @staticmethod
-    def _dequeue(t, head, tail, expiry):
-        """Delete the head item; the new (head, tail)."""
-        expiry.popleft()
-        if not expiry:                   # the last item: head and tail are the same object
-            t.drop(tail)
-            t.free(head)
-            return None, None
-        return t.free_head(head, NEXT), tail      # nxt = t.load(head, NEXT); t.free(head)
+        # the program's decisions first: each step's item size and lifetime, drawn in that
+        # order (randints gives the numbers of rng.randint, called step by step)
+        draws = randints(rng, [p.size_min, p.lifetime_min], [p.size_max, p.lifetime_max],
+                         p.steps)
+        sizes, ends = draws[:, 0], np.arange(p.steps) + draws[:, 1]
+        # an item is dequeued at the first step at or after its end at which every older item
+        # has been dequeued (FIFO: it waits behind the head); those past the last step are
+        # drained at the end
+        leave = np.minimum(np.maximum.accumulate(ends), p.steps)
+        pops = np.bincount(leave, minlength=p.steps + 1)
+        # then the queue's events: per step, enqueue (alloc the item, link it after the tail),
+        # work, dequeue (load the head's next, free the head) pops[step] times; see
+        # Recorder.fifo for the calls it stands for
+        t.fifo(sizes, pops, nslots=1, next_slot=NEXT, work=p.work_ns)
 
 
 @hookimpl
