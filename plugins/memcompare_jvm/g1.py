@@ -160,6 +160,51 @@ class Seq:
         return max(self.davg + G1_CONFIDENCE_PERCENT / 100.0 * sd, 0.0)
 
 
+class SurvRateGroup:
+    """``G1SurvRateGroup`` (g1SurvRateGroup.cpp): one survival predictor per region age (age 0
+    = the region added last), seeded by ``reset`` with ``InitialSurvivorRate`` 0.4."""
+
+    def __init__(self):
+        self.preds: list[Seq] = [Seq(INITIAL_SURVIVOR_RATE)]
+        self.accum = [INITIAL_SURVIVOR_RATE]
+        self.last_pred = INITIAL_SURVIVOR_RATE
+
+    def record(self, rates: list[float], update: bool) -> None:
+        """One collection's survival rates by age: ``stop_adding_regions`` adds an empty
+        predictor per new age, ``record_surviving_words`` a sample per region, then
+        ``all_surviving_words_recorded``: with ``update`` (``should_update_surv_rate_group_
+        predictors``: a young-only collection outside marking) the ages beyond this
+        collection's regions get the oldest region's rate (``fill_in_last_surv_rates``);
+        ``finalize_predictions`` always."""
+        while len(self.preds) < len(rates):
+            self.preds.append(Seq())
+        for age, r in enumerate(rates):
+            self.preds[age].add(r)
+        if update and rates:
+            for seq in self.preds[len(rates):]:
+                seq.add(self.preds[len(rates) - 1].last)
+        acc = 0.0
+        self.accum = []
+        pred = 0.0
+        for seq in self.preds:
+            pred = min(seq.predict(), 1.0)               # predict_in_unit_interval
+            acc += pred
+            self.accum.append(acc)
+        self.last_pred = pred
+
+    def accum_pred(self, n: int) -> float:
+        """``accum_surv_rate_pred(n)`` as ``predict_eden_copy_time_ms(n)`` calls it: the ages up
+        to n inclusive, beyond the predictors at the last prediction."""
+        if n < len(self.accum):
+            return self.accum[n]
+        return self.accum[-1] + (n - len(self.accum) + 1) * self.last_pred
+
+    def pred(self, age: int) -> float:
+        """``surv_rate_pred``: the predictor of ``age`` (the last one beyond them)."""
+        seq = self.preds[min(age, len(self.preds) - 1)]
+        return min(seq.predict(), 1.0) if seq.num else 0.0
+
+
 class Analytics:
     """The sequences G1Policy predicts pauses from (g1Analytics.cpp), in milliseconds."""
 
@@ -169,41 +214,45 @@ class Analytics:
         self.young_other = Seq(YOUNG_OTHER_PER_REGION_MS[i])
         self.non_young_other = Seq(NON_YOUNG_OTHER_PER_REGION_MS[i])
         self.cost_per_byte = Seq(COST_PER_BYTE_MS[i])
+        # _cost_per_byte_ms_during_cm_seq: not seeded; fed while marking or rebuilding
+        self.cost_per_byte_cm = Seq()
         self.cost_per_card = Seq(COST_PER_CARD_MS[i])
         self.cards = Seq(0.0)
-        # G1SurvRateGroup::reset: one predictor, seeded with InitialSurvivorRate 0.4, and the
-        # accumulated prediction and last prediction set to 0.4 before any finalize
-        self.surv: list[Seq] = [Seq(INITIAL_SURVIVOR_RATE)]
-        self.accum = [INITIAL_SURVIVOR_RATE]
-        self.last_pred = INITIAL_SURVIVOR_RATE
+        self.eden = SurvRateGroup()          # _eden_surv_rate_group
+        self.survivor = SurvRateGroup()      # _survivor_surv_rate_group
 
-    def record_survival(self, rates: list[float]) -> None:
-        """One collection's eden survival rates by age (0 = the region allocated last):
-        ``stop_adding_regions`` adds an empty predictor per new age, each region's rate is
-        recorded (``record_surviving_words``), then ``finalize_predictions``."""
-        while len(self.surv) < len(rates):
-            self.surv.append(Seq())
-        for age, r in enumerate(rates):
-            self.surv[age].add(r)
-        acc = 0.0
-        self.accum = []
-        pred = 0.0
-        for seq in self.surv:
-            pred = min(seq.predict(), 1.0)               # predict_in_unit_interval
-            acc += pred
-            self.accum.append(acc)
-        self.last_pred = pred
+    def copy_ms(self, nbytes: float, marking: bool) -> float:
+        """``predict_object_copy_time_ms``: while marking, 1.1 × the young-only cost per byte
+        until the during-marking sequence has 3 samples (``enough_samples_available``), then
+        that sequence."""
+        if marking:
+            if self.cost_per_byte_cm.num < 3:
+                return 1.1 * nbytes * self.cost_per_byte.predict()
+            return nbytes * self.cost_per_byte_cm.predict()
+        return nbytes * self.cost_per_byte.predict()
+
+    def report_cost_per_byte(self, v: float, marking: bool) -> None:
+        """``report_cost_per_byte_ms(cost, mark_or_rebuild_in_progress)``."""
+        (self.cost_per_byte_cm if marking else self.cost_per_byte).add(v)
+
+    def record_survival(self, rates: list[float], update: bool = True) -> None:
+        """One collection's eden survival rates by age (0 = the region allocated last)."""
+        self.eden.record(rates, update)
 
     def accum_surv_rate(self, n: int) -> float:
-        """``G1SurvRateGroup::accum_surv_rate_pred(n)`` as ``predict_eden_copy_time_ms(n)``
-        calls it: the ages up to n inclusive, beyond the predictors at the last prediction."""
-        if n < len(self.accum):
-            return self.accum[n]
-        return self.accum[-1] + (n - len(self.accum) + 1) * self.last_pred
+        return self.eden.accum_pred(n)
 
-    def base_time_ms(self) -> float:
-        """``predict_base_time_ms``: card scanning for the predicted cards + constant other."""
-        return self.cards.predict() * self.cost_per_card.predict() + self.constant_other.predict()
+    def base_time_ms(self, survivor_used: list[int] = (), marking: bool = False) -> float:
+        """``predict_base_elapsed_time_ms``: card scanning for the predicted cards + constant
+        other + ``predict_survivor_regions_evac_time``: each survivor region (``used`` bytes,
+        the one filled last at age 0) costs its young other time and the copy of ``used`` ×
+        its age's predicted survival (``predict_region_total_time_ms``)."""
+        t = self.cards.predict() * self.cost_per_card.predict() + self.constant_other.predict()
+        n = len(survivor_used)
+        for k, used in enumerate(survivor_used):
+            t += self.young_other.predict() + self.copy_ms(
+                used * self.survivor.pred(n - 1 - k), marking)
+        return t
 
 
 class G1Policy:
@@ -235,57 +284,66 @@ class G1Policy:
         return size > self.humongous_bytes
 
     # -- young length ---------------------------------------------------------------------------
-    def _will_fit(self, eden: int, base_ms: float, free: int) -> bool:
-        """``G1YoungLengthPredictor::will_fit``."""
+    def _will_fit(self, eden: int, base_ms: float, free: int, marking: bool) -> bool:
+        """``G1YoungLengthPredictor::will_fit`` (``free``: the free regions less the reserve)."""
         if eden >= free:
             return False
         a = self.analytics
-        copy_bytes = a.accum_surv_rate(eden) * self.R
-        t = base_ms + eden * a.young_other.predict() + copy_bytes * a.cost_per_byte.predict()
+        copy_bytes = int(a.accum_surv_rate(eden) * self.R)
+        t = base_ms + a.copy_ms(copy_bytes, marking) + eden * a.young_other.predict()
         if t > self.pause_goal_ms:
             return False
         safety = (100.0 / G1_CONFIDENCE_PERCENT) * (100 + TARGET_PLAB_WASTE_PCT) / 100.0
-        return safety * copy_bytes <= (free - eden) * self.R
+        return int(safety * copy_bytes) <= (free - eden) * self.R
 
-    def eden_by_pause(self, lo: int, hi: int, free: int, base_ms: float) -> int:
-        """``calculate_desired_eden_length_before_young_only``: binary search."""
-        if not self._will_fit(lo, base_ms, free):
+    def eden_by_pause(self, lo: int, hi: int, free: int, base_ms: float,
+                      marking: bool = False) -> int:
+        """The binary search of ``calculate_young_list_target_length``: the longest eden in
+        [lo, hi] that fits (lo if even lo does not)."""
+        if not self._will_fit(lo, base_ms, free, marking):
             return lo
-        if self._will_fit(hi, base_ms, free):
+        if self._will_fit(hi, base_ms, free, marking):
             return hi
         diff = (hi - lo) // 2
         while diff > 0:
             mid = lo + diff
-            if self._will_fit(mid, base_ms, free):
+            if self._will_fit(mid, base_ms, free, marking):
                 lo = mid
             else:
                 hi = mid
             diff = (hi - lo) // 2
         return lo
 
-    def young_target(self, survivors: int, free: int, extra_ms: float = 0.0) -> int:
-        """``calculate_young_desired_length`` then ``calculate_young_target_length`` right
-        after a collection (allocated young = the survivor regions); ``free`` = free regions
-        at the end of the collection; ``extra_ms``: the predicted time of the minimum old
-        regions when the next collection is mixed (``calculate_desired_eden_length_before_
-        mixed``)."""
-        abs_min = max(self.min_young, survivors + 1)
-        abs_max = max(self.max_young, abs_min)
-        eden = self.eden_by_pause(abs_min - survivors, abs_max - survivors, free,
-                                  self.analytics.base_time_ms() + extra_ms)
-        desired = min(max(eden + survivors, abs_min), abs_max)
-        if survivors >= desired:
-            return survivors
-        max_eat = min(self.min_young, (self.reserve + 1) // 2)
-        desired_eden = desired - survivors
-        if free <= self.reserve:
-            receiving = max(min(free, desired_eden, max_eat), 1)
-        elif free < desired_eden + self.reserve:
-            outside = free - self.reserve
-            receiving = outside + min(desired_eden - outside, max_eat)
-        else:
-            receiving = desired_eden
-        return survivors + receiving
+    def young_target(self, survivors: int, free: int, *, young_only: bool = True,
+                     marking: bool = False, survivor_used: list[int] = ()) -> int:
+        """JDK 17's ``G1Policy::young_list_target_lengths`` right after a collection (the
+        survivor regions are the young regions already allocated, eden is empty); ``free`` =
+        the free regions at the end of the collection. The desired minimum is
+        ``G1NewSizePercent`` of the heap, at least the survivors + 1 eden region (the MMU term
+        of ``calculate_young_list_desired_min_length`` is 0 with the default
+        ``GCPauseIntervalMillis``); the maximum ``G1MaxNewSizePercent``, capped by the free
+        regions less the ``G1ReservePercent`` reserve, the minimum winning a clash. Only in
+        the young-only phase does the pause prediction choose within them
+        (``calculate_young_list_target_length``, whose ``will_fit`` counts the free regions
+        less the reserve too); before and between mixed collections the target is the
+        minimum ("do the next GC as soon as possible")."""
+        base_min = survivors
+        desired_min = max(self.min_young, base_min + 1)
+        desired_max = self.max_young
+        target = 0
+        if young_only:
+            if desired_max <= desired_min:
+                target = desired_min
+            else:
+                base_free = free - self.reserve if free > self.reserve else 0
+                base_ms = self.analytics.base_time_ms(survivor_used, marking)
+                target = base_min + self.eden_by_pause(desired_min - base_min,
+                                                       desired_max - base_min,
+                                                       base_free, base_ms, marking)
+        absolute_max = free - self.reserve if free > self.reserve else 0
+        desired_max = min(desired_max, absolute_max)
+        target = min(target, desired_max)
+        return max(target, desired_min)
 
     def max_survivor_regions(self, young_target: int, free: int) -> int:
         """``update_survivors_policy``."""
@@ -349,11 +407,17 @@ class G1Run:
         e.desired = max(min((e.eden_cap // 8) // 50 * 8, self.policy.humongous_bytes), 2048)
         e.reset(0)
 
-    def after_collection(self, extra_ms: float = 0.0) -> None:
-        """The young target for the next cycle (``update_young_length_bounds``)."""
+    def after_collection(self) -> None:
+        """The young target for the next cycle (``update_young_list_max_and_target_length``
+        at the end of ``record_collection_pause_end``): young-only unless mixed collections
+        are to come, with the during-marking copy cost while marking runs, and the survivor
+        regions (full regions and the last one's remainder) priced in the base time."""
         p = self.policy
         free = p.n - self.old_regions() - self.surv_regions
-        self.target = p.young_target(self.surv_regions, free, extra_ms)
+        used = self.heap.from_used
+        surv_used = [min(self.R, used - k * self.R) for k in range(self.surv_regions)]
+        self.target = p.young_target(self.surv_regions, free, young_only=not self.mixed_phase,
+                                     marking=self.marking, survivor_used=surv_used)
         self.max_surv = p.max_survivor_regions(self.target, free)
         # eden takes free regions only: with none left the next allocation fails, and the
         # collections escalate to a full one and OutOfMemoryError
@@ -456,6 +520,8 @@ class G1Run:
         young_regions = eden_regions + self.surv_regions
         pages = heap.touched_pages()
         eden_live = eden_ids[heap.gen_np[eden_ids] == EDEN] if eden_ids.size else eden_ids
+        surv_before = heap.surv.copy()         # the survivor regions' objects, in copy order
+        marking = self.marking                 # mark_or_rebuild_in_progress during this pause
         w = collect_young(heap, eden_ids, depth_first=True,
                           target_survivor_ratio=m.params.target_survivor_ratio,
                           max_tenuring_threshold=m.params.max_tenuring_threshold,
@@ -501,22 +567,39 @@ class G1Run:
         a = p.analytics
         par = threads * eff * 1e6                     # ns of work -> ms of pause
         if w.copied_bytes:
-            a.cost_per_byte.add(copy_ns / par / (w.copied_bytes + 0.0))
+            a.report_cost_per_byte(copy_ns / par / (w.copied_bytes + 0.0), marking)
         a.constant_other.add(c.young_pause_ns / 1e6)
         if young_regions:
             a.young_other.add(c.g1_region_ns / par)
         if w.dirty_cards:
             a.cost_per_card.add(card_ns / par / w.dirty_cards)
         a.cards.add(float(w.dirty_cards))
+        # cset_regions_freed: the predictors beyond this collection's regions take its oldest
+        # region's rate only in a young-only collection outside marking
+        update = not mixed and not marking
         if eden_live.size and eden_regions:
             sz = heap.size[eden_live]
             reg = (np.cumsum(sz) - sz) // R
             survived = np.bincount(reg, weights=np.where(heap.gen_np[eden_live] != DEAD, sz, 0),
                                    minlength=eden_regions)[:eden_regions]
             # the youngest region (allocated last) has age 0
-            a.record_survival([b / R for b in survived[::-1].tolist()])
+            a.record_survival([b / R for b in survived[::-1].tolist()], update)
+        if surv_before.size:
+            # the survivor regions' own group (``_survivor_surv_rate_group``), same rule
+            a.survivor.record(self.region_survival(surv_before), update)
         st["last_young_pause_ms"] = ns / 1e6
         return True
+
+    def region_survival(self, ids: np.ndarray) -> list[float]:
+        """Survival rate per region of objects laid out in ``ids`` order from a region
+        boundary, by age (0 = the region filled last), after a collection."""
+        heap, R = self.heap, self.R
+        sz = heap.size[ids]
+        reg = (np.cumsum(sz) - sz) // R
+        n = int(reg[-1]) + 1
+        survived = np.bincount(reg, weights=np.where(heap.gen_np[ids] != DEAD, sz, 0),
+                               minlength=n)[:n]
+        return [b / R for b in survived[::-1].tolist()]
 
     def eager_reclaim(self) -> np.ndarray:
         """Dead humongous type arrays (no slots) that no old object, survivor or register
@@ -693,6 +776,7 @@ class G1Run:
         self.marking = self.mixed_phase = self.prepare_mixed = self.conc_start_next = False
         self.candidates = []
         self.surv_regions = 0
+        p.analytics.survivor = SurvRateGroup()          # _survivor_surv_rate_group->reset()
         heap.surv = np.empty(0, dtype=np.int64)
         heap.from_used = 0
         heap.eden_spill = 0
@@ -729,8 +813,4 @@ class G1Run:
         if (ok and not self.marking and not self.mixed_phase and not self.prepare_mixed
                 and self.old_regions() * self.R > p.ihop_bytes):
             self.conc_start_next = True
-        extra = 0.0
-        if self.mixed_phase and self.candidates:
-            n_min = -(-self.candidates_at_marking // G1_MIXED_GC_COUNT_TARGET)
-            extra = n_min * p.analytics.non_young_other.predict()
-        self.after_collection(extra)
+        self.after_collection()
