@@ -763,6 +763,62 @@ def test_g1_first_young_collection_eden(threads, eden_regions):
     assert under.gc_counts["minor"] == 0 and over.gc_counts["minor"] == 1
 
 
+def g1_policy(heap_mb, **params):
+    from memcompare_jvm.g1 import G1Policy
+    return G1Policy(Params(collector="g1", heap_mb=heap_mb, **params), heap_mb * MiB)
+
+
+def test_g1_young_target_keeps_the_reserve_out_of_the_space_check():
+    # JDK 17 calculate_young_list_target_length: will_fit counts the free regions less the
+    # G1ReservePercent reserve. 64 regions, reserve ceil(6.4) = 7, so 57; with a pause goal
+    # that never binds only the space check decides: 2.2 (safety: 100/50 × 110/100) × the
+    # predicted survivors 0.4 × (e + 1) regions must fit in 57 − e regions: e = 29 fits
+    # (26.4 ≤ 28), e = 30 does not (27.28 > 27). (Without the reserve: 33. HotSpot 17 at
+    # 256 MiB with -XX:MaxGCPauseMillis=100000 logs "Eden regions: 5->0(119)": 252 free
+    # regions less 26 reserved, 0.88 (e + 1) ≤ 226 − e gives 119.)
+    p = g1_policy(64, max_gc_pause_ms=100000, gc_threads=4)
+    assert p.young_target(0, 64) == 29
+    assert g1_policy(256, max_gc_pause_ms=100000).young_target(0, 252) == 119
+
+
+def test_g1_young_target_is_the_minimum_before_mixed_collections():
+    # JDK 17 young_list_target_lengths: outside the young-only phase the target is the desired
+    # minimum, G1NewSizePercent 5 % of 64 regions = 3 (and at least survivors + 1)
+    p = g1_policy(64)
+    assert p.young_target(1, 50, young_only=False) == 3
+    assert p.young_target(4, 50, young_only=False) == 5
+    assert p.young_target(1, 50) > 3
+
+
+def test_g1_base_time_prices_the_survivor_regions():
+    # predict_base_elapsed_time_ms + predict_survivor_regions_evac_time, 4 GC threads, fresh
+    # sequences (one seed each, so a prediction is 2 × the seed): constant other 10 ms, no
+    # cards; one full survivor region costs young other 0.3 ms + 1 MiB × its survival 0.8
+    # (InitialSurvivorRate 0.4 doubled) × 0.00003 ms/B = 25.166 ms; while marking (fewer
+    # than 3 during-marking samples) the copy costs 1.1 times that
+    a = g1_policy(64, gc_threads=4).analytics
+    assert a.base_time_ms() == pytest.approx(10.0)
+    assert a.base_time_ms([MiB]) == pytest.approx(10.0 + 0.3 + MiB * 0.8 * 0.00003)
+    assert a.base_time_ms([MiB, MiB // 2]) == pytest.approx(
+        10.0 + 0.6 + 1.5 * MiB * 0.8 * 0.00003)
+    assert a.base_time_ms([MiB], marking=True) == pytest.approx(
+        10.0 + 0.3 + 1.1 * MiB * 0.8 * 0.00003)
+
+
+def test_g1_survival_predictors_fill_in_only_outside_marking():
+    # G1SurvRateGroup::fill_in_last_surv_rates: after 3 regions survive at 1.0, a collection
+    # of one region at 0.0 gives the ages beyond it that 0.0 as a sample, unless the
+    # collection ran during marking (should_update_surv_rate_group_predictors)
+    from memcompare_jvm.g1 import SurvRateGroup
+    g, h = SurvRateGroup(), SurvRateGroup()
+    for grp in (g, h):
+        grp.record([1.0, 1.0, 1.0], True)
+    g.record([0.0], True)
+    h.record([0.0], False)
+    assert g.preds[2].num == 2 and g.preds[2].last == 0.0
+    assert h.preds[2].num == 1 and h.preds[2].last == 1.0
+
+
 def test_g1_marks_and_runs_mixed_collections_when_old_passes_the_ihop():
     # message-buffer keeps a 20 000-message window (≈20 MiB) in a 32 MiB heap: old passes 45 %
     # of the heap, marking starts, and mixed collections reclaim old regions
