@@ -830,6 +830,23 @@ def test_g1_marks_and_runs_mixed_collections_when_old_passes_the_ihop():
     assert r.metrics["gc_counts"].get("full", 0) == 0
 
 
+def test_g1_cleanup_follows_the_remembered_set_rebuild():
+    # g1ConcurrentMarkThread.cpp (JDK 17): Remark, then Concurrent Rebuild Remembered Sets,
+    # then the Cleanup pause. Once the ring has moved on, the window's old regions hold
+    # garbage (live below 85 %), so the rebuild has work and Cleanup comes at a later
+    # collection request than Remark, with a young collection between (the first cycle,
+    # whose old regions are all fully live, has nothing to rebuild). HotSpot 17 on
+    # message-buffer at 64 MiB: "Pause Remark", a young pause, then "Pause Cleanup".
+    trace = memcompare.record("message-buffer", messages=100000, window=20000)
+    _, out = run(trace, collector="g1", heap_mb=32)
+    kinds = [k for k in out.pause_kind if k in ("remark", "cleanup", "minor", "mixed")]
+    remarks = [j for j, k in enumerate(kinds) if k == "remark"]
+    assert len(remarks) >= 2
+    assert kinds.count("cleanup") in (len(remarks), len(remarks) - 1)
+    between = [kinds[j + 1] for j in remarks[1:] if j + 2 < len(kinds)]
+    assert between and all(k in ("minor", "mixed") for k in between)
+
+
 def test_g1_dead_humongous_byte_arrays_are_reclaimed_by_young_collections():
     # 40 dead 600 KiB byte arrays (humongous with 1 MiB regions) and 40 MiB of small garbage:
     # eager reclaim frees them at young collections, no marking needed

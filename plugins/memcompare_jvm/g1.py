@@ -14,14 +14,17 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
   a type array) that nothing refers to is reclaimed at the next young collection
   (``G1EagerReclaimHumongousObjects``, g1YoungCollector.cpp: in JDK 17 only type arrays are
   candidates); the others at remark or in a full collection.
-- **Young sizing** (g1YoungGenSizer.cpp, g1Policy.cpp): young is ``G1NewSizePercent`` 5 % ..
-  ``G1MaxNewSizePercent`` 60 % of the regions; within that the young length is the largest
-  that G1's pause prediction fits in ``MaxGCPauseMillis`` (``calculate_young_desired_length``
-  → ``calculate_desired_eden_length_by_pause``: binary search with ``G1YoungLengthPredictor::
-  will_fit``: base time + young other time + predicted eden copy time ≤ the goal, and the
-  expected copy × 2.2 safety factor fits the free regions), then limited by the free regions
-  and the ``G1ReservePercent`` 10 % reserve (``calculate_young_target_length``). The MMU goal
-  (``calculate_desired_eden_length_by_mmu``) is 0 regions with the default
+- **Young sizing** (g1YoungGenSizer.cpp, g1Policy.cpp as of JDK 17: ``young_list_target_
+  lengths``, ``calculate_young_list_target_length``): young is ``G1NewSizePercent`` 5 % ..
+  ``G1MaxNewSizePercent`` 60 % of the regions, the maximum capped by the free regions less the
+  ``G1ReservePercent`` 10 % reserve (the minimum wins a clash). In the young-only phase the
+  young length is the largest that G1's pause prediction fits in ``MaxGCPauseMillis`` (binary
+  search with ``G1YoungLengthPredictor::will_fit``: base time + young other time + predicted
+  eden copy time ≤ the goal, and the expected copy × 2.2 safety factor fits the free regions
+  *less the reserve*); the base time includes the survivor regions' own predicted evacuation
+  (``predict_survivor_regions_evac_time``). Between the "Prepare Mixed" collection and the end
+  of the mixed ones the target is the minimum ("do the next GC as soon as possible"). The MMU
+  term (``calculate_young_list_desired_min_length``) is 0 with the default
   ``GCPauseIntervalMillis`` = goal + 1 ms and is left out.
 - **Predictions** (g1Analytics.cpp, g1Predictions.hpp, utilities/numberSeq.cpp): each sequence
   is a decaying average (α = 0.7) with a decaying variance; a prediction is the average plus
@@ -30,11 +33,16 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
   for ``ParallelGCThreads`` (constant other 5 ms, young other per region 0.3/0.2/0.2/0.15/..
   ms, copy 0.00006/0.00003/0.00003/0.000015/.. ms per byte) and fed after every collection
   with the model's own simulated times, so the young length adapts to the model's costs as
-  HotSpot's adapts to measured ones. Eden survival is predicted per region age
+  HotSpot's adapts to measured ones; while marking or rebuilding runs, the copy cost goes to
+  its own unseeded sequence and is predicted as 1.1 × the young-only one until that has 3
+  samples (``predict_object_copy_time_ms_during_cm``). Eden survival is predicted per region age
   (g1SurvRateGroup.cpp: age 0 = the region allocated last; the first predictor is seeded with
   ``InitialSurvivorRate`` 0.4 and the prediction for n regions starts as 0.4 × (n + 1); a new
   age gets an empty predictor, so ages first seen dying predict no survival; ages beyond the
-  predictors take the last prediction). With these rules the first young length is 13
+  predictors take the last prediction; after a young-only collection outside marking the
+  ages beyond its regions take its oldest region's rate, ``fill_in_last_surv_rates``).
+  Survivor regions have their own group (``_survivor_surv_rate_group``), reset by a full
+  collection. With these rules the first young length is 13
   regions with 4 GC threads and 6 with 2 on a 64 MiB heap — HotSpot 17's own (-Xlog:gc+heap).
 - **Survivors and tenuring** (g1Policy.cpp ``update_survivors_policy``): at most
   ceil(young target / ``SurvivorRatio``) survivor regions; the tenuring threshold from the age
@@ -46,10 +54,12 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
   with a humongous allocation), the next young collection is a *concurrent start*. Marking
   runs concurrently from a snapshot at its start (SATB: what was unreachable then is dead;
   what reached the old generation since is live), its CPU concurrent work; the model ends it
-  at the first collection request after its work is done with the Remark and Cleanup pauses,
-  where completely empty
-  old regions and dead humongous objects are freed (g1ConcurrentMark.cpp
-  ``remark``/``cleanup``).
+  at the first collection request after its work is done with the Remark pause, where
+  completely empty old regions and dead humongous objects are freed (g1ConcurrentMark.cpp
+  ``remark``); the remembered sets of the old regions below ``G1MixedGCLiveThresholdPercent``
+  are then rebuilt concurrently (their live objects at the marking costs), and the Cleanup
+  pause, which chooses the mixed candidates, comes at the first collection request after
+  that (g1ConcurrentMarkThread.cpp's phase order).
 - **Mixed collections** (g1CollectionSetChooser.cpp, g1CollectionSet.cpp
   ``finalize_old_part``, g1Policy.cpp ``next_gc_should_be_mixed``): old regions whose live
   bytes are below ``G1MixedGCLiveThresholdPercent`` 85 % of a region are candidates, most
@@ -380,6 +390,8 @@ class G1Run:
         self.R = policy.R
         self.st = out.stats
         self.marking = False          # concurrent marking in progress
+        self.rebuilding = False       # between Remark and Cleanup (rebuilding remembered sets)
+        self.mk = None                # Remark's liveness, for Cleanup
         self.conc_start_next = False  # the next young collection starts marking
         self.mixed_phase = False      # candidates chosen, mixed collections to come
         self.prepare_mixed = False    # the next collection is the last young-only one
@@ -691,20 +703,25 @@ class G1Run:
                         + int(heap.nslots[live].sum()) * c.mark_ns_per_slot) / threads
         self.mark_start = self.at
 
-    def finish_marking(self, i: int) -> None:
-        """Remark and Cleanup: liveness per old region, empty regions and dead humongous
-        objects freed, mixed candidates chosen."""
+    def remark(self, i: int) -> None:
+        """The Remark pause (g1ConcurrentMark.cpp ``G1ConcurrentMark::remark``): marking ends,
+        completely empty old regions and dead humongous objects are freed at once
+        (``G1UpdateRemSetTrackingBeforeRebuildTask``), and the remembered sets of the old
+        regions that may become mixed candidates — live bytes below
+        ``G1MixedGCLiveThresholdPercent`` (g1RemSetTrackingPolicy.cpp ``update_before_
+        rebuild``) — are rebuilt concurrently next (g1ConcurrentMarkThread.cpp: Concurrent
+        Rebuild Remembered Sets, then the Cleanup pause); marking counts as in progress
+        (``mark_or_rebuild_in_progress``) until Cleanup."""
         m, heap, out, c, R = self.m, self.heap, self.out, self.m.costs, self.R
-        self.marking = False
         # SATB: dead = old at the snapshot and unreachable then (it cannot become reachable)
         mk = self.snap_live | ~self.snap_old
         self.snap_live = self.snap_old = None
+        self.mk = mk
         ids = heap.old_ids.view().copy()
         live = mk[ids]
         # the concurrent mark's work on other cores (G1ConcurrentMark)
         out.concurrent_ns += self.mark_ns * max((self.m.params.gc_threads + 2) // 4, 1)
         m._pause(out, i, "remark", c.g1_remark_pause_ns, 0.0)
-        m._pause(out, i, "cleanup", c.g1_cleanup_pause_ns, 0.0)
         self.st["remark_pauses"] += 1
         reg = heap.addr[ids] // R
         nreg = self.old_regions() + 1
@@ -718,14 +735,33 @@ class G1Run:
         empty &= used
         dead_hum = ids[hum & ~live]
         freed = ids[(empty[reg] & ~hum) | (hum & ~live)]
+        # the rebuild: every live object of the regions below the threshold is scanned (its
+        # slots too) on the concurrent threads, at the marking costs (G1RebuildRemSetTask)
+        low = (live_bytes < R * G1_MIXED_GC_LIVE_THRESHOLD_PERCENT / 100) & ~hum_regions & used
+        scan = ids[live & low[reg] & ~hum]
+        threads = max((self.m.params.gc_threads + 2) // 4, 1)
+        self.rebuild_ns = (scan.size * c.mark_ns_per_object
+                           + int(heap.nslots[scan].sum()) * c.mark_ns_per_slot) / threads
+        self.rebuilding = True
+        self.rebuild_start = i
         if freed.size:
             self.drop(empty, dead_hum)
             heap.gen_np[freed] = DEAD
             if dead_hum.size:
                 gone = set(dead_hum.tolist())
                 self.humongous_ids = [h for h in self.humongous_ids if h not in gone]
-            # reclaimed at the cleanup pause: the safety oracle checks them; not a collection
+            # reclaimed at the remark pause: the safety oracle checks them; not a collection
             out.collections.append((max(i - 1, 0), freed))
+
+    def cleanup(self, i: int) -> None:
+        """The Cleanup pause after the rebuild (``G1ConcurrentMark::cleanup``,
+        ``G1Policy::record_concurrent_mark_cleanup_end``): mixed candidates chosen
+        (g1CollectionSetChooser.cpp) from Remark's liveness; marking is over."""
+        m, heap, out, c, R = self.m, self.heap, self.out, self.m.costs, self.R
+        self.marking = self.rebuilding = False
+        mk, self.mk = self.mk, None
+        out.concurrent_ns += self.rebuild_ns * max((self.m.params.gc_threads + 2) // 4, 1)
+        m._pause(out, i, "cleanup", c.g1_cleanup_pause_ns, 0.0)
         # candidates: non-humongous old regions below the live threshold, most garbage first
         ids = heap.old_ids.view().copy()
         if ids.size == 0:
@@ -774,6 +810,7 @@ class G1Run:
         # G1FullCollector: everything live is compacted into old regions; marking, mixed
         # candidates and the young sizing start over (record_full_collection_end)
         self.marking = self.mixed_phase = self.prepare_mixed = self.conc_start_next = False
+        self.rebuilding, self.mk = False, None
         self.candidates = []
         self.surv_regions = 0
         p.analytics.survivor = SurvRateGroup()          # _survivor_surv_rate_group->reset()
@@ -795,8 +832,11 @@ class G1Run:
             return
         self.humongous_gc = False
         self.at = i
-        if self.marking and self.clock[i] - self.clock[self.mark_start] >= self.mark_ns:
-            self.finish_marking(i)
+        if (self.marking and not self.rebuilding
+                and self.clock[i] - self.clock[self.mark_start] >= self.mark_ns):
+            self.remark(i)
+        if self.rebuilding and self.clock[i] - self.clock[self.rebuild_start] >= self.rebuild_ns:
+            self.cleanup(i)
         mixed = self.mixed_phase
         if self.prepare_mixed:
             self.prepare_mixed = False
