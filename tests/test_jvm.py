@@ -830,6 +830,28 @@ def test_g1_marks_and_runs_mixed_collections_when_old_passes_the_ihop():
     assert r.metrics["gc_counts"].get("full", 0) == 0
 
 
+def test_g1_adaptive_ihop_threshold():
+    # g1IHOPControl.cpp G1AdaptiveIHOPControl, 64 MiB: until 3 marking lengths and 3 old-gen
+    # allocation rates are known the threshold is the static 45 % (30 198 988 B); then it is
+    # the heap less G1ReservePercent 10 + G1HeapWastePercent 5 (57 042 534 B) less the
+    # predicted marking length × allocation rate and the last unrestrained young length.
+    # Three equal samples (alpha 0.05) of 0.01 s and 100 MB/s predict 0.01 × (1 + 0.5 ×
+    # (5 − 3) / 2) = 0.015 s and 150 MB/s: 2 250 000 B; with 5 young regions (5 MiB) the
+    # threshold is 57 042 534 − 2 250 000 − 5 242 880 = 49 549 654 B.
+    p = g1_policy(64)
+    assert p.ihop_threshold() == int(45 * 64 * MiB / 100)
+    for _ in range(3):
+        p.marking_times.add(0.01)
+        p.alloc_rates.add(100e6)
+    p.unrestrained_young = 5
+    assert p.ihop_threshold() == int(64 * MiB * 0.85) - 2_250_000 - 5 * MiB
+    static = g1_policy(64, adaptive_ihop=False)
+    for _ in range(3):
+        static.marking_times.add(0.01)
+        static.alloc_rates.add(100e6)
+    assert static.ihop_threshold() == int(45 * 64 * MiB / 100)
+
+
 def test_g1_cleanup_follows_the_remembered_set_rebuild():
     # g1ConcurrentMarkThread.cpp (JDK 17): Remark, then Concurrent Rebuild Remembered Sets,
     # then the Cleanup pause. Once the ring has moved on, the window's old regions hold

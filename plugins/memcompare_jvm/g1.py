@@ -118,6 +118,10 @@ INITIAL_SURVIVOR_RATE = 0.4
 TARGET_PLAB_WASTE_PCT = 10
 #: numberSeq.hpp DEFAULT_ALPHA_VALUE
 ALPHA = 0.7
+#: g1IHOPControl.cpp: G1AdaptiveIHOPControl's sequences are TruncatedSeq(10, 0.05);
+#: g1_globals.hpp G1AdaptiveIHOPNumInitialSamples
+IHOP_ALPHA = 0.05
+IHOP_INITIAL_SAMPLES = 3
 #: g1Analytics.cpp defaults, indexed by min(ParallelGCThreads - 1, 7)
 CONSTANT_OTHER_MS = [5.0] * 8
 YOUNG_OTHER_PER_REGION_MS = [0.3, 0.2, 0.2, 0.15, 0.15, 0.12, 0.12, 0.1]
@@ -145,7 +149,8 @@ class Seq:
     """``TruncatedSeq``'s decaying average and variance (numberSeq.cpp ``AbsSeq::add``) and
     ``G1Predictions::predict`` (g1Predictions.hpp)."""
 
-    def __init__(self, first: float | None = None):
+    def __init__(self, first: float | None = None, alpha: float = ALPHA):
+        self.alpha = alpha
         self.num = 0
         self.davg = 0.0
         self.dvar = 0.0
@@ -158,9 +163,10 @@ class Seq:
         if self.num == 0:
             self.davg, self.dvar = v, 0.0
         else:
-            self.davg = (1.0 - ALPHA) * v + ALPHA * self.davg
+            a = self.alpha
+            self.davg = (1.0 - a) * v + a * self.davg
             diff = v - self.davg
-            self.dvar = (1.0 - ALPHA) * diff * diff + ALPHA * self.dvar
+            self.dvar = (1.0 - a) * diff * diff + a * self.dvar
         self.num += 1
 
     def predict(self) -> float:
@@ -281,10 +287,33 @@ class G1Policy:
         # g1Arguments.cpp: "The default pause time target in G1 is 200ms"
         self.pause_goal_ms = float(p.max_gc_pause_ms if p.max_gc_pause_ms is not None else 200)
         self.ihop_bytes = int(p.ihop_percent * self.n * self.R / 100.0)
+        self.adaptive_ihop = p.adaptive_ihop
+        self.marking_times = Seq(alpha=IHOP_ALPHA)     # s of mutator time, start -> mixed
+        self.alloc_rates = Seq(alpha=IHOP_ALPHA)       # old-gen bytes per s of mutator time
+        self.unrestrained_young = 0                    # regions (young_list_target_lengths)
         self.survivor_ratio = p.survivor_ratio
         self.analytics = Analytics(p.gc_threads)
         self.initial_threshold = p.max_tenuring_threshold
         self.avg_promoted = None
+
+    # -- IHOP ---------------------------------------------------------------------------------
+    def ihop_threshold(self) -> int:
+        """``get_conc_mark_start_threshold``: static, the ``InitiatingHeapOccupancyPercent`` of
+        the heap; adaptive (``G1AdaptiveIHOPControl``) once it has 3 marking lengths and 3
+        allocation rates: the heap less ``G1ReservePercent`` + ``G1HeapWastePercent``
+        (``actual_target_threshold``) less what is predicted to be needed during marking —
+        predicted marking length × predicted old-gen allocation rate + the last unrestrained
+        young length."""
+        p = self
+        if not (self.adaptive_ihop and p.marking_times.num >= IHOP_INITIAL_SAMPLES
+                and p.alloc_rates.num >= IHOP_INITIAL_SAMPLES):
+            return self.ihop_bytes
+        heap = self.n * self.R
+        internal = int(min(heap * (100.0 - G1_RESERVE_PERCENT - G1_HEAP_WASTE_PERCENT) / 100.0,
+                           heap * (100.0 - G1_HEAP_WASTE_PERCENT) / 100.0))
+        need = int(p.marking_times.predict() * p.alloc_rates.predict()) \
+            + self.unrestrained_young * self.R
+        return internal - need if need < internal else 0
 
     # -- tlab.py's questions ------------------------------------------------------------------
     def old_takes_outside_tlab(self, size: int, almost_full: bool) -> bool:
@@ -350,6 +379,8 @@ class G1Policy:
                 target = base_min + self.eden_by_pause(desired_min - base_min,
                                                        desired_max - base_min,
                                                        base_free, base_ms, marking)
+        # the length before the reserve and the bounds: the IHOP control's young size
+        self.unrestrained_young = target
         absolute_max = free - self.reserve if free > self.reserve else 0
         desired_max = min(desired_max, absolute_max)
         target = min(target, desired_max)
@@ -401,6 +432,11 @@ class G1Run:
         self.target = 0
         self.cards = 0
         self.humongous_ids: list[int] = []
+        # the IHOP control's inputs (g1Policy.cpp update_ihop_prediction): the event of the
+        # last pause, the humongous regions after it, the concurrent start's end
+        self.last_gc_i = 0
+        self.hum_regions_after_gc = 0
+        self.cs_end_i: int | None = None
 
     # -- regions --------------------------------------------------------------------------------
     def old_regions(self) -> int:
@@ -500,7 +536,7 @@ class G1Run:
         s = int(self.hsize[k])
         p = self.policy
         if (not self.marking and not self.mixed_phase and not self.prepare_mixed
-                and self.old_regions() * self.R + s > p.ihop_bytes
+                and self.old_regions() * self.R + s > p.ihop_threshold()
                 and not self.conc_start_next):
             # need_to_start_conc_mark("concurrent humongous allocation"): a young collection
             # with concurrent start first
@@ -765,6 +801,7 @@ class G1Run:
         # candidates: non-humongous old regions below the live threshold, most garbage first
         ids = heap.old_ids.view().copy()
         if ids.size == 0:
+            self.cs_end_i = None
             return
         reg = heap.addr[ids] // R
         hum = np.isin(ids, np.array(self.humongous_ids, dtype=np.int64))
@@ -790,6 +827,7 @@ class G1Run:
             self.prepare_mixed = True
         else:
             self.candidates = []
+            self.cs_end_i = None               # no mixed collections: no marking length
 
     def full(self, i: int, eden_ids: np.ndarray) -> None:
         m, heap, p, st, out = self.m, self.heap, self.policy, self.st, self.out
@@ -844,13 +882,41 @@ class G1Run:
         conc_start = self.conc_start_next and not self.marking
         if conc_start:
             self.st["concurrent_start_gcs"] += 1
+        promoted = self.st["promoted_bytes"]
         ok = self.young(i, eden_ids, mixed)
         if not ok:
             self.full(i, eden_ids)
+            self.cs_end_i = None               # abort_time_to_mixed_tracking
         elif conc_start:
             self.start_marking()
         # maybe_start_marking: IHOP at the end of a young collection
         if (ok and not self.marking and not self.mixed_phase and not self.prepare_mixed
-                and self.old_regions() * self.R > p.ihop_bytes):
+                and self.old_regions() * self.R > p.ihop_threshold()):
             self.conc_start_next = True
         self.after_collection()
+        if ok:
+            self.update_ihop(i, mixed, conc_start, self.st["promoted_bytes"] - promoted)
+        self.last_gc_i = i
+
+    def update_ihop(self, i: int, mixed: bool, conc_start: bool, promoted: int) -> None:
+        """``update_ihop_prediction`` after a young or mixed collection: a young-only one
+        reports the old generation's growth (promotions and new humongous regions,
+        ``G1OldGenAllocationTracker``) over the mutator time since the last pause, and the
+        unrestrained young length; the first mixed one the mutator time since the concurrent
+        start ended (``G1ConcurrentStartToMixedTimeTracker``: pauses excluded, which the
+        mutator clock is by construction)."""
+        p, R = self.policy, self.R
+        hum = sum(-(-int(self.heap.size[h]) // R) for h in self.humongous_ids)
+        growth = promoted + max(hum - self.hum_regions_after_gc, 0) * R
+        self.hum_regions_after_gc = hum
+        mutator_s = float(self.clock[i] - self.clock[self.last_gc_i]) / 1e9
+        if mixed:
+            if self.cs_end_i is not None:
+                t = float(self.clock[i] - self.clock[self.cs_end_i]) / 1e9
+                if t > 1e-6:
+                    p.marking_times.add(t)
+                self.cs_end_i = None
+        elif mutator_s > 1e-6:
+            p.alloc_rates.add(growth / mutator_s)
+        if conc_start:
+            self.cs_end_i = i
