@@ -852,6 +852,24 @@ def test_g1_adaptive_ihop_threshold():
     assert static.ihop_threshold() == int(45 * 64 * MiB / 100)
 
 
+def test_g1_candidate_pruning_decides_mixed_collections():
+    # G1CollectionSetChooser::prune + next_gc_should_be_mixed (JDK 17), 64 MiB heap: 5 % =
+    # 3 355 443 B may be left behind. Mixed collections follow whenever a candidate is left.
+    from memcompare_jvm.g1 import prune_candidates
+    heap = 64 * MiB
+    # one candidate: no pruning below the minimum old regions (ceil(1 / 8) = 1)
+    assert prune_candidates([100_000], heap) == 1
+    # three small ones: 0.7 + 0.8 + 0.9 MB ≤ 3.36 MB, and the closure only stops once it has
+    # dropped more than 3 − 1 = 2, so all three go: no mixed collection
+    assert prune_candidates([900_000, 800_000, 700_000], heap) == 0
+    # 0.9 + 1.0 MB dropped, adding 2.0 MB would exceed the waste: one is kept
+    assert prune_candidates([2_000_000, 1_000_000, 900_000], heap) == 1
+    # nine regions (minimum ceil(9 / 8) = 2): it stops after dropping 8 (> 9 − 2), so one
+    # is kept even when all are tiny; 0.5 MB each: 6 dropped (3.0 MB), a 7th would exceed
+    assert prune_candidates([10_000] * 9, heap) == 1
+    assert prune_candidates([500_000] * 9, heap) == 3
+
+
 def test_g1_cleanup_follows_the_remembered_set_rebuild():
     # g1ConcurrentMarkThread.cpp (JDK 17): Remark, then Concurrent Rebuild Remembered Sets,
     # then the Cleanup pause. Once the ring has moved on, the window's old regions hold

@@ -176,6 +176,26 @@ class Seq:
         return max(self.davg + G1_CONFIDENCE_PERCENT / 100.0 * sd, 0.0)
 
 
+def prune_candidates(reclaimable: list[int], heap_bytes: int) -> int:
+    """``G1CollectionSetChooser::prune`` (JDK 17) on candidates sorted most reclaimable first:
+    how many are kept. Only when there are more than the minimum old regions of a mixed
+    collection (ceil(n / ``G1MixedGCCountTarget``)): from the least reclaimable end, regions
+    are dropped while their reclaimable bytes together stay within ``G1HeapWastePercent`` of
+    the heap, until more than n − that minimum have been dropped (``G1PruneRegionClosure``)."""
+    n = len(reclaimable)
+    min_old = -(-n // G1_MIXED_GC_COUNT_TARGET)
+    if min_old >= n:
+        return n
+    max_pruned, allowed = n - min_old, heap_bytes * G1_HEAP_WASTE_PERCENT // 100
+    pruned = wasted = 0
+    for r in reversed(reclaimable):
+        if pruned > max_pruned or wasted + r > allowed:
+            break
+        wasted += r
+        pruned += 1
+    return n - pruned
+
+
 class SurvRateGroup:
     """``G1SurvRateGroup`` (g1SurvRateGroup.cpp): one survival predictor per region age (age 0
     = the region added last), seeded by ``reset`` with ``InitialSurvivorRate`` 0.4."""
@@ -709,14 +729,10 @@ class G1Run:
             + int(heap.nslots[live].sum()) * c.scan_ns_per_slot
         # the moved objects' slots that point into the survivors dirty their new cards
         self.remset()
-        if not self.candidates or self.reclaimable() <= p.n * R * G1_HEAP_WASTE_PERCENT / 100:
+        # next_gc_should_be_mixed("continue mixed GCs"): while candidates are left
+        if not self.candidates:
             self.mixed_phase = False
-            self.candidates = []
         return int(regs.size), work, dead
-
-    def reclaimable(self) -> int:
-        heap = self.heap
-        return sum(int(heap.size[ids[heap.gen_np[ids] == OLD]].sum()) for ids in self.candidates)
 
     def start_marking(self) -> None:
         """After the concurrent-start pause: the snapshot-at-the-beginning (SATB) marking
@@ -815,18 +831,28 @@ class G1Run:
         ok = (~hum_r) & (live_b < R * G1_MIXED_GC_LIVE_THRESHOLD_PERCENT / 100) & (used_b > 0)
         if 0 <= top_r < nreg:
             ok[top_r] = False                      # the current allocation region
-        garbage = used_b - live_b
+        # HeapRegion::reclaimable_bytes: the region's capacity less its live bytes; the most
+        # reclaimable first (G1CollectionSetChooser orders by reclaimable bytes per predicted
+        # time, which for equal regions is this order)
+        reclaim = R - live_b
         regs = np.flatnonzero(ok)
-        regs = regs[np.argsort(-garbage[regs], kind="stable")]
+        regs = regs[np.argsort(-reclaim[regs], kind="stable")]
+        # G1CollectionSetChooser::prune (JDK 17): from the least reclaimable end, drop
+        # regions while their reclaimable bytes together stay within G1HeapWastePercent of
+        # the heap, at most (candidates − the minimum old regions per mixed collection) + 1
+        # of them (G1PruneRegionClosure stops once it has pruned more than that)
+        regs = regs[:prune_candidates(reclaim[regs].astype(np.int64).tolist(),
+                                      self.policy.n * R)]
         order = np.argsort(reg, kind="stable")
         starts = np.searchsorted(reg[order], regs)
         ends = np.searchsorted(reg[order], regs, side="right")
         self.candidates = [ids[order[s:e]] for s, e in zip(starts.tolist(), ends.tolist())]
         self.candidates_at_marking = len(self.candidates)
-        if self.reclaimable() > self.policy.n * R * G1_HEAP_WASTE_PERCENT / 100:
+        # record_concurrent_mark_cleanup_end / next_gc_should_be_mixed (JDK 17): mixed
+        # collections follow whenever candidates are left after pruning
+        if self.candidates:
             self.prepare_mixed = True
         else:
-            self.candidates = []
             self.cs_end_i = None               # no mixed collections: no marking length
 
     def full(self, i: int, eden_ids: np.ndarray) -> None:
