@@ -60,14 +60,22 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
   are then rebuilt concurrently (their live objects at the marking costs), and the Cleanup
   pause, which chooses the mixed candidates, comes at the first collection request after
   that (g1ConcurrentMarkThread.cpp's phase order).
+- **IHOP** (g1IHOPControl.cpp ``G1AdaptiveIHOPControl``, on by default as
+  ``-XX:+G1UseAdaptiveIHOP``; ``adaptive_ihop = false`` is ``G1StaticIHOPControl``): after 3
+  marking lengths (mutator time from the concurrent start to the first mixed collection,
+  ``G1ConcurrentStartToMixedTimeTracker``) and 3 old-generation allocation rates (promotions
+  and new humongous regions per mutator second, ``G1OldGenAllocationTracker``), both
+  sequences with alpha 0.05, the threshold is the heap less ``G1ReservePercent`` +
+  ``G1HeapWastePercent`` less predicted length × rate and the last unrestrained young length.
 - **Mixed collections** (g1CollectionSetChooser.cpp, g1CollectionSet.cpp
-  ``finalize_old_part``, g1Policy.cpp ``next_gc_should_be_mixed``): old regions whose live
-  bytes are below ``G1MixedGCLiveThresholdPercent`` 85 % of a region are candidates, most
-  garbage first; if their reclaimable bytes exceed ``G1HeapWastePercent`` 5 % of the heap the
+  ``finalize_old_part``, g1Policy.cpp ``next_gc_should_be_mixed``, JDK 17): old regions whose
+  live bytes are below ``G1MixedGCLiveThresholdPercent`` 85 % of a region are candidates, the
+  most reclaimable (capacity less live bytes) first; ``prune`` drops the least reclaimable
+  while together they stay within ``G1HeapWastePercent`` 5 % of the heap; if any are left the
   next young collection is the last young-only one ("Prepare Mixed") and mixed collections
   follow, each adding at least ceil(candidates / ``G1MixedGCCountTarget`` 8) and at most
   ``G1OldCSetRegionThresholdPercent`` 10 % of the regions while the predicted pause fits,
-  until the candidates left reclaim no more than 5 % of the heap.
+  until no candidate is left.
 - **Remembered sets and the post-write barrier** (g1BarrierSet.inline.hpp,
   g1BarrierSetAssembler_x86.cpp ``g1_write_barrier_post``): every non-null reference store
   runs the barrier's filters; a store into an old object dirties and enqueues its card, which
@@ -84,9 +92,10 @@ collection compacts humongous objects like others; marking lasts its work (the s
 live objects and slots at the full collection's marking costs, over ``ConcGCThreads``) of
 mutator time and ends at the first collection request after that; a mixed collection
 evacuates what is reachable from the registers (remembered-set entries from dead old objects
-keep a little more alive in HotSpot); no adaptive IHOP (needs three completed marking cycles,
-``G1AdaptiveIHOPNumInitialSamples``, before it changes the threshold), no SATB pre-barrier
-cost, no periodic or preventive collections. Footprint: the sum of the peak bytes each kind
+keep a little more alive in HotSpot); the old-generation allocation the IHOP control sees is
+every promoted byte (HotSpot 17's tracker counts promotions into PLABs only, so objects it
+promotes outside PLABs raise its threshold; docs/native-jvm.md); no root-region scan, no
+SATB pre-barrier cost, no periodic or preventive collections. Footprint: the sum of the peak bytes each kind
 of region (eden, survivor, old and humongous) has held, at most the heap.
 """
 from __future__ import annotations
