@@ -93,8 +93,9 @@ live objects and slots at the full collection's marking costs, over ``ConcGCThre
 mutator time and ends at the first collection request after that; a mixed collection
 evacuates what is reachable from the registers (remembered-set entries from dead old objects
 keep a little more alive in HotSpot); the old-generation allocation the IHOP control sees is
-every promoted byte (HotSpot 17's tracker counts promotions into PLABs only, so objects it
-promotes outside PLABs raise its threshold; docs/native-jvm.md); no root-region scan, no
+every promoted byte (HotSpot 17's -Xlog:gc+ihop shows as "recent allocation size" only what
+it promoted into PLABs, not the objects it allocated directly in old regions, which then
+raise its threshold; docs/native-jvm.md); no root-region scan, no
 SATB pre-barrier cost, no periodic or preventive collections. Footprint: the sum of the peak bytes each kind
 of region (eden, survivor, old and humongous) has held, at most the heap.
 """
