@@ -763,6 +763,62 @@ def test_g1_first_young_collection_eden(threads, eden_regions):
     assert under.gc_counts["minor"] == 0 and over.gc_counts["minor"] == 1
 
 
+def g1_policy(heap_mb, **params):
+    from memcompare_jvm.g1 import G1Policy
+    return G1Policy(Params(collector="g1", heap_mb=heap_mb, **params), heap_mb * MiB)
+
+
+def test_g1_young_target_keeps_the_reserve_out_of_the_space_check():
+    # JDK 17 calculate_young_list_target_length: will_fit counts the free regions less the
+    # G1ReservePercent reserve. 64 regions, reserve ceil(6.4) = 7, so 57; with a pause goal
+    # that never binds only the space check decides: 2.2 (safety: 100/50 × 110/100) × the
+    # predicted survivors 0.4 × (e + 1) regions must fit in 57 − e regions: e = 29 fits
+    # (26.4 ≤ 28), e = 30 does not (27.28 > 27). (Without the reserve: 33. HotSpot 17 at
+    # 256 MiB with -XX:MaxGCPauseMillis=100000 logs "Eden regions: 5->0(119)": 252 free
+    # regions less 26 reserved, 0.88 (e + 1) ≤ 226 − e gives 119.)
+    p = g1_policy(64, max_gc_pause_ms=100000, gc_threads=4)
+    assert p.young_target(0, 64) == 29
+    assert g1_policy(256, max_gc_pause_ms=100000).young_target(0, 252) == 119
+
+
+def test_g1_young_target_is_the_minimum_before_mixed_collections():
+    # JDK 17 young_list_target_lengths: outside the young-only phase the target is the desired
+    # minimum, G1NewSizePercent 5 % of 64 regions = 3 (and at least survivors + 1)
+    p = g1_policy(64)
+    assert p.young_target(1, 50, young_only=False) == 3
+    assert p.young_target(4, 50, young_only=False) == 5
+    assert p.young_target(1, 50) > 3
+
+
+def test_g1_base_time_prices_the_survivor_regions():
+    # predict_base_elapsed_time_ms + predict_survivor_regions_evac_time, 4 GC threads, fresh
+    # sequences (one seed each, so a prediction is 2 × the seed): constant other 10 ms, no
+    # cards; one full survivor region costs young other 0.3 ms + 1 MiB × its survival 0.8
+    # (InitialSurvivorRate 0.4 doubled) × 0.00003 ms/B = 25.166 ms; while marking (fewer
+    # than 3 during-marking samples) the copy costs 1.1 times that
+    a = g1_policy(64, gc_threads=4).analytics
+    assert a.base_time_ms() == pytest.approx(10.0)
+    assert a.base_time_ms([MiB]) == pytest.approx(10.0 + 0.3 + MiB * 0.8 * 0.00003)
+    assert a.base_time_ms([MiB, MiB // 2]) == pytest.approx(
+        10.0 + 0.6 + 1.5 * MiB * 0.8 * 0.00003)
+    assert a.base_time_ms([MiB], marking=True) == pytest.approx(
+        10.0 + 0.3 + 1.1 * MiB * 0.8 * 0.00003)
+
+
+def test_g1_survival_predictors_fill_in_only_outside_marking():
+    # G1SurvRateGroup::fill_in_last_surv_rates: after 3 regions survive at 1.0, a collection
+    # of one region at 0.0 gives the ages beyond it that 0.0 as a sample, unless the
+    # collection ran during marking (should_update_surv_rate_group_predictors)
+    from memcompare_jvm.g1 import SurvRateGroup
+    g, h = SurvRateGroup(), SurvRateGroup()
+    for grp in (g, h):
+        grp.record([1.0, 1.0, 1.0], True)
+    g.record([0.0], True)
+    h.record([0.0], False)
+    assert g.preds[2].num == 2 and g.preds[2].last == 0.0
+    assert h.preds[2].num == 1 and h.preds[2].last == 1.0
+
+
 def test_g1_marks_and_runs_mixed_collections_when_old_passes_the_ihop():
     # message-buffer keeps a 20 000-message window (≈20 MiB) in a 32 MiB heap: old passes 45 %
     # of the heap, marking starts, and mixed collections reclaim old regions
@@ -772,6 +828,63 @@ def test_g1_marks_and_runs_mixed_collections_when_old_passes_the_ihop():
     assert r.stats["concurrent_cycles"] >= 1 and r.stats["remark_pauses"] >= 1
     assert r.metrics["gc_counts"]["mixed"] >= 1 and r.stats["old_cset_regions"] >= 1
     assert r.metrics["gc_counts"].get("full", 0) == 0
+
+
+def test_g1_adaptive_ihop_threshold():
+    # g1IHOPControl.cpp G1AdaptiveIHOPControl, 64 MiB: until 3 marking lengths and 3 old-gen
+    # allocation rates are known the threshold is the static 45 % (30 198 988 B); then it is
+    # the heap less G1ReservePercent 10 + G1HeapWastePercent 5 (57 042 534 B) less the
+    # predicted marking length × allocation rate and the last unrestrained young length.
+    # Three equal samples (alpha 0.05) of 0.01 s and 100 MB/s predict 0.01 × (1 + 0.5 ×
+    # (5 − 3) / 2) = 0.015 s and 150 MB/s: 2 250 000 B; with 5 young regions (5 MiB) the
+    # threshold is 57 042 534 − 2 250 000 − 5 242 880 = 49 549 654 B.
+    p = g1_policy(64)
+    assert p.ihop_threshold() == int(45 * 64 * MiB / 100)
+    for _ in range(3):
+        p.marking_times.add(0.01)
+        p.alloc_rates.add(100e6)
+    p.unrestrained_young = 5
+    assert p.ihop_threshold() == int(64 * MiB * 0.85) - 2_250_000 - 5 * MiB
+    static = g1_policy(64, adaptive_ihop=False)
+    for _ in range(3):
+        static.marking_times.add(0.01)
+        static.alloc_rates.add(100e6)
+    assert static.ihop_threshold() == int(45 * 64 * MiB / 100)
+
+
+def test_g1_candidate_pruning_decides_mixed_collections():
+    # G1CollectionSetChooser::prune + next_gc_should_be_mixed (JDK 17), 64 MiB heap: 5 % =
+    # 3 355 443 B may be left behind. Mixed collections follow whenever a candidate is left.
+    from memcompare_jvm.g1 import prune_candidates
+    heap = 64 * MiB
+    # one candidate: no pruning below the minimum old regions (ceil(1 / 8) = 1)
+    assert prune_candidates([100_000], heap) == 1
+    # three small ones: 0.7 + 0.8 + 0.9 MB ≤ 3.36 MB, and the closure only stops once it has
+    # dropped more than 3 − 1 = 2, so all three go: no mixed collection
+    assert prune_candidates([900_000, 800_000, 700_000], heap) == 0
+    # 0.9 + 1.0 MB dropped, adding 2.0 MB would exceed the waste: one is kept
+    assert prune_candidates([2_000_000, 1_000_000, 900_000], heap) == 1
+    # nine regions (minimum ceil(9 / 8) = 2): it stops after dropping 8 (> 9 − 2), so one
+    # is kept even when all are tiny; 0.5 MB each: 6 dropped (3.0 MB), a 7th would exceed
+    assert prune_candidates([10_000] * 9, heap) == 1
+    assert prune_candidates([500_000] * 9, heap) == 3
+
+
+def test_g1_cleanup_follows_the_remembered_set_rebuild():
+    # g1ConcurrentMarkThread.cpp (JDK 17): Remark, then Concurrent Rebuild Remembered Sets,
+    # then the Cleanup pause. Once the ring has moved on, the window's old regions hold
+    # garbage (live below 85 %), so the rebuild has work and Cleanup comes at a later
+    # collection request than Remark, with a young collection between (the first cycle,
+    # whose old regions are all fully live, has nothing to rebuild). HotSpot 17 on
+    # message-buffer at 64 MiB: "Pause Remark", a young pause, then "Pause Cleanup".
+    trace = memcompare.record("message-buffer", messages=100000, window=20000)
+    _, out = run(trace, collector="g1", heap_mb=32)
+    kinds = [k for k in out.pause_kind if k in ("remark", "cleanup", "minor", "mixed")]
+    remarks = [j for j, k in enumerate(kinds) if k == "remark"]
+    assert len(remarks) >= 2
+    assert kinds.count("cleanup") in (len(remarks), len(remarks) - 1)
+    between = [kinds[j + 1] for j in remarks[1:] if j + 2 < len(kinds)]
+    assert between and all(k in ("minor", "mixed") for k in between)
 
 
 def test_g1_dead_humongous_byte_arrays_are_reclaimed_by_young_collections():

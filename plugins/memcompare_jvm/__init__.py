@@ -26,8 +26,9 @@ What it simplifies or leaves out:
   would permute it), no promotion LABs, stacks always drained completely;
 - Parallel: no GC overhead limit, full compaction every time (no dense prefix), and the
   adaptive size policy resizes nothing at full collections (asp.py);
-- G1: the simplifications listed in g1.py (no adaptive IHOP, marking ends at the next
-  collection request, region renumbering, no SATB pre-barrier cost); ZGC is not modelled
+- G1: the simplifications listed in g1.py (marking and the remembered-set rebuild end at
+  the next collection request after their work, region renumbering, no SATB pre-barrier
+  cost); ZGC is not modelled
   (jvm-native measures it);
 - no reference processing, class unloading, string deduplication or JIT effects beyond
   scalar replacement of ``local`` objects; no biased or compact object headers;

@@ -14,14 +14,17 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
   a type array) that nothing refers to is reclaimed at the next young collection
   (``G1EagerReclaimHumongousObjects``, g1YoungCollector.cpp: in JDK 17 only type arrays are
   candidates); the others at remark or in a full collection.
-- **Young sizing** (g1YoungGenSizer.cpp, g1Policy.cpp): young is ``G1NewSizePercent`` 5 % ..
-  ``G1MaxNewSizePercent`` 60 % of the regions; within that the young length is the largest
-  that G1's pause prediction fits in ``MaxGCPauseMillis`` (``calculate_young_desired_length``
-  → ``calculate_desired_eden_length_by_pause``: binary search with ``G1YoungLengthPredictor::
-  will_fit``: base time + young other time + predicted eden copy time ≤ the goal, and the
-  expected copy × 2.2 safety factor fits the free regions), then limited by the free regions
-  and the ``G1ReservePercent`` 10 % reserve (``calculate_young_target_length``). The MMU goal
-  (``calculate_desired_eden_length_by_mmu``) is 0 regions with the default
+- **Young sizing** (g1YoungGenSizer.cpp, g1Policy.cpp as of JDK 17: ``young_list_target_
+  lengths``, ``calculate_young_list_target_length``): young is ``G1NewSizePercent`` 5 % ..
+  ``G1MaxNewSizePercent`` 60 % of the regions, the maximum capped by the free regions less the
+  ``G1ReservePercent`` 10 % reserve (the minimum wins a clash). In the young-only phase the
+  young length is the largest that G1's pause prediction fits in ``MaxGCPauseMillis`` (binary
+  search with ``G1YoungLengthPredictor::will_fit``: base time + young other time + predicted
+  eden copy time ≤ the goal, and the expected copy × 2.2 safety factor fits the free regions
+  *less the reserve*); the base time includes the survivor regions' own predicted evacuation
+  (``predict_survivor_regions_evac_time``). Between the "Prepare Mixed" collection and the end
+  of the mixed ones the target is the minimum ("do the next GC as soon as possible"). The MMU
+  term (``calculate_young_list_desired_min_length``) is 0 with the default
   ``GCPauseIntervalMillis`` = goal + 1 ms and is left out.
 - **Predictions** (g1Analytics.cpp, g1Predictions.hpp, utilities/numberSeq.cpp): each sequence
   is a decaying average (α = 0.7) with a decaying variance; a prediction is the average plus
@@ -30,11 +33,16 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
   for ``ParallelGCThreads`` (constant other 5 ms, young other per region 0.3/0.2/0.2/0.15/..
   ms, copy 0.00006/0.00003/0.00003/0.000015/.. ms per byte) and fed after every collection
   with the model's own simulated times, so the young length adapts to the model's costs as
-  HotSpot's adapts to measured ones. Eden survival is predicted per region age
+  HotSpot's adapts to measured ones; while marking or rebuilding runs, the copy cost goes to
+  its own unseeded sequence and is predicted as 1.1 × the young-only one until that has 3
+  samples (``predict_object_copy_time_ms_during_cm``). Eden survival is predicted per region age
   (g1SurvRateGroup.cpp: age 0 = the region allocated last; the first predictor is seeded with
   ``InitialSurvivorRate`` 0.4 and the prediction for n regions starts as 0.4 × (n + 1); a new
   age gets an empty predictor, so ages first seen dying predict no survival; ages beyond the
-  predictors take the last prediction). With these rules the first young length is 13
+  predictors take the last prediction; after a young-only collection outside marking the
+  ages beyond its regions take its oldest region's rate, ``fill_in_last_surv_rates``).
+  Survivor regions have their own group (``_survivor_surv_rate_group``), reset by a full
+  collection. With these rules the first young length is 13
   regions with 4 GC threads and 6 with 2 on a 64 MiB heap — HotSpot 17's own (-Xlog:gc+heap).
 - **Survivors and tenuring** (g1Policy.cpp ``update_survivors_policy``): at most
   ceil(young target / ``SurvivorRatio``) survivor regions; the tenuring threshold from the age
@@ -46,18 +54,28 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
   with a humongous allocation), the next young collection is a *concurrent start*. Marking
   runs concurrently from a snapshot at its start (SATB: what was unreachable then is dead;
   what reached the old generation since is live), its CPU concurrent work; the model ends it
-  at the first collection request after its work is done with the Remark and Cleanup pauses,
-  where completely empty
-  old regions and dead humongous objects are freed (g1ConcurrentMark.cpp
-  ``remark``/``cleanup``).
+  at the first collection request after its work is done with the Remark pause, where
+  completely empty old regions and dead humongous objects are freed (g1ConcurrentMark.cpp
+  ``remark``); the remembered sets of the old regions below ``G1MixedGCLiveThresholdPercent``
+  are then rebuilt concurrently (their live objects at the marking costs), and the Cleanup
+  pause, which chooses the mixed candidates, comes at the first collection request after
+  that (g1ConcurrentMarkThread.cpp's phase order).
+- **IHOP** (g1IHOPControl.cpp ``G1AdaptiveIHOPControl``, on by default as
+  ``-XX:+G1UseAdaptiveIHOP``; ``adaptive_ihop = false`` is ``G1StaticIHOPControl``): after 3
+  marking lengths (mutator time from the concurrent start to the first mixed collection,
+  ``G1ConcurrentStartToMixedTimeTracker``) and 3 old-generation allocation rates (promotions
+  and new humongous regions per mutator second, ``G1OldGenAllocationTracker``), both
+  sequences with alpha 0.05, the threshold is the heap less ``G1ReservePercent`` +
+  ``G1HeapWastePercent`` less predicted length × rate and the last unrestrained young length.
 - **Mixed collections** (g1CollectionSetChooser.cpp, g1CollectionSet.cpp
-  ``finalize_old_part``, g1Policy.cpp ``next_gc_should_be_mixed``): old regions whose live
-  bytes are below ``G1MixedGCLiveThresholdPercent`` 85 % of a region are candidates, most
-  garbage first; if their reclaimable bytes exceed ``G1HeapWastePercent`` 5 % of the heap the
+  ``finalize_old_part``, g1Policy.cpp ``next_gc_should_be_mixed``, JDK 17): old regions whose
+  live bytes are below ``G1MixedGCLiveThresholdPercent`` 85 % of a region are candidates, the
+  most reclaimable (capacity less live bytes) first; ``prune`` drops the least reclaimable
+  while together they stay within ``G1HeapWastePercent`` 5 % of the heap; if any are left the
   next young collection is the last young-only one ("Prepare Mixed") and mixed collections
   follow, each adding at least ceil(candidates / ``G1MixedGCCountTarget`` 8) and at most
   ``G1OldCSetRegionThresholdPercent`` 10 % of the regions while the predicted pause fits,
-  until the candidates left reclaim no more than 5 % of the heap.
+  until no candidate is left.
 - **Remembered sets and the post-write barrier** (g1BarrierSet.inline.hpp,
   g1BarrierSetAssembler_x86.cpp ``g1_write_barrier_post``): every non-null reference store
   runs the barrier's filters; a store into an old object dirties and enqueues its card, which
@@ -74,9 +92,11 @@ collection compacts humongous objects like others; marking lasts its work (the s
 live objects and slots at the full collection's marking costs, over ``ConcGCThreads``) of
 mutator time and ends at the first collection request after that; a mixed collection
 evacuates what is reachable from the registers (remembered-set entries from dead old objects
-keep a little more alive in HotSpot); no adaptive IHOP (needs three completed marking cycles,
-``G1AdaptiveIHOPNumInitialSamples``, before it changes the threshold), no SATB pre-barrier
-cost, no periodic or preventive collections. Footprint: the sum of the peak bytes each kind
+keep a little more alive in HotSpot); the old-generation allocation the IHOP control sees is
+every promoted byte (HotSpot 17's -Xlog:gc+ihop shows as "recent allocation size" only what
+it promoted into PLABs, not the objects it allocated directly in old regions, which then
+raise its threshold; docs/native-jvm.md); no root-region scan, no
+SATB pre-barrier cost, no periodic or preventive collections. Footprint: the sum of the peak bytes each kind
 of region (eden, survivor, old and humongous) has held, at most the heap.
 """
 from __future__ import annotations
@@ -108,6 +128,10 @@ INITIAL_SURVIVOR_RATE = 0.4
 TARGET_PLAB_WASTE_PCT = 10
 #: numberSeq.hpp DEFAULT_ALPHA_VALUE
 ALPHA = 0.7
+#: g1IHOPControl.cpp: G1AdaptiveIHOPControl's sequences are TruncatedSeq(10, 0.05);
+#: g1_globals.hpp G1AdaptiveIHOPNumInitialSamples
+IHOP_ALPHA = 0.05
+IHOP_INITIAL_SAMPLES = 3
 #: g1Analytics.cpp defaults, indexed by min(ParallelGCThreads - 1, 7)
 CONSTANT_OTHER_MS = [5.0] * 8
 YOUNG_OTHER_PER_REGION_MS = [0.3, 0.2, 0.2, 0.15, 0.15, 0.12, 0.12, 0.1]
@@ -135,7 +159,8 @@ class Seq:
     """``TruncatedSeq``'s decaying average and variance (numberSeq.cpp ``AbsSeq::add``) and
     ``G1Predictions::predict`` (g1Predictions.hpp)."""
 
-    def __init__(self, first: float | None = None):
+    def __init__(self, first: float | None = None, alpha: float = ALPHA):
+        self.alpha = alpha
         self.num = 0
         self.davg = 0.0
         self.dvar = 0.0
@@ -148,9 +173,10 @@ class Seq:
         if self.num == 0:
             self.davg, self.dvar = v, 0.0
         else:
-            self.davg = (1.0 - ALPHA) * v + ALPHA * self.davg
+            a = self.alpha
+            self.davg = (1.0 - a) * v + a * self.davg
             diff = v - self.davg
-            self.dvar = (1.0 - ALPHA) * diff * diff + ALPHA * self.dvar
+            self.dvar = (1.0 - a) * diff * diff + a * self.dvar
         self.num += 1
 
     def predict(self) -> float:
@@ -158,6 +184,71 @@ class Seq:
         if self.num < 5:
             sd = max(self.davg * (5 - self.num) / 2.0, sd)
         return max(self.davg + G1_CONFIDENCE_PERCENT / 100.0 * sd, 0.0)
+
+
+def prune_candidates(reclaimable: list[int], heap_bytes: int) -> int:
+    """``G1CollectionSetChooser::prune`` (JDK 17) on candidates sorted most reclaimable first:
+    how many are kept. Only when there are more than the minimum old regions of a mixed
+    collection (ceil(n / ``G1MixedGCCountTarget``)): from the least reclaimable end, regions
+    are dropped while their reclaimable bytes together stay within ``G1HeapWastePercent`` of
+    the heap, until more than n − that minimum have been dropped (``G1PruneRegionClosure``)."""
+    n = len(reclaimable)
+    min_old = -(-n // G1_MIXED_GC_COUNT_TARGET)
+    if min_old >= n:
+        return n
+    max_pruned, allowed = n - min_old, heap_bytes * G1_HEAP_WASTE_PERCENT // 100
+    pruned = wasted = 0
+    for r in reversed(reclaimable):
+        if pruned > max_pruned or wasted + r > allowed:
+            break
+        wasted += r
+        pruned += 1
+    return n - pruned
+
+
+class SurvRateGroup:
+    """``G1SurvRateGroup`` (g1SurvRateGroup.cpp): one survival predictor per region age (age 0
+    = the region added last), seeded by ``reset`` with ``InitialSurvivorRate`` 0.4."""
+
+    def __init__(self):
+        self.preds: list[Seq] = [Seq(INITIAL_SURVIVOR_RATE)]
+        self.accum = [INITIAL_SURVIVOR_RATE]
+        self.last_pred = INITIAL_SURVIVOR_RATE
+
+    def record(self, rates: list[float], update: bool) -> None:
+        """One collection's survival rates by age: ``stop_adding_regions`` adds an empty
+        predictor per new age, ``record_surviving_words`` a sample per region, then
+        ``all_surviving_words_recorded``: with ``update`` (``should_update_surv_rate_group_
+        predictors``: a young-only collection outside marking) the ages beyond this
+        collection's regions get the oldest region's rate (``fill_in_last_surv_rates``);
+        ``finalize_predictions`` always."""
+        while len(self.preds) < len(rates):
+            self.preds.append(Seq())
+        for age, r in enumerate(rates):
+            self.preds[age].add(r)
+        if update and rates:
+            for seq in self.preds[len(rates):]:
+                seq.add(self.preds[len(rates) - 1].last)
+        acc = 0.0
+        self.accum = []
+        pred = 0.0
+        for seq in self.preds:
+            pred = min(seq.predict(), 1.0)               # predict_in_unit_interval
+            acc += pred
+            self.accum.append(acc)
+        self.last_pred = pred
+
+    def accum_pred(self, n: int) -> float:
+        """``accum_surv_rate_pred(n)`` as ``predict_eden_copy_time_ms(n)`` calls it: the ages up
+        to n inclusive, beyond the predictors at the last prediction."""
+        if n < len(self.accum):
+            return self.accum[n]
+        return self.accum[-1] + (n - len(self.accum) + 1) * self.last_pred
+
+    def pred(self, age: int) -> float:
+        """``surv_rate_pred``: the predictor of ``age`` (the last one beyond them)."""
+        seq = self.preds[min(age, len(self.preds) - 1)]
+        return min(seq.predict(), 1.0) if seq.num else 0.0
 
 
 class Analytics:
@@ -169,41 +260,45 @@ class Analytics:
         self.young_other = Seq(YOUNG_OTHER_PER_REGION_MS[i])
         self.non_young_other = Seq(NON_YOUNG_OTHER_PER_REGION_MS[i])
         self.cost_per_byte = Seq(COST_PER_BYTE_MS[i])
+        # _cost_per_byte_ms_during_cm_seq: not seeded; fed while marking or rebuilding
+        self.cost_per_byte_cm = Seq()
         self.cost_per_card = Seq(COST_PER_CARD_MS[i])
         self.cards = Seq(0.0)
-        # G1SurvRateGroup::reset: one predictor, seeded with InitialSurvivorRate 0.4, and the
-        # accumulated prediction and last prediction set to 0.4 before any finalize
-        self.surv: list[Seq] = [Seq(INITIAL_SURVIVOR_RATE)]
-        self.accum = [INITIAL_SURVIVOR_RATE]
-        self.last_pred = INITIAL_SURVIVOR_RATE
+        self.eden = SurvRateGroup()          # _eden_surv_rate_group
+        self.survivor = SurvRateGroup()      # _survivor_surv_rate_group
 
-    def record_survival(self, rates: list[float]) -> None:
-        """One collection's eden survival rates by age (0 = the region allocated last):
-        ``stop_adding_regions`` adds an empty predictor per new age, each region's rate is
-        recorded (``record_surviving_words``), then ``finalize_predictions``."""
-        while len(self.surv) < len(rates):
-            self.surv.append(Seq())
-        for age, r in enumerate(rates):
-            self.surv[age].add(r)
-        acc = 0.0
-        self.accum = []
-        pred = 0.0
-        for seq in self.surv:
-            pred = min(seq.predict(), 1.0)               # predict_in_unit_interval
-            acc += pred
-            self.accum.append(acc)
-        self.last_pred = pred
+    def copy_ms(self, nbytes: float, marking: bool) -> float:
+        """``predict_object_copy_time_ms``: while marking, 1.1 × the young-only cost per byte
+        until the during-marking sequence has 3 samples (``enough_samples_available``), then
+        that sequence."""
+        if marking:
+            if self.cost_per_byte_cm.num < 3:
+                return 1.1 * nbytes * self.cost_per_byte.predict()
+            return nbytes * self.cost_per_byte_cm.predict()
+        return nbytes * self.cost_per_byte.predict()
+
+    def report_cost_per_byte(self, v: float, marking: bool) -> None:
+        """``report_cost_per_byte_ms(cost, mark_or_rebuild_in_progress)``."""
+        (self.cost_per_byte_cm if marking else self.cost_per_byte).add(v)
+
+    def record_survival(self, rates: list[float], update: bool = True) -> None:
+        """One collection's eden survival rates by age (0 = the region allocated last)."""
+        self.eden.record(rates, update)
 
     def accum_surv_rate(self, n: int) -> float:
-        """``G1SurvRateGroup::accum_surv_rate_pred(n)`` as ``predict_eden_copy_time_ms(n)``
-        calls it: the ages up to n inclusive, beyond the predictors at the last prediction."""
-        if n < len(self.accum):
-            return self.accum[n]
-        return self.accum[-1] + (n - len(self.accum) + 1) * self.last_pred
+        return self.eden.accum_pred(n)
 
-    def base_time_ms(self) -> float:
-        """``predict_base_time_ms``: card scanning for the predicted cards + constant other."""
-        return self.cards.predict() * self.cost_per_card.predict() + self.constant_other.predict()
+    def base_time_ms(self, survivor_used: list[int] = (), marking: bool = False) -> float:
+        """``predict_base_elapsed_time_ms``: card scanning for the predicted cards + constant
+        other + ``predict_survivor_regions_evac_time``: each survivor region (``used`` bytes,
+        the one filled last at age 0) costs its young other time and the copy of ``used`` ×
+        its age's predicted survival (``predict_region_total_time_ms``)."""
+        t = self.cards.predict() * self.cost_per_card.predict() + self.constant_other.predict()
+        n = len(survivor_used)
+        for k, used in enumerate(survivor_used):
+            t += self.young_other.predict() + self.copy_ms(
+                used * self.survivor.pred(n - 1 - k), marking)
+        return t
 
 
 class G1Policy:
@@ -222,10 +317,33 @@ class G1Policy:
         # g1Arguments.cpp: "The default pause time target in G1 is 200ms"
         self.pause_goal_ms = float(p.max_gc_pause_ms if p.max_gc_pause_ms is not None else 200)
         self.ihop_bytes = int(p.ihop_percent * self.n * self.R / 100.0)
+        self.adaptive_ihop = p.adaptive_ihop
+        self.marking_times = Seq(alpha=IHOP_ALPHA)     # s of mutator time, start -> mixed
+        self.alloc_rates = Seq(alpha=IHOP_ALPHA)       # old-gen bytes per s of mutator time
+        self.unrestrained_young = 0                    # regions (young_list_target_lengths)
         self.survivor_ratio = p.survivor_ratio
         self.analytics = Analytics(p.gc_threads)
         self.initial_threshold = p.max_tenuring_threshold
         self.avg_promoted = None
+
+    # -- IHOP ---------------------------------------------------------------------------------
+    def ihop_threshold(self) -> int:
+        """``get_conc_mark_start_threshold``: static, the ``InitiatingHeapOccupancyPercent`` of
+        the heap; adaptive (``G1AdaptiveIHOPControl``) once it has 3 marking lengths and 3
+        allocation rates: the heap less ``G1ReservePercent`` + ``G1HeapWastePercent``
+        (``actual_target_threshold``) less what is predicted to be needed during marking —
+        predicted marking length × predicted old-gen allocation rate + the last unrestrained
+        young length."""
+        p = self
+        if not (self.adaptive_ihop and p.marking_times.num >= IHOP_INITIAL_SAMPLES
+                and p.alloc_rates.num >= IHOP_INITIAL_SAMPLES):
+            return self.ihop_bytes
+        heap = self.n * self.R
+        internal = int(min(heap * (100.0 - G1_RESERVE_PERCENT - G1_HEAP_WASTE_PERCENT) / 100.0,
+                           heap * (100.0 - G1_HEAP_WASTE_PERCENT) / 100.0))
+        need = int(p.marking_times.predict() * p.alloc_rates.predict()) \
+            + self.unrestrained_young * self.R
+        return internal - need if need < internal else 0
 
     # -- tlab.py's questions ------------------------------------------------------------------
     def old_takes_outside_tlab(self, size: int, almost_full: bool) -> bool:
@@ -235,57 +353,68 @@ class G1Policy:
         return size > self.humongous_bytes
 
     # -- young length ---------------------------------------------------------------------------
-    def _will_fit(self, eden: int, base_ms: float, free: int) -> bool:
-        """``G1YoungLengthPredictor::will_fit``."""
+    def _will_fit(self, eden: int, base_ms: float, free: int, marking: bool) -> bool:
+        """``G1YoungLengthPredictor::will_fit`` (``free``: the free regions less the reserve)."""
         if eden >= free:
             return False
         a = self.analytics
-        copy_bytes = a.accum_surv_rate(eden) * self.R
-        t = base_ms + eden * a.young_other.predict() + copy_bytes * a.cost_per_byte.predict()
+        copy_bytes = int(a.accum_surv_rate(eden) * self.R)
+        t = base_ms + a.copy_ms(copy_bytes, marking) + eden * a.young_other.predict()
         if t > self.pause_goal_ms:
             return False
         safety = (100.0 / G1_CONFIDENCE_PERCENT) * (100 + TARGET_PLAB_WASTE_PCT) / 100.0
-        return safety * copy_bytes <= (free - eden) * self.R
+        return int(safety * copy_bytes) <= (free - eden) * self.R
 
-    def eden_by_pause(self, lo: int, hi: int, free: int, base_ms: float) -> int:
-        """``calculate_desired_eden_length_before_young_only``: binary search."""
-        if not self._will_fit(lo, base_ms, free):
+    def eden_by_pause(self, lo: int, hi: int, free: int, base_ms: float,
+                      marking: bool = False) -> int:
+        """The binary search of ``calculate_young_list_target_length``: the longest eden in
+        [lo, hi] that fits (lo if even lo does not)."""
+        if not self._will_fit(lo, base_ms, free, marking):
             return lo
-        if self._will_fit(hi, base_ms, free):
+        if self._will_fit(hi, base_ms, free, marking):
             return hi
         diff = (hi - lo) // 2
         while diff > 0:
             mid = lo + diff
-            if self._will_fit(mid, base_ms, free):
+            if self._will_fit(mid, base_ms, free, marking):
                 lo = mid
             else:
                 hi = mid
             diff = (hi - lo) // 2
         return lo
 
-    def young_target(self, survivors: int, free: int, extra_ms: float = 0.0) -> int:
-        """``calculate_young_desired_length`` then ``calculate_young_target_length`` right
-        after a collection (allocated young = the survivor regions); ``free`` = free regions
-        at the end of the collection; ``extra_ms``: the predicted time of the minimum old
-        regions when the next collection is mixed (``calculate_desired_eden_length_before_
-        mixed``)."""
-        abs_min = max(self.min_young, survivors + 1)
-        abs_max = max(self.max_young, abs_min)
-        eden = self.eden_by_pause(abs_min - survivors, abs_max - survivors, free,
-                                  self.analytics.base_time_ms() + extra_ms)
-        desired = min(max(eden + survivors, abs_min), abs_max)
-        if survivors >= desired:
-            return survivors
-        max_eat = min(self.min_young, (self.reserve + 1) // 2)
-        desired_eden = desired - survivors
-        if free <= self.reserve:
-            receiving = max(min(free, desired_eden, max_eat), 1)
-        elif free < desired_eden + self.reserve:
-            outside = free - self.reserve
-            receiving = outside + min(desired_eden - outside, max_eat)
-        else:
-            receiving = desired_eden
-        return survivors + receiving
+    def young_target(self, survivors: int, free: int, *, young_only: bool = True,
+                     marking: bool = False, survivor_used: list[int] = ()) -> int:
+        """JDK 17's ``G1Policy::young_list_target_lengths`` right after a collection (the
+        survivor regions are the young regions already allocated, eden is empty); ``free`` =
+        the free regions at the end of the collection. The desired minimum is
+        ``G1NewSizePercent`` of the heap, at least the survivors + 1 eden region (the MMU term
+        of ``calculate_young_list_desired_min_length`` is 0 with the default
+        ``GCPauseIntervalMillis``); the maximum ``G1MaxNewSizePercent``, capped by the free
+        regions less the ``G1ReservePercent`` reserve, the minimum winning a clash. Only in
+        the young-only phase does the pause prediction choose within them
+        (``calculate_young_list_target_length``, whose ``will_fit`` counts the free regions
+        less the reserve too); before and between mixed collections the target is the
+        minimum ("do the next GC as soon as possible")."""
+        base_min = survivors
+        desired_min = max(self.min_young, base_min + 1)
+        desired_max = self.max_young
+        target = 0
+        if young_only:
+            if desired_max <= desired_min:
+                target = desired_min
+            else:
+                base_free = free - self.reserve if free > self.reserve else 0
+                base_ms = self.analytics.base_time_ms(survivor_used, marking)
+                target = base_min + self.eden_by_pause(desired_min - base_min,
+                                                       desired_max - base_min,
+                                                       base_free, base_ms, marking)
+        # the length before the reserve and the bounds: the IHOP control's young size
+        self.unrestrained_young = target
+        absolute_max = free - self.reserve if free > self.reserve else 0
+        desired_max = min(desired_max, absolute_max)
+        target = min(target, desired_max)
+        return max(target, desired_min)
 
     def max_survivor_regions(self, young_target: int, free: int) -> int:
         """``update_survivors_policy``."""
@@ -322,6 +451,8 @@ class G1Run:
         self.R = policy.R
         self.st = out.stats
         self.marking = False          # concurrent marking in progress
+        self.rebuilding = False       # between Remark and Cleanup (rebuilding remembered sets)
+        self.mk = None                # Remark's liveness, for Cleanup
         self.conc_start_next = False  # the next young collection starts marking
         self.mixed_phase = False      # candidates chosen, mixed collections to come
         self.prepare_mixed = False    # the next collection is the last young-only one
@@ -331,6 +462,11 @@ class G1Run:
         self.target = 0
         self.cards = 0
         self.humongous_ids: list[int] = []
+        # the IHOP control's inputs (g1Policy.cpp update_ihop_prediction): the event of the
+        # last pause, the humongous regions after it, the concurrent start's end
+        self.last_gc_i = 0
+        self.hum_regions_after_gc = 0
+        self.cs_end_i: int | None = None
 
     # -- regions --------------------------------------------------------------------------------
     def old_regions(self) -> int:
@@ -349,11 +485,17 @@ class G1Run:
         e.desired = max(min((e.eden_cap // 8) // 50 * 8, self.policy.humongous_bytes), 2048)
         e.reset(0)
 
-    def after_collection(self, extra_ms: float = 0.0) -> None:
-        """The young target for the next cycle (``update_young_length_bounds``)."""
+    def after_collection(self) -> None:
+        """The young target for the next cycle (``update_young_list_max_and_target_length``
+        at the end of ``record_collection_pause_end``): young-only unless mixed collections
+        are to come, with the during-marking copy cost while marking runs, and the survivor
+        regions (full regions and the last one's remainder) priced in the base time."""
         p = self.policy
         free = p.n - self.old_regions() - self.surv_regions
-        self.target = p.young_target(self.surv_regions, free, extra_ms)
+        used = self.heap.from_used
+        surv_used = [min(self.R, used - k * self.R) for k in range(self.surv_regions)]
+        self.target = p.young_target(self.surv_regions, free, young_only=not self.mixed_phase,
+                                     marking=self.marking, survivor_used=surv_used)
         self.max_surv = p.max_survivor_regions(self.target, free)
         # eden takes free regions only: with none left the next allocation fails, and the
         # collections escalate to a full one and OutOfMemoryError
@@ -424,7 +566,7 @@ class G1Run:
         s = int(self.hsize[k])
         p = self.policy
         if (not self.marking and not self.mixed_phase and not self.prepare_mixed
-                and self.old_regions() * self.R + s > p.ihop_bytes
+                and self.old_regions() * self.R + s > p.ihop_threshold()
                 and not self.conc_start_next):
             # need_to_start_conc_mark("concurrent humongous allocation"): a young collection
             # with concurrent start first
@@ -456,6 +598,8 @@ class G1Run:
         young_regions = eden_regions + self.surv_regions
         pages = heap.touched_pages()
         eden_live = eden_ids[heap.gen_np[eden_ids] == EDEN] if eden_ids.size else eden_ids
+        surv_before = heap.surv.copy()         # the survivor regions' objects, in copy order
+        marking = self.marking                 # mark_or_rebuild_in_progress during this pause
         w = collect_young(heap, eden_ids, depth_first=True,
                           target_survivor_ratio=m.params.target_survivor_ratio,
                           max_tenuring_threshold=m.params.max_tenuring_threshold,
@@ -501,22 +645,39 @@ class G1Run:
         a = p.analytics
         par = threads * eff * 1e6                     # ns of work -> ms of pause
         if w.copied_bytes:
-            a.cost_per_byte.add(copy_ns / par / (w.copied_bytes + 0.0))
+            a.report_cost_per_byte(copy_ns / par / (w.copied_bytes + 0.0), marking)
         a.constant_other.add(c.young_pause_ns / 1e6)
         if young_regions:
             a.young_other.add(c.g1_region_ns / par)
         if w.dirty_cards:
             a.cost_per_card.add(card_ns / par / w.dirty_cards)
         a.cards.add(float(w.dirty_cards))
+        # cset_regions_freed: the predictors beyond this collection's regions take its oldest
+        # region's rate only in a young-only collection outside marking
+        update = not mixed and not marking
         if eden_live.size and eden_regions:
             sz = heap.size[eden_live]
             reg = (np.cumsum(sz) - sz) // R
             survived = np.bincount(reg, weights=np.where(heap.gen_np[eden_live] != DEAD, sz, 0),
                                    minlength=eden_regions)[:eden_regions]
             # the youngest region (allocated last) has age 0
-            a.record_survival([b / R for b in survived[::-1].tolist()])
+            a.record_survival([b / R for b in survived[::-1].tolist()], update)
+        if surv_before.size:
+            # the survivor regions' own group (``_survivor_surv_rate_group``), same rule
+            a.survivor.record(self.region_survival(surv_before), update)
         st["last_young_pause_ms"] = ns / 1e6
         return True
+
+    def region_survival(self, ids: np.ndarray) -> list[float]:
+        """Survival rate per region of objects laid out in ``ids`` order from a region
+        boundary, by age (0 = the region filled last), after a collection."""
+        heap, R = self.heap, self.R
+        sz = heap.size[ids]
+        reg = (np.cumsum(sz) - sz) // R
+        n = int(reg[-1]) + 1
+        survived = np.bincount(reg, weights=np.where(heap.gen_np[ids] != DEAD, sz, 0),
+                               minlength=n)[:n]
+        return [b / R for b in survived[::-1].tolist()]
 
     def eager_reclaim(self) -> np.ndarray:
         """Dead humongous type arrays (no slots) that no old object, survivor or register
@@ -578,14 +739,10 @@ class G1Run:
             + int(heap.nslots[live].sum()) * c.scan_ns_per_slot
         # the moved objects' slots that point into the survivors dirty their new cards
         self.remset()
-        if not self.candidates or self.reclaimable() <= p.n * R * G1_HEAP_WASTE_PERCENT / 100:
+        # next_gc_should_be_mixed("continue mixed GCs"): while candidates are left
+        if not self.candidates:
             self.mixed_phase = False
-            self.candidates = []
         return int(regs.size), work, dead
-
-    def reclaimable(self) -> int:
-        heap = self.heap
-        return sum(int(heap.size[ids[heap.gen_np[ids] == OLD]].sum()) for ids in self.candidates)
 
     def start_marking(self) -> None:
         """After the concurrent-start pause: the snapshot-at-the-beginning (SATB) marking
@@ -608,20 +765,25 @@ class G1Run:
                         + int(heap.nslots[live].sum()) * c.mark_ns_per_slot) / threads
         self.mark_start = self.at
 
-    def finish_marking(self, i: int) -> None:
-        """Remark and Cleanup: liveness per old region, empty regions and dead humongous
-        objects freed, mixed candidates chosen."""
+    def remark(self, i: int) -> None:
+        """The Remark pause (g1ConcurrentMark.cpp ``G1ConcurrentMark::remark``): marking ends,
+        completely empty old regions and dead humongous objects are freed at once
+        (``G1UpdateRemSetTrackingBeforeRebuildTask``), and the remembered sets of the old
+        regions that may become mixed candidates — live bytes below
+        ``G1MixedGCLiveThresholdPercent`` (g1RemSetTrackingPolicy.cpp ``update_before_
+        rebuild``) — are rebuilt concurrently next (g1ConcurrentMarkThread.cpp: Concurrent
+        Rebuild Remembered Sets, then the Cleanup pause); marking counts as in progress
+        (``mark_or_rebuild_in_progress``) until Cleanup."""
         m, heap, out, c, R = self.m, self.heap, self.out, self.m.costs, self.R
-        self.marking = False
         # SATB: dead = old at the snapshot and unreachable then (it cannot become reachable)
         mk = self.snap_live | ~self.snap_old
         self.snap_live = self.snap_old = None
+        self.mk = mk
         ids = heap.old_ids.view().copy()
         live = mk[ids]
         # the concurrent mark's work on other cores (G1ConcurrentMark)
         out.concurrent_ns += self.mark_ns * max((self.m.params.gc_threads + 2) // 4, 1)
         m._pause(out, i, "remark", c.g1_remark_pause_ns, 0.0)
-        m._pause(out, i, "cleanup", c.g1_cleanup_pause_ns, 0.0)
         self.st["remark_pauses"] += 1
         reg = heap.addr[ids] // R
         nreg = self.old_regions() + 1
@@ -635,17 +797,37 @@ class G1Run:
         empty &= used
         dead_hum = ids[hum & ~live]
         freed = ids[(empty[reg] & ~hum) | (hum & ~live)]
+        # the rebuild: every live object of the regions below the threshold is scanned (its
+        # slots too) on the concurrent threads, at the marking costs (G1RebuildRemSetTask)
+        low = (live_bytes < R * G1_MIXED_GC_LIVE_THRESHOLD_PERCENT / 100) & ~hum_regions & used
+        scan = ids[live & low[reg] & ~hum]
+        threads = max((self.m.params.gc_threads + 2) // 4, 1)
+        self.rebuild_ns = (scan.size * c.mark_ns_per_object
+                           + int(heap.nslots[scan].sum()) * c.mark_ns_per_slot) / threads
+        self.rebuilding = True
+        self.rebuild_start = i
         if freed.size:
             self.drop(empty, dead_hum)
             heap.gen_np[freed] = DEAD
             if dead_hum.size:
                 gone = set(dead_hum.tolist())
                 self.humongous_ids = [h for h in self.humongous_ids if h not in gone]
-            # reclaimed at the cleanup pause: the safety oracle checks them; not a collection
+            # reclaimed at the remark pause: the safety oracle checks them; not a collection
             out.collections.append((max(i - 1, 0), freed))
+
+    def cleanup(self, i: int) -> None:
+        """The Cleanup pause after the rebuild (``G1ConcurrentMark::cleanup``,
+        ``G1Policy::record_concurrent_mark_cleanup_end``): mixed candidates chosen
+        (g1CollectionSetChooser.cpp) from Remark's liveness; marking is over."""
+        m, heap, out, c, R = self.m, self.heap, self.out, self.m.costs, self.R
+        self.marking = self.rebuilding = False
+        mk, self.mk = self.mk, None
+        out.concurrent_ns += self.rebuild_ns * max((self.m.params.gc_threads + 2) // 4, 1)
+        m._pause(out, i, "cleanup", c.g1_cleanup_pause_ns, 0.0)
         # candidates: non-humongous old regions below the live threshold, most garbage first
         ids = heap.old_ids.view().copy()
         if ids.size == 0:
+            self.cs_end_i = None
             return
         reg = heap.addr[ids] // R
         hum = np.isin(ids, np.array(self.humongous_ids, dtype=np.int64))
@@ -659,18 +841,29 @@ class G1Run:
         ok = (~hum_r) & (live_b < R * G1_MIXED_GC_LIVE_THRESHOLD_PERCENT / 100) & (used_b > 0)
         if 0 <= top_r < nreg:
             ok[top_r] = False                      # the current allocation region
-        garbage = used_b - live_b
+        # HeapRegion::reclaimable_bytes: the region's capacity less its live bytes; the most
+        # reclaimable first (G1CollectionSetChooser orders by reclaimable bytes per predicted
+        # time, which for equal regions is this order)
+        reclaim = R - live_b
         regs = np.flatnonzero(ok)
-        regs = regs[np.argsort(-garbage[regs], kind="stable")]
+        regs = regs[np.argsort(-reclaim[regs], kind="stable")]
+        # G1CollectionSetChooser::prune (JDK 17): from the least reclaimable end, drop
+        # regions while their reclaimable bytes together stay within G1HeapWastePercent of
+        # the heap, at most (candidates − the minimum old regions per mixed collection) + 1
+        # of them (G1PruneRegionClosure stops once it has pruned more than that)
+        regs = regs[:prune_candidates(reclaim[regs].astype(np.int64).tolist(),
+                                      self.policy.n * R)]
         order = np.argsort(reg, kind="stable")
         starts = np.searchsorted(reg[order], regs)
         ends = np.searchsorted(reg[order], regs, side="right")
         self.candidates = [ids[order[s:e]] for s, e in zip(starts.tolist(), ends.tolist())]
         self.candidates_at_marking = len(self.candidates)
-        if self.reclaimable() > self.policy.n * R * G1_HEAP_WASTE_PERCENT / 100:
+        # record_concurrent_mark_cleanup_end / next_gc_should_be_mixed (JDK 17): mixed
+        # collections follow whenever candidates are left after pruning
+        if self.candidates:
             self.prepare_mixed = True
         else:
-            self.candidates = []
+            self.cs_end_i = None               # no mixed collections: no marking length
 
     def full(self, i: int, eden_ids: np.ndarray) -> None:
         m, heap, p, st, out = self.m, self.heap, self.policy, self.st, self.out
@@ -691,8 +884,10 @@ class G1Run:
         # G1FullCollector: everything live is compacted into old regions; marking, mixed
         # candidates and the young sizing start over (record_full_collection_end)
         self.marking = self.mixed_phase = self.prepare_mixed = self.conc_start_next = False
+        self.rebuilding, self.mk = False, None
         self.candidates = []
         self.surv_regions = 0
+        p.analytics.survivor = SurvRateGroup()          # _survivor_surv_rate_group->reset()
         heap.surv = np.empty(0, dtype=np.int64)
         heap.from_used = 0
         heap.eden_spill = 0
@@ -711,8 +906,11 @@ class G1Run:
             return
         self.humongous_gc = False
         self.at = i
-        if self.marking and self.clock[i] - self.clock[self.mark_start] >= self.mark_ns:
-            self.finish_marking(i)
+        if (self.marking and not self.rebuilding
+                and self.clock[i] - self.clock[self.mark_start] >= self.mark_ns):
+            self.remark(i)
+        if self.rebuilding and self.clock[i] - self.clock[self.rebuild_start] >= self.rebuild_ns:
+            self.cleanup(i)
         mixed = self.mixed_phase
         if self.prepare_mixed:
             self.prepare_mixed = False
@@ -720,17 +918,41 @@ class G1Run:
         conc_start = self.conc_start_next and not self.marking
         if conc_start:
             self.st["concurrent_start_gcs"] += 1
+        promoted = self.st["promoted_bytes"]
         ok = self.young(i, eden_ids, mixed)
         if not ok:
             self.full(i, eden_ids)
+            self.cs_end_i = None               # abort_time_to_mixed_tracking
         elif conc_start:
             self.start_marking()
         # maybe_start_marking: IHOP at the end of a young collection
         if (ok and not self.marking and not self.mixed_phase and not self.prepare_mixed
-                and self.old_regions() * self.R > p.ihop_bytes):
+                and self.old_regions() * self.R > p.ihop_threshold()):
             self.conc_start_next = True
-        extra = 0.0
-        if self.mixed_phase and self.candidates:
-            n_min = -(-self.candidates_at_marking // G1_MIXED_GC_COUNT_TARGET)
-            extra = n_min * p.analytics.non_young_other.predict()
-        self.after_collection(extra)
+        self.after_collection()
+        if ok:
+            self.update_ihop(i, mixed, conc_start, self.st["promoted_bytes"] - promoted)
+        self.last_gc_i = i
+
+    def update_ihop(self, i: int, mixed: bool, conc_start: bool, promoted: int) -> None:
+        """``update_ihop_prediction`` after a young or mixed collection: a young-only one
+        reports the old generation's growth (promotions and new humongous regions,
+        ``G1OldGenAllocationTracker``) over the mutator time since the last pause, and the
+        unrestrained young length; the first mixed one the mutator time since the concurrent
+        start ended (``G1ConcurrentStartToMixedTimeTracker``: pauses excluded, which the
+        mutator clock is by construction)."""
+        p, R = self.policy, self.R
+        hum = sum(-(-int(self.heap.size[h]) // R) for h in self.humongous_ids)
+        growth = promoted + max(hum - self.hum_regions_after_gc, 0) * R
+        self.hum_regions_after_gc = hum
+        mutator_s = float(self.clock[i] - self.clock[self.last_gc_i]) / 1e9
+        if mixed:
+            if self.cs_end_i is not None:
+                t = float(self.clock[i] - self.clock[self.cs_end_i]) / 1e9
+                if t > 1e-6:
+                    p.marking_times.add(t)
+                self.cs_end_i = None
+        elif mutator_s > 1e-6:
+            p.alloc_rates.add(growth / mutator_s)
+        if conc_start:
+            self.cs_end_i = i

@@ -93,6 +93,10 @@ class Params:
         45, "G1: old + humongous occupancy, in % of the heap, above which concurrent marking "
             "starts (-XX:InitiatingHeapOccupancyPercent; g1IHOPControl.cpp)",
         minimum=0, maximum=100)
+    adaptive_ihop: bool = param(
+        True, "G1: adapt the IHOP threshold from the measured marking length and old-gen "
+              "allocation rate after three cycles (-XX:±G1UseAdaptiveIHOP, on in HotSpot; "
+              "g1IHOPControl.cpp G1AdaptiveIHOPControl)")
     region_mb: int | None = param(
         None, "G1 region size in MiB (-XX:G1HeapRegionSize, a power of two 1..32); absent = "
               "heap / 2048 rounded down to a power of two within 1..32 MiB "

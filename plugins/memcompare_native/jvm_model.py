@@ -111,8 +111,7 @@ class Params(NativeParams):
         minimum=0, maximum=100)
     adaptive_ihop: bool = param(
         True, "G1 adapts the marking threshold to its predictions (-XX:+G1UseAdaptiveIHOP, "
-              "HotSpot's default); false = -XX:-G1UseAdaptiveIHOP, the fixed threshold the "
-              "jvm model uses (not a matched setting: the model has no adaptive IHOP)")
+              "HotSpot's default); false = -XX:-G1UseAdaptiveIHOP, the fixed threshold")
     region_mb: int | None = param(
         None, "G1 heap region size in MiB (-XX:G1HeapRegionSize); absent = HotSpot's "
               "ergonomic choice")
@@ -177,7 +176,8 @@ class JvmNative(NativeModel):
     matched = ("jdk", "collector", "heap_mb", "young_mb", "new_ratio", "survivor_ratio",
                "max_tenuring_threshold", "target_survivor_ratio", "gc_threads",
                "compressed_oops", "compressed_class_pointers", "always_pre_touch",
-               "adaptive_size_policy", "max_gc_pause_ms", "ihop_percent", "region_mb")
+               "adaptive_size_policy", "max_gc_pause_ms", "ihop_percent", "adaptive_ihop",
+               "region_mb")
 
     #: the longest array the replayer asks for (Replay.java arrayLength), a few elements under
     #: HotSpot's own bound (arrayOopDesc::max_array_length, oops/arrayOop.hpp: max_jint less
@@ -344,10 +344,11 @@ class JvmNative(NativeModel):
         if collector == "g1":
             s["max_gc_pause_ms"] = pause
             s["ihop_percent"] = got["InitiatingHeapOccupancyPercent"]
+            s["adaptive_ihop"] = bool(got.get("G1UseAdaptiveIHOP", p.adaptive_ihop))
             s["region_mb"] = got["G1HeapRegionSize"] // mib
         else:
             s.update({k: getattr(p, k) for k in ("max_gc_pause_ms", "ihop_percent",
-                                                  "region_mb")})
+                                                  "adaptive_ihop", "region_mb")})
             if collector == "parallel":
                 # no goal: max_uintx - 1, which the MXBean prints as a signed -2 — the
                 # model's absent value
