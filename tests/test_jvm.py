@@ -852,6 +852,30 @@ def test_g1_adaptive_ihop_threshold():
     assert static.ihop_threshold() == int(45 * 64 * MiB / 100)
 
 
+@pytest.mark.parametrize("payload,seen", [(1024, False), (512, True)])
+def test_g1_ihop_sees_only_promotions_through_old_plabs(monkeypatch, payload, seen):
+    # record_obj_copy_mem_stats gives the IHOP control the old PLABs handed out; an object of
+    # at least ParallelGCBufferWastePct (10 %) of the 8 KiB OldPLABSize is copied directly and
+    # is not in it (may_throw_away_buffer, g1Allocator.cpp). A message of 1024 bytes is 1 040
+    # with its 16-byte header: ≥ 819.2, unseen; one of 512 (528) goes through PLABs, seen. The
+    # ring (20 000 compressed references + a 16-byte array header = 80 016 B) is promoted
+    # once, directly, in both.
+    from memcompare_jvm import g1
+    reported = []
+    real = g1.G1Run.update_ihop
+
+    def spy(self, i, mixed, conc_start, promoted):
+        reported.append(promoted)
+        return real(self, i, mixed, conc_start, promoted)
+
+    monkeypatch.setattr(g1.G1Run, "update_ihop", spy)
+    trace = memcompare.record("message-buffer", messages=60000, window=20000, payload=payload)
+    r = memcompare.replay(trace, "jvm", collector="g1", heap_mb=64)
+    assert r.status == "ok" and r.stats["promoted_bytes"] > 0
+    ring = 16 + 4 * 20000
+    assert sum(reported) == (r.stats["promoted_bytes"] - ring if seen else 0)
+
+
 def test_g1_candidate_pruning_decides_mixed_collections():
     # G1CollectionSetChooser::prune + next_gc_should_be_mixed (JDK 17), 64 MiB heap: 5 % =
     # 3 355 443 B may be left behind. Mixed collections follow whenever a candidate is left.

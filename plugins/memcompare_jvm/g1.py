@@ -93,9 +93,9 @@ live objects and slots at the full collection's marking costs, over ``ConcGCThre
 mutator time and ends at the first collection request after that; a mixed collection
 evacuates what is reachable from the registers (remembered-set entries from dead old objects
 keep a little more alive in HotSpot); the old-generation allocation the IHOP control sees is
-every promoted byte (HotSpot 17's -Xlog:gc+ihop shows as "recent allocation size" only what
-it promoted into PLABs, not the objects it allocated directly in old regions, which then
-raise its threshold; docs/native-jvm.md); no root-region scan, no
+the promotions through old PLABs, objects under 10 % of an 8 KiB PLAB (OldPLABSize; PLAB
+resizing by G1EvacStats is not modelled, nor an object that fits the rest of a current
+PLAB); no root-region scan, no
 SATB pre-barrier cost, no periodic or preventive collections. Footprint: the sum of the peak bytes each kind
 of region (eden, survivor, old and humongous) has held, at most the heap.
 """
@@ -126,6 +126,10 @@ G1_OLD_CSET_REGION_THRESHOLD_PERCENT = 10
 #: gc_globals.hpp / g1Policy: InitialSurvivorRate 0.4; TargetPLABWastePct 10
 INITIAL_SURVIVOR_RATE = 0.4
 TARGET_PLAB_WASTE_PCT = 10
+#: gc_globals.hpp OldPLABSize (1024 words) and ParallelGCBufferWastePct (10): what the IHOP
+#: control sees of a promotion (see G1Run.young)
+OLD_PLAB_BYTES = 1024 * 8
+PARALLEL_GC_BUFFER_WASTE_PCT = 10
 #: numberSeq.hpp DEFAULT_ALPHA_VALUE
 ALPHA = 0.7
 #: g1IHOPControl.cpp: G1AdaptiveIHOPControl's sequences are TruncatedSeq(10, 0.05);
@@ -636,6 +640,22 @@ class G1Run:
         st["survivor_copied_bytes"] += w.survived_bytes
         st["promoted_bytes"] += w.promoted_bytes
         st["premature_promoted_bytes"] += w.premature_bytes
+        # The old generation's allocation the IHOP control learns from is what went through
+        # old PLABs: G1CollectedHeap::record_obj_copy_mem_stats adds _old_evac_stats.allocated()
+        # (PLABs handed out) to G1OldGenAllocationTracker, and an object copied directly into
+        # an old region (_direct_allocated) is not in it. G1PLABAllocator::
+        # allocate_direct_or_new_plab takes a new PLAB only while the object is under
+        # ParallelGCBufferWastePct of the PLAB (may_throw_away_buffer); a larger one is
+        # allocated directly (g1Allocator.cpp). With the PLAB at OldPLABSize (8 KiB; its
+        # resizing, G1EvacStats, is not modelled) objects of 820 bytes or more, such as
+        # message-buffer's 1 KiB messages, promote unseen — HotSpot 17's -Xlog:gc+ihop shows
+        # a "recent allocation size" of 2 KiB for a collection that promoted 8 MB of them.
+        if w.promoted:
+            sz = heap.size[np.asarray(w.promoted, dtype=np.int64)]
+            self.plab_promoted = int(
+                sz[sz * 100 < OLD_PLAB_BYTES * PARALLEL_GC_BUFFER_WASTE_PCT].sum())
+        else:
+            self.plab_promoted = 0
         st["dirty_cards_scanned"] += w.dirty_cards
         st["card_slots_scanned"] += w.card_slots
         st["old_cset_regions"] += old_cset
@@ -918,7 +938,7 @@ class G1Run:
         conc_start = self.conc_start_next and not self.marking
         if conc_start:
             self.st["concurrent_start_gcs"] += 1
-        promoted = self.st["promoted_bytes"]
+        self.plab_promoted = 0
         ok = self.young(i, eden_ids, mixed)
         if not ok:
             self.full(i, eden_ids)
@@ -931,7 +951,7 @@ class G1Run:
             self.conc_start_next = True
         self.after_collection()
         if ok:
-            self.update_ihop(i, mixed, conc_start, self.st["promoted_bytes"] - promoted)
+            self.update_ihop(i, mixed, conc_start, self.plab_promoted)
         self.last_gc_i = i
 
     def update_ihop(self, i: int, mixed: bool, conc_start: bool, promoted: int) -> None:

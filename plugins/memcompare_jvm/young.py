@@ -66,6 +66,7 @@ class MinorWork:
     promoted_objects: int = 0
     promoted_bytes: int = 0
     premature_bytes: int = 0
+    promoted: list = field(default_factory=list)   # the promoted objects, in copy order
     scanned_slots: int = 0
     failed: bool = False
     age_bytes: list = field(default_factory=list)
@@ -270,6 +271,7 @@ def collect_young(heap, eden_ids: np.ndarray, depth_first: bool, target_survivor
     w.survived_objects = len(tq)
     w.survived_bytes = to_used
     w.promoted_objects = len(oq)
+    w.promoted = oq
     w.promoted_bytes = heap.old_free - old_free
     w.premature_bytes = premature
     if failed:
