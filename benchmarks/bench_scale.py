@@ -223,21 +223,24 @@ def main(argv=None) -> int:
             else:
                 rows.append([depth, m, f"{n:,}", f"{r['replay_s']:.1f}",
                              f"{r['replay_s'] / n * 1e9:.0f}",
-                             f"{gib(r['peak_rss'])} GiB; {r['status']}"])
+                             f"{gib(r['peak_rss'])} GiB ({r['peak_rss'] / n:.0f} B/event); "
+                             f"{r['status']}"])
     print(tabulate(rows, headers=["max_depth", "phase", "events", "seconds", "ns/event",
                                   "peak RSS / notes"], tablefmt="github", disable_numparse=True))
     # growth: ns/event at one size over ns/event at the previous one (1.00 = linear)
-    depths = [d for d in figures if "error" not in figures[d]["record"]]
+    def events(row):
+        return row["record"].get("events") or row.get("load", {}).get("events")
+
+    # with --reuse the sizes come from the load phase, and record and save have no figures
+    depths = [d for d in figures if events(figures[d])]
     growth = []
     for d0, d1 in zip(depths, depths[1:]):
         r0, r1 = figures[d0], figures[d1]
-        n0, n1 = r0["record"]["events"], r1["record"]["events"]
-
-        def per(row, key, n):
-            return row[key] / n if key in row else None
+        n0, n1 = events(r0), events(r1)
         line = [f"{n0:,} → {n1:,}"]
-        for phase, k in [("record", "record_s"), ("save", "save_s")]:
-            line.append(f"{per(r1['record'], k, n1) / per(r0['record'], k, n0):.2f}")
+        for k in ("record_s", "save_s"):
+            a, b = r0["record"].get(k), r1["record"].get(k)
+            line.append(f"{(b / n1) / (a / n0):.2f}" if a and b else "-")
         for m in models:
             a, b = r0.get(m, {}), r1.get(m, {})
             line.append(f"{(b['replay_s'] / n1) / (a['replay_s'] / n0):.2f}"

@@ -30,6 +30,9 @@ CHECK_LEVELS = ("basic", "full")
 #: whose footprint would pass it ends ``oom``, as the runtime would when the operating system
 #: refuses it memory. 64 GiB: a large server's, and far above every built-in config.
 DEFAULT_MACHINE_MB = 65536
+#: events per segment where the engine walks a trace's columns piece by piece (its
+#: temporaries then cost a few MB, not bytes per event)
+SEGMENT_EVENTS = 1 << 20
 #: the metric keys of docs/design.md §4, in table order
 METRIC_KEYS = (
     "wall_time_s", "cpu_time_s", "mm_cpu_fraction", "gc_cpu_fraction", "throughput_ops_per_s",
@@ -77,6 +80,9 @@ def replay(trace: Trace, model_cls: type[Model], params: Any, costs: Any, *,
     # The simulator's own structures hold no reference cycles: Python's collector would only
     # slow the replay down ~2× (docs/simulator-speed.md §3).
     was_enabled = gc.isenabled()
+    # what every replay's checks need of the trace (cached on it): computed before the model
+    # holds its own state, its temporaries (bytes per event) never add to the model's peak
+    trace.reachable_at_end()
     gc.disable()
     try:
         try:
@@ -164,43 +170,65 @@ def _per_event(values, n: int, what: str) -> np.ndarray:
 
 def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndarray,
             mutator: MutatorCosts) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metrics and timeline of a finished replay.
+
+    Consumes the model's per-event arrays: ``out.mm_ns``, ``out.free_ns`` and ``out.gc_ns`` are
+    None afterwards, each dropped as soon as it is summed into the timeline, so that at most
+    three arrays of one float per event are alive at once (a 10^8-event replay: 2.4 GB)."""
     n = trace.events
-    mut = mutator.per_event(trace.op, trace.a, trace.b, trace.c)
-    mm = _per_event(out.mm_ns, n, "mm_ns")
-    free = _per_event(out.free_ns, n, "free_ns")
-    gcw = _per_event(out.gc_ns, n, "gc_ns")
+    # the trace's own live-bytes curve, first: computing it takes a temporary of its own
+    live_curve = trace.live_curve
+    # numpy's pairwise sum has a fixed order for a given length: the same bits everywhere
+    mm_total = free_total = gc_mut_total = 0.0
+    # in place where possible: every temporary of a few million floats costs its page faults
+    stall = np.zeros(n)
     p_at = np.asarray(out.pause_at, dtype=np.int64)
     p_ns = np.asarray(out.pause_ns, dtype=np.float64)
     if p_at.size and (p_at.min() < 0 or p_at.max() >= max(n, 1)):
         raise ValueError(f"a pause was reported at event {int(p_at.max())}, outside 0..{n - 1}")
-    # in place where possible: every temporary of a few million floats costs its page faults
-    stall = np.zeros(n)
     if p_at.size:
         # several pauses before one event happen one after the other; add them in report order
         np.add.at(stall, p_at, p_ns)
-    stall += free
-    stall += gcw
-    progress = mut
-    progress += mm
+    # an absent column is zeros: adding it would change no bit (stall is never -0.0)
+    if out.free_ns is not None:
+        free = _per_event(out.free_ns, n, "free_ns")
+        out.free_ns = None
+        free_total = float(free.sum())
+        stall += free
+        del free
+    if out.gc_ns is not None:
+        gcw = _per_event(out.gc_ns, n, "gc_ns")
+        out.gc_ns = None
+        gc_mut_total = float(gcw.sum())
+        stall += gcw
+        del gcw
+    progress = mutator.per_event(trace.op, trace.a, trace.b, trace.c)
+    if out.mm_ns is not None:
+        mm = _per_event(out.mm_ns, n, "mm_ns")
+        out.mm_ns = None
+        mm_total = float(mm.sum())
+        progress += mm
+        del mm
     # one sequential cumsum gives every event's end; its stall segment comes first
-    t_end = stall + progress
-    np.cumsum(t_end, out=t_end)
-    wall_ns = float(t_end[-1]) if n else 0.0
-    t_start = t_end - stall
-    t_start -= progress
-    t_progress = t_start + stall        # when event i makes progress, after anything stalling it
+    t = stall + progress
+    np.cumsum(t, out=t)
+    wall_ns = float(t[-1]) if n else 0.0
+    t -= stall
+    t -= progress
+    t_start = t                         # when event i starts (its stall first)
+    st_start, st_dur = stall_intervals(stall, progress, t_start)
+    del progress
+    pause_start = t_start[p_at] if p_at.size else np.zeros(0)
+    t += stall
+    del stall, t_start
+    t_progress = t                      # when event i makes progress, after anything stalling it
 
     pause_total = math.fsum(out.pause_ns)
     pause_cpu = math.fsum(out.pause_cpu_ns)
-    # numpy's pairwise sum has a fixed order for a given length: the same bits everywhere
-    mm_total = float(mm.sum())
-    free_total = float(free.sum())
-    gc_mut_total = float(gcw.sum())
     cpu_ns = wall_ns + out.concurrent_ns + (pause_cpu - pause_total)
     gc_cpu = pause_cpu + gc_mut_total + out.concurrent_ns
     mm_cpu = gc_cpu + mm_total + free_total
 
-    st_start, st_dur = stall_intervals(stall, progress, t_start)
     ops = int(n - int(np.count_nonzero(trace.op == FREE)))
 
     fp_at = np.asarray(out.fp_at, dtype=np.int64)
@@ -244,14 +272,14 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     }
     pauses = []
     offset: dict[int, float] = {}          # several pauses before one event run back to back
-    for a, d, k in zip(out.pause_at, out.pause_ns, out.pause_kind):
-        t = float(t_start[a]) + offset.get(a, 0.0)
+    for a, s0, d, k in zip(out.pause_at, pause_start.tolist(), out.pause_ns, out.pause_kind):
+        ts = s0 + offset.get(a, 0.0)
         offset[a] = offset.get(a, 0.0) + d
-        pauses.append([t, float(d), k])
+        pauses.append([ts, float(d), k])
     timeline = {
         "wall_ns": wall_ns,
         "footprint": envelope(fp_t, fp_bytes, wall_ns),
-        "live": envelope(t_progress, trace.live_curve, wall_ns) if n else [],
+        "live": envelope(t_progress, live_curve, wall_ns) if n else [],
         "pauses": pauses,
         "mmu": [[float(k), curve[k]] for k in MMU_CURVE_WINDOWS],
     }
@@ -300,10 +328,15 @@ def _last_touch(trace: Trace) -> np.ndarray:
     cache = trace._cache
     if "last_touch" not in cache:
         last = np.full(trace.objects, -1, dtype=np.int64)
-        idx = np.arange(trace.events, dtype=np.int64)
-        for col in (trace.x, trace.y, trace.z):
-            has = col >= 0
-            np.maximum.at(last, col[has], idx[has])
+        x, y, z = trace.x, trace.y, trace.z
+        # a segment of events at a time: a temporary per event would cost 8 bytes each
+        for lo in range(0, trace.events, SEGMENT_EVENTS):
+            hi = min(lo + SEGMENT_EVENTS, trace.events)
+            idx = np.arange(lo, hi, dtype=np.int64)
+            for col in (x, y, z):
+                seg = col[lo:hi]
+                has = seg >= 0
+                np.maximum.at(last, seg[has], idx[has])
         cache["last_touch"] = last
     return cache["last_touch"]
 

@@ -259,3 +259,27 @@ def test_every_model_charges_the_mutators_per_byte_allocation_cost(model):
     base = memcompare.replay(trace, model).metrics["wall_time_s"]
     more = memcompare.replay(trace, model, mutator_costs={"alloc_ns_per_byte": 1.0})
     assert more.metrics["wall_time_s"] - base == pytest.approx(100 * 56e-9, rel=1e-9)
+
+
+def test_measure_consumes_the_per_event_arrays_and_times_pauses_by_hand():
+    # the engine drops each per-event array once summed into the timeline (a 10^8-event replay
+    # could not hold them all); the pause at e3 starts when e2 ends: 11 + 1000 + 11 = 1022 ns
+    from memcompare.costs import MutatorCosts
+    from memcompare.engine import measure
+    trace = text_trace(TIMED)
+    out = Output(trace)
+    Toy(NoParams(), NoParams()).run(trace, out)
+    m, timeline = measure(trace, out, np.zeros(0, np.int64), np.zeros(0, np.int64),
+                          MutatorCosts())
+    assert out.mm_ns is None and out.free_ns is None and out.gc_ns is None
+    assert timeline["pauses"] == [[1022.0, 100.0, "minor"]]
+    assert timeline["wall_ns"] == 3132.0
+    assert m["mm_cpu_fraction"] == pytest.approx((20 + 10 + 100) / 3132)
+
+
+@pytest.mark.parametrize("segment", [1, 2, 5, 1 << 20])
+def test_last_touch_is_the_same_whatever_the_segment(monkeypatch, segment):
+    # object 0 is last named by `free 0` (e4), object 1 by `free 1` (e5)
+    from memcompare import engine
+    monkeypatch.setattr(engine, "SEGMENT_EVENTS", segment)
+    assert engine._last_touch(text_trace(TIMED)).tolist() == [4, 5]

@@ -339,6 +339,37 @@ def test_two_pauses_per_cycle_fixed_plus_stack_scan():
     assert out.pause_ns[1::2] == [44000.0] * n
 
 
+def test_narrow_keeps_values_and_halves_them_when_they_fit():
+    from memcompare_go.model import _narrow
+    small = np.array([-2**31, -1, 0, 2**31 - 1], dtype=np.int64)
+    assert _narrow(small).dtype == np.int32 and _narrow(small).tolist() == small.tolist()
+    for big in ([0, 2**31], [-2**31 - 1]):
+        wide = np.array(big, dtype=np.int64)
+        assert _narrow(wide).dtype == np.int64 and _narrow(wide).tolist() == big
+    assert _narrow(np.zeros(0, dtype=np.int64)).size == 0
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_the_loop_reads_its_stream_in_chunks_without_changing_the_replay(monkeypatch, chunk):
+    # the loop stream becomes Python ints a chunk at a time (memory); cycles start and end,
+    # and barriers fall, across chunk and marking-window boundaries
+    import memcompare_go.model as gm
+    t = Recorder()
+    head = live_list(t, 6 * MiB, node=64)
+    garbage(t, 6 * MiB, size=48)
+    t.drop(head)
+    trace = t.build()
+    _, ref = run(trace, gomaxprocs=1)
+    monkeypatch.setattr(gm, "LOOP_CHUNK", chunk)
+    monkeypatch.setattr(gm, "MARK_WINDOW", 5)
+    _, out = run(trace, gomaxprocs=1)
+    assert ref.stats["cycles"] >= 2 and ref.stats["write_barriers"] > 0
+    assert out.stats == ref.stats
+    assert out.pause_at == ref.pause_at and out.pause_ns == ref.pause_ns
+    assert np.array_equal(out.mm_ns, ref.mm_ns) and np.array_equal(out.gc_ns, ref.gc_ns)
+    assert out.fp_at == ref.fp_at and out.fp_bytes == ref.fp_bytes
+
+
 def test_write_barrier_only_on_stores_while_marking():
     # a list built while cycles run: a STORE pays 1000 ns exactly when it falls between a
     # sweep-termination pause and the next mark-termination pause

@@ -543,6 +543,12 @@ class Collector:
         heap.pace_scavenger(goal, pacer.last_heap_goal, last_inuse)
         heap.footprint(j)
 
+    def release(self) -> None:
+        """Drop the per-event and per-slot state once the replay is done (held() reads only
+        ``reclaimed``)."""
+        self.t0 = self.slots_np = self.prev_marked = self.markbits = None
+        self.prev_bytes = self.prev_mask = self.marked = self.surv = None
+
     def finish(self, last: int) -> None:
         """After the last heap event: a mark still running ends at its time if that comes
         before the trace does; otherwise count the background work done so far."""

@@ -185,6 +185,11 @@ class Heap:
         self.mut_sweep_ns = 0.0
         self.scavenge_ns_total = 0.0
 
+    def release(self) -> None:
+        """Drop the per-object and per-slot state once the replay is done (held() reads only
+        ``tblock``)."""
+        self.ospan = self.dead = self.sp_objs = self.cobjs = self.cfree = None
+
     # -- footprint --------------------------------------------------------------------------
     @property
     def mapped_ready(self) -> int:

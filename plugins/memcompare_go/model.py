@@ -17,8 +17,9 @@ workers' share of the mark work is done.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import count
-from typing import Literal
+from array import array
+from itertools import chain
+from typing import Iterator, Literal
 
 import numpy as np
 
@@ -39,6 +40,16 @@ MiB = 1 << 20
 MAX_IMPLICIT_STACK_VAR_SIZE = 64 * 1024
 #: loop events whose index and start time the marking loop converts at a time
 MARK_WINDOW = 2048
+#: loop events converted to Python ints at a time: the whole stream as lists would cost
+#: ~40 bytes per loop event (a list entry and an int object for each of two columns)
+LOOP_CHUNK = 1 << 16
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """Integer ``values`` as int32 when every one fits, else int64: the same numbers (their
+    ``tolist``s are equal), in half the memory when they fit."""
+    fits = not values.size or (int(values.min()) >= -2**31 and int(values.max()) < 2**31)
+    return values.astype(np.int32 if fits else np.int64, copy=False)
 
 
 def _check_gogc(v):
@@ -147,10 +158,10 @@ class _Lowered:
         # the event columns the collector reads segment by segment at each mark start
         self.op, self.a, self.x, self.z = op, a, trace.x, trace.z
         st_ev = np.flatnonzero(op == STORE)
-        self.st_ev = st_ev
+        self.st_ev = _narrow(st_ev)
         self.st_x = trace.x[st_ev]
-        self.st_flat = trace.obj_slot_base[self.st_x] + trace.b[st_ev] if st_ev.size \
-            else np.zeros(0, dtype=np.int64)
+        self.st_flat = _narrow(trace.obj_slot_base[self.st_x] + trace.b[st_ev]) \
+            if st_ev.size else np.zeros(0, dtype=np.int64)
         self.st_y = trace.y[st_ev]
         self.base_np = trace.obj_slot_base
         self.nslots_np = nslots
@@ -163,33 +174,68 @@ class _Lowered:
             freed = st[trace.obj_free_at[st] >= 0]
             delta[trace.obj_free_at[freed]] -= nbytes[freed]
             self.local_bytes = np.cumsum(delta)
-        # the mallocgc fast path, static per allocation: per object, then per event
+        # the mallocgc fast path, static per allocation: per object (the per-event array,
+        # zero but at ALLOCs, is built once the loop is done: mm_static)
         zbytes = np.where(self.tiny, nbytes, hbytes)
         ocost = np.where(heap, c.alloc_ns + c.alloc_ns_per_byte * zbytes, 0.0)
         ocost = np.where((nbytes == 0) & ~on_stack, c.alloc_ns, ocost)   # mallocgc(0): zerobase
-        mm = np.zeros(n)
-        mm[trace.obj_alloc_at] = ocost
-        self.mm_static = mm
-        static = mutator.per_event(op, a, trace.b, trace.c) + mm
-        self.t0 = np.concatenate([[0.0], np.cumsum(static)[:-1]]) if n else np.zeros(0)
-        self.t_last = float(self.t0[-1] + static[-1]) if n else 0.0
+        self.ocost = ocost
+        # each event's static cost, summed in place into its end time: event i starts at the
+        # end of event i - 1
+        static = mutator.per_event(op, a, trace.b, trace.c)
+        static[trace.obj_alloc_at] += ocost
+        np.cumsum(static, out=static)
+        self.t_last = float(static[-1]) if n else 0.0
+        self.t0 = np.empty(n)
+        if n:
+            self.t0[0] = 0.0
+            self.t0[1:] = static[:-1]
+        del static
         # the loop's stream: heap ALLOCs (object id, kind) and STOREs (~flat slot, value)
-        is_alloc = op == ALLOC
-        ev_kind = np.zeros(n, dtype=np.int64)
-        ev_kind[trace.obj_alloc_at] = kind
-        loop = np.flatnonzero((is_alloc & (ev_kind != KIND_NONE)) | (op == STORE))
-        la = is_alloc[loop]
+        sel = op == STORE
+        sel[trace.obj_alloc_at[heap]] = True
+        loop = np.flatnonzero(sel)
+        del sel
         x = trace.x[loop]
+        la = op[loop] == ALLOC
         flat = trace.obj_slot_base[np.where(la, 0, x)] + trace.b[loop]
-        self.loop_a = np.where(la, x, -1 - flat).tolist()
-        self.loop_b = np.where(la, ev_kind[loop], trace.y[loop]).tolist()
+        # kept as numpy (int32 where the trace's counts allow), made Python ints a chunk at a
+        # time as the loop reaches them (stream())
+        self.loop_a = _narrow(np.where(la, x, -1 - flat))
+        del flat
+        self.loop_b = _narrow(np.where(la, kind[x], trace.y[loop]))
+        del x, la
         # the event index and static start time of each loop event: read by position only
         # where the loop needs them (slow paths, and window by window while marking), so most
         # loop events never become Python objects
-        self.loop_ev = loop
+        self.loop_ev = _narrow(loop)
         self.loop_t = self.t0[loop]
+        del loop
         self._base = self._nslots = None
         self._obj_slot_base = trace.obj_slot_base
+
+    def stream(self) -> Iterator[tuple[int, int, int]]:
+        """(position, a, b) of each loop event in order, converted a chunk at a time."""
+        la, lb = self.loop_a, self.loop_b
+        return chain.from_iterable(
+            zip(range(lo, min(lo + LOOP_CHUNK, la.size)), la[lo:lo + LOOP_CHUNK].tolist(),
+                lb[lo:lo + LOOP_CHUNK].tolist())
+            for lo in range(0, la.size, LOOP_CHUNK))
+
+    @property
+    def mm_static(self) -> np.ndarray:
+        """The mallocgc fast path's cost at each event (at ALLOCs; zero elsewhere)."""
+        mm = np.zeros(self.events)
+        mm[self.obj_alloc_at] = self.ocost
+        return mm
+
+    def release(self) -> None:
+        """Drop what only the replay loop and the collector read, one or more entries per
+        event or slot, once they are done (held() and the outputs need none of it)."""
+        for name in ("loop_a", "loop_b", "loop_ev", "loop_t", "t0", "st_ev", "st_x", "st_flat",
+                     "st_y", "slots", "op", "a", "x", "z", "local_bytes", "_base", "_nslots",
+                     "cum_scan", "scan_bytes", "mcost", "gt_scan"):
+            setattr(self, name, None)
 
     # the heap's shape as Python lists, for the collector's marking; built at the first cycle
     @property
@@ -245,12 +291,17 @@ class GoModel(Model):
 
         wb_at, last = self._loop(lw, heap, col, led, c.write_barrier_ns)
         col.finish(last)
+        # the per-event and per-slot state of the loop and the collector is no longer needed:
+        # free it before the outputs take their one float per event each
+        lw.release()
+        col.release()
+        heap.release()
         n = lw.events
-        mm = lw.mm_static.copy()
+        mm = lw.mm_static
         if led.mm_at:
             np.add.at(mm, np.asarray(led.mm_at, dtype=np.int64), np.asarray(led.mm_ns))
         if wb_at:
-            mm[np.asarray(wb_at, dtype=np.int64)] += c.write_barrier_ns
+            mm[np.frombuffer(wb_at, dtype=np.int64)] += c.write_barrier_ns
         gcv = np.zeros(n)
         if led.gc_at:
             np.add.at(gcv, np.asarray(led.gc_at, dtype=np.int64), np.asarray(led.gc_ns))
@@ -270,7 +321,7 @@ class GoModel(Model):
         out.stats.update(self._stats(heap, col, pacer, limiter, len(wb_at), lw))
 
     def _loop(self, lw: _Lowered, heap: Heap, col: Collector, led: Ledger,
-              wb: float) -> tuple[list[int], int]:
+              wb: float) -> tuple[array, int]:
         """One pass over heap ALLOCs and STOREs; returns the STOREs that paid a barrier and
         the last event seen while marking.
 
@@ -286,7 +337,7 @@ class GoModel(Model):
         ospan = heap.ospan
         refill = heap.refill
         evn, tn = lw.loop_ev, lw.loop_t
-        wb_at: list[int] = []
+        wb_at = array("q")             # 8 bytes per barrier, no int object kept
         wb_add = wb_at.append
         extra = 0.0
         marking = False
@@ -294,7 +345,7 @@ class GoModel(Model):
         t_end = INF
         credit = 0.0
         mlast = -1
-        it = zip(count(), lw.loop_a, lw.loop_b)
+        it = lw.stream()
         while True:
             # -- between cycles --
             for k, a, b in it:
