@@ -144,6 +144,7 @@ class CPythonModel(Model):
         if has_first.all() and not has_second.any():
             stream, stream_ev = first, ev     # one entry per event (every recorded workload)
             alloc_entry = np.flatnonzero(is_alloc)
+            ev2pos = None
         else:
             per_event = has_first.astype(np.int64) + has_second
             start = np.cumsum(per_event) - per_event
@@ -155,32 +156,51 @@ class CPythonModel(Model):
             stream[k] = ~z[has_second]
             stream_ev[k] = ev[has_second]
             alloc_entry = start[is_alloc]
-        # The loop knows no event index: an allocation happens at its object's ALLOC, and a
-        # cascade at the last Py_DECREF of the object that started it (it is dead after that)
-        dec = np.flatnonzero(stream < 0)
-        last_dec_np = np.full(n_obj + 1, -1, dtype=np.int64)
-        np.maximum.at(last_dec_np, ~stream[dec], stream_ev[dec])
+            ev2pos = start
+        # Reference lifetimes (refcount.py): the loop visits each allocation and each object's
+        # last Py_DECREF from an event, in stream order; a cascade happens at the last Py_DECREF
+        # of the object that started it (it is dead after that)
+        store_slot_np = heap.sbase_np[x[is_store]] + trace.b[is_store]
+        store_val_np = np.ascontiguousarray(y[is_store], dtype=np.int64)
+        free_at = trace.obj_free_at
+        free_pos = np.where(free_at >= 0, ev2pos[np.maximum(free_at, 0)] if ev2pos is not None
+                            else free_at, -1)
+        last_pos, cand = heap.lower(stream, inc_end, store_end, store_slot_np, store_val_np,
+                                    x[is_store].astype(np.int64), free_pos)
+        del store_slot_np, store_val_np, free_pos
+        last_dec_np = np.full(last_pos.size, -1, dtype=np.int64)
+        some = last_pos >= 0
+        last_dec_np[some] = stream_ev[last_pos[some]]
+        del some
+        visit = stream >= store_end                         # allocations
+        visit[last_pos[cand]] = True                        # last Py_DECREFs that may free
+        items = stream[visit]
+        del visit
+        alloc_pos = memoryview(alloc_entry.astype(np.int64))
         #: for 3.12+'s scheduling: the entry after each ALLOC's, when it is that event's decref
         next_dec = np.full(n_obj, -1, dtype=np.int64)
         after = alloc_entry + 1
         own = after < stream.size
         own[own] = stream_ev[after[own]] == stream_ev[alloc_entry[own]]
         next_dec[stream[alloc_entry[own]] - store_end] = after[own]
+        #: the item after each allocation's (only a 3.12+ collection with such a decref reads it)
+        alloc_item = (memoryview(np.flatnonzero(items >= store_end)) if own.any() else None)
         # Static tables are read through memoryviews of the numpy arrays: iterating or indexing
         # one makes each int when it is read, cheaper than a .tolist() of them all
-        store_slot = memoryview(heap.sbase_np[x[is_store]] + trace.b[is_store])
-        store_val = memoryview(np.ascontiguousarray(y[is_store]))
         alloc_at = memoryview(trace.obj_alloc_at.astype(np.int64))
         last_dec = memoryview(last_dec_np)
         next_dec_mv = memoryview(next_dec)
-        stream_mv = memoryview(stream)        # writable: the loop may void an entry
+        items_mv = memoryview(items)          # writable: the loop may void an item
+        void = ~n_obj                         # fin[n_obj] is 1: a voided item frees nothing
 
         def collect(young: int, tracked_freed: int, end: int, pause_at: int,
-                    state_at: int) -> int:
+                    state_at: int, pos: int) -> int:
             """_Py_RunGC / gc_collect_generations: select a generation and collect it, as a
-            pause before event ``pause_at``; the heap it sees is the one after ``state_at``."""
+            pause before event ``pause_at``; the heap it sees is the one after ``state_at``
+            (stream position ``pos``: every entry before it applied)."""
             heap.tracked_freed_loop = tracked_freed
             heap.young_wraps_loop = wraps
+            heap.sync(pos)
             kind, ns, freed = collector.automatic(young, end, pause_at)
             if kind is not None:
                 out.pause(pause_at, ns, kind)
@@ -188,7 +208,7 @@ class CPythonModel(Model):
             return collector.count[0]
 
         # -- the loop: state in locals --
-        rc, slots, death = heap.rc, heap.slots, heap.death
+        fin, fslots, dl, alive, death = heap.fin, heap.fslots, heap.dl, heap.alive, heap.death
         ocls, opool, nsl, sbase = heap.ocls, heap.pool, heap.nsl, heap.sbase
         obm = heap.obm
         pnext, pprev, pcount, pcap, pcls = obm.pnext, obm.pprev, obm.pcount, obm.pcap, obm.pcls
@@ -211,66 +231,61 @@ class CPythonModel(Model):
         floor, wrap = heap.young_floor, heap.young_wrap
         wraps = 0
         tracked_freed = 0                      # containers the loop's cascades freed
-        for e in stream_mv:
-            if e < 0:                          # Py_DECREF
+        for e in items_mv:
+            if e < 0:                          # an object's last Py_DECREF from an event
                 d = ~e
-                r = rc[d] - 1
-                rc[d] = r
-                if not r:
-                    # a deallocation cascade: one stall at this event, however deep
-                    root = d
-                    while True:
-                        death[d] = root
-                        pl = opool[d]
-                        if pl >= 0:
-                            # pymalloc_free's fast path
-                            n = pcount[pl]
-                            if n == pcap[pl]:  # was full: to the front of usedpools[class]
-                                cl = pcls[pl]
-                                nx = pnext[cl]
-                                pnext[pl] = nx
-                                pprev[pl] = cl
-                                pprev[nx] = pl
-                                pnext[cl] = pl
-                            n -= 1
-                            pcount[pl] = n
-                            if not n:
-                                at = last_dec[root]
-                                g_at(at)
-                                g_ns(free_pool(pl, at))
-                        else:
+                if fin[d]:
+                    continue                   # a live object's slot still holds it
+                # a deallocation cascade: one stall at this event, however deep
+                root = d
+                pos = dl[d]
+                while True:
+                    death[d] = root
+                    alive[d] = 0
+                    pl = opool[d]
+                    if pl >= 0:
+                        # pymalloc_free's fast path
+                        n = pcount[pl]
+                        if n == pcap[pl]:      # was full: to the front of usedpools[class]
+                            cl = pcls[pl]
+                            nx = pnext[cl]
+                            pnext[pl] = nx
+                            pprev[pl] = cl
+                            pprev[nx] = pl
+                            pnext[cl] = pl
+                        n -= 1
+                        pcount[pl] = n
+                        if not n:
                             at = last_dec[root]
                             g_at(at)
-                            g_ns(free_mem(d, at))
-                        n = nsl[d]
-                        if n:
-                            tracked_freed += 1     # PyObject_GC_Del: heap_size -= 1
-                            if young > floor:  # PyObject_GC_Del: never below 0
-                                young -= 1
-                            elif wrap:
-                                young += wrap - 1
-                                wraps += 1
-                            b = sbase[d]
-                            for v in slots[b:b + n]:
-                                if v >= 0:
-                                    r = rc[v] - 1
-                                    rc[v] = r
-                                    if not r:
-                                        work.append(v)
-                        if not work:
-                            break
-                        d = work.pop()
-            elif e < inc_end:                  # Py_INCREF: load, move
-                rc[e] += 1
-            elif e < store_end:                # store: the slot takes a reference
-                e -= inc_end
-                p = store_val[e]
-                slots[store_slot[e]] = p
-                if p >= 0:
-                    rc[p] += 1
+                            g_ns(free_pool(pl, at))
+                    else:
+                        at = last_dec[root]
+                        g_at(at)
+                        g_ns(free_mem(d, at))
+                    n = nsl[d]
+                    if n:
+                        tracked_freed += 1     # PyObject_GC_Del: heap_size -= 1
+                        if young > floor:      # PyObject_GC_Del: never below 0
+                            young -= 1
+                        elif wrap:
+                            young += wrap - 1
+                            wraps += 1
+                        b = sbase[d]
+                        # a dead object's slots hold their final values; each drops a
+                        # reference, the last one if no event's Py_DECREF is still to come
+                        for v in fslots[b:b + n]:
+                            if v >= 0:
+                                r = fin[v] - 1
+                                fin[v] = r
+                                if not r and dl[v] < pos:
+                                    work.append(v)
+                    if not work:
+                        break
+                    d = work.pop()
             else:                              # alloc: a new object with one reference
                 p = e - store_end
-                rc[p] = 1
+                alive[p] = 1
                 cl = ocls[p]
                 if cl >= 0:
                     # pymalloc_alloc's fast path: the head pool of usedpools[cl]
@@ -296,22 +311,30 @@ class CPythonModel(Model):
                     young += 1                 # _PyObject_GC_Link: a tracked allocation
                     if young > trigger:
                         at = alloc_at[p]
+                        pos = alloc_pos[p] + 1
                         if scheduled:
                             # 3.12+: _Py_ScheduleGC; the eval breaker runs the collection
                             # before the next event, after this one's register write: the
-                            # decref of what the register held is done now, its entry voided
+                            # decref of what the register held is done now, its item voided
                             j = next_dec_mv[p]
                             if j >= 0:
-                                young = heap.decref(~stream_mv[j], at, young)
-                                stream_mv[j] = n_obj    # NOOP
+                                pos = j + 1
+                                v = ~int(stream[j])
+                                if dl[v] == j:     # its last: done now, its item voided
+                                    k = alloc_item[p] + 1
+                                    if k < len(items_mv) and items_mv[k] == ~v:
+                                        items_mv[k] = void
+                                    young = heap.last_decref(v, j, at, young)
                             if at + 1 < n_ev:
-                                young = collect(young, tracked_freed, p + 1, at + 1, at)
+                                young = collect(young, tracked_freed, p + 1, at + 1, at, pos)
                         else:
                             # 3.11: inside the allocation, before the new object is tracked
                             # (PyType_GenericAlloc tracks it after _PyObject_GC_Link returns)
                             # and before the register drops what it held
-                            young = collect(young, tracked_freed, p, at, at - 1)
+                            young = collect(young, tracked_freed, p, at, at - 1, pos)
         collector.count[0] = young
+        if gc_on:
+            heap.sync(stream.size)             # the heap after the last event, for held()
 
         # -- costs the trace fixes, summed with numpy --
         small = heap.size_class >= 0
@@ -355,6 +378,6 @@ class CPythonModel(Model):
         heap = self.heap
         heap.reporting = False
         if self.gc_on:
-            self.collector.full(len(heap.rc) - 1, -1)
-        ids = np.flatnonzero(np.asarray(heap.rc[:-1], dtype=np.int64) > 0)
+            self.collector.full(len(heap.nsl), -1)
+        ids = np.flatnonzero(heap.alive_np[:-1])
         return ids, heap.bytes_of(ids)
