@@ -95,7 +95,7 @@ class FreeThreadedCollector(Collector):
         heap = self.heap
         cont = self._containers
         ids = cont[:int(np.searchsorted(cont, end))]
-        ids = ids[heap.alive_np[ids] != 0]
+        ids = ids[heap.dead_np[ids] == 0]
         reached = self.deduce_unreachable(ids)
         survivors = int(np.count_nonzero(reached))
         self.young_count = 0

@@ -131,7 +131,7 @@ class Collector:
         self.threshold = tuple(thresholds)
         #: generations[i].count
         self.count = [0, 0, 0]
-        #: containers in generation 0 are those allocated at or after this id (and alive)
+        #: containers in generation 0 are those allocated at or after this id (and not dead)
         self.young_start = 0
         #: ids promoted into generations 1 and 2, ascending; may hold since-freed ids. Every
         #: generation-2 id is below every generation-1 id, which are below generation 0's
@@ -173,7 +173,7 @@ class Collector:
         if generation >= 2:
             parts.insert(0, self.gen2)
         ids = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        return ids[self.heap.alive_np[ids] != 0]
+        return ids[self.heap.dead_np[ids] == 0]
 
     def deduce_unreachable(self, young: np.ndarray) -> np.ndarray:
         """update_refs, subtract_refs and move_unreachable over the sorted ids ``young``:
@@ -262,12 +262,12 @@ class Collector:
         freed."""
         c = self.c
         heap = self.heap
-        alive, fin, dl, fslots, sbase, nsl = (heap.alive, heap.fin, heap.dl, heap.fslots,
-                                              heap.sbase, heap.nsl)
+        dead, fin, dl, fslots, sbase, nsl = (heap.dead, heap.fin, heap.dl, heap.fslots,
+                                             heap.sbase, heap.nsl)
         pos = heap.now
         freed = list(unreachable)
         for o in unreachable:
-            alive[o] = 0
+            dead[o] = 1
         heap.tracked_freed += len(unreachable)    # every object a collection examines is one
         extra = 0.0
         work: list[int] = []
@@ -276,7 +276,7 @@ class Collector:
             b = sbase[o]
             # nothing can reach an unreachable object to change its slots: they are final
             for v in fslots[b:b + nsl[o]]:
-                if v >= 0 and alive[v]:
+                if v >= 0 and not dead[v]:
                     f = fin[v] - 1
                     fin[v] = f
                     if not f and dl[v] < pos:
@@ -287,9 +287,10 @@ class Collector:
         # counter passed is one release() decrements without reaching a floor)
         _, extra2 = heap.release(work, at, cascade, 1 << 62)
         freed += cascade
-        dcost = heap.dcost
+        # summed one at a time in cascade order, as Python floats
         ns = (ns + c.gc_garbage_ns * len(unreachable)
-              + sum(dcost[o] for o in cascade) + extra + extra2)
+              + sum(heap.dcost_np[np.asarray(cascade, dtype=np.int64)].tolist())
+              + extra + extra2)
         self.collected += len(unreachable)
         self.cascaded += len(cascade)
         return ns, freed

@@ -128,7 +128,6 @@ class CPythonModel(Model):
 
         # -- lowering (numpy): the stream of reference-count operations (module docstring) --
         op, x, y, z = trace.op, trace.x, trace.y, trace.z
-        ev = np.arange(n_ev)
         is_store = op == STORE
         is_alloc = op == ALLOC
         is_drop = (op == CLEAR) | (op == FREE)
@@ -141,11 +140,13 @@ class CPythonModel(Model):
         first[op == WORK] = n_obj             # NOOP
         has_first = (op != LOAD) | (x >= 0)   # a null load takes no reference
         has_second = (z >= 0) & ~is_drop      # the reference the write overwrote
+        alloc_at_np = trace.obj_alloc_at.astype(np.int64)
         if has_first.all() and not has_second.any():
-            stream, stream_ev = first, ev     # one entry per event (every recorded workload)
-            alloc_entry = np.flatnonzero(is_alloc)
-            ev2pos = None
+            stream = first                    # one entry per event (every recorded workload)
+            stream_ev = ev2pos = None         # an entry's position is its event's index
+            alloc_entry = alloc_at_np
         else:
+            ev = np.arange(n_ev)
             per_event = has_first.astype(np.int64) + has_second
             start = np.cumsum(per_event) - per_event
             stream = np.empty(int(per_event.sum()), dtype=np.int64)
@@ -168,26 +169,32 @@ class CPythonModel(Model):
         last_pos, cand = heap.lower(stream, inc_end, store_end, store_slot_np, store_val_np,
                                     x[is_store].astype(np.int64), free_pos)
         del store_slot_np, store_val_np, free_pos
-        last_dec_np = np.full(last_pos.size, -1, dtype=np.int64)
-        some = last_pos >= 0
-        last_dec_np[some] = stream_ev[last_pos[some]]
-        del some
+        if stream_ev is None:
+            last_dec_np = last_pos
+        else:
+            last_dec_np = np.full(last_pos.size, -1, dtype=np.int64)
+            some = last_pos >= 0
+            last_dec_np[some] = stream_ev[last_pos[some]]
+            del some
         visit = stream >= store_end                         # allocations
         visit[last_pos[cand]] = True                        # last Py_DECREFs that may free
-        items = stream[visit]
+        items = stream[visit]                               # ~o: o's last Py_DECREF
         del visit
+        items[items >= store_end] -= store_end              # p: allocation of p
+        # Static tables are read through memoryviews of the numpy arrays: iterating or indexing
+        # one makes each int when it is read, cheaper than a .tolist() of them all
+        alloc_at = memoryview(alloc_at_np)
         alloc_pos = memoryview(alloc_entry.astype(np.int64))
         #: for 3.12+'s scheduling: the entry after each ALLOC's, when it is that event's decref
         next_dec = np.full(n_obj, -1, dtype=np.int64)
-        after = alloc_entry + 1
-        own = after < stream.size
-        own[own] = stream_ev[after[own]] == stream_ev[alloc_entry[own]]
-        next_dec[stream[alloc_entry[own]] - store_end] = after[own]
-        #: the item after each allocation's (only a 3.12+ collection with such a decref reads it)
-        alloc_item = (memoryview(np.flatnonzero(items >= store_end)) if own.any() else None)
-        # Static tables are read through memoryviews of the numpy arrays: iterating or indexing
-        # one makes each int when it is read, cheaper than a .tolist() of them all
-        alloc_at = memoryview(trace.obj_alloc_at.astype(np.int64))
+        alloc_item = None
+        if stream_ev is not None:
+            after = alloc_entry + 1
+            own = after < stream.size
+            own[own] = stream_ev[after[own]] == stream_ev[alloc_entry[own]]
+            next_dec[stream[alloc_entry[own]] - store_end] = after[own]
+            #: the item after each allocation's (a 3.12+ collection with such a decref reads it)
+            alloc_item = memoryview(np.flatnonzero(items >= 0))
         last_dec = memoryview(last_dec_np)
         next_dec_mv = memoryview(next_dec)
         items_mv = memoryview(items)          # writable: the loop may void an item
@@ -208,7 +215,7 @@ class CPythonModel(Model):
             return collector.count[0]
 
         # -- the loop: state in locals --
-        fin, fslots, dl, alive, death = heap.fin, heap.fslots, heap.dl, heap.alive, heap.death
+        fin, fslots, dl, dead, death = heap.fin, heap.fslots, heap.dl, heap.dead, heap.death
         ocls, opool, nsl, sbase = heap.ocls, heap.pool, heap.nsl, heap.sbase
         obm = heap.obm
         pnext, pprev, pcount, pcap, pcls = obm.pnext, obm.pprev, obm.pcount, obm.pcap, obm.pcls
@@ -231,17 +238,15 @@ class CPythonModel(Model):
         floor, wrap = heap.young_floor, heap.young_wrap
         wraps = 0
         tracked_freed = 0                      # containers the loop's cascades freed
-        for e in items_mv:
-            if e < 0:                          # an object's last Py_DECREF from an event
-                d = ~e
+        for p in items_mv:
+            if p < 0:                          # an object's last Py_DECREF from an event
+                d = root = ~p
                 if fin[d]:
                     continue                   # a live object's slot still holds it
                 # a deallocation cascade: one stall at this event, however deep
-                root = d
-                pos = dl[d]
                 while True:
                     death[d] = root
-                    alive[d] = 0
+                    dead[d] = 1
                     pl = opool[d]
                     if pl >= 0:
                         # pymalloc_free's fast path
@@ -278,14 +283,13 @@ class CPythonModel(Model):
                             if v >= 0:
                                 r = fin[v] - 1
                                 fin[v] = r
-                                if not r and dl[v] < pos:
+                                if not r and dl[v] < dl[root]:
                                     work.append(v)
-                    if not work:
-                        break
-                    d = work.pop()
+                    if work:
+                        d = work.pop()
+                        continue
+                    break
             else:                              # alloc: a new object with one reference
-                p = e - store_end
-                alive[p] = 1
                 cl = ocls[p]
                 if cl >= 0:
                     # pymalloc_alloc's fast path: the head pool of usedpools[cl]
@@ -338,17 +342,19 @@ class CPythonModel(Model):
 
         # -- costs the trace fixes, summed with numpy --
         small = heap.size_class >= 0
-        rc_ops = ((x >= 0) & ~is_store & ~is_alloc).astype(np.int64) + (is_store & (y >= 0))
+        rc_ops = ((x >= 0) & ~is_store & ~is_alloc).view(np.int8) + (is_store & (y >= 0))
         rc_ops += (z >= 0)
-        per = rc_ops * (c.rc_biased_ns if free_threaded else c.rc_ns)
+        per = rc_ops * float(c.rc_biased_ns if free_threaded else c.rc_ns)
         per[is_alloc] += c.object_init_ns + np.where(small[x[is_alloc]], c.pymalloc_alloc_ns, 0.0)
         mm = per
         np.add.at(mm, np.asarray(heap.m_at, dtype=np.int64), np.asarray(heap.m_ns))
-        death_np = np.asarray(death, dtype=np.int64)
+        death_np = heap.death_np
         dead = np.flatnonzero(death_np >= 0)
-        death_at = last_dec_np[death_np[dead]]
-        gcw = np.zeros(n_ev)
-        np.add.at(gcw, death_at, heap.dcost_np[dead])
+        roots = death_np[dead]
+        death_at = last_dec_np[roots]
+        # (bincount adds the weights in order, as np.add.at would into zeros)
+        gcw = (np.bincount(death_at, weights=heap.dcost_np[dead], minlength=n_ev) if dead.size
+               else np.zeros(n_ev))
         np.add.at(gcw, np.asarray(heap.g_at, dtype=np.int64), np.asarray(heap.g_ns))
         out.mm_ns = mm
         out.gc_ns = gcw
@@ -364,7 +370,8 @@ class CPythonModel(Model):
         st["objects"] = n_obj
         st["containers"] = int(containers.size)
         st["rc_deallocs"] = int(dead.size)
-        st["largest_cascade"] = int(np.bincount(death_at).max()) if dead.size else 0
+        # a cascade's root and its event are one to one (an event drops one reference at most)
+        st["largest_cascade"] = int(np.bincount(roots).max()) if dead.size else 0
         st["pymalloc_objects"] = int(np.count_nonzero(small))
         st["glibc_objects"] = heap.large_allocs
         st.update(heap.mi.stats() if free_threaded else obm.stats())
@@ -379,5 +386,5 @@ class CPythonModel(Model):
         heap.reporting = False
         if self.gc_on:
             self.collector.full(len(heap.nsl), -1)
-        ids = np.flatnonzero(heap.alive_np[:-1])
+        ids = np.flatnonzero(heap.dead_np[:-1] == 0)
         return ids, heap.bytes_of(ids)

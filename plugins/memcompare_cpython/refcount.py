@@ -86,12 +86,13 @@ class Heap:
         self.nsl_np = nslots
         self.nsl: list[int] = nslots.tolist()
         self.sbase_np = trace.obj_slot_base.astype(np.int64)
-        self.sbase: list[int] = self.sbase_np.tolist()
-        #: 1 for an object allocated and not yet freed (by refcounting or the collector), with
-        #: a numpy view over the same memory
-        self.alive = bytearray(n + 1)
-        self.alive_np = np.frombuffer(self.alive, dtype=np.uint8)
-        self.death: list[int] = [-1] * n
+        self.sbase = memoryview(self.sbase_np)
+        #: 1 for an object freed (by refcounting or the collector), with a numpy view over the
+        #: same memory; an object with an id below a collection's ``end`` is allocated
+        self.dead = bytearray(n + 1)
+        self.dead_np = np.frombuffer(self.dead, dtype=np.uint8)
+        self.death_np = np.full(n, -1, dtype=np.int64)
+        self.death = memoryview(self.death_np)
         self.pool: list[int] = [-1] * n
         self.big: dict[int, tuple[int, int]] = {}
         #: tp_dealloc's cost besides freeing a glibc chunk: the dealloc itself, a Py_XDECREF per
@@ -100,7 +101,6 @@ class Heap:
         #: path, which free_mem prices)
         rc_ns = c.rc_biased_ns if free_threaded else c.rc_ns
         self.dcost_np = c.dealloc_ns + rc_ns * nslots + np.where(small, c.pymalloc_free_ns, 0.0)
-        self.dcost: list[float] = self.dcost_np.tolist()
         # -- allocators: pymalloc's arenas and glibc's heap are separate mappings --
         self.obm = Obmalloc(costs, self._footprint)
         #: the free-threaded build's allocator for every object (mimalloc.py)
@@ -257,11 +257,12 @@ class Heap:
         self.fcount = fcount
         #: stream position of the last Py_DECREF from an event, for an object no register
         #: holds at the end; ``never`` (past every position) for the others
-        self.dl: list[int] = dl.tolist()
+        self.dl = memoryview(dl)
         fin = fcount.copy()
         fin[n] = 1
         self.fin: list[int] = fin.tolist()
-        self.fslots: list[int] = fslots.tolist()
+        #: every slot's final value (read through a memoryview: as fast to slice as a list)
+        self.fslots = memoryview(fslots)
         # -- for sync --
         self.rcs = np.zeros(n + 1, dtype=np.int64)
         self.slots_np = np.full(fslots.size, -1, dtype=np.int64)
@@ -321,14 +322,14 @@ class Heap:
         PyObject_GC_Del's decrement for each container freed ("never below 0", Python/gc.c),
         and the cost beyond ``dcost`` of the objects freed (pool and arena releases, glibc).
         """
-        fin, dl, fslots, sbase, nsl, alive = (self.fin, self.dl, self.fslots, self.sbase,
-                                              self.nsl, self.alive)
+        fin, dl, fslots, sbase, nsl, dead = (self.fin, self.dl, self.fslots, self.sbase,
+                                             self.nsl, self.dead)
         pos = self.now
         extra = 0.0
         while work:
             d = work.pop()
             freed.append(d)
-            alive[d] = 0
+            dead[d] = 1
             extra += self.free_mem(d, at)
             ns = nsl[d]
             if ns:
@@ -341,7 +342,7 @@ class Heap:
                 b = sbase[d]
                 # a freed object's slots hold their final values
                 for v in fslots[b:b + ns]:
-                    if v >= 0 and alive[v]:
+                    if v >= 0 and not dead[v]:
                         f = fin[v] - 1
                         fin[v] = f
                         if not f and dl[v] < pos:
