@@ -134,12 +134,15 @@ class CPythonModel(Model):
         n_store = int(np.count_nonzero(is_store))
         inc_end = n_obj + 1                   # increments: object ids, and NOOP = n_obj
         store_end = inc_end + n_store
-        first = np.where(is_drop, ~x, x)
+        # int32 entries while the stream's largest (store_end + the last object) fits
+        idt = np.int32 if store_end + n_obj < 2**31 - 1 else np.int64
+        first = np.where(is_drop, ~x, x).astype(idt, copy=False)
         first[is_store] = inc_end + np.arange(n_store)
         first[is_alloc] = store_end + x[is_alloc]
         first[op == WORK] = n_obj             # NOOP
         has_first = (op != LOAD) | (x >= 0)   # a null load takes no reference
         has_second = (z >= 0) & ~is_drop      # the reference the write overwrote
+        del is_drop
         alloc_at_np = trace.obj_alloc_at.astype(np.int64)
         if has_first.all() and not has_second.any():
             stream = first                    # one entry per event (every recorded workload)
@@ -149,7 +152,7 @@ class CPythonModel(Model):
             ev = np.arange(n_ev)
             per_event = has_first.astype(np.int64) + has_second
             start = np.cumsum(per_event) - per_event
-            stream = np.empty(int(per_event.sum()), dtype=np.int64)
+            stream = np.empty(int(per_event.sum()), dtype=idt)
             stream_ev = np.empty(stream.size, dtype=np.int64)
             stream[start[has_first]] = first[has_first]
             stream_ev[start[has_first]] = ev[has_first]
@@ -158,6 +161,8 @@ class CPythonModel(Model):
             stream_ev[k] = ev[has_second]
             alloc_entry = start[is_alloc]
             ev2pos = start
+            del first, per_event, ev
+        del has_first, has_second
         # Reference lifetimes (refcount.py): the loop visits each allocation and each object's
         # last Py_DECREF from an event, in stream order; a cascade happens at the last Py_DECREF
         # of the object that started it (it is dead after that)
@@ -323,7 +328,7 @@ class CPythonModel(Model):
                             j = next_dec_mv[p]
                             if j >= 0:
                                 pos = j + 1
-                                v = ~int(stream[j])
+                                v = ~int(stream[j])   # (a decrement: as it was)
                                 if dl[v] == j:     # its last: done now, its item voided
                                     k = alloc_item[p] + 1
                                     if k < len(items_mv) and items_mv[k] == ~v:
@@ -339,6 +344,8 @@ class CPythonModel(Model):
         collector.count[0] = young
         if gc_on:
             heap.sync(stream.size)             # the heap after the last event, for held()
+        heap.lowered_done()
+        del stream, items, items_mv
 
         # -- costs the trace fixes, summed with numpy --
         small = heap.size_class >= 0
@@ -381,10 +388,14 @@ class CPythonModel(Model):
 
     def held(self) -> tuple[np.ndarray, np.ndarray]:
         """A final full collection (gc.collect(), not measured) when the collector is on, then
-        every object still alive with its block or chunk size."""
+        every object still alive with its block or chunk size. The replay is over after it:
+        the per-object tables go, so that the engine's measurement has their memory."""
         heap = self.heap
         heap.reporting = False
         if self.gc_on:
             self.collector.full(len(heap.nsl), -1)
         ids = np.flatnonzero(heap.dead_np[:-1] == 0)
-        return ids, heap.bytes_of(ids)
+        nbytes = heap.bytes_of(ids)
+        heap.drop_tables()
+        self.collector = None
+        return ids, nbytes

@@ -240,10 +240,11 @@ class Heap:
             np.maximum.at(last, obj[m], dec[m])
             # the registers holding each object after the last event: every reference the
             # stream took less those it dropped, less the final slot references
-            robj = self._robj()
+            robj = self._robj(copy=True)
             inc = robj >= 0
             net = (np.bincount(robj[inc], minlength=n + 1)
                    - np.bincount(~robj[~inc], minlength=n + 1))
+            del robj, inc
             held_at_end = net - fcount
             uf = np.flatnonzero(unfreed)
             dl[uf] = np.where((held_at_end[uf] == 0) & (last[uf] >= 0), last[uf], never)
@@ -270,21 +271,39 @@ class Heap:
         self.now = 0
         return last, np.flatnonzero(visit[:n])
 
-    def _robj(self) -> np.ndarray:
+    def _robj(self, copy: bool = False) -> np.ndarray:
         """The stream with every entry as the object whose count it changes: ``o`` for an
-        increment, ``~o`` for a decrement, ``n`` (the spare) for none."""
-        if self.robj is None:
+        increment, ``~o`` for a decrement, ``n`` (the spare) for none. Made from the stream
+        itself, in place (its decrements stay as they are), once the model has read it;
+        ``copy``: a new array, the stream untouched."""
+        if self.robj is None or copy:
             s = self._stream
             n = len(self.nsl)
-            robj = s.copy()
+            robj = s.copy() if copy else s
             st = np.flatnonzero((s >= self._inc_end) & (s < self._store_end))
             val = self.store_val[s[st] - self._inc_end]
-            robj[st] = np.where(val >= 0, val, n)
             al = s >= self._store_end
+            robj[st] = np.where(val >= 0, val, n)
             robj[al] -= self._store_end
+            if copy:
+                return robj
             self.robj = robj
             self.store_pos = st
         return self.robj
+
+    def drop_tables(self) -> None:
+        """Drop every per-object table (after the final collection and :meth:`bytes_of`); the
+        allocators' state and counters stay."""
+        for name in ("request", "size_class", "ocls", "nsl_np", "nsl", "sbase_np", "sbase", "dead",
+                     "dead_np", "death_np", "death", "pool", "dcost_np", "fin", "fcount", "dl",
+                     "fslots", "slots_np", "rcs", "big"):
+            setattr(self, name, None)
+
+    def lowered_done(self) -> None:
+        """Drop what only :meth:`sync` needs, once the heap is synced for good (the counts
+        and slots stay, for the final collection and for tests)."""
+        self._stream = self.robj = None
+        self.store_pos = self.store_slot = self.store_val = self.store_next = None
 
     def sync(self, pos: int) -> None:
         """Bring the stream's net counts (``rcs``) and the slots (``slots_np``) to stream
