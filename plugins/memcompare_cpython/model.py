@@ -1,11 +1,9 @@
 """The ``cpython`` model: parameters and the replay loop — refcounting on every event, pymalloc
 inline, the cyclic collector when an allocation pushes the young count over its threshold.
 
-The loop is one function with all state in locals (docs/simulator-speed.md §6.4), over one
-array of integers lowered from the trace with numpy and read through a memoryview (cheaper than
-a list of a million ints): each event becomes the reference-count operations it implies, in
-CPython's order — the new reference is taken before the overwritten
-one is dropped (trace.py), so ``move 3 3`` changes nothing:
+The trace is first lowered with numpy to a stream of reference-count operations, in CPython's
+order — the new reference is taken before the overwritten one is dropped (trace.py), so
+``move 3 3`` changes nothing:
 
 =====================  ===================================  =================================
 event                  first entry                          second entry (if the write
@@ -15,7 +13,7 @@ load rd, rs, k         ``x`` — Py_INCREF the object loaded  ``~z`` — Py_DECR
                        (none for a null load)
 move rd, rs            ``x`` — Py_INCREF the object copied  ``~z``
 store rs, k, rv        ``N + 1 + s`` — store number ``s``:  ``~z`` — what the slot held
-                       the slot takes ``rv`` (side lists)
+                       the slot takes ``rv``
 alloc r, size, n       ``N + 1 + S + x`` — a new object     ``~z`` — what r held
 clear r / free r       ``~x`` — Py_DECREF                   —
 work ns                ``N`` — nothing                      —
@@ -24,6 +22,14 @@ work ns                ``N`` — nothing                      —
 ``N`` objects, ``S`` stores; ``N`` itself is a no-op, the increment of a spare count. FREE is a
 CLEAR (docs/design.md §3): CPython has no ``delete``. ``local`` ALLOCs are plain allocations: CPython
 has no escape analysis, every object is on the heap.
+
+Most of those operations cannot free anything: an object dies at its last Py_DECREF from an
+event unless a slot's final value still holds it, and then in its holder's cascade
+(refcount.py derives both with numpy). So the loop — one function with all state in locals
+(docs/simulator-speed.md §6.4) — visits only the allocations and those last Py_DECREFs that may
+free, in stream order, and runs pymalloc, the deallocation cascades and the young count there;
+a collection first brings the counts and slots to its moment (``Heap.sync``). On binary-trees
+that is 2 items per object instead of 7 per object.
 
 Costs the trace fixes (refcount updates, object creation, each deallocation's fast path) are
 summed with numpy after the loop; the loop records only what depends on the allocator's state.
