@@ -12,14 +12,14 @@ event                  first entry                          second entry (if the
 load rd, rs, k         ``x`` — Py_INCREF the object loaded  ``~z`` — Py_DECREF what rd held
                        (none for a null load)
 move rd, rs            ``x`` — Py_INCREF the object copied  ``~z``
-store rs, k, rv        ``N + 1 + s`` — store number ``s``:  ``~z`` — what the slot held
-                       the slot takes ``rv``
-alloc r, size, n       ``N + 1 + S + x`` — a new object     ``~z`` — what r held
+store rs, k, rv        ``y`` — Py_INCREF the object stored  ``~z`` — what the slot held
+                       (``N`` for a null)
+alloc r, size, n       ``N + 1 + x`` — a new object         ``~z`` — what r held
 clear r / free r       ``~x`` — Py_DECREF                   —
 work ns                ``N`` — nothing                      —
 =====================  ===================================  =================================
 
-``N`` objects, ``S`` stores; ``N`` itself is a no-op, the increment of a spare count. FREE is a
+``N`` objects; ``N`` itself is a no-op, the increment of a spare count. FREE is a
 CLEAR (docs/design.md §3): CPython has no ``delete``. ``local`` ALLOCs are plain allocations: CPython
 has no escape analysis, every object is on the heap.
 
@@ -43,7 +43,7 @@ from typing import Literal
 import numpy as np
 
 from memcompare import Model, Output, Trace, param
-from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, STORE, WORK
+from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, MOVE, STORE, WORK
 
 from . import layout
 from .costs import Costs
@@ -136,24 +136,30 @@ class CPythonModel(Model):
         op, x, y, z = trace.op, trace.x, trace.y, trace.z
         is_store = op == STORE
         is_alloc = op == ALLOC
-        is_drop = (op == CLEAR) | (op == FREE)
-        n_store = int(np.count_nonzero(is_store))
+        st_ev = np.flatnonzero(is_store)
         inc_end = n_obj + 1                   # increments: object ids, and NOOP = n_obj
-        store_end = inc_end + n_store
-        # int32 entries while the stream's largest (store_end + the last object) fits
-        idt = np.int32 if store_end + n_obj < 2**31 - 1 else np.int64
-        first = np.where(is_drop, ~x, x).astype(idt, copy=False)
-        first[is_store] = inc_end + np.arange(n_store)
-        first[is_alloc] = store_end + x[is_alloc]
-        first[op == WORK] = n_obj             # NOOP
+        # int32 entries while the stream's largest (inc_end + the last object) fits
+        idt = np.int32 if inc_end + n_obj < 2**31 - 1 else np.int64
+        # first = sign[op] * x + offset[op]: x, ~x (-x - 1), inc_end + x, or NOOP
+        sign = np.zeros(WORK + 1, dtype=idt)
+        offset = np.zeros(WORK + 1, dtype=idt)
+        sign[[LOAD, MOVE, ALLOC]] = 1
+        sign[[CLEAR, FREE]] = -1
+        offset[[CLEAR, FREE]] = -1
+        offset[ALLOC] = inc_end
+        offset[WORK] = n_obj
+        first = sign[op] * x.astype(idt, copy=False)
+        first += offset[op]
+        store_val_np = y[st_ev].astype(np.int64)
+        first[st_ev] = np.where(store_val_np >= 0, store_val_np, n_obj)
         has_first = (op != LOAD) | (x >= 0)   # a null load takes no reference
-        has_second = (z >= 0) & ~is_drop      # the reference the write overwrote
-        del is_drop
+        has_second = (z >= 0) & (op != CLEAR) & (op != FREE)   # the reference overwritten
         alloc_at_np = trace.obj_alloc_at.astype(np.int64)
         if has_first.all() and not has_second.any():
             stream = first                    # one entry per event (every recorded workload)
             stream_ev = ev2pos = None         # an entry's position is its event's index
             alloc_entry = alloc_at_np
+            store_pos = st_ev
         else:
             ev = np.arange(n_ev)
             per_event = has_first.astype(np.int64) + has_second
@@ -166,20 +172,20 @@ class CPythonModel(Model):
             stream[k] = ~z[has_second]
             stream_ev[k] = ev[has_second]
             alloc_entry = start[is_alloc]
+            store_pos = start[st_ev]
             ev2pos = start
             del first, per_event, ev
         del has_first, has_second
         # Reference lifetimes (refcount.py): the loop visits each allocation and each object's
         # last Py_DECREF from an event, in stream order; a cascade happens at the last Py_DECREF
         # of the object that started it (it is dead after that)
-        store_slot_np = heap.sbase_np[x[is_store]] + trace.b[is_store]
-        store_val_np = np.ascontiguousarray(y[is_store], dtype=np.int64)
+        store_slot_np = heap.sbase_np[x[st_ev]] + trace.b[st_ev]
         free_at = trace.obj_free_at
         free_pos = np.where(free_at >= 0, ev2pos[np.maximum(free_at, 0)] if ev2pos is not None
                             else free_at, -1)
-        last_pos, cand = heap.lower(stream, inc_end, store_end, store_slot_np, store_val_np,
-                                    x[is_store].astype(np.int64), free_pos)
-        del store_slot_np, store_val_np, free_pos
+        last_pos, cand = heap.lower(stream, inc_end, store_pos, store_slot_np, store_val_np,
+                                    x[st_ev].astype(np.int64), free_pos)
+        del store_slot_np, store_val_np, free_pos, store_pos, st_ev
         if stream_ev is None:
             last_dec_np = last_pos
         else:
@@ -187,11 +193,11 @@ class CPythonModel(Model):
             some = last_pos >= 0
             last_dec_np[some] = stream_ev[last_pos[some]]
             del some
-        visit = stream >= store_end                         # allocations
+        visit = stream >= inc_end                           # allocations
         visit[last_pos[cand]] = True                        # last Py_DECREFs that may free
         items = stream[visit]                               # ~o: o's last Py_DECREF
         del visit
-        items[items >= store_end] -= store_end              # p: allocation of p
+        items[items >= inc_end] -= inc_end                  # p: allocation of p
         # Static tables are read through memoryviews of the numpy arrays: iterating or indexing
         # one makes each int when it is read, cheaper than a .tolist() of them all
         alloc_at = memoryview(alloc_at_np)
@@ -203,7 +209,7 @@ class CPythonModel(Model):
             after = alloc_entry + 1
             own = after < stream.size
             own[own] = stream_ev[after[own]] == stream_ev[alloc_entry[own]]
-            next_dec[stream[alloc_entry[own]] - store_end] = after[own]
+            next_dec[stream[alloc_entry[own]] - inc_end] = after[own]
             #: the item after each allocation's (a 3.12+ collection with such a decref reads it)
             alloc_item = memoryview(np.flatnonzero(items >= 0))
         last_dec = memoryview(last_dec_np)
@@ -358,7 +364,8 @@ class CPythonModel(Model):
         rc_ops = ((x >= 0) & ~is_store & ~is_alloc).view(np.int8) + (is_store & (y >= 0))
         rc_ops += (z >= 0)
         per = rc_ops * float(c.rc_biased_ns if free_threaded else c.rc_ns)
-        per[is_alloc] += c.object_init_ns + np.where(small[x[is_alloc]], c.pymalloc_alloc_ns, 0.0)
+        # (allocations are in object order)
+        per[alloc_at_np] += c.object_init_ns + np.where(small, c.pymalloc_alloc_ns, 0.0)
         mm = per
         np.add.at(mm, np.asarray(heap.m_at, dtype=np.int64), np.asarray(heap.m_ns))
         death_np = heap.death_np

@@ -197,19 +197,20 @@ class Heap:
         return int(((small + 1) << 4).sum()) + sum(size for _, size in self.big.values())
 
     # -- reference lifetimes (numpy) ----------------------------------------------------------
-    def lower(self, stream: np.ndarray, inc_end: int, store_end: int,
+    def lower(self, stream: np.ndarray, inc_end: int, store_pos: np.ndarray,
               store_slot: np.ndarray, store_val: np.ndarray, store_obj: np.ndarray,
               free_pos: np.ndarray) -> np.ndarray:
         """Derive, from the model's stream of reference-count operations (model.py), what the
-        loop and :meth:`sync` need. ``store_*``: each STORE's flat slot, value and object, in
-        stream order; ``free_pos``: the stream position of each object's FREE (-1: none).
+        loop and :meth:`sync` need. ``store_*``: each STORE's stream position, flat slot, value
+        and object, in stream order; ``free_pos``: the stream position of each object's FREE (-1: none).
         Returns each object's last Py_DECREF from an event, as a stream position (-1: none;
         one spare entry past the last object), and the objects the loop must visit there."""
         n = len(self.nsl)
         total = len(stream)
         never = total + 1
         self._stream = stream
-        self._inc_end, self._store_end = inc_end, store_end
+        self._inc_end = inc_end
+        self.store_pos = store_pos
         self.robj = None
         # each store's next store to the same slot (S: none): a segment's last, and the final
         n_st = store_slot.size
@@ -273,22 +274,16 @@ class Heap:
 
     def _robj(self, copy: bool = False) -> np.ndarray:
         """The stream with every entry as the object whose count it changes: ``o`` for an
-        increment, ``~o`` for a decrement, ``n`` (the spare) for none. Made from the stream
-        itself, in place (its decrements stay as they are), once the model has read it;
-        ``copy``: a new array, the stream untouched."""
+        increment (an allocation's too), ``~o`` for a decrement, ``n`` (the spare) for none.
+        Made from the stream itself, in place (only its allocations change), once the model
+        has read it; ``copy``: a new array, the stream untouched."""
         if self.robj is None or copy:
             s = self._stream
-            n = len(self.nsl)
             robj = s.copy() if copy else s
-            st = np.flatnonzero((s >= self._inc_end) & (s < self._store_end))
-            val = self.store_val[s[st] - self._inc_end]
-            al = s >= self._store_end
-            robj[st] = np.where(val >= 0, val, n)
-            robj[al] -= self._store_end
+            robj[s >= self._inc_end] -= self._inc_end
             if copy:
                 return robj
             self.robj = robj
-            self.store_pos = st
         return self.robj
 
     def drop_tables(self) -> None:
