@@ -693,3 +693,50 @@ def test_free_threaded_needs_3_13_or_later():
     with pytest.raises(ConfigError, match="no free-threaded build"):
         memcompare.replay(memcompare.record("binary-trees"), "cpython", version="3.12",
                           build="free-threaded")
+
+
+def _deaths(out: Output) -> dict[int, int]:
+    return dict(zip(np.asarray(out.reclaimed_ids).tolist(), np.asarray(out.reclaimed_at).tolist()))
+
+
+def test_an_object_dies_at_its_last_reference_whether_a_register_or_a_holders_slot():
+    """Each object dies at the event that drops its last reference (refcount.py): c2's last
+    register goes while h's slot still holds it, so it dies in h's cascade; c1's holder dies
+    first, so c1 dies at its own register's drop; c3's slot was overwritten with null before
+    its register went."""
+    t = Recorder()
+    h = t.alloc(0, 3)            # 0: object 0
+    c1 = t.alloc(0, 0)           # 1: object 1
+    c2 = t.alloc(0, 0)           # 2: object 2
+    c3 = t.alloc(0, 0)           # 3: object 3
+    t.store(h, 0, c1)            # 4
+    t.store(h, 1, c2)            # 5
+    t.store(h, 2, c3)            # 6
+    t.drop(c2)                   # 7: h.1 still holds object 2
+    t.store(h, 2, None)          # 8: object 3's slot reference goes
+    t.drop(h)                    # 9: object 0 dies, and object 2 with it; object 1 is held
+    t.work(10)                   # 10
+    t.drop(c1)                   # 11: object 1 dies
+    t.drop(c3)                   # 12: object 3 dies
+    _, out = run(t.build())
+    assert _deaths(out) == {0: 9, 2: 9, 1: 11, 3: 12}
+    assert out.stats["largest_cascade"] == 2
+
+
+def test_3_12_collection_after_an_allocation_over_a_register_sees_its_last_decref_done():
+    """3.12+ collects at the eval breaker after the allocating event, so the object that the
+    allocation's register held — its last reference — is freed first, and PyObject_GC_Del
+    takes the young count back to the threshold: no collection. 3.11 collects inside the
+    allocation, before that drop, and examines it alive."""
+    from memcompare.trace import ALLOC, CLEAR, build
+    op = [ALLOC, ALLOC, ALLOC, ALLOC, CLEAR, CLEAR, CLEAR]
+    a = [0, 1, 2, 1, 0, 1, 2]          # event 3 allocates object 3 over r1's object 1
+    b = [8, 8, 8, 8, 0, 0, 0]
+    c = [1, 1, 1, 1, 0, 0, 0]          # four containers: the 4th passes threshold 3
+    trace = build(op, a, b, c)
+    _, out12 = run(trace, version="3.12", thresholds=(3, 10, 10))
+    _, out11 = run(trace, version="3.11", thresholds=(3, 10, 10))
+    assert out12.pause_at == []
+    assert out11.pause_at == [3] and [f.tolist() for _, f in out11.collections] == [[]]
+    deaths = {1: 3, 0: 4, 3: 5, 2: 6}
+    assert _deaths(out12) == deaths and _deaths(out11) == deaths

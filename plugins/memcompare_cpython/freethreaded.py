@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gc import Collector, gather
+from .gc import Collector
 from .refcount import Heap
 
 #: gc_free_threading.c: "Each thread buffers the count of allocated objects in a thread-local
@@ -95,7 +95,7 @@ class FreeThreadedCollector(Collector):
         heap = self.heap
         cont = self._containers
         ids = cont[:int(np.searchsorted(cont, end))]
-        ids = ids[gather(heap.rc, ids) > 0]
+        ids = ids[heap.dead_np[ids] == 0]
         reached = self.deduce_unreachable(ids)
         survivors = int(np.count_nonzero(reached))
         self.young_count = 0

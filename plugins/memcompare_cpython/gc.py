@@ -39,11 +39,10 @@ computes no metric.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
 
 import numpy as np
 
-from .refcount import Heap
+from .refcount import Heap, gather
 
 NUM_GENERATIONS = 3
 
@@ -118,16 +117,6 @@ SCHEDULED = {v: r.scheduled for v, r in RULES.items()}
 KINDS = ("gen0", "gen1", "gen2")
 
 
-def gather(values: list[int], idx: np.ndarray) -> np.ndarray:
-    """``values[i]`` for every ``i`` in ``idx``, as an int64 array (itemgetter loops in C)."""
-    n = idx.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if n == 1:
-        return np.array([values[int(idx[0])]], dtype=np.int64)
-    return np.array(itemgetter(*idx.tolist())(values), dtype=np.int64)
-
-
 class Collector:
     """The three generations, their counters, and ``gc_collect_main``."""
 
@@ -142,7 +131,7 @@ class Collector:
         self.threshold = tuple(thresholds)
         #: generations[i].count
         self.count = [0, 0, 0]
-        #: containers in generation 0 are those allocated at or after this id (and alive)
+        #: containers in generation 0 are those allocated at or after this id (and not dead)
         self.young_start = 0
         #: ids promoted into generations 1 and 2, ascending; may hold since-freed ids. Every
         #: generation-2 id is below every generation-1 id, which are below generation 0's
@@ -184,21 +173,21 @@ class Collector:
         if generation >= 2:
             parts.insert(0, self.gen2)
         ids = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        return ids[gather(self.heap.rc, ids) > 0]
+        return ids[self.heap.dead_np[ids] == 0]
 
     def deduce_unreachable(self, young: np.ndarray) -> np.ndarray:
         """update_refs, subtract_refs and move_unreachable over the sorted ids ``young``:
         a boolean mask of the reachable ones."""
         heap = self.heap
         m = young.size
-        refs = gather(heap.rc, young)                       # update_refs: gc_refs = refcount
+        refs = heap.refcounts(young)                        # update_refs: gc_refs = refcount
         # every slot of every member, and which member holds it
         ns = self._nslots[young]
         total = int(ns.sum())
         first = np.cumsum(ns) - ns
         src = np.repeat(np.arange(m), ns)
         idx = np.repeat(heap.sbase_np[young] - first, ns) + np.arange(total)
-        vals = gather(heap.slots, idx)
+        vals = heap.slots_np[idx]
         # references from within the examined set (visit_decref: gc_is_collecting only)
         pos = np.minimum(np.searchsorted(young, vals), max(m - 1, 0))
         inner = (vals >= 0) & (young[pos] == vals) if m else np.zeros(0, dtype=bool)
@@ -236,8 +225,6 @@ class Collector:
         ids below ``end`` are tracked), promote the survivors, free the unreachable. Memory is
         freed at event ``at``. Returns the pause in ns and the ids freed."""
         c = self.c
-        heap = self.heap
-        rc, slots, sbase, nsl = heap.rc, heap.slots, heap.sbase, heap.nsl
         count = self.count
         # "update collection and allocation counters"
         if generation + 1 < NUM_GENERATIONS:
@@ -275,21 +262,24 @@ class Collector:
         freed."""
         c = self.c
         heap = self.heap
-        rc, slots, sbase, nsl = heap.rc, heap.slots, heap.sbase, heap.nsl
+        dead, fin, dl, fslots, sbase, nsl = (heap.dead, heap.fin, heap.dl, heap.fslots,
+                                             heap.sbase, heap.nsl)
+        pos = heap.now
         freed = list(unreachable)
         for o in unreachable:
-            rc[o] = 0
+            dead[o] = 1
         heap.tracked_freed += len(unreachable)    # every object a collection examines is one
         extra = 0.0
         work: list[int] = []
         for o in unreachable:
             extra += heap.free_mem(o, at)
             b = sbase[o]
-            for v in slots[b:b + nsl[o]]:
-                if v >= 0 and rc[v]:
-                    r = rc[v] - 1
-                    rc[v] = r
-                    if not r:
+            # nothing can reach an unreachable object to change its slots: they are final
+            for v in fslots[b:b + nsl[o]]:
+                if v >= 0 and not dead[v]:
+                    f = fin[v] - 1
+                    fin[v] = f
+                    if not f and dl[v] < pos:
                         work.append(v)
         cascade: list[int] = []
         # the young count was reset when the collection began, so PyObject_GC_Del's
@@ -297,9 +287,10 @@ class Collector:
         # counter passed is one release() decrements without reaching a floor)
         _, extra2 = heap.release(work, at, cascade, 1 << 62)
         freed += cascade
-        dcost = heap.dcost
+        # summed one at a time in cascade order, as Python floats
         ns = (ns + c.gc_garbage_ns * len(unreachable)
-              + sum(dcost[o] for o in cascade) + extra + extra2)
+              + sum(heap.dcost_np[np.asarray(cascade, dtype=np.int64)].tolist())
+              + extra + extra2)
         self.collected += len(unreachable)
         self.cascaded += len(cascade)
         return ns, freed

@@ -50,7 +50,7 @@ import numpy as np
 from memcompare import Trace
 from memcompare.trace import CLEAR, FREE, STORE, WORK
 
-from .gc import Collector, gather
+from .gc import Collector
 from .refcount import Heap
 
 #: gc.c: "Divide by 10, so that the default incremental threshold of 10 scans objects at 1% of
@@ -122,7 +122,7 @@ class IncrementalCollector(Collector):
         ``roots`` that is not in the visited space there (``move_to_reachable``,
         ``visit_add_to_container``); returns how many were moved."""
         heap = self.heap
-        slots, sbase, nsl, rc = heap.slots, heap.sbase, heap.nsl, heap.rc
+        slots, sbase, nsl, dead = heap.slots_np, heap.sbase, heap.nsl, heap.dead
         space, cont, young_marked = self._space, self._cont, self._young_marked
         moved: list[int] = []
         stack = [o for o in roots.tolist() if o < end and cont[o] and space[o] != VISITED]
@@ -134,8 +134,8 @@ class IncrementalCollector(Collector):
             o = stack.pop()
             moved.append(o)
             b = sbase[o]
-            for v in slots[b:b + nsl[o]]:
-                if v >= 0 and v < end and cont[v] and rc[v] and space[v] != VISITED:
+            for v in slots[b:b + nsl[o]].tolist():
+                if v >= 0 and v < end and cont[v] and not dead[v] and space[v] != VISITED:
                     if space[v] == YOUNG:
                         young_marked[v] = 1
                     space[v] = VISITED
@@ -172,7 +172,7 @@ class IncrementalCollector(Collector):
         lo, hi = np.searchsorted(cont, (self.young_start, end))
         young_ids = cont[lo:hi]
         young_ids = young_ids[self.young_marked[young_ids] == 0]
-        young_ids = young_ids[gather(self.heap.rc, young_ids) > 0]
+        young_ids = young_ids[self.heap.dead_np[young_ids] == 0]
         self.young_start = end
         self.space[young_ids] = VISITED
         increment = young_ids.tolist()
@@ -202,7 +202,7 @@ class IncrementalCollector(Collector):
         and everything pending it reaches (expand_region_transitively_reachable). Returns
         how many joined."""
         heap = self.heap
-        slots, sbase, nsl, rc = heap.slots, heap.sbase, heap.nsl, heap.rc
+        slots, sbase, nsl, dead = heap.slots_np, heap.sbase, heap.nsl, heap.dead
         space = self._space
         added = 0
         size = len(increment)
@@ -218,8 +218,8 @@ class IncrementalCollector(Collector):
             while i < len(increment):
                 o = increment[i]
                 b = sbase[o]
-                for v in slots[b:b + nsl[o]]:
-                    if v >= 0 and rc[v] and space[v] == PENDING and v < end:
+                for v in slots[b:b + nsl[o]].tolist():
+                    if v >= 0 and v < end and not dead[v] and space[v] == PENDING:
                         space[v] = VISITED
                         increment.append(v)
                         added += 1
@@ -228,13 +228,13 @@ class IncrementalCollector(Collector):
 
     def _next_pending(self) -> int:
         """The head of the pending space (objects that died or left it are skipped)."""
-        rc, space, pending = self.heap.rc, self._space, self._pending
+        dead, space, pending = self.heap.dead, self._space, self._pending
         h = self.pending_head
         n = len(pending)
         while h < n:
             o = pending[h]
             h += 1
-            if rc[o] and space[o] == PENDING:
+            if not dead[o] and space[o] == PENDING:
                 self.pending_head = h
                 return o
         self.pending_head = h
@@ -250,7 +250,7 @@ class IncrementalCollector(Collector):
     def _completed_scavenge(self) -> None:
         """completed_scavenge: the visited space becomes the pending one; phase MARK."""
         vis = np.concatenate(self.visited) if self.visited else np.zeros(0, dtype=np.int64)
-        vis = vis[gather(self.heap.rc, vis) > 0]
+        vis = vis[self.heap.dead_np[vis] == 0]
         self.space[vis] = PENDING
         self.set_pending(vis)
         self.visited = []
@@ -278,7 +278,7 @@ class IncrementalCollector(Collector):
         cont = self._containers
         k = int(np.searchsorted(cont, end))
         ids = cont[:k]
-        ids = ids[gather(self.heap.rc, ids) > 0]
+        ids = ids[self.heap.dead_np[ids] == 0]
         reached = self.deduce_unreachable(ids)
         self.delete_garbage(ids[~reached].tolist(), at, 0.0)
 

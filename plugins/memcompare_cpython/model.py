@@ -1,11 +1,9 @@
 """The ``cpython`` model: parameters and the replay loop — refcounting on every event, pymalloc
 inline, the cyclic collector when an allocation pushes the young count over its threshold.
 
-The loop is one function with all state in locals (docs/simulator-speed.md §6.4), over one
-array of integers lowered from the trace with numpy and read through a memoryview (cheaper than
-a list of a million ints): each event becomes the reference-count operations it implies, in
-CPython's order — the new reference is taken before the overwritten
-one is dropped (trace.py), so ``move 3 3`` changes nothing:
+The trace is first lowered with numpy to a stream of reference-count operations, in CPython's
+order — the new reference is taken before the overwritten one is dropped (trace.py), so
+``move 3 3`` changes nothing:
 
 =====================  ===================================  =================================
 event                  first entry                          second entry (if the write
@@ -14,16 +12,24 @@ event                  first entry                          second entry (if the
 load rd, rs, k         ``x`` — Py_INCREF the object loaded  ``~z`` — Py_DECREF what rd held
                        (none for a null load)
 move rd, rs            ``x`` — Py_INCREF the object copied  ``~z``
-store rs, k, rv        ``N + 1 + s`` — store number ``s``:  ``~z`` — what the slot held
-                       the slot takes ``rv`` (side lists)
-alloc r, size, n       ``N + 1 + S + x`` — a new object     ``~z`` — what r held
+store rs, k, rv        ``y`` — Py_INCREF the object stored  ``~z`` — what the slot held
+                       (``N`` for a null)
+alloc r, size, n       ``N + 1 + x`` — a new object         ``~z`` — what r held
 clear r / free r       ``~x`` — Py_DECREF                   —
 work ns                ``N`` — nothing                      —
 =====================  ===================================  =================================
 
-``N`` objects, ``S`` stores; ``N`` itself is a no-op, the increment of a spare count. FREE is a
+``N`` objects; ``N`` itself is a no-op, the increment of a spare count. FREE is a
 CLEAR (docs/design.md §3): CPython has no ``delete``. ``local`` ALLOCs are plain allocations: CPython
 has no escape analysis, every object is on the heap.
+
+Most of those operations cannot free anything: an object dies at its last Py_DECREF from an
+event unless a slot's final value still holds it, and then in its holder's cascade
+(refcount.py derives both with numpy). So the loop — one function with all state in locals
+(docs/simulator-speed.md §6.4) — visits only the allocations and those last Py_DECREFs that may
+free, in stream order, and runs pymalloc, the deallocation cascades and the young count there;
+a collection first brings the counts and slots to its moment (``Heap.sync``). On binary-trees
+that is 2 items per object instead of 7 per object.
 
 Costs the trace fixes (refcount updates, object creation, each deallocation's fast path) are
 summed with numpy after the loop; the loop records only what depends on the allocator's state.
@@ -37,7 +43,7 @@ from typing import Literal
 import numpy as np
 
 from memcompare import Model, Output, Trace, param
-from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, STORE, WORK
+from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, MOVE, STORE, WORK
 
 from . import layout
 from .costs import Costs
@@ -128,26 +134,37 @@ class CPythonModel(Model):
 
         # -- lowering (numpy): the stream of reference-count operations (module docstring) --
         op, x, y, z = trace.op, trace.x, trace.y, trace.z
-        ev = np.arange(n_ev)
         is_store = op == STORE
         is_alloc = op == ALLOC
-        is_drop = (op == CLEAR) | (op == FREE)
-        n_store = int(np.count_nonzero(is_store))
+        st_ev = np.flatnonzero(is_store)
         inc_end = n_obj + 1                   # increments: object ids, and NOOP = n_obj
-        store_end = inc_end + n_store
-        first = np.where(is_drop, ~x, x)
-        first[is_store] = inc_end + np.arange(n_store)
-        first[is_alloc] = store_end + x[is_alloc]
-        first[op == WORK] = n_obj             # NOOP
+        # int32 entries while the stream's largest (inc_end + the last object) fits
+        idt = np.int32 if inc_end + n_obj < 2**31 - 1 else np.int64
+        # first = sign[op] * x + offset[op]: x, ~x (-x - 1), inc_end + x, or NOOP
+        sign = np.zeros(WORK + 1, dtype=idt)
+        offset = np.zeros(WORK + 1, dtype=idt)
+        sign[[LOAD, MOVE, ALLOC]] = 1
+        sign[[CLEAR, FREE]] = -1
+        offset[[CLEAR, FREE]] = -1
+        offset[ALLOC] = inc_end
+        offset[WORK] = n_obj
+        first = sign[op] * x.astype(idt, copy=False)
+        first += offset[op]
+        store_val_np = y[st_ev].astype(np.int64)
+        first[st_ev] = np.where(store_val_np >= 0, store_val_np, n_obj)
         has_first = (op != LOAD) | (x >= 0)   # a null load takes no reference
-        has_second = (z >= 0) & ~is_drop      # the reference the write overwrote
+        has_second = (z >= 0) & (op != CLEAR) & (op != FREE)   # the reference overwritten
+        alloc_at_np = trace.obj_alloc_at.astype(np.int64)
         if has_first.all() and not has_second.any():
-            stream, stream_ev = first, ev     # one entry per event (every recorded workload)
-            alloc_entry = np.flatnonzero(is_alloc)
+            stream = first                    # one entry per event (every recorded workload)
+            stream_ev = ev2pos = None         # an entry's position is its event's index
+            alloc_entry = alloc_at_np
+            store_pos = st_ev
         else:
+            ev = np.arange(n_ev)
             per_event = has_first.astype(np.int64) + has_second
             start = np.cumsum(per_event) - per_event
-            stream = np.empty(int(per_event.sum()), dtype=np.int64)
+            stream = np.empty(int(per_event.sum()), dtype=idt)
             stream_ev = np.empty(stream.size, dtype=np.int64)
             stream[start[has_first]] = first[has_first]
             stream_ev[start[has_first]] = ev[has_first]
@@ -155,32 +172,59 @@ class CPythonModel(Model):
             stream[k] = ~z[has_second]
             stream_ev[k] = ev[has_second]
             alloc_entry = start[is_alloc]
-        # The loop knows no event index: an allocation happens at its object's ALLOC, and a
-        # cascade at the last Py_DECREF of the object that started it (it is dead after that)
-        dec = np.flatnonzero(stream < 0)
-        last_dec_np = np.full(n_obj + 1, -1, dtype=np.int64)
-        np.maximum.at(last_dec_np, ~stream[dec], stream_ev[dec])
-        #: for 3.12+'s scheduling: the entry after each ALLOC's, when it is that event's decref
-        next_dec = np.full(n_obj, -1, dtype=np.int64)
-        after = alloc_entry + 1
-        own = after < stream.size
-        own[own] = stream_ev[after[own]] == stream_ev[alloc_entry[own]]
-        next_dec[stream[alloc_entry[own]] - store_end] = after[own]
+            store_pos = start[st_ev]
+            ev2pos = start
+            del first, per_event, ev
+        del has_first, has_second
+        # Reference lifetimes (refcount.py): the loop visits each allocation and each object's
+        # last Py_DECREF from an event, in stream order; a cascade happens at the last Py_DECREF
+        # of the object that started it (it is dead after that)
+        store_slot_np = heap.sbase_np[x[st_ev]] + trace.b[st_ev]
+        free_at = trace.obj_free_at
+        free_pos = np.where(free_at >= 0, ev2pos[np.maximum(free_at, 0)] if ev2pos is not None
+                            else free_at, -1)
+        last_pos, cand = heap.lower(stream, inc_end, store_pos, store_slot_np, store_val_np,
+                                    x[st_ev].astype(np.int64), free_pos)
+        del store_slot_np, store_val_np, free_pos, store_pos, st_ev
+        if stream_ev is None:
+            last_dec_np = last_pos
+        else:
+            last_dec_np = np.full(last_pos.size, -1, dtype=np.int64)
+            some = last_pos >= 0
+            last_dec_np[some] = stream_ev[last_pos[some]]
+            del some
+        visit = stream >= inc_end                           # allocations
+        visit[last_pos[cand]] = True                        # last Py_DECREFs that may free
+        items = stream[visit]                               # ~o: o's last Py_DECREF
+        del visit
+        items[items >= inc_end] -= inc_end                  # p: allocation of p
         # Static tables are read through memoryviews of the numpy arrays: iterating or indexing
         # one makes each int when it is read, cheaper than a .tolist() of them all
-        store_slot = memoryview(heap.sbase_np[x[is_store]] + trace.b[is_store])
-        store_val = memoryview(np.ascontiguousarray(y[is_store]))
-        alloc_at = memoryview(trace.obj_alloc_at.astype(np.int64))
+        alloc_at = memoryview(alloc_at_np)
+        alloc_pos = memoryview(alloc_entry.astype(np.int64))
+        #: for 3.12+'s scheduling: the entry after each ALLOC's, when it is that event's decref
+        next_dec = np.full(n_obj, -1, dtype=np.int64)
+        alloc_item = None
+        if stream_ev is not None:
+            after = alloc_entry + 1
+            own = after < stream.size
+            own[own] = stream_ev[after[own]] == stream_ev[alloc_entry[own]]
+            next_dec[stream[alloc_entry[own]] - inc_end] = after[own]
+            #: the item after each allocation's (a 3.12+ collection with such a decref reads it)
+            alloc_item = memoryview(np.flatnonzero(items >= 0))
         last_dec = memoryview(last_dec_np)
         next_dec_mv = memoryview(next_dec)
-        stream_mv = memoryview(stream)        # writable: the loop may void an entry
+        items_mv = memoryview(items)          # writable: the loop may void an item
+        void = ~n_obj                         # fin[n_obj] is 1: a voided item frees nothing
 
         def collect(young: int, tracked_freed: int, end: int, pause_at: int,
-                    state_at: int) -> int:
+                    state_at: int, pos: int) -> int:
             """_Py_RunGC / gc_collect_generations: select a generation and collect it, as a
-            pause before event ``pause_at``; the heap it sees is the one after ``state_at``."""
+            pause before event ``pause_at``; the heap it sees is the one after ``state_at``
+            (stream position ``pos``: every entry before it applied)."""
             heap.tracked_freed_loop = tracked_freed
             heap.young_wraps_loop = wraps
+            heap.sync(pos)
             kind, ns, freed = collector.automatic(young, end, pause_at)
             if kind is not None:
                 out.pause(pause_at, ns, kind)
@@ -188,7 +232,7 @@ class CPythonModel(Model):
             return collector.count[0]
 
         # -- the loop: state in locals --
-        rc, slots, death = heap.rc, heap.slots, heap.death
+        fin, fslots, dl, dead, death = heap.fin, heap.fslots, heap.dl, heap.dead, heap.death
         ocls, opool, nsl, sbase = heap.ocls, heap.pool, heap.nsl, heap.sbase
         obm = heap.obm
         pnext, pprev, pcount, pcap, pcls = obm.pnext, obm.pprev, obm.pcount, obm.pcap, obm.pcls
@@ -211,66 +255,58 @@ class CPythonModel(Model):
         floor, wrap = heap.young_floor, heap.young_wrap
         wraps = 0
         tracked_freed = 0                      # containers the loop's cascades freed
-        for e in stream_mv:
-            if e < 0:                          # Py_DECREF
-                d = ~e
-                r = rc[d] - 1
-                rc[d] = r
-                if not r:
-                    # a deallocation cascade: one stall at this event, however deep
-                    root = d
-                    while True:
-                        death[d] = root
-                        pl = opool[d]
-                        if pl >= 0:
-                            # pymalloc_free's fast path
-                            n = pcount[pl]
-                            if n == pcap[pl]:  # was full: to the front of usedpools[class]
-                                cl = pcls[pl]
-                                nx = pnext[cl]
-                                pnext[pl] = nx
-                                pprev[pl] = cl
-                                pprev[nx] = pl
-                                pnext[cl] = pl
-                            n -= 1
-                            pcount[pl] = n
-                            if not n:
-                                at = last_dec[root]
-                                g_at(at)
-                                g_ns(free_pool(pl, at))
-                        else:
+        for p in items_mv:
+            if p < 0:                          # an object's last Py_DECREF from an event
+                d = root = ~p
+                if fin[d]:
+                    continue                   # a live object's slot still holds it
+                # a deallocation cascade: one stall at this event, however deep
+                while True:
+                    death[d] = root
+                    dead[d] = 1
+                    pl = opool[d]
+                    if pl >= 0:
+                        # pymalloc_free's fast path
+                        n = pcount[pl]
+                        if n == pcap[pl]:      # was full: to the front of usedpools[class]
+                            cl = pcls[pl]
+                            nx = pnext[cl]
+                            pnext[pl] = nx
+                            pprev[pl] = cl
+                            pprev[nx] = pl
+                            pnext[cl] = pl
+                        n -= 1
+                        pcount[pl] = n
+                        if not n:
                             at = last_dec[root]
                             g_at(at)
-                            g_ns(free_mem(d, at))
-                        n = nsl[d]
-                        if n:
-                            tracked_freed += 1     # PyObject_GC_Del: heap_size -= 1
-                            if young > floor:  # PyObject_GC_Del: never below 0
-                                young -= 1
-                            elif wrap:
-                                young += wrap - 1
-                                wraps += 1
-                            b = sbase[d]
-                            for v in slots[b:b + n]:
-                                if v >= 0:
-                                    r = rc[v] - 1
-                                    rc[v] = r
-                                    if not r:
-                                        work.append(v)
-                        if not work:
-                            break
+                            g_ns(free_pool(pl, at))
+                    else:
+                        at = last_dec[root]
+                        g_at(at)
+                        g_ns(free_mem(d, at))
+                    n = nsl[d]
+                    if n:
+                        tracked_freed += 1     # PyObject_GC_Del: heap_size -= 1
+                        if young > floor:      # PyObject_GC_Del: never below 0
+                            young -= 1
+                        elif wrap:
+                            young += wrap - 1
+                            wraps += 1
+                        b = sbase[d]
+                        # a dead object's slots hold their final values; each drops a
+                        # reference, the last one if no event's Py_DECREF is still to come
+                        for v in fslots[b:b + n]:
+                            if v >= 0:
+                                r = fin[v] - 1
+                                fin[v] = r
+                                if not r and dl[v] < dl[root]:
+                                    work.append(v)
+                    if work:
                         d = work.pop()
-            elif e < inc_end:                  # Py_INCREF: load, move
-                rc[e] += 1
-            elif e < store_end:                # store: the slot takes a reference
-                e -= inc_end
-                p = store_val[e]
-                slots[store_slot[e]] = p
-                if p >= 0:
-                    rc[p] += 1
+                        continue
+                    break
             else:                              # alloc: a new object with one reference
-                p = e - store_end
-                rc[p] = 1
                 cl = ocls[p]
                 if cl >= 0:
                     # pymalloc_alloc's fast path: the head pool of usedpools[cl]
@@ -296,36 +332,49 @@ class CPythonModel(Model):
                     young += 1                 # _PyObject_GC_Link: a tracked allocation
                     if young > trigger:
                         at = alloc_at[p]
+                        pos = alloc_pos[p] + 1
                         if scheduled:
                             # 3.12+: _Py_ScheduleGC; the eval breaker runs the collection
                             # before the next event, after this one's register write: the
-                            # decref of what the register held is done now, its entry voided
+                            # decref of what the register held is done now, its item voided
                             j = next_dec_mv[p]
                             if j >= 0:
-                                young = heap.decref(~stream_mv[j], at, young)
-                                stream_mv[j] = n_obj    # NOOP
+                                pos = j + 1
+                                v = ~int(stream[j])   # (a decrement: as it was)
+                                if dl[v] == j:     # its last: done now, its item voided
+                                    k = alloc_item[p] + 1
+                                    if k < len(items_mv) and items_mv[k] == ~v:
+                                        items_mv[k] = void
+                                    young = heap.last_decref(v, j, at, young)
                             if at + 1 < n_ev:
-                                young = collect(young, tracked_freed, p + 1, at + 1, at)
+                                young = collect(young, tracked_freed, p + 1, at + 1, at, pos)
                         else:
                             # 3.11: inside the allocation, before the new object is tracked
                             # (PyType_GenericAlloc tracks it after _PyObject_GC_Link returns)
                             # and before the register drops what it held
-                            young = collect(young, tracked_freed, p, at, at - 1)
+                            young = collect(young, tracked_freed, p, at, at - 1, pos)
         collector.count[0] = young
+        if gc_on:
+            heap.sync(stream.size)             # the heap after the last event, for held()
+        heap.lowered_done()
+        del stream, items, items_mv
 
         # -- costs the trace fixes, summed with numpy --
         small = heap.size_class >= 0
-        rc_ops = ((x >= 0) & ~is_store & ~is_alloc).astype(np.int64) + (is_store & (y >= 0))
+        rc_ops = ((x >= 0) & ~is_store & ~is_alloc).view(np.int8) + (is_store & (y >= 0))
         rc_ops += (z >= 0)
-        per = rc_ops * (c.rc_biased_ns if free_threaded else c.rc_ns)
-        per[is_alloc] += c.object_init_ns + np.where(small[x[is_alloc]], c.pymalloc_alloc_ns, 0.0)
+        per = rc_ops * float(c.rc_biased_ns if free_threaded else c.rc_ns)
+        # (allocations are in object order)
+        per[alloc_at_np] += c.object_init_ns + np.where(small, c.pymalloc_alloc_ns, 0.0)
         mm = per
         np.add.at(mm, np.asarray(heap.m_at, dtype=np.int64), np.asarray(heap.m_ns))
-        death_np = np.asarray(death, dtype=np.int64)
+        death_np = heap.death_np
         dead = np.flatnonzero(death_np >= 0)
-        death_at = last_dec_np[death_np[dead]]
-        gcw = np.zeros(n_ev)
-        np.add.at(gcw, death_at, heap.dcost_np[dead])
+        roots = death_np[dead]
+        death_at = last_dec_np[roots]
+        # (bincount adds the weights in order, as np.add.at would into zeros)
+        gcw = (np.bincount(death_at, weights=heap.dcost_np[dead], minlength=n_ev) if dead.size
+               else np.zeros(n_ev))
         np.add.at(gcw, np.asarray(heap.g_at, dtype=np.int64), np.asarray(heap.g_ns))
         out.mm_ns = mm
         out.gc_ns = gcw
@@ -341,7 +390,8 @@ class CPythonModel(Model):
         st["objects"] = n_obj
         st["containers"] = int(containers.size)
         st["rc_deallocs"] = int(dead.size)
-        st["largest_cascade"] = int(np.bincount(death_at).max()) if dead.size else 0
+        # a cascade's root and its event are one to one (an event drops one reference at most)
+        st["largest_cascade"] = int(np.bincount(roots).max()) if dead.size else 0
         st["pymalloc_objects"] = int(np.count_nonzero(small))
         st["glibc_objects"] = heap.large_allocs
         st.update(heap.mi.stats() if free_threaded else obm.stats())
@@ -351,10 +401,14 @@ class CPythonModel(Model):
 
     def held(self) -> tuple[np.ndarray, np.ndarray]:
         """A final full collection (gc.collect(), not measured) when the collector is on, then
-        every object still alive with its block or chunk size."""
+        every object still alive with its block or chunk size. The replay is over after it:
+        the per-object tables go, so that the engine's measurement has their memory."""
         heap = self.heap
         heap.reporting = False
         if self.gc_on:
-            self.collector.full(len(heap.rc) - 1, -1)
-        ids = np.flatnonzero(np.asarray(heap.rc[:-1], dtype=np.int64) > 0)
-        return ids, heap.bytes_of(ids)
+            self.collector.full(len(heap.nsl), -1)
+        ids = np.flatnonzero(heap.dead_np[:-1] == 0)
+        nbytes = heap.bytes_of(ids)
+        heap.drop_tables()
+        self.collector = None
+        return ids, nbytes

@@ -12,15 +12,30 @@ nothing memcompare measures: every object of a cascade is freed at the same even
 empties are the same in any order, and so is the number of arenas it leaves mapped (an empty
 arena is unmapped unless it is the last on usable_arenas, so one empty arena stays either way).
 
+Reference counts are not kept event by event. Every reference an object has is an interval —
+a register holding it, a slot holding it until the slot is overwritten, or a slot holding it
+until its holder dies — and every new reference is taken from one already held, so the count
+is positive from the allocation until the last interval ends: the object dies at its last
+Py_DECREF from an event (a register released, a slot overwritten) if no slot's *final* value
+(the last store to it) still holds it from a live holder, or otherwise in the cascade of the
+last such holder (:meth:`Heap.lower` derives both with numpy). A register still holding it at
+the end keeps it alive. So the replay loop visits only allocations and each object's last
+Py_DECREF, and keeps per object ``fin``: the final slot references from holders not yet freed.
+A collection needs the true state at its moment: :meth:`Heap.sync` applies the stream's
+reference-count changes and slot stores up to it, with numpy, and the count is then the stream's
+net count less the final references released by freed holders (:meth:`Heap.refcounts`).
+
 Per-object state lives in lists indexed by object id (docs/simulator-speed.md §6.4); the
 model's replay loop takes them as locals and inlines the common paths of this module. Slots are
-one flat list, object ``o``'s slot ``k`` at ``sbase[o] + k``. ``rc`` has one spare entry past the
-last object, whose count the loop may bump as a no-op.
+one flat array, object ``o``'s slot ``k`` at ``sbase[o] + k``. ``fin`` has one spare entry past
+the last object (always 1), which a voided candidate names.
 
 This module keeps state and frees memory; it decides nothing about collections and computes no
 metric.
 """
 from __future__ import annotations
+
+from operator import itemgetter
 
 import numpy as np
 
@@ -31,6 +46,17 @@ from memcompare_cpp.model import Params as GlibcParams
 from . import layout
 from .mimalloc import Mimalloc, block_size
 from .obmalloc import ARENA_SIZE, Obmalloc, size_class
+
+
+
+def gather(values: list[int], idx: np.ndarray) -> np.ndarray:
+    """``values[i]`` for every ``i`` in ``idx``, as an int64 array (itemgetter loops in C)."""
+    n = idx.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if n == 1:
+        return np.array([values[int(idx[0])]], dtype=np.int64)
+    return np.array(itemgetter(*idx.tolist())(values), dtype=np.int64)
 
 
 class Heap:
@@ -60,10 +86,13 @@ class Heap:
         self.nsl_np = nslots
         self.nsl: list[int] = nslots.tolist()
         self.sbase_np = trace.obj_slot_base.astype(np.int64)
-        self.sbase: list[int] = self.sbase_np.tolist()
-        self.slots: list[int] = [-1] * int(nslots.sum())
-        self.rc: list[int] = [0] * (n + 1)
-        self.death: list[int] = [-1] * n
+        self.sbase = memoryview(self.sbase_np)
+        #: 1 for an object freed (by refcounting or the collector), with a numpy view over the
+        #: same memory; an object with an id below a collection's ``end`` is allocated
+        self.dead = bytearray(n + 1)
+        self.dead_np = np.frombuffer(self.dead, dtype=np.uint8)
+        self.death_np = np.full(n, -1, dtype=np.int64)
+        self.death = memoryview(self.death_np)
         self.pool: list[int] = [-1] * n
         self.big: dict[int, tuple[int, int]] = {}
         #: tp_dealloc's cost besides freeing a glibc chunk: the dealloc itself, a Py_XDECREF per
@@ -72,7 +101,6 @@ class Heap:
         #: path, which free_mem prices)
         rc_ns = c.rc_biased_ns if free_threaded else c.rc_ns
         self.dcost_np = c.dealloc_ns + rc_ns * nslots + np.where(small, c.pymalloc_free_ns, 0.0)
-        self.dcost: list[float] = self.dcost_np.tolist()
         # -- allocators: pymalloc's arenas and glibc's heap are separate mappings --
         self.obm = Obmalloc(costs, self._footprint)
         #: the free-threaded build's allocator for every object (mimalloc.py)
@@ -168,20 +196,154 @@ class Heap:
         small = self.size_class[self.size_class >= 0]
         return int(((small + 1) << 4).sum()) + sum(size for _, size in self.big.values())
 
+    # -- reference lifetimes (numpy) ----------------------------------------------------------
+    def lower(self, stream: np.ndarray, inc_end: int, store_pos: np.ndarray,
+              store_slot: np.ndarray, store_val: np.ndarray, store_obj: np.ndarray,
+              free_pos: np.ndarray) -> np.ndarray:
+        """Derive, from the model's stream of reference-count operations (model.py), what the
+        loop and :meth:`sync` need. ``store_*``: each STORE's stream position, flat slot, value
+        and object, in stream order; ``free_pos``: the stream position of each object's FREE (-1: none).
+        Returns each object's last Py_DECREF from an event, as a stream position (-1: none;
+        one spare entry past the last object), and the objects the loop must visit there."""
+        n = len(self.nsl)
+        total = len(stream)
+        never = total + 1
+        self._stream = stream
+        self._inc_end = inc_end
+        self.store_pos = store_pos
+        self.robj = None
+        # each store's next store to the same slot (S: none): a segment's last, and the final
+        n_st = store_slot.size
+        order = np.argsort(store_slot, kind="stable")
+        nxt = np.full(n_st, n_st, dtype=np.int64)
+        same = store_slot[order[1:]] == store_slot[order[:-1]]
+        nxt[order[:-1][same]] = order[1:][same]
+        del order, same
+        self.store_slot, self.store_val, self.store_next = store_slot, store_val, nxt
+        final = nxt == n_st
+        fslots = np.full(int(self.nsl_np.sum()), -1, dtype=np.int64)
+        fslots[store_slot[final]] = store_val[final]
+        fv = store_val[final]
+        fh = store_obj[final]
+        ok = fv >= 0
+        fv, fh = fv[ok], fh[ok]
+        fcount = np.bincount(fv, minlength=n + 1)
+        # A FREE is its object's last Py_DECREF (no other register and no slot of an object
+        # not yet freed may hold it then: trace.py's validation)
+        last = np.full(n + 1, -1, dtype=np.int64)
+        last[:n] = free_pos
+        unfreed = free_pos < 0
+        dl = np.where(last >= 0, last, never)
+        if unfreed.any():
+            dec = np.flatnonzero(stream < 0)
+            obj = ~stream[dec]
+            m = unfreed[obj]
+            np.maximum.at(last, obj[m], dec[m])
+            # the registers holding each object after the last event: every reference the
+            # stream took less those it dropped, less the final slot references
+            robj = self._robj(copy=True)
+            inc = robj >= 0
+            net = (np.bincount(robj[inc], minlength=n + 1)
+                   - np.bincount(~robj[~inc], minlength=n + 1))
+            del robj, inc
+            held_at_end = net - fcount
+            uf = np.flatnonzero(unfreed)
+            dl[uf] = np.where((held_at_end[uf] == 0) & (last[uf] >= 0), last[uf], never)
+        dl[n] = never
+        # The loop visits an object's last Py_DECREF only if a final slot reference may be gone
+        # by then: none at all, or a holder that may die first (none dies before its own last
+        # Py_DECREF from an event, nor does the collector free it: it is reachable till then)
+        first_holder = np.full(n + 1, never, dtype=np.int64)
+        np.minimum.at(first_holder, fv, dl[fh])
+        visit = (dl < never) & ((fcount == 0) | (first_holder < dl))
+        self.fcount = fcount
+        #: stream position of the last Py_DECREF from an event, for an object no register
+        #: holds at the end; ``never`` (past every position) for the others
+        self.dl = memoryview(dl)
+        fin = fcount.copy()
+        fin[n] = 1
+        self.fin: list[int] = fin.tolist()
+        #: every slot's final value (read through a memoryview: as fast to slice as a list)
+        self.fslots = memoryview(fslots)
+        # -- for sync --
+        self.rcs = np.zeros(n + 1, dtype=np.int64)
+        self.slots_np = np.full(fslots.size, -1, dtype=np.int64)
+        self.synced = 0
+        self.now = 0
+        return last, np.flatnonzero(visit[:n])
+
+    def _robj(self, copy: bool = False) -> np.ndarray:
+        """The stream with every entry as the object whose count it changes: ``o`` for an
+        increment (an allocation's too), ``~o`` for a decrement, ``n`` (the spare) for none.
+        Made from the stream itself, in place (only its allocations change), once the model
+        has read it; ``copy``: a new array, the stream untouched."""
+        if self.robj is None or copy:
+            s = self._stream
+            robj = s.copy() if copy else s
+            robj[s >= self._inc_end] -= self._inc_end
+            if copy:
+                return robj
+            self.robj = robj
+        return self.robj
+
+    def drop_tables(self) -> None:
+        """Drop every per-object table (after the final collection and :meth:`bytes_of`); the
+        allocators' state and counters stay."""
+        for name in ("request", "size_class", "ocls", "nsl_np", "nsl", "sbase_np", "sbase", "dead",
+                     "dead_np", "death_np", "death", "pool", "dcost_np", "fin", "fcount", "dl",
+                     "fslots", "slots_np", "rcs", "big"):
+            setattr(self, name, None)
+
+    def lowered_done(self) -> None:
+        """Drop what only :meth:`sync` needs, once the heap is synced for good (the counts
+        and slots stay, for the final collection and for tests)."""
+        self._stream = self.robj = None
+        self.store_pos = self.store_slot = self.store_val = self.store_next = None
+
+    def sync(self, pos: int) -> None:
+        """Bring the stream's net counts (``rcs``) and the slots (``slots_np``) to stream
+        position ``pos``: every entry before it applied. Cascades from now on see every
+        Py_DECREF before ``pos`` done."""
+        s0 = self.synced
+        if pos > s0:
+            seg = self._robj()[s0:pos]
+            n1 = self.rcs.size
+            inc = seg >= 0
+            if pos - s0 > n1 // 4:
+                self.rcs += (np.bincount(seg[inc], minlength=n1)
+                             - np.bincount(~seg[~inc], minlength=n1))
+            else:
+                np.add.at(self.rcs, np.where(inc, seg, ~seg), np.where(inc, 1, -1))
+            k0, k1 = np.searchsorted(self.store_pos, (s0, pos))
+            if k1 > k0:
+                lastw = self.store_next[k0:k1] >= k1      # the segment's last store to a slot
+                self.slots_np[self.store_slot[k0:k1][lastw]] = self.store_val[k0:k1][lastw]
+            self.synced = pos
+        self.now = pos
+
+    def refcounts(self, ids: np.ndarray) -> np.ndarray:
+        """ob_refcnt of the live objects ``ids`` as of :meth:`sync`: the stream's net count
+        less the final slot references of holders already freed."""
+        return self.rcs[ids] - self.fcount[ids] + gather(self.fin, ids)
+
     # -- deallocation -------------------------------------------------------------------------
     def release(self, work: list[int], at: int, freed: list[int], young: int) -> tuple[int, float]:
         """Deallocate the objects in ``work`` (count already 0) and everything their slots held
-        the last reference to, at event ``at``: a deallocation cascade.
+        the last reference to, at event ``at`` (stream position ``self.now``): a deallocation
+        cascade.
 
         Appends every freed id to ``freed``; returns the young generation's count after
         PyObject_GC_Del's decrement for each container freed ("never below 0", Python/gc.c),
         and the cost beyond ``dcost`` of the objects freed (pool and arena releases, glibc).
         """
-        rc, slots, sbase, nsl = self.rc, self.slots, self.sbase, self.nsl
+        fin, dl, fslots, sbase, nsl, dead = (self.fin, self.dl, self.fslots, self.sbase,
+                                             self.nsl, self.dead)
+        pos = self.now
         extra = 0.0
         while work:
             d = work.pop()
             freed.append(d)
+            dead[d] = 1
             extra += self.free_mem(d, at)
             ns = nsl[d]
             if ns:
@@ -192,21 +354,22 @@ class Heap:
                     young += self.young_wrap - 1
                     self.young_wraps += 1
                 b = sbase[d]
-                for v in slots[b:b + ns]:
-                    if v >= 0:
-                        r = rc[v] - 1
-                        rc[v] = r
-                        if not r:
+                # a freed object's slots hold their final values
+                for v in fslots[b:b + ns]:
+                    if v >= 0 and not dead[v]:
+                        f = fin[v] - 1
+                        fin[v] = f
+                        if not f and dl[v] < pos:
                             work.append(v)
         return young, extra
 
-    def decref(self, o: int, at: int, young: int) -> int:
-        """Py_DECREF of ``o`` on the mutator's timeline at event ``at`` (the loop inlines this;
-        this is for the rare places it cannot). Returns the young generation's count."""
-        r = self.rc[o] - 1
-        self.rc[o] = r
-        if r:
-            return young
+    def last_decref(self, o: int, pos: int, at: int, young: int) -> int:
+        """The last Py_DECREF of ``o`` from an event, at stream position ``pos`` of event
+        ``at`` (the loop inlines this; this is for the rare places it cannot). Returns the
+        young generation's count."""
+        if self.fin[o]:
+            return young                       # a live holder's slot still holds it
+        self.now = pos
         freed: list[int] = []
         young, extra = self.release([o], at, freed, young)
         death = self.death
