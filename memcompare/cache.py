@@ -5,10 +5,10 @@ among them), its plugin's name and version, the sha256 of the plugin's own sourc
 memcompare's Recorder — change any of them and the key changes, so a stale trace is never
 reused. Each entry is two files under ``$MEMCOMPARE_CACHE/traces/`` (default
 ``~/.cache/memcompare/traces/``): ``KEY.mctrace``, written by :func:`memcompare.traceio.save`,
-and ``KEY.json``, which holds the trace's sha256 and counts and the sha256 of the file's bytes.
-A reader checks the file's bytes against that digest (the file is then exactly what was written
-for the trace the metadata names); a mismatch, or a file that does not load, removes the entry
-and the trace is recorded again.
+and ``KEY.json``, which holds the trace's sha256 and counts and the file's size and sha256.
+A reader checks the file with its own checksums (the crc32 of its header and of each block of
+its body) and its size and trace sha256 against the metadata; a mismatch, or a file that does
+not load, removes the entry and the trace is recorded again.
 
 Writers write a temporary file in the same directory and rename it into place, data before
 metadata, so concurrent runs never see half an entry (two writers of one key write the same
@@ -92,10 +92,12 @@ def code_hash(module_name: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _recorder_hash() -> str:
-    """memcompare's own part of a recording: the Recorder and the call that drives it."""
+    """memcompare's own part of an entry: the Recorder, the call that drives it, and the
+    format that writes it (a reader trusts an entry's events to be as this memcompare wrote
+    them, :meth:`TraceCache.load`)."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    _hash_files(h, [here / "trace.py", here / "api.py"], here)
+    _hash_files(h, [here / "trace.py", here / "api.py", here / "traceio.py"], here)
     return h.hexdigest()
 
 
@@ -165,25 +167,33 @@ class TraceCache:
 
     def load(self, k: str, meta: dict[str, Any]):
         """The entry's trace, checked against its metadata; None (and the entry removed) if the
-        file is missing, corrupt or not the trace the metadata names."""
+        file is missing, corrupt or not the trace the metadata names.
+
+        The file's own checksums do the checking, in the one pass that maps it: the crc32 of its
+        header and of every block of its body (:func:`memcompare.traceio.load`), then the size
+        and the trace sha256 its header names against the metadata. A sha256 of the whole file
+        as well (``file_sha256``, written by :meth:`store`) would read every byte once more
+        and tell nothing the block checksums do not: a flipped bit or a torn write fails a
+        crc32 either way."""
         from .errors import MemcompareError
         from .traceio import load
         path = self.path(k)
         try:
-            digest, _ = file_digest(path)
-        except OSError:
+            if path.stat().st_size != meta.get("file_bytes"):
+                self.remove(k)
+                return None
+            # written by store() from a trace the Recorder validated: the checksums suffice
+            trace = load(path, check_events=False)
+        except FileNotFoundError:
             return None
-        if digest != meta.get("file_sha256"):
-            self.remove(k)
-            return None
-        try:
-            trace = load(path)
         except (MemcompareError, OSError, ValueError):
             self.remove(k)
             return None
-        # the bytes are the ones written for the trace the metadata names: hashing the trace's
-        # encoding again (0.65 s for 4.7 M events) would tell nothing more
-        trace._cache.setdefault("sha256", meta["sha256"])
+        # the header's sha256, checked by its crc32, is the writer's hash of these columns:
+        # hashing the trace's encoding again (0.65 s for 4.7 M events) would tell nothing more
+        if trace._cache.get("sha256") != meta.get("sha256"):
+            self.remove(k)
+            return None
         self.touch(k)
         return trace
 
