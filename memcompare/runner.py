@@ -43,7 +43,7 @@ from .api import record_entry
 from .cache import TraceCache, file_digest
 from .cache import key as cache_key
 from .config import Config, ModelSpec, WorkloadSpec
-from .engine import DEFAULT_MACHINE_MB, replay
+from .engine import DEFAULT_MACHINE_MB, prepare, replay
 from .errors import ConfigError, MemcompareError
 from .plugins import plugins
 from .files import atomic_write
@@ -322,10 +322,26 @@ def _store(wi: int, trace: Trace) -> dict[str, Any]:
     if cache is not None and w.entry is not None:
         k = cache_key(w.entry, w.params)
         try:
-            return {**cache.store(k, trace), "key": k}
+            meta = {**cache.store(k, trace), "key": k}
         except OSError:
-            pass            # a full or read-only cache: the run goes on with a private copy
+            meta = None     # a full or read-only cache: the run goes on with a private copy
+        if meta is not None:
+            _keep_derived(cache, k, trace)
+            return meta
     return _store_private(_PLAN.private_dir, wi, trace)
+
+
+def _keep_derived(cache: TraceCache, k: str, trace: Trace) -> None:
+    """Prepare ``trace`` (its cells would, in this worker) and keep what that computed beside
+    its cache entry, for the workers of later runs."""
+    try:
+        prepare(trace)
+    except MemoryError:
+        return              # past the worker's memory limit: the cells meet it in their replays
+    try:
+        cache.store_derived(k, trace)
+    except OSError:
+        pass                # a full or read-only cache: later runs prepare it again
 
 
 def _store_private(directory: Path, wi: int, trace: Trace) -> dict[str, Any]:
@@ -356,6 +372,8 @@ def _obtain(wi: int, meta: dict[str, Any], held: dict[str, Trace]) -> Trace:
                     f"workload {_PLAN.workloads[wi].name!r} recorded again gives trace "
                     f"{trace.sha256[:12]}, not the cached {meta['sha256'][:12]}: is the "
                     f"workload deterministic? (`memcompare cache clear` empties the cache)")
+        elif not _PLAN.cache.load_derived(meta["key"], trace):
+            _keep_derived(_PLAN.cache, meta["key"], trace)
     else:
         from .traceio import load
         # the file's checksums (header and body blocks) are checked as it loads, and its header
