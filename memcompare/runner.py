@@ -322,12 +322,9 @@ def _store(wi: int, trace: Trace) -> dict[str, Any]:
     if cache is not None and w.entry is not None:
         k = cache_key(w.entry, w.params)
         try:
-            meta = {**cache.store(k, trace), "key": k}
+            return {**cache.store(k, trace), "key": k}
         except OSError:
-            meta = None     # a full or read-only cache: the run goes on with a private copy
-        if meta is not None:
-            _keep_derived(cache, k, trace)
-            return meta
+            pass            # a full or read-only cache: the run goes on with a private copy
     return _store_private(_PLAN.private_dir, wi, trace)
 
 
@@ -336,8 +333,8 @@ def _keep_derived(cache: TraceCache, k: str, trace: Trace) -> None:
     its cache entry, for the workers of later runs."""
     try:
         prepare(trace)
-    except MemoryError:
-        return              # past the worker's memory limit: the cells meet it in their replays
+    except Exception:
+        return              # e.g. past the worker's memory limit: the cells meet it themselves
     try:
         cache.store_derived(k, trace)
     except OSError:
@@ -372,7 +369,7 @@ def _obtain(wi: int, meta: dict[str, Any], held: dict[str, Trace]) -> Trace:
                     f"workload {_PLAN.workloads[wi].name!r} recorded again gives trace "
                     f"{trace.sha256[:12]}, not the cached {meta['sha256'][:12]}: is the "
                     f"workload deterministic? (`memcompare cache clear` empties the cache)")
-        elif not _PLAN.cache.load_derived(meta["key"], trace):
+        if not _PLAN.cache.load_derived(meta["key"], trace):
             _keep_derived(_PLAN.cache, meta["key"], trace)
     else:
         from .traceio import load
@@ -503,6 +500,10 @@ def _worker_main(conn, life_r: int, life_w: int, parent_pid: int) -> None:
         conn.send(reply)
         if retire:
             break
+        if reply[0] == "trace" and isinstance(meta, dict) and "key" in meta:
+            # after the reply, so that the trace's cells start (on other workers) as soon as it
+            # is saved; this worker's own next cell would prepare it anyway
+            _keep_derived(_PLAN.cache, meta["key"], held[meta["path"]])
     conn.close()
     os._exit(0)
 
