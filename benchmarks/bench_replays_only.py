@@ -1,5 +1,8 @@
 """The replays of a config's cells alone, to compare with a whole warm run (bench_run.py).
 
+bench_run.py times the replays inside each run it makes (its "replays" column); this script
+times them outside any run, as a cross-check of that figure.
+
 Each workload is recorded, saved and loaded (memory-mapped, as a worker loads it) and prepared
 once, untimed, as a worker that holds it; then every model of the config replays it through
 ``memcompare.replay``. Prints the replays' total and the preparation's. Models run with their

@@ -5,10 +5,13 @@ among them), its plugin's name and version, the sha256 of the plugin's own sourc
 memcompare's Recorder — change any of them and the key changes, so a stale trace is never
 reused. Each entry is two files under ``$MEMCOMPARE_CACHE/traces/`` (default
 ``~/.cache/memcompare/traces/``): ``KEY.mctrace``, written by :func:`memcompare.traceio.save`,
-and ``KEY.json``, which holds the trace's sha256 and counts and the sha256 of the file's bytes.
-A reader checks the file's bytes against that digest (the file is then exactly what was written
-for the trace the metadata names); a mismatch, or a file that does not load, removes the entry
-and the trace is recorded again.
+and ``KEY.json``, which holds the trace's sha256 and counts and the file's size and sha256.
+A reader checks the file with its own checksums (the crc32 of its header and of each block of
+its body) and its size and trace sha256 against the metadata; a mismatch, or a file that does
+not load, removes the entry and the trace is recorded again. Once a run has prepared the trace,
+a third file, ``KEY.derived-VERSION.npz``, keeps the tables every replay of it needs
+(:data:`DERIVED`), for this memcompare's code (VERSION): a warm run reads them instead of
+computing them again.
 
 Writers write a temporary file in the same directory and rename it into place, data before
 metadata, so concurrent runs never see half an entry (two writers of one key write the same
@@ -39,6 +42,13 @@ LIMIT_ENV = "MEMCOMPARE_TRACE_CACHE_MB"
 #: the cache's directory, if not ``$MEMCOMPARE_CACHE/traces`` (the test suite uses its own)
 DIR_ENV = "MEMCOMPARE_TRACE_CACHE"
 SUFFIX = ".mctrace"
+#: what every replay of a trace reads and :func:`memcompare.engine.prepare` computes once per
+#: trace, by their names in the trace's cache of derived tables: the objects reachable after the
+#: last event (``Trace.reachable_at_end``, a Python walk of the object graph) and the last
+#: event that names each object (the engine's use-after-reclaim check). Kept beside an entry,
+#: a warm run reads them instead of computing them again (0.9 s of the default config's).
+DERIVED = ("reach_end", "last_touch")
+DERIVED_INFIX = ".derived-"
 META_KEYS = ("sha256", "events", "objects", "file_sha256", "file_bytes", "workload", "params")
 
 
@@ -91,11 +101,20 @@ def code_hash(module_name: str) -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def _derived_version() -> str:
+    """What decides the derived tables besides the trace: memcompare's own code (every file of
+    the package, the way :func:`code_hash` hashes a plugin's)."""
+    return code_hash(__name__)[:16]
+
+
+@functools.lru_cache(maxsize=None)
 def _recorder_hash() -> str:
-    """memcompare's own part of a recording: the Recorder and the call that drives it."""
+    """memcompare's own part of an entry: the Recorder, the call that drives it, and the
+    format that writes it (a reader trusts an entry's events to be as this memcompare wrote
+    them, :meth:`TraceCache.load`)."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    _hash_files(h, [here / "trace.py", here / "api.py"], here)
+    _hash_files(h, [here / "trace.py", here / "api.py", here / "traceio.py"], here)
     return h.hexdigest()
 
 
@@ -133,6 +152,13 @@ class TraceCache:
     def _meta_path(self, k: str) -> Path:
         return self.dir / f"{k}.json"
 
+    def _derived_path(self, k: str) -> Path:
+        return self.dir / f"{k}{DERIVED_INFIX}{_derived_version()}.npz"
+
+    def _derived_files(self, k: str) -> list[Path]:
+        """Every derived-tables file of entry ``k``, of this memcompare or another."""
+        return list(self.dir.glob(f"{k}{DERIVED_INFIX}*.npz"))
+
     def lookup(self, k: str) -> dict[str, Any] | None:
         """The entry's metadata if both its files are there and the metadata is whole."""
         try:
@@ -165,27 +191,83 @@ class TraceCache:
 
     def load(self, k: str, meta: dict[str, Any]):
         """The entry's trace, checked against its metadata; None (and the entry removed) if the
-        file is missing, corrupt or not the trace the metadata names."""
+        file is missing, corrupt or not the trace the metadata names.
+
+        The file's own checksums do the checking, in the one pass that maps it: the crc32 of its
+        header and of every block of its body (:func:`memcompare.traceio.load`), then the size
+        and the trace sha256 its header names against the metadata. A sha256 of the whole file
+        as well (``file_sha256``, written by :meth:`store`) would read every byte once more
+        and tell nothing the block checksums do not: a flipped bit or a torn write fails a
+        crc32 either way."""
         from .errors import MemcompareError
         from .traceio import load
         path = self.path(k)
         try:
-            digest, _ = file_digest(path)
-        except OSError:
+            if path.stat().st_size != meta.get("file_bytes"):
+                self.remove(k)
+                return None
+            # written by store() from a trace the Recorder validated: the checksums suffice
+            trace = load(path, check_events=False)
+        except FileNotFoundError:
             return None
-        if digest != meta.get("file_sha256"):
-            self.remove(k)
-            return None
-        try:
-            trace = load(path)
         except (MemcompareError, OSError, ValueError):
             self.remove(k)
             return None
-        # the bytes are the ones written for the trace the metadata names: hashing the trace's
-        # encoding again (0.65 s for 4.7 M events) would tell nothing more
-        trace._cache.setdefault("sha256", meta["sha256"])
+        # the header's sha256, checked by its crc32, is the writer's hash of these columns:
+        # hashing the trace's encoding again (0.65 s for 4.7 M events) would tell nothing more
+        if trace._cache.get("sha256") != meta.get("sha256"):
+            self.remove(k)
+            return None
         self.touch(k)
         return trace
+
+    def store_derived(self, k: str, trace) -> bool:
+        """Keep the :data:`DERIVED` tables ``trace`` has computed beside entry ``k`` (replacing
+        those of another memcompare); False if it has none of them."""
+        import numpy as np
+        tables = {name: trace._cache[name] for name in DERIVED
+                  if isinstance(trace._cache.get(name), np.ndarray)}
+        if not tables:
+            return False
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self._derived_path(k)
+        tmp = self.dir / f".{k}.{secrets.token_hex(4)}.tmp.npz"
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, trace_sha256=np.frombuffer(bytes.fromhex(trace.sha256), np.uint8),
+                         **tables)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        for old in self._derived_files(k):
+            if old != path:
+                old.unlink(missing_ok=True)
+        return True
+
+    def load_derived(self, k: str, trace) -> bool:
+        """Give ``trace`` the derived tables kept beside entry ``k`` by this memcompare; False
+        (and a corrupt file removed) if there are none to give. The file is a zip whose members
+        carry their crc32 (checked as they are read), and it names the trace it was computed
+        for."""
+        import numpy as np
+        path = self._derived_path(k)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if bytes(z["trace_sha256"]).hex() != trace.sha256:
+                    raise ValueError("computed for another trace")
+                tables = {name: z[name] for name in DERIVED if name in z.files}
+            n = trace.objects
+            if not tables or any(t.shape != (n,) for t in tables.values()):
+                raise ValueError("not one entry per object")
+        except FileNotFoundError:
+            return False
+        except Exception:           # a torn or corrupt file: BadZipFile, a crc32 mismatch, ...
+            path.unlink(missing_ok=True)
+            return False
+        for name, table in tables.items():
+            trace._cache.setdefault(name, table)
+        return True
 
     def touch(self, k: str) -> None:
         """Mark the entry used now (least-recently-used eviction reads the data file's mtime)."""
@@ -195,7 +277,7 @@ class TraceCache:
             pass
 
     def remove(self, k: str) -> None:
-        for p in (self._meta_path(k), self.path(k)):
+        for p in (self._meta_path(k), self.path(k), *self._derived_files(k)):
             try:
                 p.unlink()
             except OSError:
@@ -215,6 +297,7 @@ class TraceCache:
                 size = st.st_size
                 meta = self._meta_path(k)
                 size += meta.stat().st_size if meta.exists() else 0
+                size += sum(d.stat().st_size for d in self._derived_files(k))
             except OSError:
                 continue
             out.append((k, size, st.st_mtime))
@@ -251,6 +334,6 @@ class TraceCache:
         if self.dir.is_dir():
             for p in self.dir.glob(".*.tmp*"):
                 p.unlink(missing_ok=True)
-            for p in self.dir.glob("*.json"):     # metadata whose trace file is gone
-                p.unlink(missing_ok=True)
+            for p in (*self.dir.glob("*.json"), *self.dir.glob(f"*{DERIVED_INFIX}*.npz")):
+                p.unlink(missing_ok=True)         # left without their trace file
         return n

@@ -64,21 +64,52 @@ def document(config: dict[str, Any], env: dict[str, Any], cells: list[dict[str, 
     }
 
 
-def dumps(doc: dict[str, Any]) -> str:
+_TIMELINE = "@@timeline@@"
+_CELLS = "@@cells@@"
+
+
+def dump_cell(cell: dict[str, Any]) -> str:
+    """One cell as :func:`dumps` writes it inside the document (indented to its depth), so that
+    a writer that saves after every cell renders each cell once, not once per save."""
+    timeline = None
+    if cell.get("timeline"):
+        timeline = json.dumps(cell["timeline"], separators=(",", ":"), allow_nan=False)
+        cell = {**cell, "timeline": _TIMELINE}
+    text = json.dumps(cell, indent=1, allow_nan=False).replace("\n", "\n  ")
+    if timeline is not None:
+        text = text.replace(f'"{_TIMELINE}"', timeline, 1)
+    return text
+
+
+def dumps(doc: dict[str, Any], cell_texts: list[str] | None = None) -> str:
     """Indented JSON, except each cell's timeline, which is one compact line (thousands of
-    points would otherwise take four lines each)."""
-    compact: dict[str, str] = {}
-    cells = []
-    for i, c in enumerate(doc.get("cells", [])):
-        if c.get("timeline"):
-            key = f"@@timeline-{i}@@"
-            compact[key] = json.dumps(c["timeline"], separators=(",", ":"), allow_nan=False)
-            c = {**c, "timeline": key}
-        cells.append(c)
-    text = json.dumps({**doc, "cells": cells}, indent=1, allow_nan=False)
-    for key, value in compact.items():
-        text = text.replace(f'"{key}"', value, 1)
-    return text + "\n"
+    points would otherwise take four lines each). ``cell_texts``: the cells already rendered
+    by :func:`dump_cell`, in order."""
+    cells = doc.get("cells", [])
+    if not cells:
+        return json.dumps({**doc, "cells": cells}, indent=1, allow_nan=False) + "\n"
+    if cell_texts is None:
+        cell_texts = [dump_cell(c) for c in cells]
+    head, tail = json.dumps({**doc, "cells": _CELLS}, indent=1,
+                            allow_nan=False).rsplit(f'"{_CELLS}"', 1)
+    return "".join((head, "[\n  ", ",\n  ".join(cell_texts), "\n ]", tail, "\n"))
+
+
+class Renderer:
+    """:func:`dumps` for a document saved again and again as cells are added: each cell object
+    is rendered once (the runner never changes a cell once it is in the document)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[dict[str, Any], str]] = {}
+
+    def cell(self, cell: dict[str, Any]) -> str:
+        hit = self._memo.get(id(cell))
+        if hit is None or hit[0] is not cell:
+            hit = self._memo[id(cell)] = (cell, dump_cell(cell))
+        return hit[1]
+
+    def dumps(self, doc: dict[str, Any]) -> str:
+        return dumps(doc, [self.cell(c) for c in doc.get("cells", [])])
 
 
 def read(path: Path) -> dict[str, Any]:

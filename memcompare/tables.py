@@ -166,6 +166,21 @@ def _fit(rows_for, fmt_name: str, leaked: bool) -> tuple[str, ...]:
     """The default columns: ``PRIORITY`` order, dropping the last until the widest table fits
     ``WIDTH`` (``leaked`` only when some cell leaked)."""
     keys = [k for k in PRIORITY if leaked or k != "leaked"]
+    if fmt_name in ("github", "pipe"):
+        # A column's width does not depend on the other columns (tabulate pads each to its own
+        # widest entry) and a line is "|" then each column's rule segment and a "|": one
+        # render with every candidate column gives every subset's width.
+        ordered = ("model",) + tuple(k for k in COLUMN_KEYS if k in keys)
+        segments = [dict(zip(ordered, map(len, _render(rows, ordered[1:], fmt_name)
+                                            .splitlines()[1].strip("|").split("|"))))
+                    for rows in rows_for(ordered[1:])]
+        while len(keys) > 3:
+            width = max((1 + sum(seg[k] + 1 for k in ("model", *keys)) for seg in segments),
+                        default=0)
+            if width <= WIDTH:
+                break
+            keys.pop()
+        return tuple(k for k in COLUMN_KEYS if k in keys)
     while len(keys) > 3:
         ordered = tuple(k for k in COLUMN_KEYS if k in keys)
         width = max((max(map(len, _render(rows, ordered, fmt_name).splitlines()))

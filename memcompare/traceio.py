@@ -377,18 +377,25 @@ def _encode_v2(trace: Trace, compress: str) -> list:
     return [PREFIX.pack(MAGIC, 2, len(hb), zlib.crc32(hb)), hb, *pieces]
 
 
-def loads(data: bytes | bytearray | memoryview, source: str = "<bytes>") -> Trace:
-    """Decode a binary trace. Every problem raises :class:`TraceFormatError` naming an offset."""
-    return _Decoder(data, source).trace()
+def loads(data: bytes | bytearray | memoryview, source: str = "<bytes>", *,
+          check_events: bool = True) -> Trace:
+    """Decode a binary trace. Every problem raises :class:`TraceFormatError` naming an offset.
+
+    ``check_events=False`` skips the pass over the events that a file from another tool needs
+    (operands in range, ids in order: :meth:`_Decoder.check_columns`), for a file this
+    memcompare wrote itself from a trace it had validated (the trace cache): the header's and
+    the body's checksums, always checked, then prove the events are the ones written."""
+    return _Decoder(data, source, check_events).trace()
 
 
 class _Decoder:
     """One decoding of one file: every check in file order, each failure naming its offset."""
 
-    def __init__(self, data, source: str):
+    def __init__(self, data, source: str, check_events: bool = True):
         self.buffer = data            # kept: arrays of an uncompressed v2 file are views of it
         self.data = memoryview(data).cast("B")
         self.source = source
+        self.check_events = check_events
 
     def fail(self, offset: int, msg: str) -> NoReturn:
         raise TraceFormatError(f"{self.source}: at offset {offset}: {msg}")
@@ -457,7 +464,8 @@ class _Decoder:
             cols[name] = np.frombuffer(body, dtype=dtype, count=events,
                                        offset=offset).astype(dtype.newbyteorder("="))
             offset += nbytes
-        self.check_columns(cols, header, hend, [hend + k * events * 8 for k in range(8)])
+        if self.check_events:
+            self.check_columns(cols, header, hend, [hend + k * events * 8 for k in range(8)])
         trace = Trace(cols["op"], cols["flags"], cols["a"], cols["b"], cols["c"],
                       cols["x"], cols["y"], cols["z"], header["registers"],
                       header["workload"], header["params"])
@@ -511,7 +519,8 @@ class _Decoder:
             if not dtype.isnative:
                 col = col.astype(dtype.newbyteorder("="))
             cols[name] = col
-        self.check_columns(cols, header, hend, starts)
+        if self.check_events:
+            self.check_columns(cols, header, hend, starts)
         trace = Trace(cols["op"], cols["flags"], cols["a"], cols["b"], cols["c"],
                       cols["x"], cols["y"], cols["z"], header["registers"],
                       header["workload"], header["params"])
@@ -666,7 +675,9 @@ class _Decoder:
         # slot counts by object id, plus a 0 at index -1: "no object" has no slot to name
         nslots = np.concatenate(nslots_parts + [np.zeros(1, dtype=np.int64)])
         del nslots_parts
-        register_ops = [[o for o, ks in REGISTER_OPERANDS.items() if k in ks] for k in range(3)]
+        # by op code (every op is <= WORK by now): whether operand k names a register
+        register_ops = [np.array([k in REGISTER_OPERANDS[o] for o in range(WORK + 1)])
+                        for k in range(3)]
         seen = 0                                   # allocs before the chunk
         for lo in range(0, n, step):
             op = cols["op"][lo:lo + step]
@@ -676,11 +687,14 @@ class _Decoder:
                 first_bad(lo, op, (col < -1) | (col >= objects),
                           f"derived object id {name} out of range (-1..{objects - 1})")
             is_alloc = op == ALLOC
-            first_bad(lo, op, is_alloc & (x != np.cumsum(is_alloc) - 1 + seen),
-                      "derived id x of an alloc is not the next object id")
-            seen += int(np.count_nonzero(is_alloc))
+            at = np.flatnonzero(is_alloc)
+            wrong = x[at] != np.arange(seen, seen + at.size)
+            if wrong.any():
+                first_bad(lo, op, np.isin(np.arange(op.size), at[wrong]),
+                          "derived id x of an alloc is not the next object id")
+            seen += at.size
             for k, (name, col) in enumerate((("a", a), ("b", b), ("c", c))):
-                uses = np.isin(op, register_ops[k])
+                uses = register_ops[k][op]
                 if k == 2:
                     uses &= ~((op == STORE) & (col == NULL))
                 first_bad(lo, op, uses & ((col < 0) | (col >= registers)),
@@ -727,11 +741,12 @@ def save(trace: Trace, path: str | os.PathLike, *, compress: str | None = None,
     atomic_write(path, parts)
 
 
-def load(path: str | os.PathLike) -> Trace:
+def load(path: str | os.PathLike, *, check_events: bool = True) -> Trace:
     """Read a trace file: binary when it starts with the magic number, else text for ``.txt``.
 
     Binary files fail with :class:`TraceFormatError`; text files with :class:`TraceError`
     (syntax and validation) naming the line. An unreadable file is a TraceFormatError too.
+    ``check_events``: see :func:`loads` (binary files only; a text file is always checked).
     """
     source = os.fspath(path)
     try:
@@ -750,7 +765,7 @@ def load(path: str | os.PathLike) -> Trace:
         raise TraceFormatError(f"{source}: cannot read the trace file: "
                                f"{e.strerror or e}") from None
     if isinstance(data, mmap.mmap) or data.startswith(MAGIC) or not is_text_path(path):
-        return loads(data, source)
+        return loads(data, source, check_events=check_events)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

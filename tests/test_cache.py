@@ -226,3 +226,48 @@ def test_parallel_recording_gives_the_serial_results(tmp_path):
         doc.pop("created_utc")
     assert json.dumps(s) == json.dumps(p)
     assert serial.computed == pooled.computed == 6
+
+
+def _boom(*args, **kwargs):
+    raise AssertionError("the reachability of a cached trace was computed again")
+
+
+def test_a_warm_run_reads_each_traces_derived_tables_instead_of_computing_them(
+        tmp_path, registry, monkeypatch):
+    tc = cache.TraceCache(tmp_path / "cache")
+    first = runner.run(config.load(write_config(tmp_path)), tmp_path / "a", jobs=1,
+                       trace_cache=tc)
+    assert len(list((tmp_path / "cache").glob("*.derived-*.npz"))) == 2     # one per trace
+    # the workers fork from this process: one that walked the object graph fails its cell
+    import memcompare.trace
+    monkeypatch.setattr(memcompare.trace, "reachable", _boom)
+    second = runner.run(config.load(write_config(tmp_path)), tmp_path / "b", jobs=2,
+                        trace_cache=tc)
+    assert [c["status"] for c in second.cells] == ["ok"] * 4
+    assert metrics(second) == metrics(first)
+
+
+def test_a_corrupt_or_foreign_derived_file_is_computed_again(tmp_path, registry):
+    tc = cache.TraceCache(tmp_path / "cache")
+    first = runner.run(config.load(write_config(tmp_path)), tmp_path / "a", jobs=1,
+                       trace_cache=tc)
+    short, long = sorted((tmp_path / "cache").glob("*.derived-*.npz"),
+                         key=lambda p: p.stat().st_size)
+    k50 = short.name.split(".")[0]
+    data = bytearray(short.read_bytes())
+    data[len(data) // 2] ^= 0x01                  # one bit, in an array: its crc32 fails
+    # the 80-node chain's tables under the 50-node chain's name: computed for another trace
+    short.write_bytes(long.read_bytes())
+    trace = tc.load(k50, tc.lookup(k50))
+    assert not tc.load_derived(k50, trace) and not short.exists()
+    short.write_bytes(bytes(data))
+    trace = tc.load(k50, tc.lookup(k50))
+    assert not tc.load_derived(k50, trace) and not short.exists()
+    again = runner.run(config.load(write_config(tmp_path)), tmp_path / "b", jobs=1,
+                       trace_cache=tc)
+    assert metrics(again) == metrics(first)
+    fresh = tc.load(k50, tc.lookup(k50))
+    assert tc.load_derived(k50, fresh)                   # written again, whole
+    assert fresh._cache["reach_end"].shape == (50,) and fresh._cache["last_touch"].shape == (50,)
+    assert cache.TraceCache(tmp_path / "cache").clear() == 2
+    assert list((tmp_path / "cache").iterdir()) == []

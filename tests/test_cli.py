@@ -354,3 +354,23 @@ def test_tables_say_which_settings_differ_from_the_defaults(cfg, tmp_path, capsy
         in printed
     code, printed, _ = run_cli(capsys, "run", cfg, "--out", tmp_path / "p", "-q", "-j", "1")
     assert "Settings that differ" not in printed
+
+
+def test_a_forged_binary_trace_is_one_line_naming_the_event_in_show_and_run(tmp_path, capsys):
+    # checksums valid around events build() would never produce: the second alloc claims id 0
+    from memcompare.trace import Trace
+    from memcompare.traceio import dumps, parse_text
+    t = parse_text(TRACE)
+    cols = {name: getattr(t, name).copy() for name in ("op", "flags", "a", "b", "c", "x", "y", "z")}
+    cols["x"][1] = 0
+    (tmp_path / "bad.mctrace").write_bytes(dumps(Trace(*cols.values(), t.registers)))
+    reason = "event 1 (alloc): derived id x of an alloc is not the next object id"
+    code, _, err = run_cli(capsys, "trace", "show", str(tmp_path / "bad.mctrace"))
+    assert code == 2 and reason in err and len(err.strip().splitlines()) == 1
+    # a config's trace file is checked in full, though the run's own copies are not re-checked
+    (tmp_path / "run.toml").write_text('[[workload]]\ntrace = "bad.mctrace"\n'
+                                       '[[model]]\nname = "nogc"\n')
+    code, _, err = run_cli(capsys, "run", str(tmp_path / "run.toml"), "--out",
+                           str(tmp_path / "out"), "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("memcompare: error: workload[0].trace: ") and reason in err
