@@ -736,6 +736,15 @@ class _BlockState:
         self.first_object = rec._nobj
 
 
+
+def _blank_columns(total: int) -> tuple[np.ndarray, ...]:
+    """A chunk's seven event columns before its events are put in: op (to be set), a, b, c
+    zero, and the derived object ids x, y, z unset (-1)."""
+    return (np.empty(total, dtype=np.int64), np.zeros(total, dtype=np.int64),
+            np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64),
+            np.full(total, -1, dtype=np.int64), np.full(total, -1, dtype=np.int64),
+            np.full(total, -1, dtype=np.int64))
+
 class Recorder:
     """Records a trace through handles: ``node = t.alloc(32, 2)``, ``t.store(node, 0, child)``.
 
@@ -1589,13 +1598,7 @@ class Recorder:
     def _slot_events(self, kinds, slots, sizes, work, hasw, start, total, old, new, dst, o,
                      ra, rb) -> None:
         """The events of :meth:`slot_ops` for one slice of its operations, as a chunk."""
-        op = np.empty(total, dtype=np.int64)
-        a = np.zeros(total, dtype=np.int64)
-        b = np.zeros(total, dtype=np.int64)
-        c = np.zeros(total, dtype=np.int64)
-        x = np.full(total, -1, dtype=np.int64)
-        y = np.full(total, -1, dtype=np.int64)
-        z = np.full(total, -1, dtype=np.int64)
+        op, a, b, c, x, y, z = _blank_columns(total)
 
         def put(at, code, av, bv=0, cv=0, xv=-1, yv=-1, zv=-1):
             op[at] = code
@@ -1776,13 +1779,7 @@ class Recorder:
             cnt = count[lo:hi]
             total = int(cnt.sum())
             start = np.cumsum(cnt) - cnt
-            op = np.empty(total, dtype=np.int64)
-            a = np.zeros(total, dtype=np.int64)
-            b = np.zeros(total, dtype=np.int64)
-            c = np.zeros(total, dtype=np.int64)
-            x = np.full(total, -1, dtype=np.int64)
-            y = np.full(total, -1, dtype=np.int64)
-            z = np.full(total, -1, dtype=np.int64)
+            op, a, b, c, x, y, z = _blank_columns(total)
 
             def put(at, code, av, bv=0, cv=0, xv=-1, yv=-1):
                 op[at] = code
