@@ -36,6 +36,13 @@ def stall_intervals(stall: np.ndarray, progress: np.ndarray, t_start: np.ndarray
     interval. Returns (start times, durations) in ns, for intervals of positive length.
     """
     has = np.flatnonzero(stall > 0)
+    return merge_stalls(has, stall[has], progress, t_start[has])
+
+
+def merge_stalls(has: np.ndarray, stall: np.ndarray, progress: np.ndarray, start: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stall_intervals` from the events with a positive stall (``has``, in order), their
+    stalls and start times, and every event's progress."""
     if has.size == 0:
         return np.zeros(0), np.zeros(0)
     moving = progress > 0
@@ -47,10 +54,9 @@ def stall_intervals(stall: np.ndarray, progress: np.ndarray, t_start: np.ndarray
         newgroup[1:] = np.logical_or.reduceat(moving, has)[:-1]
         if not newgroup.all():
             firsts = np.flatnonzero(newgroup)
-            # sums in order: deterministic
-            return t_start[has[firsts]], np.add.reduceat(stall[has], firsts)
+            return start[firsts], np.add.reduceat(stall, firsts)   # sums in order: deterministic
     # every stall its own interval (progress between each two): the sum of one stall is itself
-    return t_start[has], stall[has]
+    return start, stall
 
 
 def mmu(starts: np.ndarray, durations: np.ndarray, total: float,
