@@ -225,7 +225,7 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     # stall[i] is zero it is +0.0 (zeros plus costs), and no end is -0.0 (a sum of terms none of
     # which is): start and progress time are then both end - progress, to the bit. So one pass
     # over every event, and the three steps only where a stall is.
-    stalled = np.flatnonzero(stall)
+    stalled = np.flatnonzero(stall != 0)    # of the bools: 4x faster than of the floats
     s_st = stall[stalled]
     start_st = (t[stalled] - s_st) - progress[stalled]
     positive = s_st > 0
