@@ -84,7 +84,8 @@ def mmu(starts: np.ndarray, durations: np.ndarray, total: float,
     # order that knot, and so S there, depends on the point alone: every window that a bound
     # of the run clips to the same position then has the same stall, computed once
     ordered = (math.isfinite(total) and bool(np.isfinite(knots_t[[0, -1]]).all())
-               and math.isfinite(float(cum[-1])) and bool((knots_t[1:] >= knots_t[:-1]).all()))
+               and math.isfinite(float(cum[-1])) and bool((knots_t[1:] >= knots_t[:-1]).all())
+               and bool((durations >= 0).all()))
     worst_of = _worst_ordered if ordered else _worst_any
     worst: dict[float, float] = {}      # windows wider than the run are all the whole run
     out = {}
@@ -129,18 +130,55 @@ def _worst_ordered(w: float, total: float, starts: np.ndarray, ends: np.ndarray,
     c = total - w
     k = int(np.searchsorted(starts, c, side="right"))      # starts[:k] <= c: not clipped
     m = int(np.searchsorted(ends, w, side="left"))         # ends[m:] >= w: not clipped
+    n = starts.size
+    last = knots_t.size - 1
     cands = []
     if k:
-        cands.append((np.interp(starts[:k] + w, knots_t, knots_s) - cum[:k]).max())
-    if k < starts.size:
+        # a block of windows starting at starts[i:j] holds at most S just past the last one's
+        # end, less S at the first one's start
+        firsts = np.arange(0, k, _BLOCK)
+        lasts = np.minimum(firsts + _BLOCK, k) - 1
+        past = np.searchsorted(knots_t, starts[lasts] + w, side="right")
+        bound = knots_s[np.minimum(past, last)] - cum[firsts]
+        cands.append(_blocks_max(bound, 0, k, cum[-1], lambda i: (
+            np.interp(starts[i] + w, knots_t, knots_s) - cum[i])))
+    if k < n:
         lo = np.array([c])
         cands.append((np.interp(lo + w, knots_t, knots_s) - np.interp(lo, knots_t, knots_s))[0])
-    if m < ends.size:
-        cands.append((cum[m + 1:] - np.interp(ends[m:] - w, knots_t, knots_s)).max())
+    if m < n:
+        # a block ending at ends[i:j] holds at most S at the last one's end, less S at the
+        # last knot at or before the first one's start
+        firsts = np.arange(m, n, _BLOCK)
+        lasts = np.minimum(firsts + _BLOCK, n) - 1
+        before = np.searchsorted(knots_t, ends[firsts] - w, side="right") - 1
+        bound = cum[lasts + 1] - knots_s[np.maximum(before, 0)]
+        cands.append(_blocks_max(bound, m, n, cum[-1], lambda i: (
+            cum[i + 1] - np.interp(ends[i] - w, knots_t, knots_s))))
     if m:
         hi = np.array([w])
         cands.append((np.interp(hi, knots_t, knots_s) - np.interp(hi - w, knots_t, knots_s))[0])
     return float(max(cands))
+
+
+#: candidate windows per block in :func:`_blocks_max`
+_BLOCK = 32
+
+
+def _blocks_max(bound: np.ndarray, lo: int, hi: int, scale: float, value) -> float:
+    """The largest ``value(i)`` for ``i`` in ``lo .. hi - 1``, in blocks of :data:`_BLOCK`
+    from ``lo``, given ``bound[b]`` at least every value of block ``b`` (S is non-decreasing).
+
+    Only the blocks whose bound reaches the best value of the most promising block are
+    evaluated: the others hold no candidate as large, so the maximum (its bits too) is the
+    same. np.interp's own rounding may put a value a few units in the last place past its
+    knots: ``1e-9 * scale`` (the total stall) covers it."""
+    def values(blocks: np.ndarray) -> np.ndarray:
+        i = (lo + blocks[:, None] * _BLOCK + np.arange(_BLOCK)).ravel()
+        return value(i[i < hi])
+
+    best = float(values(np.array([int(np.argmax(bound))])).max())
+    keep = np.flatnonzero(bound >= best - 1e-9 * scale)
+    return values(keep).max()
 
 
 def step_mean(times: np.ndarray, values: np.ndarray, total: float) -> float:

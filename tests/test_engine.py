@@ -124,8 +124,9 @@ def test_mmu_windows_clipped_by_the_run():
 
 
 def test_mmu_of_ordered_stalls_has_the_bits_of_every_window_evaluated():
-    # with the stalls in order, the windows a bound of the run clips are evaluated once: the
-    # same bits as evaluating every candidate window (metrics._worst_any)
+    # with the stalls in order, the windows a bound of the run clips are evaluated once, and
+    # only the blocks of windows whose bound reaches the best one's stall: the same bits as
+    # evaluating every candidate window (metrics._worst_any)
     rng = np.random.default_rng(7)
     durs = rng.uniform(0.5, 3e4, 5000)
     starts = np.cumsum(rng.exponential(2e4, durs.size) + durs) - durs
