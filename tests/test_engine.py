@@ -308,6 +308,17 @@ def test_measure_consumes_the_per_event_arrays_and_times_pauses_by_hand():
     assert m["mm_cpu_fraction"] == pytest.approx((20 + 10 + 100) / 3132)
 
 
+
+def test_measure_rejects_footprint_columns_of_different_lengths():
+    from memcompare.costs import MutatorCosts
+    from memcompare.engine import measure
+    trace = text_trace(TIMED)
+    out = Output(trace)
+    Toy(NoParams(), NoParams()).run(trace, out)
+    out.fp_bytes.append(64)             # a model that appended to one column only
+    with pytest.raises(ValueError, match="fp_at and fp_bytes differ in length"):
+        measure(trace, out, np.zeros(0, np.int64), np.zeros(0, np.int64), MutatorCosts())
+
 @pytest.mark.parametrize("segment", [1, 2, 5, 1 << 20])
 def test_last_touch_is_the_same_whatever_the_segment(monkeypatch, segment):
     # object 0 is last named by `free 0` (e4), object 1 by `free 1` (e5)
