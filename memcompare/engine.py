@@ -20,8 +20,8 @@ import numpy as np
 
 from .costs import MutatorCosts
 from .errors import OutOfMemory, SafetyError, Unavailable
-from .metrics import (MMU_CURVE_WINDOWS, MMU_WINDOWS, envelope, mmu, percentile, step_mean,
-                      stall_intervals)
+from .metrics import (MMU_CURVE_WINDOWS, MMU_WINDOWS, envelope, merge_stalls, mmu, percentile,
+                      step_mean)
 from .model import Model, Output
 from .trace import ALLOC, CLEAR, FREE, LOAD, MOVE, OP_NAMES, STORE, Trace, reachable
 
@@ -119,7 +119,8 @@ def _beyond_machine(trace: Trace, out: Output, machine_mb: float | None, name: s
     if machine_mb is None or len(out.fp_bytes) == 0:
         return None
     limit = machine_mb * (1 << 20)
-    fp_bytes = np.asarray(out.fp_bytes, dtype=np.int64)
+    # kept converted: the measurement reads the same column next
+    out.fp_bytes = fp_bytes = _ints(out.fp_bytes)
     over = np.flatnonzero(fp_bytes > limit)
     if not over.size:
         return None
@@ -154,6 +155,13 @@ def prepare(trace: Trace) -> None:
     trace.live_peak_bytes
     trace.reachable_at_end()
     _last_touch(trace)
+
+
+def _ints(values) -> np.ndarray:
+    """A model's list of integers (or array) as int64."""
+    if isinstance(values, list):        # fromiter reads a list ~1.2x faster, the same values
+        return np.fromiter(values, np.int64, count=len(values))
+    return np.asarray(values, dtype=np.int64)
 
 
 def _per_event(values, n: int, what: str) -> np.ndarray:
@@ -213,15 +221,26 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     t = stall + progress
     np.cumsum(t, out=t)
     wall_ns = float(t[-1]) if n else 0.0
-    t -= stall
+    # event i starts at (end - stall) - progress and makes progress from start + stall. Where
+    # stall[i] is zero it is +0.0 (zeros plus costs), and no end is -0.0 (a sum of terms none of
+    # which is): start and progress time are then both end - progress, to the bit. So one pass
+    # over every event, and the three steps only where a stall is.
+    stalled = np.flatnonzero(stall != 0)    # of the bools: 4x faster than of the floats
+    s_st = stall[stalled]
+    start_st = (t[stalled] - s_st) - progress[stalled]
+    positive = s_st > 0
+    st_start, st_dur = merge_stalls(stalled[positive], s_st[positive], progress,
+                                    start_st[positive])
     t -= progress
-    t_start = t                         # when event i starts (its stall first)
-    st_start, st_dur = stall_intervals(stall, progress, t_start)
-    del progress
-    pause_start = t_start[p_at] if p_at.size else np.zeros(0)
-    t += stall
-    del stall, t_start
+    del progress, stall
+    t[stalled] = start_st + s_st
     t_progress = t                      # when event i makes progress, after anything stalling it
+    if p_at.size:                       # when each pause's event starts (its stall first)
+        k = np.minimum(np.searchsorted(stalled, p_at), max(stalled.size - 1, 0))
+        hit = stalled[k] == p_at if stalled.size else np.zeros(p_at.size, bool)
+        pause_start = np.where(hit, start_st[k] if stalled.size else 0.0, t_progress[p_at])
+    else:
+        pause_start = np.zeros(0)
 
     pause_total = math.fsum(out.pause_ns)
     pause_cpu = math.fsum(out.pause_cpu_ns)
@@ -231,11 +250,14 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
 
     ops = int(n - int(np.count_nonzero(trace.op == FREE)))
 
-    fp_at = np.asarray(out.fp_at, dtype=np.int64)
-    fp_bytes = np.asarray(out.fp_bytes, dtype=np.int64)
+    fp_at = _ints(out.fp_at)
+    fp_bytes = _ints(out.fp_bytes)
+    if fp_at.shape != fp_bytes.shape:
+        raise ValueError("Output.fp_at and fp_bytes differ in length")
     if fp_at.size:
-        order = np.argsort(fp_at, kind="stable")
-        fp_at, fp_bytes = fp_at[order], fp_bytes[order]
+        if not bool((fp_at[1:] >= fp_at[:-1]).all()):  # in order already: the sort is the identity
+            order = np.argsort(fp_at, kind="stable")
+            fp_at, fp_bytes = fp_at[order], fp_bytes[order]
         fp_t = t_progress[np.clip(fp_at, 0, max(n - 1, 0))] if n else np.zeros(fp_at.size)
     else:
         fp_t = np.zeros(1)

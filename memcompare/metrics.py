@@ -36,18 +36,27 @@ def stall_intervals(stall: np.ndarray, progress: np.ndarray, t_start: np.ndarray
     interval. Returns (start times, durations) in ns, for intervals of positive length.
     """
     has = np.flatnonzero(stall > 0)
+    return merge_stalls(has, stall[has], progress, t_start[has])
+
+
+def merge_stalls(has: np.ndarray, stall: np.ndarray, progress: np.ndarray, start: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stall_intervals` from the events with a positive stall (``has``, in order), their
+    stalls and start times, and every event's progress."""
     if has.size == 0:
         return np.zeros(0), np.zeros(0)
-    # stalls at events j < k (consecutive in `has`) are one interval when none of events
-    # j .. k-1 made progress
-    newgroup = np.empty(has.size, dtype=bool)
-    newgroup[0] = True
-    if has.size > 1:
-        newgroup[1:] = np.logical_or.reduceat(progress > 0, has)[:-1]
-    firsts = np.flatnonzero(newgroup)
-    start = t_start[has][firsts]
-    dur = np.add.reduceat(stall[has], firsts)     # sums in order: deterministic
-    return start, dur
+    moving = progress > 0
+    if has.size > 1 and not moving.all():
+        # stalls at events j < k (consecutive in `has`) are one interval when none of events
+        # j .. k-1 made progress
+        newgroup = np.empty(has.size, dtype=bool)
+        newgroup[0] = True
+        newgroup[1:] = np.logical_or.reduceat(moving, has)[:-1]
+        if not newgroup.all():
+            firsts = np.flatnonzero(newgroup)
+            return start[firsts], np.add.reduceat(stall, firsts)   # sums in order: deterministic
+    # every stall its own interval (progress between each two): the sum of one stall is itself
+    return start, stall
 
 
 def mmu(starts: np.ndarray, durations: np.ndarray, total: float,
@@ -59,7 +68,6 @@ def mmu(starts: np.ndarray, durations: np.ndarray, total: float,
     at a stall's start or ends at a stall's end, so those candidates suffice. A window wider
     than the whole run is the whole run.
     """
-    out = {}
     total = float(total)
     if starts.size == 0 or total <= 0:
         return {key: 1.0 for key in windows_s}
@@ -72,10 +80,26 @@ def mmu(starts: np.ndarray, durations: np.ndarray, total: float,
     knots_s = np.empty(2 * starts.size)
     knots_s[0::2] = cum[:-1]
     knots_s[1::2] = cum[1:]
+    # np.interp finds, for each point, the last knot at or before it; when the knots are in
+    # order that knot, and so S there, depends on the point alone: every window that a bound
+    # of the run clips to the same position then has the same stall, computed once
+    ordered = (math.isfinite(total) and bool(np.isfinite(knots_t[[0, -1]]).all())
+               and math.isfinite(float(cum[-1])) and bool((knots_t[1:] >= knots_t[:-1]).all())
+               and bool((durations >= 0).all()))
+    worst_of = _worst_ordered if ordered else _worst_any
+    worst: dict[float, float] = {}      # windows wider than the run are all the whole run
+    out = {}
+    for key in windows_s:
+        w = min(float(key) * 1e9, total)
+        if w not in worst:
+            worst[w] = worst_of(w, total, starts, ends, cum, knots_t, knots_s)
+        out[key] = max(0.0, min(1.0, 1.0 - worst[w] / w))
+    return out
 
-    def stalled_upto(t: np.ndarray) -> np.ndarray:
-        return np.interp(t, knots_t, knots_s)
 
+def _worst_any(w: float, total: float, starts: np.ndarray, ends: np.ndarray, cum: np.ndarray,
+               knots_t: np.ndarray, knots_s: np.ndarray) -> float:
+    """The most stall in a window of width ``w``, over every candidate window."""
     s_starts, s_ends = cum[:-1], cum[1:]        # S at the knots themselves, exactly
 
     def at_knots(t: np.ndarray, knots: np.ndarray, s_knots: np.ndarray) -> np.ndarray:
@@ -84,20 +108,77 @@ def mmu(starts: np.ndarray, durations: np.ndarray, total: float,
         if not moved.any():
             return s_knots
         out_ = s_knots.copy()
-        out_[moved] = stalled_upto(t[moved])
+        out_[moved] = np.interp(t[moved], knots_t, knots_s)
         return out_
 
-    for key in windows_s:
-        w = min(float(key) * 1e9, total)
-        # windows starting at each stall's start ...
-        lo = np.minimum(starts, total - w)
-        a = stalled_upto(lo + w) - at_knots(lo, starts, s_starts)
-        # ... and windows ending at each stall's end
-        hi = np.maximum(ends, w)
-        b = at_knots(hi, ends, s_ends) - stalled_upto(hi - w)
-        worst = max(float(a.max()), float(b.max()))
-        out[key] = max(0.0, min(1.0, 1.0 - worst / w))
-    return out
+    # windows starting at each stall's start ...
+    lo = np.minimum(starts, total - w)
+    a = np.interp(lo + w, knots_t, knots_s) - at_knots(lo, starts, s_starts)
+    # ... and windows ending at each stall's end
+    hi = np.maximum(ends, w)
+    b = at_knots(hi, ends, s_ends) - np.interp(hi - w, knots_t, knots_s)
+    return max(float(a.max()), float(b.max()))
+
+
+def _worst_ordered(w: float, total: float, starts: np.ndarray, ends: np.ndarray,
+                   cum: np.ndarray, knots_t: np.ndarray, knots_s: np.ndarray) -> float:
+    """:func:`_worst_any` for finite knots in order, with the same bits.
+
+    The windows that start at a stall's start past ``total - w`` all start at ``total - w``,
+    and those that end at a stall's end before ``w`` all end at ``w``: each group is one window,
+    evaluated once (the same arithmetic on the same numbers gives the same bits)."""
+    c = total - w
+    k = int(np.searchsorted(starts, c, side="right"))      # starts[:k] <= c: not clipped
+    m = int(np.searchsorted(ends, w, side="left"))         # ends[m:] >= w: not clipped
+    n = starts.size
+    last = knots_t.size - 1
+    cands = []
+    if k:
+        # a block of windows starting at starts[i:j] holds at most S just past the last one's
+        # end, less S at the first one's start
+        firsts = np.arange(0, k, _BLOCK)
+        lasts = np.minimum(firsts + _BLOCK, k) - 1
+        past = np.searchsorted(knots_t, starts[lasts] + w, side="right")
+        bound = knots_s[np.minimum(past, last)] - cum[firsts]
+        cands.append(_blocks_max(bound, 0, k, cum[-1], lambda i: (
+            np.interp(starts[i] + w, knots_t, knots_s) - cum[i])))
+    if k < n:
+        lo = np.array([c])
+        cands.append((np.interp(lo + w, knots_t, knots_s) - np.interp(lo, knots_t, knots_s))[0])
+    if m < n:
+        # a block ending at ends[i:j] holds at most S at the last one's end, less S at the
+        # last knot at or before the first one's start
+        firsts = np.arange(m, n, _BLOCK)
+        lasts = np.minimum(firsts + _BLOCK, n) - 1
+        before = np.searchsorted(knots_t, ends[firsts] - w, side="right") - 1
+        bound = cum[lasts + 1] - knots_s[np.maximum(before, 0)]
+        cands.append(_blocks_max(bound, m, n, cum[-1], lambda i: (
+            cum[i + 1] - np.interp(ends[i] - w, knots_t, knots_s))))
+    if m:
+        hi = np.array([w])
+        cands.append((np.interp(hi, knots_t, knots_s) - np.interp(hi - w, knots_t, knots_s))[0])
+    return float(max(cands))
+
+
+#: candidate windows per block in :func:`_blocks_max`
+_BLOCK = 32
+
+
+def _blocks_max(bound: np.ndarray, lo: int, hi: int, scale: float, value) -> float:
+    """The largest ``value(i)`` for ``i`` in ``lo .. hi - 1``, in blocks of :data:`_BLOCK`
+    from ``lo``, given ``bound[b]`` at least every value of block ``b`` (S is non-decreasing).
+
+    Only the blocks whose bound reaches the best value of the most promising block are
+    evaluated: the others hold no candidate as large, so the maximum (its bits too) is the
+    same. np.interp's own rounding may put a value a few units in the last place past its
+    knots: ``1e-9 * scale`` (the total stall) covers it."""
+    def values(blocks: np.ndarray) -> np.ndarray:
+        i = (lo + blocks[:, None] * _BLOCK + np.arange(_BLOCK)).ravel()
+        return value(i[i < hi])
+
+    best = float(values(np.array([int(np.argmax(bound))])).max())
+    keep = np.flatnonzero(bound >= best - 1e-9 * scale)
+    return values(keep).max()
 
 
 def step_mean(times: np.ndarray, values: np.ndarray, total: float) -> float:

@@ -10,6 +10,7 @@ import memcompare
 from memcompare import Model, Output
 from memcompare.engine import METRIC_KEYS, replay
 from memcompare.errors import SafetyError
+from memcompare import metrics
 from memcompare.metrics import mmu, stall_intervals
 from memcompare.params import NoParams
 from memcompare.trace import FREE
@@ -109,6 +110,36 @@ def test_mmu_window_covering_two_pauses():
     assert u["0.001"] == pytest.approx(0.0)
     assert u["0.01"] == pytest.approx(0.8)
     assert u["0.1"] == pytest.approx(0.98)
+
+
+
+def test_mmu_windows_clipped_by_the_run():
+    # stalls 1-2 ms and 8.5-10 ms in a 10 ms run. A 9 ms window starting at the second stall
+    # is clipped to [1, 10] ms (2.5 ms stalled), one ending at the first stall's end to [0, 9]
+    # (1.5 ms): 1 - 2.5/9. Windows of 0.1 s and 1 s are the whole run: 1 - 2.5/10.
+    start, dur = np.array([1e6, 8.5e6]), np.array([1e6, 1.5e6])
+    u = mmu(start, dur, 10e6, ("0.009", "0.1", "1"))
+    assert u["0.009"] == pytest.approx(1 - 2.5 / 9)
+    assert u["0.1"] == u["1"] == pytest.approx(0.75)
+
+
+def test_mmu_of_ordered_stalls_has_the_bits_of_every_window_evaluated():
+    # with the stalls in order, the windows a bound of the run clips are evaluated once, and
+    # only the blocks of windows whose bound reaches the best one's stall: the same bits as
+    # evaluating every candidate window (metrics._worst_any)
+    rng = np.random.default_rng(7)
+    durs = rng.uniform(0.5, 3e4, 5000)
+    starts = np.cumsum(rng.exponential(2e4, durs.size) + durs) - durs
+    total = float(starts[-1] + durs[-1]) * 1.0001
+    ends = starts + durs
+    cum = np.concatenate(([0.0], np.cumsum(durs)))
+    knots_t = np.ravel(np.column_stack((starts, ends)))
+    knots_s = np.ravel(np.column_stack((cum[:-1], cum[1:])))
+    for w in (1e4, 1e6, total / 3, total * 0.999, total):
+        args = (w, total, starts, ends, cum, knots_t, knots_s)
+        # windows clipped at both ends, and not clipped, for each width but the smallest
+        assert metrics._worst_ordered(*args) == metrics._worst_any(*args)
+        assert repr(metrics._worst_ordered(*args)) == repr(metrics._worst_any(*args))
 
 
 # -- the safety oracle ------------------------------------------------------------------------
@@ -276,6 +307,17 @@ def test_measure_consumes_the_per_event_arrays_and_times_pauses_by_hand():
     assert timeline["wall_ns"] == 3132.0
     assert m["mm_cpu_fraction"] == pytest.approx((20 + 10 + 100) / 3132)
 
+
+
+def test_measure_rejects_footprint_columns_of_different_lengths():
+    from memcompare.costs import MutatorCosts
+    from memcompare.engine import measure
+    trace = text_trace(TIMED)
+    out = Output(trace)
+    Toy(NoParams(), NoParams()).run(trace, out)
+    out.fp_bytes.append(64)             # a model that appended to one column only
+    with pytest.raises(ValueError, match="fp_at and fp_bytes differ in length"):
+        measure(trace, out, np.zeros(0, np.int64), np.zeros(0, np.int64), MutatorCosts())
 
 @pytest.mark.parametrize("segment", [1, 2, 5, 1 << 20])
 def test_last_touch_is_the_same_whatever_the_segment(monkeypatch, segment):
