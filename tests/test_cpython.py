@@ -33,6 +33,7 @@ from memcompare_cpp.malloc import Arena, request2size
 from memcompare_cpython import Costs, CPythonModel, Params
 from memcompare_cpython.obmalloc import blocks_per_pool
 
+KiB = 1024
 MiB = 1 << 20
 FIRST_BRK = 135168              # glibc: page_round(656 + 131072 + 32), see test_cpp.py
 COSTS = Costs()
@@ -122,19 +123,35 @@ def test_an_arena_goes_back_only_when_empty_and_the_last_empty_one_stays():
     trace = t.build()
     _, out = run(trace)
     first_free = per_arena + 1                 # event index of the first FREE
-    assert footprint_after(out, first_free - 1) == 2 * MiB
-    assert footprint_after(out, first_free + per_arena - 2) == 2 * MiB
-    assert footprint_after(out, first_free + per_arena - 1) == 1 * MiB
-    assert footprint_after(out, trace.events - 1) == 1 * MiB
+    # the footprint is the carved pools (16 KiB each): A's 63 and B's one, until A goes; B's
+    # carved pool stays resident while B stays mapped
+    assert footprint_after(out, first_free - 1) == 64 * 16 * KiB
+    assert footprint_after(out, first_free + per_arena - 2) == 64 * 16 * KiB
+    assert footprint_after(out, first_free + per_arena - 1) == 16 * KiB
+    assert footprint_after(out, trace.events - 1) == 16 * KiB
 
 
-def test_footprint_is_pymalloc_arenas_plus_glibc():
+def test_footprint_is_pymalloc_carved_pools_plus_glibc():
+    # an arena maps 1 MiB, but only the pools carved from it are written (allocate_from_new_pool
+    # "Carve off a new pool"): one object, one 16 KiB pool
     t = Recorder()
-    t.alloc(8, 0)                              # pymalloc: one arena
+    t.alloc(8, 0)                              # pymalloc: one arena, one pool
     t.alloc(1000, 0)                           # 1033 bytes: glibc's first sbrk
     _, out = run(t.build())
-    assert footprint_after(out, 0) == MiB
-    assert footprint_after(out, 1) == MiB + FIRST_BRK
+    assert footprint_after(out, 0) == 16 * KiB
+    assert footprint_after(out, 1) == 16 * KiB + FIRST_BRK
+
+
+def test_footprint_grows_by_a_pool_per_size_class_and_when_a_pool_fills():
+    # 41-byte requests (48-byte blocks, 340 per pool) and 8-byte ones (16-byte blocks, 1021 per
+    # pool): 341 of the first need two pools, one of the second a third — 48 KiB in one arena
+    t = Recorder()
+    keep = [t.alloc(8, 0) for _ in range(341)]
+    keep.append(t.alloc(0, 0))                 # object(): 16 bytes, its own size class
+    _, out = run(t.build())
+    assert footprint_after(out, 339) == 16 * KiB
+    assert footprint_after(out, 340) == 32 * KiB
+    assert footprint_after(out, 341) == 48 * KiB
 
 
 # -- reference counting -----------------------------------------------------------------------

@@ -78,7 +78,7 @@ def blocks_per_pool(szidx: int) -> int:
 class Obmalloc:
     """pymalloc's pools and arenas. :meth:`malloc`/:meth:`free` return their cost beyond the
     fast path (the model prices the fast path itself); ``on_arenas(at)`` is called whenever the
-    number of mapped arenas changes."""
+    number of mapped arenas or of the pools carved in them (``carved_total``) changes."""
 
     def __init__(self, costs, on_arenas: Callable[[int], None]):
         self.c = costs
@@ -98,6 +98,12 @@ class Obmalloc:
         self.usable: list[int] = []               # usable_arenas, head first
         self.unused: list[int] = []               # unused_arena_objects
         self.narenas = 0                          # narenas_currently_allocated
+        #: pools carved in the mapped arenas: the arenas' resident part. new_arena maps ARENA_SIZE
+        #: bytes, but allocate_from_new_pool carves pools one by one from pool_address
+        #: ("Carve off a new pool", obmalloc.c), so a pool's pages are first written when it is
+        #: carved and stay resident until the arena is unmapped; the rest of the mapping is
+        #: never touched (by this rule an arena with one pool in use holds 16 KiB, not 1 MiB)
+        self.carved_total = 0
         # -- counters (stats) --
         self.arenas_mapped = 0
         self.arenas_unmapped = 0
@@ -143,7 +149,9 @@ class Obmalloc:
             self.carved[a] = k + 1
             pool = FIRST_POOL + a * MAX_POOLS_IN_ARENA + k
             self.pools_carved += 1
+            self.carved_total += 1
             ns += PAGES_PER_POOL * c.page_fault_ns   # first touch of the pool's pages
+            self.on_arenas(at)
         left = self.nfree[a] - 1
         self.nfree[a] = left
         if left == 0:
@@ -234,6 +242,7 @@ class Obmalloc:
             self.unused.append(a)
             self.narenas -= 1
             self.arenas_unmapped += 1
+            self.carved_total -= self.carved[a]
             self.on_arenas(at)
             return c.pool_free_ns + c.munmap_ns
         # Cases 3 and 4: keep usable_arenas sorted by nfreepools — the arena moves right past

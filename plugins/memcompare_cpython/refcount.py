@@ -45,7 +45,7 @@ from memcompare_cpp.model import Params as GlibcParams
 
 from . import layout
 from .mimalloc import Mimalloc, block_size
-from .obmalloc import ARENA_SIZE, Obmalloc, size_class
+from .obmalloc import POOL_SIZE, Obmalloc, size_class
 
 
 
@@ -134,13 +134,14 @@ class Heap:
 
     # -- footprint ----------------------------------------------------------------------------
     def _footprint(self, at: int) -> None:
-        """Footprint = pymalloc arenas mapped + what glibc holds; one entry per event."""
+        """Footprint = the pools carved in pymalloc's mapped arenas (their resident part:
+        Obmalloc.carved_total) + what glibc holds; one entry per event."""
         if not self.reporting:
             return
         if self.mi is not None:
             nbytes = self.mi.committed
         else:
-            nbytes = self.obm.narenas * ARENA_SIZE + self.glibc_bytes
+            nbytes = self.obm.carved_total * POOL_SIZE + self.glibc_bytes
         out = self.out
         if out.fp_at and out.fp_at[-1] == at:
             out.fp_bytes[-1] = nbytes
