@@ -194,8 +194,10 @@ def envelope(times: np.ndarray, values: np.ndarray, total: float, points: int = 
              ) -> list[list[float]]:
     """Down-sample a step function for the results file, keeping each bucket's maximum.
 
-    Peaks survive (a plot of footprint must show the true peak), short dips may not. Times are
-    rounded to 0.1 ns: the cost tables' own resolution, and the results file's size.
+    Peaks survive (a plot of footprint must show the true peak), short dips may not, and the
+    run's final value is kept as the last point (what a program holds at its end — the last
+    bucket's maximum may be from before its final frees). Times are rounded to 0.1 ns: the cost
+    tables' own resolution, and the results file's size.
     """
     if times.size <= points:
         return [[round(float(a), 1), int(b)] for a, b in zip(times.tolist(), values.tolist())]
@@ -206,4 +208,8 @@ def envelope(times: np.ndarray, values: np.ndarray, total: float, points: int = 
     firsts[0] = 0
     peak = np.maximum.reduceat(values, firsts)
     t = times[firsts]
-    return [[round(float(a), 1), int(b)] for a, b in zip(t.tolist(), peak.tolist())]
+    out = [[round(float(a), 1), int(b)] for a, b in zip(t.tolist(), peak.tolist())]
+    last = [round(float(times[-1]), 1), int(values[-1])]
+    if last != out[-1]:
+        out.append(last)
+    return out

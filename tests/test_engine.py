@@ -325,3 +325,16 @@ def test_last_touch_is_the_same_whatever_the_segment(monkeypatch, segment):
     from memcompare import engine
     monkeypatch.setattr(engine, "SEGMENT_EVENTS", segment)
     assert engine._last_touch(text_trace(TIMED)).tolist() == [4, 5]
+
+
+def test_envelope_keeps_each_buckets_peak_and_the_final_value():
+    from memcompare.metrics import envelope
+    times = np.arange(1000, dtype=np.float64)
+    values = np.zeros(1000, dtype=np.int64)
+    values[500] = 7                            # a one-point peak survives down-sampling
+    values[990:999] = 5                        # the last bucket's maximum ...
+    values[999] = 1                            # ... is not what the run ends with
+    env = envelope(times, values, 1000.0, points=100)
+    assert max(b for _, b in env) == 7
+    assert env[-2] == [990.0, 5] and env[-1] == [999.0, 1]
+    assert envelope(times[:10], values[:10], 10.0, points=100)[-1] == [9.0, 0]
