@@ -176,6 +176,20 @@ def _per_event(values, n: int, what: str) -> np.ndarray:
     return arr
 
 
+def _consume(out: Output, name: str, n: int, into: np.ndarray) -> float:
+    """Add the model's per-event cost column ``name`` into ``into`` and return its sum, then
+    drop it from ``out`` (one such column alive at a time: issue 10's memory at 10⁸ events).
+    An absent column is zeros: adding it would change no bit (``into`` is never -0.0)."""
+    col = getattr(out, name)
+    if col is None:
+        return 0.0
+    values = _per_event(col, n, name)
+    setattr(out, name, None)
+    total = float(values.sum())
+    into += values
+    return total
+
+
 def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndarray,
             mutator: MutatorCosts) -> tuple[dict[str, Any], dict[str, Any]]:
     """The metrics and timeline of a finished replay.
@@ -187,7 +201,6 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     # the trace's own live-bytes curve, first: computing it takes a temporary of its own
     live_curve = trace.live_curve
     # numpy's pairwise sum has a fixed order for a given length: the same bits everywhere
-    mm_total = free_total = gc_mut_total = 0.0
     # in place where possible: every temporary of a few million floats costs its page faults
     stall = np.zeros(n)
     p_at = np.asarray(out.pause_at, dtype=np.int64)
@@ -197,26 +210,10 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     if p_at.size:
         # several pauses before one event happen one after the other; add them in report order
         np.add.at(stall, p_at, p_ns)
-    # an absent column is zeros: adding it would change no bit (stall is never -0.0)
-    if out.free_ns is not None:
-        free = _per_event(out.free_ns, n, "free_ns")
-        out.free_ns = None
-        free_total = float(free.sum())
-        stall += free
-        del free
-    if out.gc_ns is not None:
-        gcw = _per_event(out.gc_ns, n, "gc_ns")
-        out.gc_ns = None
-        gc_mut_total = float(gcw.sum())
-        stall += gcw
-        del gcw
+    free_total = _consume(out, "free_ns", n, stall)
+    gc_mut_total = _consume(out, "gc_ns", n, stall)
     progress = mutator.per_event(trace.op, trace.a, trace.b, trace.c)
-    if out.mm_ns is not None:
-        mm = _per_event(out.mm_ns, n, "mm_ns")
-        out.mm_ns = None
-        mm_total = float(mm.sum())
-        progress += mm
-        del mm
+    mm_total = _consume(out, "mm_ns", n, progress)
     # one sequential cumsum gives every event's end; its stall segment comes first
     t = stall + progress
     np.cumsum(t, out=t)
