@@ -56,7 +56,8 @@ from the simulated model's state (only the trace's objects, nothing long-lived, 
 instead of one where the 25 % rule for full collections weighs the interpreter's own tens of
 thousands of containers (gcmodule.c / gc.c ``gc_collect_main``, ``gc_freeze_impl``). Then:
 glibc's ``malloc_trim(0)`` (:func:`trim`: the memory the decoded trace freed leaves the heap, so
-the replay starts cold, as the model does), write "5" to /proc/self/clear_refs (reset the peak RSS; failure is reported on stderr), read VmRSS and
+the replay starts cold, as the model does), write "5" to /proc/self/clear_refs (reset the peak
+RSS; failure is reported on stderr), read VmRSS and
 ``gc.get_stats()``, make the loop's event iterator (a ``zip`` over four array iterators: eight
 tracked containers), freeze again (the objects those made, and the count they added, leave the
 young generation: ``gc.freeze`` zeroes every count, so the loop starts at count 0 exactly, as the
