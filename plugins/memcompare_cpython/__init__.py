@@ -33,7 +33,7 @@ Footprint = the pools carved in pymalloc's mapped arenas, 16 KiB each (a pool's 
 first written when obmalloc.c's allocate_from_new_pool carves it from the arena's
 pool_address, and stay resident until the arena is unmapped; the rest of a 1 MiB arena mapping
 is never touched) + glibc's heap and mmapped chunks (free-threaded: the slices mimalloc has
-committed). On configs/native.toml's traces the model's footprint is 1.00–1.55× CPython
+committed). On configs/native.toml's traces the model's footprint is 0.99–1.25× CPython
 3.11.7's measured growth (results/README.md), against 1.5–2.8× when it counted whole arenas.
 
 What it simplifies or leaves out:
