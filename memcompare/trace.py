@@ -31,7 +31,6 @@ import random
 from bisect import bisect_left, insort
 from collections import deque
 from heapq import heappop, heappush
-from array import array
 from typing import Any, Callable, Iterator, NoReturn
 
 import numpy as np
@@ -1120,17 +1119,8 @@ class Recorder:
         r = heappop(free_regs) if free_regs else self._take()
         heappush(free_regs, r)
         ev = self._ev
-        i = len(self) + 2
-        self._dying[v] = (i, vrec)
-        vrec[0] -= 1                                  # the slot's reference (the load's register
-        if len(vrec) > 2:                             # is taken and given back)
-            objs, dying = self._objs, self._dying
-            for w in vrec[2:]:
-                if w >= 0:
-                    wrec = objs.get(w)
-                    if wrec is None:
-                        wrec = dying[w][1]
-                    wrec[0] -= 1
+        # the slot's reference goes (the load's register is taken and given back)
+        self._dies(v, vrec, len(self) + 2)
         ev += _PACK[3](LOAD, r, src, slot, v, o, -1, STORE, src, slot, NULL, o, -1, v,
                    FREE, r, 0, 0, v, -1, -1)
         if len(ev) >= _STAGE:
@@ -1168,17 +1158,7 @@ class Recorder:
         heappush(free_regs, r1)
         heappush(free_regs, r2)
         ev = self._ev
-        k = len(self) + (5 if work else 4)            # the FREE's event index
-        self._dying[v] = (k, vrec)
-        vrec[0] -= 1
-        if len(vrec) > 2:
-            objs, dying = self._objs, self._dying
-            for w in vrec[2:]:
-                if w >= 0:
-                    wrec = objs.get(w)
-                    if wrec is None:
-                        wrec = dying[w][1]
-                    wrec[0] -= 1
+        self._dies(v, vrec, len(self) + (5 if work else 4))   # at the FREE's event index
         if work:
             ev += _PACK[2](ALLOC, r1, size, nslots, n, -1, -1, WORK, int(work), 0, 0, -1, -1, -1)
         else:
@@ -1444,20 +1424,12 @@ class Recorder:
             ev += _PACK[1](LOAD, r, regs[j - 1], slot, objects[j], objects[j - 1], -1)
         first.reg = -1
         i = len(self)
-        dying = self._dying
+        dies = self._dies
         for j in range(n):
             r, v = regs[j], objects[j]
             held[r] = -1
             heappush(free_regs, r)
-            vrec = objs.pop(v)
-            dying[v] = (i + j, vrec)
-            vrec[0] -= 1
-            for w in vrec[2:]:
-                if w >= 0:
-                    wrec = objs.get(w)
-                    if wrec is None:
-                        wrec = dying[w][1]
-                    wrec[0] -= 1
+            dies(v, objs.pop(v), i + j)
             ev += _PACK[1](FREE, r, 0, 0, v, -1, -1)
         if len(ev) >= _STAGE:
             self._flush()
@@ -1907,7 +1879,7 @@ class Recorder:
             return got + list(range(top, top + k - len(got)))
 
         def delete():
-            nonlocal top, free
+            nonlocal top
             r, base, tid, n = held.popleft()
             regs = lowest(n - 1)
             if regs and regs[-1] >= top:

@@ -284,16 +284,17 @@ def _header_bytes(header: dict[str, Any], trace: Trace, align: int = 1) -> bytes
     return hb
 
 
+def _identity(trace: Trace) -> dict:
+    """The header fields every format version carries, in their order in the file."""
+    return {"events": trace.events, "objects": trace.objects, "registers": trace.registers,
+            "sha256": trace.sha256, "workload": trace.workload, "params": trace.params}
+
+
 def _encode_v1(trace: Trace) -> list:
     body = trace.body()
     header = {
         "version": 1,
-        "events": trace.events,
-        "objects": trace.objects,
-        "registers": trace.registers,
-        "sha256": trace.sha256,
-        "workload": trace.workload,
-        "params": trace.params,
+        **_identity(trace),
         "columns": V1_COLUMNS,
         "block_size": BLOCK_SIZE,
         "block_crc32": [zlib.crc32(body[i:i + BLOCK_SIZE])
@@ -362,12 +363,7 @@ def _encode_v2(trace: Trace, compress: str) -> list:
         crcs.append(zlib.crc32(block))
     header = {
         "version": 2,
-        "events": trace.events,
-        "objects": trace.objects,
-        "registers": trace.registers,
-        "sha256": trace.sha256,
-        "workload": trace.workload,
-        "params": trace.params,
+        **_identity(trace),
         "compression": compress,
         "columns": columns,
         "block_size": BLOCK_SIZE_V2,

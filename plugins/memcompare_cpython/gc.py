@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .refcount import Heap, gather
+from .refcount import Heap
 
 NUM_GENERATIONS = 3
 
@@ -224,7 +224,6 @@ class Collector:
         """gc_collect_main(generation): examine generations 0..``generation`` (containers with
         ids below ``end`` are tracked), promote the survivors, free the unreachable. Memory is
         freed at event ``at``. Returns the pause in ns and the ids freed."""
-        c = self.c
         count = self.count
         # "update collection and allocation counters"
         if generation + 1 < NUM_GENERATIONS:

@@ -916,7 +916,7 @@ class G1Run:
     # -- the loop --------------------------------------------------------------------------------
     def collect(self, k: int, i: int, attempt: int, eden_ids: np.ndarray) -> None:
         """The response to a failed allocation of heap object ``k`` at event ``i``."""
-        p, heap = self.policy, self.heap
+        p = self.policy
         s = int(self.hsize[k])
         if attempt >= 3:
             self.m._oom(k, i, s)

@@ -99,6 +99,24 @@ class EdenAllocator:
         """``eden()->used()`` at a collection: everything carved, TLAB tails included."""
         return self.eden_cap - self.eden_free
 
+    def _outside_eden(self, k: int, place) -> bool:
+        """Allocate object ``k`` outside eden with ``place(k)`` (a humongous region, or the old
+        generation's top): its first-touch faults, the old list, the footprint. False when
+        ``place`` finds no room."""
+        heap = self.heap
+        before = heap.touched_pages()
+        if not place(k):
+            return False
+        if heap.touched_pages() > before:
+            self.faults.append((k, heap.touched_pages() - before))
+        self.old.append(k)
+        heap.report_footprint(self.out, int(self.event[k]))
+        return True
+
+    def _append_old(self, k: int) -> bool:
+        self.heap.append_old(np.array([self.hid_l[k]], dtype=np.int64))
+        return True
+
     def _touch(self, k: int) -> None:
         heap = self.heap
         # a shared-eden object ends at eden's top, past the current TLAB
@@ -159,13 +177,8 @@ class EdenAllocator:
             s = hs[k]
             if self.humongous is not None and policy.humongous(s):
                 # G1: a humongous object never takes a TLAB or eden (g1.py)
-                before = heap.touched_pages()
-                if not self.humongous(k):
+                if not self._outside_eden(k, self.humongous):
                     break
-                if heap.touched_pages() > before:
-                    self.faults.append((k, heap.touched_pages() - before))
-                self.old.append(k)
-                heap.report_footprint(self.out, int(self.event[k]))
                 k += 1
                 continue
             if self.tlab_free > self.waste_limit:
@@ -192,12 +205,7 @@ class EdenAllocator:
                 continue
             if (retry and k == start) or policy.old_takes_outside_tlab(s, self.almost_full):
                 if s <= heap.old_free:
-                    before = heap.touched_pages()
-                    heap.append_old(np.array([self.hid_l[k]], dtype=np.int64))
-                    if heap.touched_pages() > before:
-                        self.faults.append((k, heap.touched_pages() - before))
-                    self.old.append(k)
-                    heap.report_footprint(self.out, int(self.event[k]))
+                    self._outside_eden(k, self._append_old)
                     k += 1
                     continue
             break
