@@ -5,6 +5,15 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
 - **Regions** (heapRegion.cpp ``HeapRegion::setup_heap_region_size``, heapRegionBounds.hpp):
   without ``-XX:G1HeapRegionSize`` a region is ``max(heap / TARGET_REGION_NUMBER 2048,
   MIN_REGION_SIZE 1 MiB)`` rounded down to a power of two and clamped to 1..32 MiB.
+- **The JVM's own regions** (``runtime_regions``, default 4): before the program allocates,
+  HotSpot 17 has mapped CDS's archived heap objects into 2 archive regions
+  (``G1ArchiveAllocator``, g1CollectedHeap.cpp ``alloc_archive_regions``) and holds what its
+  start-up leaves live in old regions, 2 after the replayer's ``System.gc()`` at 64 MiB–4 GiB
+  (-Xlog:gc+heap "Archive regions: 2->2", "Old regions: 0->2"; 1 at 4 MiB). They are never
+  free for eden, survivors or promotion, and count in the IHOP occupancy
+  (``non_young_capacity_bytes``: old, humongous and archive regions). With them the first
+  eden at 256 MiB when only the space check decides is HotSpot's 119 regions (252 free), not
+  121.
 - **Humongous objects** (g1CollectedHeap.hpp ``is_humongous``: ``word_size >
   _humongous_object_threshold_in_words`` = half a region, ``humongous_threshold_for``): an
   object larger than half a region is allocated outside eden in its own contiguous regions
@@ -33,7 +42,10 @@ Every rule names the HotSpot 17 file it follows (src/hotspot/share/gc/g1/):
   for ``ParallelGCThreads`` (constant other 5 ms, young other per region 0.3/0.2/0.2/0.15/..
   ms, copy 0.00006/0.00003/0.00003/0.000015/.. ms per byte) and fed after every collection
   with the model's own simulated times, so the young length adapts to the model's costs as
-  HotSpot's adapts to measured ones; while marking or rebuilding runs, the copy cost goes to
+  HotSpot's adapts to measured ones. The copy sample is the copy phase's time per copied byte
+  (``record_collection_pause_end``: average ``ObjCopy`` time over ``MergePSSCopiedBytes``),
+  which includes the first-write page faults of the survivor and old regions the workers copy
+  into (the heap is committed without ``AlwaysPreTouch``); while marking or rebuilding runs, the copy cost goes to
   its own unseeded sequence and is predicted as 1.1 × the young-only one until that has 3
   samples (``predict_object_copy_time_ms_during_cm``). Eden survival is predicted per region age
   (g1SurvRateGroup.cpp: age 0 = the region allocated last; the first predictor is seeded with
@@ -314,6 +326,9 @@ class G1Policy:
     def __init__(self, p, heap_bytes: int):
         self.R = region_size(heap_bytes, p.region_mb)
         self.n = heap_bytes // self.R
+        # the JVM's own regions (CDS archive regions, start-up objects): occupied from the
+        # start, old for the IHOP occupancy (non_young_capacity_bytes counts archive regions)
+        self.runtime = min(p.runtime_regions, self.n - 1)
         self.humongous_bytes = humongous_threshold(self.R)
         self.min_young = max(1, self.n * G1_NEW_SIZE_PERCENT // 100)
         self.max_young = max(1, self.n * G1_MAX_NEW_SIZE_PERCENT // 100)
@@ -480,7 +495,8 @@ class G1Run:
         return -(-self.eden.eden_used // self.R)
 
     def free_regions(self) -> int:
-        return self.policy.n - self.old_regions() - self.surv_regions - self.eden_regions_used()
+        return (self.policy.n - self.policy.runtime - self.old_regions() - self.surv_regions
+                - self.eden_regions_used())
 
     def set_eden(self, regions: int) -> None:
         e = self.eden
@@ -495,7 +511,7 @@ class G1Run:
         are to come, with the during-marking copy cost while marking runs, and the survivor
         regions (full regions and the last one's remainder) priced in the base time."""
         p = self.policy
-        free = p.n - self.old_regions() - self.surv_regions
+        free = p.n - p.runtime - self.old_regions() - self.surv_regions
         used = self.heap.from_used
         surv_used = [min(self.R, used - k * self.R) for k in range(self.surv_regions)]
         self.target = p.young_target(self.surv_regions, free, young_only=not self.mixed_phase,
@@ -570,7 +586,7 @@ class G1Run:
         s = int(self.hsize[k])
         p = self.policy
         if (not self.marking and not self.mixed_phase and not self.prepare_mixed
-                and self.old_regions() * self.R + s > p.ihop_threshold()
+                and (p.runtime + self.old_regions()) * self.R + s > p.ihop_threshold()
                 and not self.conc_start_next):
             # need_to_start_conc_mark("concurrent humongous allocation"): a young collection
             # with concurrent start first
@@ -595,7 +611,7 @@ class G1Run:
         m, heap, p, st, out = self.m, self.heap, self.policy, self.st, self.out
         R = self.R
         # capacities for this evacuation: survivor regions, and free regions for promotion
-        free = p.n - self.old_regions() - self.surv_regions - self.eden_regions_used()
+        free = self.free_regions()
         heap.sizes = replace(heap.sizes, survivor=self.max_surv * R,
                              old=heap.old_top + max(free - self.max_surv, 0) * R)
         eden_regions = self.eden_regions_used()
@@ -664,8 +680,15 @@ class G1Run:
         # -- analytics (G1Policy::record_young_collection_end) --
         a = p.analytics
         par = threads * eff * 1e6                     # ns of work -> ms of pause
+        # the sample is the copy phase's time per copied byte (record_collection_pause_end:
+        # average ObjCopy time over MergePSSCopiedBytes), and the copying workers take the
+        # first-write faults of the survivor and old regions they copy into (-Xms = -Xmx
+        # commits the heap without AlwaysPreTouch): HotSpot 17 on message-buffer, 256 MiB,
+        # 4 workers, promoting into never-written old regions: Object Copy 25.3 ms summed
+        # over the workers for 13,072,072 copied bytes (-Xlog:gc+phases=debug, GC(1))
         if w.copied_bytes:
-            a.report_cost_per_byte(copy_ns / par / (w.copied_bytes + 0.0), marking)
+            a.report_cost_per_byte((copy_ns + faults * c.page_fault_ns) / par
+                                   / (w.copied_bytes + 0.0), marking)
         a.constant_other.add(c.young_pause_ns / 1e6)
         if young_regions:
             a.young_other.add(c.g1_region_ns / par)
@@ -888,8 +911,9 @@ class G1Run:
     def full(self, i: int, eden_ids: np.ndarray) -> None:
         m, heap, p, st, out = self.m, self.heap, self.policy, self.st, self.out
         st["full_gcs"] += 1
-        # everything live compacts into the heap's regions (it was all in them)
-        heap.sizes = replace(heap.sizes, old=p.n * self.R, eden=0, survivor=0)
+        # everything live compacts into the heap's regions (it was all in them) but the
+        # JVM's own, which stay where they are (archive regions are never compacted)
+        heap.sizes = replace(heap.sizes, old=(p.n - p.runtime) * self.R, eden=0, survivor=0)
         pages = heap.touched_pages()
         w = collect_full(heap, eden_ids, dead_wood=False)
         faults = heap.touched_pages() - pages
@@ -947,7 +971,7 @@ class G1Run:
             self.start_marking()
         # maybe_start_marking: IHOP at the end of a young collection
         if (ok and not self.marking and not self.mixed_phase and not self.prepare_mixed
-                and self.old_regions() * self.R > p.ihop_threshold()):
+                and (p.runtime + self.old_regions()) * self.R > p.ihop_threshold()):
             self.conc_start_next = True
         self.after_collection()
         if ok:

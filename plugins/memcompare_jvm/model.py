@@ -97,6 +97,14 @@ class Params:
         True, "G1: adapt the IHOP threshold from the measured marking length and old-gen "
               "allocation rate after three cycles (-XX:±G1UseAdaptiveIHOP, on in HotSpot; "
               "g1IHOPControl.cpp G1AdaptiveIHOPControl)")
+    runtime_regions: int = param(
+        4, "G1: heap regions the JVM's own objects hold before the program's first "
+           "allocation, never free for the program: HotSpot 17 maps CDS's archived heap "
+           "objects into 2 archive regions and keeps what its start-up leaves live in 2 old "
+           "regions after a System.gc() (-Xlog:gc+heap 'Archive regions: 2->2', 'Old regions: "
+           "0->2', at 64 MiB-4 GiB heaps, 1 and 2 MiB regions; JDK 25: no archive regions, "
+           "3-4 old). They count in the IHOP occupancy; 0 = an empty heap",
+        minimum=0)
     region_mb: int | None = param(
         None, "G1 region size in MiB (-XX:G1HeapRegionSize, a power of two 1..32); absent = "
               "heap / 2048 rounded down to a power of two within 1..32 MiB "
