@@ -267,7 +267,7 @@ class Trace:
             delta[alloc_at] = self.obj_bytes
             freed = self.obj_free_at >= 0
             delta[self.obj_free_at[freed]] -= self.obj_bytes[freed]
-            live = np.cumsum(delta)
+            live = np.cumsum(delta, out=delta)      # in place: one array per event, not two
             self._cache["live_peak"] = int(live.max()) if live.size else 0
             self._cache["live_curve"] = live
         return self._cache["live_peak"]
