@@ -146,7 +146,7 @@ def phase_replay(path: str, model: str) -> dict:
     return {"events": trace.events, "load_s": load_s, "replay_s": time.perf_counter() - t0,
             "status": result.status, "peak_rss": peak_rss_bytes(), "peak_rss_load": rss_load,
             "page_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
-            "phases": phases}
+            "gc_counts": (result.metrics or {}).get("gc_counts"), "phases": phases}
 
 
 def child(args: list[str], timeout: float, memory_gib: float,

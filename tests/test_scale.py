@@ -114,3 +114,16 @@ def test_nogc_footprint_is_every_allocation_so_far():
     # 1004.8, 32 after
     assert m["wall_time_s"] == pytest.approx(3009.6e-9)
     assert m["footprint_mean_bytes"] == pytest.approx((16 * 1004.8 + 32 * 2004.8) / 3009.6)
+
+
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_cpp_replays_the_same_whatever_the_stream_chunk(monkeypatch, chunk):
+    # the glibc loop takes its ALLOC/FREE stream a chunk at a time; the tcache, fastbins and
+    # bins carry over from one chunk to the next, so every figure is the one-chunk replay's
+    import memcompare_cpp.model as cpp
+    trace = memcompare.record("fragmentation", rounds=2, count=200)
+    whole = memcompare.replay(trace, "cpp")
+    monkeypatch.setattr(cpp, "STREAM_CHUNK", chunk)
+    cut = memcompare.replay(trace, "cpp")
+    assert cut.metrics == whole.metrics and cut.stats == whole.stats
+    assert whole.stats["tcache_hits"] > 0 and whole.stats["mallocs"] > whole.stats["tcache_hits"]
