@@ -23,6 +23,7 @@ runs past ``--timeout`` seconds, is reported as such with what it printed last.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import resource
@@ -41,13 +42,13 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # Linux: kilobytes
 
 
-def phase_record(depth: int, path: str) -> dict:
+def phase_record(workload: str, param: str, value: int, path: str) -> dict:
     import memcompare
     from memcompare.plugins import plugins
     from memcompare.traceio import save
-    plugins().workload("binary-trees")          # loading the plugins is not recording
+    plugins().workload(workload)                # loading the plugins is not recording
     t0 = time.perf_counter()
-    trace = memcompare.record("binary-trees", max_depth=depth)
+    trace = memcompare.record(workload, **{param: value})
     rec_s = time.perf_counter() - t0
     rss_rec = peak_rss_bytes()
     t0 = time.perf_counter()
@@ -69,6 +70,63 @@ def phase_load(path: str) -> dict:
             "peak_rss": peak_rss_bytes()}
 
 
+#: the steps of a replay timed apart (``phases`` of a replay's figures), in the order they run:
+#: (what the report calls it, where it is). Inclusive times: ``last_touch`` is part of
+#: ``use_after_reclaim``, and ``live_curve``, ``per_event``, ``merge_stalls``, ``mmu`` and
+#: ``envelope`` are parts of ``measure``; ``run`` and ``held`` are the model's own.
+PHASES = (
+    ("reachable_at_end", "trace.Trace.reachable_at_end"),
+    ("run", "model.run"), ("held", "model.held"),
+    ("beyond_machine", "engine._beyond_machine"), ("reclaims", "engine._reclaims"),
+    ("accounting", "engine._check_accounting"),
+    ("use_after_reclaim", "engine._check_use_after_reclaim"),
+    ("last_touch", "engine._last_touch"),
+    ("measure", "engine.measure"), ("live_curve", "trace.Trace.live_curve"),
+    ("per_event", "costs.MutatorCosts.per_event"), ("merge_stalls", "engine.merge_stalls"),
+    ("mmu", "engine.mmu"), ("envelope", "engine.envelope"),
+)
+
+
+def timed_phases(model_cls) -> dict[str, list[float]]:
+    """Wrap the steps of :data:`PHASES` so that each call adds its seconds, the process's peak
+    RSS after it and its minor page faults (each a page the process touched for the first time)
+    to the returned dict: ``{name: [seconds, peak RSS bytes, page faults]}``. Only the first
+    call of a cached property counts (later ones return the cache)."""
+    import memcompare.costs
+    import memcompare.engine
+    import memcompare.trace
+
+    times: dict[str, list[float]] = {}
+    where = {"engine": memcompare.engine, "trace": memcompare.trace, "costs": memcompare.costs}
+
+    def timer(name, fn):
+        def wrapped(*args, **kwargs):
+            t0 = time.perf_counter()
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                got = times.setdefault(name, [0.0, 0, 0])
+                got[0] += time.perf_counter() - t0
+                got[1] = peak_rss_bytes()
+                got[2] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+        return wrapped
+
+    for name, dotted in PHASES:
+        *outer, attr = dotted.split(".")
+        owner = model_cls if outer == ["model"] else where[outer[0]]
+        for part in outer[1:]:
+            owner = getattr(owner, part)
+        if not hasattr(owner, attr):       # an older or newer engine: not timed
+            continue
+        fn = inspect.getattr_static(owner, attr)
+        if isinstance(fn, property):
+            setattr(owner, attr, property(timer(name, fn.fget)))
+        else:
+            setattr(owner, attr, timer(name, getattr(owner, attr)))
+    return times
+
+
 def phase_replay(path: str, model: str) -> dict:
     from memcompare import params as P
     from memcompare.costs import MutatorCosts
@@ -78,12 +136,17 @@ def phase_replay(path: str, model: str) -> dict:
     t0 = time.perf_counter()
     trace = load(path)
     load_s = time.perf_counter() - t0
+    rss_load = peak_rss_bytes()
     entry = plugins().model(model)
+    phases = timed_phases(entry.cls)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t0 = time.perf_counter()
     result = replay(trace, entry.cls, P.build(entry.cls.Params, {}),
                     P.build(entry.cls.Costs, {}), check="basic", mutator=MutatorCosts())
     return {"events": trace.events, "load_s": load_s, "replay_s": time.perf_counter() - t0,
-            "status": result.status, "peak_rss": peak_rss_bytes()}
+            "status": result.status, "peak_rss": peak_rss_bytes(), "peak_rss_load": rss_load,
+            "page_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
+            "gc_counts": (result.metrics or {}).get("gc_counts"), "phases": phases}
 
 
 def child(args: list[str], timeout: float, memory_gib: float,
@@ -146,10 +209,25 @@ def gib(n: int) -> str:
     return f"{n / 2**30:.2f}"
 
 
+#: the series: workload -> (the parameter that sets the size, its default values). binary-trees
+#: at a larger depth is a different program (its long-lived tree grows 8x per step, so a model
+#: that did not collect at 10^7 may at 10^8); message-buffer with its window fixed does the same
+#: thing per event at every size (a ring of 2000 1 KiB messages, the oldest replaced), so each
+#: model collects in proportion to the trace's length: the steady-state series.
+SERIES = {"binary-trees": ("max_depth", "10,13,16"),
+          "message-buffer": ("messages", "166667,1666667,16666667")}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
-    ap.add_argument("--depths", default="10,13,16")
+    ap.add_argument("--series", default=",".join(SERIES),
+                    help=f"workloads to scale, of {', '.join(SERIES)} (default: both)")
+    ap.add_argument("--depths", default=SERIES["binary-trees"][1],
+                    help="binary-trees max_depth values (default %(default)s)")
+    ap.add_argument("--messages", default=SERIES["message-buffer"][1],
+                    help="message-buffer messages values, window fixed at the workload's "
+                         "default (default %(default)s: 1.0, 10 and 100 million events)")
     ap.add_argument("--models", default=MODELS)
     ap.add_argument("--dir", help="where the trace files go (default: a temporary directory)")
     ap.add_argument("--timeout", type=float, default=5400, help="seconds per phase")
@@ -159,11 +237,21 @@ def main(argv=None) -> int:
                     help="stop a phase when the machine has less memory available (default 1.5)")
     ap.add_argument("--reuse", action="store_true",
                     help="use a trace file already in --dir instead of recording it again")
+    ap.add_argument("--no-load", action="store_true",
+                    help="skip the separate load phase (each replay loads the trace itself)")
     ap.add_argument("--json", help="also write every figure to this JSON file")
+    ap.add_argument("--report", metavar="JSON",
+                    help="print the tables of a --json file written earlier, and run nothing")
     args = ap.parse_args(argv)
+    if args.report:
+        figures = json.loads(Path(args.report).read_text())
+        for series, rows_ in figures.items():
+            models = [m for m in MODELS.split(",") if any(m in r for r in rows_.values())]
+            report(series, SERIES[series][0], rows_, models)
+        return 0
     if args.phase:
         kind, *rest = args.phase
-        fn = {"record": lambda: phase_record(int(rest[0]), rest[1]),
+        fn = {"record": lambda: phase_record(rest[0], rest[1], int(rest[2]), rest[3]),
               "load": lambda: phase_load(rest[0]),
               "replay": lambda: phase_replay(rest[0], rest[1])}[kind]
         print(json.dumps(fn()))
@@ -173,70 +261,108 @@ def main(argv=None) -> int:
     where = Path(args.dir or tmp.name)
     where.mkdir(parents=True, exist_ok=True)
     models = args.models.split(",")
-    figures: dict[str, dict] = {}
-    for depth in (int(d) for d in args.depths.split(",")):
-        path = str(where / f"binary-trees-{depth}.mctrace")
-        if args.reuse and os.path.exists(path):
-            row = figures[str(depth)] = {"record": {"error": "not recorded (--reuse)"}}
-        else:
-            row = figures[str(depth)] = {"record": child(["record", str(depth), path],
-                                                         args.timeout, args.memory_gib,
-                                                         args.min_available_gib)}
-        print(f"depth {depth}: record {row['record']}", file=sys.stderr, flush=True)
-        if "error" in row["record"] and not os.path.exists(path):
-            continue
-        row["load"] = child(["load", path], args.timeout, args.memory_gib,
-                   args.min_available_gib)
-        print(f"depth {depth}: load {row['load']}", file=sys.stderr, flush=True)
-        for m in models:
-            row[m] = child(["replay", path, m], args.timeout, args.memory_gib,
-                   args.min_available_gib)
-            print(f"depth {depth}: {m} {row[m]}", file=sys.stderr, flush=True)
-        if args.json:
-            Path(args.json).write_text(json.dumps(figures, indent=1))
-        if not args.dir:
-            os.unlink(path)
+    sizes = {"binary-trees": args.depths, "message-buffer": args.messages}
+    figures: dict[str, dict[str, dict]] = {}
+    for series in args.series.split(","):
+        if series not in SERIES:
+            ap.error(f"--series: unknown series {series!r} (known: {', '.join(SERIES)})")
+        param = SERIES[series][0]
+        for value in (int(v) for v in sizes[series].split(",")):
+            path = str(where / f"{series}-{value}.mctrace")
+            row = figures.setdefault(series, {})[str(value)] = {}
+            if args.reuse and os.path.exists(path):
+                row["record"] = {"error": "not recorded (--reuse)"}
+            else:
+                row["record"] = child(["record", series, param, str(value), path],
+                                      args.timeout, args.memory_gib, args.min_available_gib)
+            label = f"{series} {param}={value}"
+            print(f"{label}: record {row['record']}", file=sys.stderr, flush=True)
+            if "error" in row["record"] and not os.path.exists(path):
+                continue
+            if not args.no_load:
+                row["load"] = child(["load", path], args.timeout, args.memory_gib,
+                                    args.min_available_gib)
+                print(f"{label}: load {row['load']}", file=sys.stderr, flush=True)
+            for m in models:
+                row[m] = child(["replay", path, m], args.timeout, args.memory_gib,
+                               args.min_available_gib)
+                print(f"{label}: {m} {row[m]}", file=sys.stderr, flush=True)
+            if args.json:
+                Path(args.json).write_text(json.dumps(figures, indent=1))
+            if not args.dir:
+                os.unlink(path)
+    for series, rows_ in figures.items():
+        report(series, SERIES[series][0], rows_, models)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+    return 0
 
+
+def events_of(row: dict) -> int | None:
+    """A size's event count: from its recording, or (with --reuse) a load or replay phase."""
+    for phase in row.values():
+        if phase.get("events"):
+            return phase["events"]
+    return None
+
+
+def report(series: str, param: str, figures: dict[str, dict], models: list[str]) -> None:
+    """Print one series' tables: every phase, the replays' steps, and the growth."""
     rows = []
-    for depth, row in figures.items():
+    for value, row in figures.items():
         rec, ld = row["record"], row.get("load", {"error": "not run"})
-        n = rec.get("events") or ld.get("events")
+        n = events_of(row)
         if "error" in rec:
-            rows.append([depth, "record", "", "", "", rec["error"]])
+            rows.append([value, "record", "", "", "", rec["error"]])
             if not n:
                 continue
         else:
-            rows.append([depth, "record", f"{n:,}", f"{rec['record_s']:.1f}",
+            rows.append([value, "record", f"{n:,}", f"{rec['record_s']:.1f}",
                          f"{rec['record_s'] / n * 1e9:.0f}",
                          f"{gib(rec['peak_rss_record'])} GiB; trace "
                          f"{rec['trace_bytes'] / n:.1f} B/event"])
-            rows.append([depth, "save", f"{n:,}", f"{rec['save_s']:.1f}",
+            rows.append([value, "save", f"{n:,}", f"{rec['save_s']:.1f}",
                          f"{rec['save_s'] / n * 1e9:.0f}",
                          f"file {rec['file_bytes'] / n:.1f} B/event"])
-        rows.append([depth, "load", f"{n:,}", *(
-            [f"{ld['load_s']:.2f}", f"{ld['load_s'] / n * 1e9:.1f}", f"{gib(ld['peak_rss'])} GiB"]
-            if "error" not in ld else ["", "", ld["error"]])])
+        if "load" in row:
+            rows.append([value, "load", f"{n:,}", *(
+                [f"{ld['load_s']:.2f}", f"{ld['load_s'] / n * 1e9:.1f}",
+                 f"{gib(ld['peak_rss'])} GiB"]
+                if "error" not in ld else ["", "", ld["error"]])])
         for m in models:
             r = row.get(m, {"error": "not run"})
             if "error" in r:
-                rows.append([depth, m, f"{n:,}", "", "", r["error"]])
+                rows.append([value, m, f"{n:,}", "", "", r["error"]])
             else:
-                rows.append([depth, m, f"{n:,}", f"{r['replay_s']:.1f}",
+                rows.append([value, m, f"{n:,}", f"{r['replay_s']:.1f}",
                              f"{r['replay_s'] / n * 1e9:.0f}",
                              f"{gib(r['peak_rss'])} GiB ({r['peak_rss'] / n:.0f} B/event); "
                              f"{r['status']}"])
-    print(tabulate(rows, headers=["max_depth", "phase", "events", "seconds", "ns/event",
+    print(f"\n{series} ({param})\n")
+    print(tabulate(rows, headers=[param, "phase", "events", "seconds", "ns/event",
                                   "peak RSS / notes"], tablefmt="github", disable_numparse=True))
-    # growth: ns/event at one size over ns/event at the previous one (1.00 = linear)
-    def events(row):
-        return row["record"].get("events") or row.get("load", {}).get("events")
 
-    # with --reuse the sizes come from the load phase, and record and save have no figures
-    depths = [d for d in figures if events(figures[d])]
-    growth = []
-    for d0, d1 in zip(depths, depths[1:]):
-        r0, r1 = figures[d0], figures[d1]
-        n0, n1 = events(r0), events(r1)
+    # the replays' steps, ns per event (inclusive: see PHASES)
+    steps = [name for name, _ in PHASES]
+    rows = []
+    for value, row in figures.items():
+        n = events_of(row)
+        for m in models:
+            ph = row.get(m, {}).get("phases")
+            if ph:
+                rows.append([value, m, *(f"{ph[k][0] / n * 1e9:.1f}" if k in ph else "-"
+                                         for k in steps)])
+    if rows:
+        print(f"\n{series}: ns/event of each step of a replay\n")
+        print(tabulate(rows, headers=[param, "model", *steps], tablefmt="github",
+                       disable_numparse=True))
+
+    # growth: ns/event at one size over ns/event at the previous one (1.00 = linear)
+    values = [v for v in figures if events_of(figures[v])]
+    growth, step_growth = [], []
+    for v0, v1 in zip(values, values[1:]):
+        r0, r1 = figures[v0], figures[v1]
+        n0, n1 = events_of(r0), events_of(r1)
         line = [f"{n0:,} → {n1:,}"]
         for k in ("record_s", "save_s"):
             a, b = r0["record"].get(k), r1["record"].get(k)
@@ -245,14 +371,20 @@ def main(argv=None) -> int:
             a, b = r0.get(m, {}), r1.get(m, {})
             line.append(f"{(b['replay_s'] / n1) / (a['replay_s'] / n0):.2f}"
                         if "replay_s" in a and "replay_s" in b else "-")
+            pa, pb = a.get("phases", {}), b.get("phases", {})
+            if pa and pb:
+                step_growth.append([f"{n0:,} → {n1:,}", m, *(
+                    f"{(pb[k][0] / n1) / (pa[k][0] / n0):.2f}"
+                    if k in pa and k in pb and pa[k][0] > 0 else "-" for k in steps)])
         growth.append(line)
     if growth:
-        print()
+        print(f"\n{series}: growth of ns/event (1.00 = linear)\n")
         print(tabulate(growth, headers=["events", "record", "save", *models],
                        tablefmt="github", disable_numparse=True))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=1))
-    return 0
+    if step_growth:
+        print(f"\n{series}: growth of each step's ns/event\n")
+        print(tabulate(step_growth, headers=["events", "model", *steps], tablefmt="github",
+                       disable_numparse=True))
 
 
 if __name__ == "__main__":

@@ -190,6 +190,20 @@ def _consume(out: Output, name: str, n: int, into: np.ndarray) -> float:
     return total
 
 
+def _mutator_costs(trace: Trace, mutator: MutatorCosts) -> np.ndarray:
+    """The mutator's cost of every event (:meth:`MutatorCosts.per_event`), a segment of
+    :data:`SEGMENT_EVENTS` at a time into one array: the same values (it is elementwise), but
+    its temporaries (a gather and masks per event) stay a few MB at any trace length, rather
+    than several arrays of bytes per event each faulted in fresh."""
+    n = trace.events
+    cost = np.empty(n)
+    op, a, b, c = trace.op, trace.a, trace.b, trace.c
+    for lo in range(0, n, SEGMENT_EVENTS):
+        hi = min(lo + SEGMENT_EVENTS, n)
+        cost[lo:hi] = mutator.per_event(op[lo:hi], a[lo:hi], b[lo:hi], c[lo:hi])
+    return cost
+
+
 def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndarray,
             mutator: MutatorCosts) -> tuple[dict[str, Any], dict[str, Any]]:
     """The metrics and timeline of a finished replay.
@@ -212,24 +226,28 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
         np.add.at(stall, p_at, p_ns)
     free_total = _consume(out, "free_ns", n, stall)
     gc_mut_total = _consume(out, "gc_ns", n, stall)
-    progress = mutator.per_event(trace.op, trace.a, trace.b, trace.c)
+    progress = _mutator_costs(trace, mutator)
     mm_total = _consume(out, "mm_ns", n, progress)
-    # one sequential cumsum gives every event's end; its stall segment comes first
-    t = stall + progress
-    np.cumsum(t, out=t)
-    wall_ns = float(t[-1]) if n else 0.0
     # event i starts at (end - stall) - progress and makes progress from start + stall. Where
     # stall[i] is zero it is +0.0 (zeros plus costs), and no end is -0.0 (a sum of terms none of
     # which is): start and progress time are then both end - progress, to the bit. So one pass
     # over every event, and the three steps only where a stall is.
     stalled = np.flatnonzero(stall != 0)    # of the bools: 4x faster than of the floats
     s_st = stall[stalled]
+    # one sequential cumsum gives every event's end; its stall segment comes first. In the
+    # stall array's own memory: its nonzero entries are kept above, and a fresh array of one
+    # float per event would cost its pages (8 bytes per event) and their faults
+    t = stall
+    del stall
+    t += progress
+    np.cumsum(t, out=t)
+    wall_ns = float(t[-1]) if n else 0.0
     start_st = (t[stalled] - s_st) - progress[stalled]
     positive = s_st > 0
     st_start, st_dur = merge_stalls(stalled[positive], s_st[positive], progress,
                                     start_st[positive])
     t -= progress
-    del progress, stall
+    del progress
     t[stalled] = start_st + s_st
     t_progress = t                      # when event i makes progress, after anything stalling it
     if p_at.size:                       # when each pause's event starts (its stall first)

@@ -267,7 +267,7 @@ class Trace:
             delta[alloc_at] = self.obj_bytes
             freed = self.obj_free_at >= 0
             delta[self.obj_free_at[freed]] -= self.obj_bytes[freed]
-            live = np.cumsum(delta)
+            live = np.cumsum(delta, out=delta)      # in place: one array per event, not two
             self._cache["live_peak"] = int(live.max()) if live.size else 0
             self._cache["live_curve"] = live
         return self._cache["live_peak"]
@@ -282,23 +282,28 @@ class Trace:
     def final_registers(self) -> np.ndarray:
         """The object each register holds after the last event (``-1`` = empty)."""
         regs = np.full(self.registers, -1, dtype=np.int64)
-        writes = np.flatnonzero(self.op <= FREE)   # every op but WORK writes or clears register a
-        writes = writes[self.op[writes] != STORE]
-        if writes.size:
-            value = np.where(self.op[writes] >= CLEAR, -1, self.x[writes])
-            target, value = _last_write(self.a[writes], value)
-            regs[target] = value
+        op, a, x = self.op, self.a, self.x
+
+        def writes(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+            seg = op[lo:hi]
+            w = np.flatnonzero((seg <= FREE) & (seg != STORE))   # every op but WORK and STORE
+            value = np.where(seg[w] >= CLEAR, -1, x[lo:hi][w])   # writes or clears register a
+            return a[lo:hi][w], value
+
+        _last_writes(regs, self.events, writes)
         return regs
 
     def final_slots(self) -> np.ndarray:
         """Every slot's value after the last event, flat (see :attr:`obj_slot_base`)."""
         total = int(self.obj_nslots.sum())
         slots = np.full(total, -1, dtype=np.int64)
-        stores = np.flatnonzero(self.op == STORE)
-        if stores.size:
-            target, value = _last_write(self.obj_slot_base[self.x[stores]] + self.b[stores],
-                                        self.y[stores])
-            slots[target] = value
+        op, b, x, y, base = self.op, self.b, self.x, self.y, self.obj_slot_base
+
+        def writes(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+            w = np.flatnonzero(op[lo:hi] == STORE)
+            return base[x[lo:hi][w]] + b[lo:hi][w], y[lo:hi][w]
+
+        _last_writes(slots, self.events, writes)
         return slots
 
     def reachable_at_end(self) -> np.ndarray:
@@ -329,6 +334,30 @@ def _last_write(target: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.n
     target, value = target[::-1], value[::-1]
     unique, first = np.unique(target, return_index=True)
     return unique, value[first]
+
+
+def _last_writes(dest: np.ndarray, events: int,
+                 writes: Callable[[int, int], tuple[np.ndarray, np.ndarray]]) -> None:
+    """Set ``dest[t]`` to the last value written to each target ``t``, where ``writes(lo, hi)``
+    gives the (target, value) writes of events ``lo .. hi - 1`` in event order.
+
+    A chunk of :data:`CHUNK_EVENTS` events at a time from the end: a target's last write is in
+    the last chunk that writes it, so each chunk sorts only its own writes to targets no later
+    chunk wrote (linear in the trace, where one sort of every write was not: issue 10's
+    scale), and the walk stops once every target has its value."""
+    done = np.zeros(dest.size, dtype=bool)
+    left = dest.size
+    for hi in range(events, 0, -CHUNK_EVENTS):
+        target, value = writes(max(hi - CHUNK_EVENTS, 0), hi)
+        new = ~done[target]             # writes a later chunk overwrites need no sort
+        if not new.any():
+            continue
+        target, value = _last_write(target[new], value[new])
+        dest[target] = value
+        done[target] = True
+        left -= target.size
+        if not left:
+            break
 
 
 def reachable(registers: np.ndarray, slots: np.ndarray, slot_base: np.ndarray,

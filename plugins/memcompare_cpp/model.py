@@ -23,6 +23,9 @@ from .pools import BumpHeap, GlibcHeap, PoolHeap, RegionHeap
 from .malloc import (DEFAULT_MMAP_THRESHOLD_MAX, MALLOC_ALIGN_MASK, MAX_FAST_SIZE,
                      MAX_TCACHE_SIZE, MINSIZE, SIZE_SZ, Arena)
 
+#: ALLOC/FREE events the replay loop turns into Python ints at a time
+STREAM_CHUNK = 1 << 16
+
 
 @dataclass(frozen=True)
 class Params:
@@ -152,40 +155,45 @@ class CppModel(Model):
         slow_append = slow_at.append
         ns_append = slow_ns.append
         fast_append = fast_free_at.append
-        for i, o in zip(ev.tolist(), code.tolist()):
-            if o >= 0:
-                s = osize[o]
-                if s <= tc_max:
-                    t = tcache[s >> 4]
-                    if t:
-                        # __libc_malloc: tcache_get, most recently freed chunk first
-                        oaddr[o] = t.pop()
+        # the stream a chunk at a time: its Python ints are made and dropped per chunk (the
+        # same memory reused), not two lists of one int per ALLOC/FREE held for the whole loop
+        for lo in range(0, ev.size, STREAM_CHUNK):
+            hi = lo + STREAM_CHUNK
+            for i, o in zip(ev[lo:hi].tolist(), code[lo:hi].tolist()):
+                if o >= 0:
+                    s = osize[o]
+                    if s <= tc_max:
+                        t = tcache[s >> 4]
+                        if t:
+                            # __libc_malloc: tcache_get, most recently freed chunk first
+                            oaddr[o] = t.pop()
+                            continue
+                    a, size, ns = malloc(s, i)
+                    oaddr[o] = a
+                    if size != s:
+                        osize[o] = size
+                        extra += size - s
+                    slow_append(i)
+                    ns_append(ns)
+                else:
+                    o = ~o
+                    s = osize[o]
+                    if s <= tc_max:
+                        t = tcache[s >> 4]
+                        if len(t) < tcount:
+                            # _int_free: tcache_put while the bin holds fewer than tcache_count
+                            t.append(oaddr[o])
+                            continue
+                    if s <= max_fast:
+                        # _int_free: fastbin push, no coalescing (Arena.free's fastbin
+                        # branch, inline: freeing a whole structure sends all but 7 chunks of
+                        # a size here)
+                        fastbins[s >> 4].append(oaddr[o])
+                        arena.have_fast = True
+                        fast_append(i)
                         continue
-                a, size, ns = malloc(s, i)
-                oaddr[o] = a
-                if size != s:
-                    osize[o] = size
-                    extra += size - s
-                slow_append(i)
-                ns_append(ns)
-            else:
-                o = ~o
-                s = osize[o]
-                if s <= tc_max:
-                    t = tcache[s >> 4]
-                    if len(t) < tcount:
-                        # _int_free: tcache_put while the bin holds fewer than tcache_count
-                        t.append(oaddr[o])
-                        continue
-                if s <= max_fast:
-                    # _int_free: fastbin push, no coalescing (Arena.free's fastbin branch,
-                    # inline: freeing a whole structure sends all but 7 chunks of a size here)
-                    fastbins[s >> 4].append(oaddr[o])
-                    arena.have_fast = True
-                    fast_append(i)
-                    continue
-                slow_append(i)
-                ns_append(free(oaddr[o], s, i))
+                    slow_append(i)
+                    ns_append(free(oaddr[o], s, i))
         self.addresses = oaddr
         self.chunk_sizes = osize
 

@@ -35,15 +35,18 @@ from memcompare.trace import ALLOC, CLEAR, FREE, LOAD, MOVE, STORE
 from .heap import CARD_SHIFT, OLD, SURV, ranges
 
 
-def _next_same(target: np.ndarray) -> np.ndarray:
-    """For writes in order, the index of the next write to the same target (or len)."""
+def _last_of_each(target: np.ndarray) -> np.ndarray:
+    """For writes in order, True at the last write to each target.
+
+    Found per segment (between two collections) rather than from one sort of every write of
+    the trace: the work is then linear in the trace's length at any length (issue 10's scale:
+    the whole-trace argsort was the jvm replay's largest step at 10⁷ events)."""
     m = target.size
-    nxt = np.full(m, m, dtype=np.int64)
+    last = np.zeros(m, dtype=bool)
     if m:
-        order = np.argsort(target, kind="stable")
-        same = target[order[1:]] == target[order[:-1]]
-        nxt[order[:-1][same]] = order[1:][same]
-    return nxt
+        _, first = np.unique(target[::-1], return_index=True)
+        last[m - 1 - first] = True
+    return last
 
 
 class Mutations:
@@ -57,25 +60,11 @@ class Mutations:
         self.store_val = trace.y[st]
         self.store_slot = trace.b[st]
         self.store_fidx = heap.slot_base[self.store_obj] + self.store_slot
-        self._store_next = None
         rw = np.flatnonzero((op == ALLOC) | (op == LOAD) | (op == MOVE) | (op == CLEAR)
                             | (op == FREE))
         self.reg_at = rw
         self.reg_target = trace.a[rw]
         self.reg_val = np.where(op[rw] >= CLEAR, -1, trace.x[rw])
-        self._reg_next = None
-
-    @property
-    def store_next(self) -> np.ndarray:
-        if self._store_next is None:
-            self._store_next = _next_same(self.store_fidx)
-        return self._store_next
-
-    @property
-    def reg_next(self) -> np.ndarray:
-        if self._reg_next is None:
-            self._reg_next = _next_same(self.reg_target)
-        return self._reg_next
 
     def apply(self, heap, end: int) -> int:
         """Apply events ``heap.pos .. end - 1`` to the heap's slots and registers, and dirty
@@ -86,7 +75,7 @@ class Mutations:
         s0, s1 = np.searchsorted(self.store_at, (start, end))
         barriers = 0
         if s1 > s0:
-            last = self.store_next[s0:s1] >= s1
+            last = _last_of_each(self.store_fidx[s0:s1])
             heap.flat[self.store_fidx[s0:s1][last]] = self.store_val[s0:s1][last]
             val = self.store_val[s0:s1]
             obj = self.store_obj[s0:s1]
@@ -100,7 +89,7 @@ class Mutations:
                 heap.dirty = np.union1d(heap.dirty, addr >> CARD_SHIFT)
         r0, r1 = np.searchsorted(self.reg_at, (start, end))
         if r1 > r0:
-            last = self.reg_next[r0:r1] >= r1
+            last = _last_of_each(self.reg_target[r0:r1])
             heap.regs[self.reg_target[r0:r1][last]] = self.reg_val[r0:r1][last]
         heap.pos = end
         return barriers

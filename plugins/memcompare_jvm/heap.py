@@ -199,11 +199,14 @@ class Heap:
         self.age_np = np.frombuffer(self.age, dtype=np.uint8)
         self.addr = np.zeros(n, dtype=np.int64)          # old objects: byte offset in old
         self.size = obj_size                             # Java object size, bytes
-        self.size_l = obj_size.tolist()
+        # the per-object tables the copy loops index one object at a time: memoryviews over
+        # the arrays (an int per read), not lists of Python ints (~36 bytes per object each:
+        # 3 GB at 10⁸ events for the five tables of heap.py and tlab.py)
+        self.size_l = memoryview(np.ascontiguousarray(obj_size, dtype=np.int64))
         self.nslots = trace.obj_nslots.astype(np.int64)
-        self.nslots_l = self.nslots.tolist()
+        self.nslots_l = memoryview(self.nslots)
         self.slot_base = trace.obj_slot_base.astype(np.int64)
-        self.slot_base_l = self.slot_base.tolist()
+        self.slot_base_l = memoryview(self.slot_base)
         self.slot_off = layout.slot_offset(trace.obj_size)
         self.flat = np.full(int(self.nslots.sum()), -1, dtype=np.int64)
         self.regs = np.full(max(trace.registers, 1), -1, dtype=np.int64)

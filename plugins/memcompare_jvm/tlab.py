@@ -63,8 +63,8 @@ class EdenAllocator:
         self.heap = heap
         self.policy = policy
         self.hid = hid
-        self.hid_l = hid.tolist()
-        self.hsize_l = hsize.tolist()
+        self.hid_l = memoryview(np.ascontiguousarray(hid, dtype=np.int64))   # see Heap.size_l
+        self.hsize_l = memoryview(np.ascontiguousarray(hsize, dtype=np.int64))
         self.cum0 = np.concatenate(([0], np.cumsum(hsize))).astype(np.int64)
         self.cum0_l = None
         self.event = alloc_event

@@ -63,8 +63,9 @@ class NoGC(Model):
         mm[alloc_at] = c.alloc_ns + c.zero_ns_per_byte * size
         out.mm_ns = mm
         out.allocated_bytes = int(top[-1]) if top.size else 0
-        out.fp_at = [0] + alloc_at.tolist()
-        out.fp_bytes = [0] + top.tolist()
+        # arrays, not lists: a Python int per object would cost ~32 bytes each
+        out.fp_at = np.concatenate(([0], alloc_at)).astype(np.int64, copy=False)
+        out.fp_bytes = np.concatenate(([0], top)).astype(np.int64, copy=False)
         out.stats["objects"] = int(size.size)
         self._size = size
 
