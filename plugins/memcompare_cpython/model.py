@@ -109,10 +109,10 @@ def _alloc_runs(items: np.ndarray, size_class: np.ndarray, tracked: np.ndarray) 
     left = np.zeros(size_class.size, dtype=np.int64)
     if m:
         # the last allocation of each run: the next item is not an allocation of its kind
-        last = np.flatnonzero(np.append((at[1:] != at[:-1] + 1) | (key[1:] != key[:-1]),
-                                        True))
-        j = np.arange(m)
-        left[objs] = last[np.searchsorted(last, j)] - j + 1
+        is_last = np.append((at[1:] != at[:-1] + 1) | (key[1:] != key[:-1]), True)
+        last = np.flatnonzero(is_last)
+        run = np.cumsum(is_last) - is_last              # each allocation's run
+        left[objs] = last[run] - np.arange(m) + 1
     return left
 
 
@@ -314,10 +314,16 @@ class CPythonModel(Model):
                 elif wrap:
                     young += wrap - 1
                     wraps += 1
-                if b < 0:                      # no slot holds a reference
-                    continue
                 # a dead object's slots hold their final values; each drops a reference, the
                 # last one if no event's Py_DECREF is still to come
+                if b >= 0:                     # none can be the last (refcount.py, fsb)
+                    for v in fslots[b:b + nsl[d]]:
+                        if v >= 0:
+                            fin[v] -= 1
+                    continue
+                if b == -1:                    # no slot holds a reference
+                    continue
+                b = -3 - b
                 root = d
                 lim = dl[d]
                 for v in fslots[b:b + nsl[d]]:
@@ -357,7 +363,9 @@ class CPythonModel(Model):
                         elif wrap:
                             young += wrap - 1
                             wraps += 1
-                        if b >= 0:
+                        if b != -1:
+                            if b < 0:
+                                b = -3 - b
                             for v in fslots[b:b + nsl[d]]:
                                 if v >= 0:
                                     r = fin[v] - 1
