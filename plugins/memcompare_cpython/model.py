@@ -103,16 +103,19 @@ def _alloc_runs(items: np.ndarray, size_class: np.ndarray, tracked: np.ndarray) 
     loop (``items``: ``p`` an allocation, negative a last Py_DECREF) of one pymalloc size class
     and all tracked or all untracked; the loop takes such a run a pool's worth at a time."""
     at = np.flatnonzero(items >= 0)
-    objs = items[at].astype(np.int64)
-    key = size_class[objs] * 2 + tracked[objs]
+    objs = items[at]
+    # (int32 throughout: a run is at most every object, and the ids fit the stream's entries)
+    key = size_class.astype(np.int8)[objs] * np.int8(2) + tracked[objs]
     m = objs.size
-    left = np.zeros(size_class.size, dtype=np.int64)
+    left = np.zeros(size_class.size, dtype=np.int32)
     if m:
         # the last allocation of each run: the next item is not an allocation of its kind
         is_last = np.append((at[1:] != at[:-1] + 1) | (key[1:] != key[:-1]), True)
-        last = np.flatnonzero(is_last)
-        run = np.cumsum(is_last) - is_last              # each allocation's run
-        left[objs] = last[run] - np.arange(m) + 1
+        del key
+        last = np.flatnonzero(is_last).astype(np.int32)
+        run = np.cumsum(is_last, dtype=np.int32)
+        run -= is_last                                  # each allocation's run
+        left[objs] = last[run] - np.arange(m, dtype=np.int32) + 1
     return left
 
 

@@ -272,6 +272,8 @@ class Heap:
         early[fh[dl[fv] < dl[fh]]] = True
         fsb = np.where(held, self.sbase_np, np.where(self.nsl_np > 0, -1, -2))
         fsb[early] = -3 - fsb[early]
+        if fslots.size < 2**31 - 3:
+            fsb = fsb.astype(np.int32)
         self.fsb = memoryview(fsb)
         del held, early
         fin = fcount.copy()
