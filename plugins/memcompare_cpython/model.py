@@ -29,7 +29,9 @@ event unless a slot's final value still holds it, and then in its holder's casca
 (docs/simulator-speed.md §6.4) — visits only the allocations and those last Py_DECREFs that may
 free, in stream order, and runs pymalloc, the deallocation cascades and the young count there;
 a collection first brings the counts and slots to its moment (``Heap.sync``). On binary-trees
-that is 2 items per object instead of 7 per object.
+that is 2 items per object instead of 7 per object; and a run of allocations of one size class
+(consecutive items) takes as many blocks of pymalloc's head pool as fit before the pool fills or
+the young count reaches its threshold in one step, with the same result as one at a time.
 
 Costs the trace fixes (refcount updates, object creation, each deallocation's fast path) are
 summed with numpy after the loop; the loop records only what depends on the allocator's state.
@@ -104,7 +106,7 @@ def _alloc_runs(items: np.ndarray, size_class: np.ndarray, tracked: np.ndarray) 
     and all tracked or all untracked; the loop takes such a run a pool's worth at a time."""
     at = np.flatnonzero(items >= 0)
     objs = items[at]
-    # (int32 throughout: a run is at most every object, and the ids fit the stream's entries)
+    # (narrow types: a key is a class and a flag, a run is at most every object)
     key = size_class.astype(np.int8)[objs] * np.int8(2) + tracked[objs]
     m = objs.size
     left = np.zeros(size_class.size, dtype=np.int32)
