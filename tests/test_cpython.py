@@ -436,6 +436,64 @@ def test_70000_live_objects_collect_every_threshold0_plus_1_allocations():
     assert out14.pause_at == out13.pause_at and out14.pause_kind == out13.pause_kind
 
 
+def test_runs_of_allocations_fill_pools_and_collect_as_one_at_a_time():
+    # The loop takes a run of same-class allocations a pool's worth at a time: 700 one-slot
+    # containers (48-byte blocks, 340 a pool), an object() (16 bytes: another class), 700 more,
+    # all kept. 48-byte pools: ceil(1400 / 340) = 5; 16-byte: 1 → 6 pools, 96 KiB. Thresholds
+    # (300, 10, 10), 3.13: a collection right after each 301st container since the last, i.e.
+    # containers #301, #602, #903, #1204 — ids 300, 601, 903, 1204 (id 700 is the object())
+    t = Recorder()
+    keep = [t.alloc(0, 1) for _ in range(700)]
+    keep.append(t.alloc(0, 0))
+    keep += [t.alloc(0, 1) for _ in range(700)]
+    t.work(10)
+    trace = t.build()
+    _, out = run(trace, thresholds=(300, 10, 10))
+    assert out.stats["pools_initialised"] == 6
+    assert footprint_after(out, trace.events - 1) == 6 * 16 * KiB
+    assert footprint_after(out, int(trace.obj_alloc_at[339])) == 16 * KiB
+    assert footprint_after(out, int(trace.obj_alloc_at[340])) == 32 * KiB
+    assert dict(out.gc_counts) == {"gen0": 4}
+    alloc_at = trace.obj_alloc_at
+    assert out.pause_at == [int(alloc_at[i]) + 1 for i in (300, 601, 903, 1204)]
+    assert reclaimed(out) == {} and len(keep) == 1401
+
+
+def test_a_collection_reaches_a_long_chain_and_a_deep_tree_and_frees_only_the_dead_cycle():
+    # move_unreachable by levels, by sweeps over every edge and one object at a time: a
+    # 3000-node chain held from its head (one object a level), a 1023-node tree held from its
+    # root (levels doubling), and a dead 2-cycle. Threshold 4024: the one collection comes
+    # right after the 4025th container, the tree's root, and examines all 4025.
+    t = Recorder()
+    a, b = two_node_cycle(t)
+    t.drop(a)
+    t.drop(b)
+    head, tail = kept_alive_chain(t, 3000)
+
+    def tree(depth):
+        if depth == 0:
+            return t.alloc(0, 2)
+        left, right = tree(depth - 1), tree(depth - 1)
+        node = t.alloc(0, 2)
+        t.store(node, 0, left)
+        t.store(node, 1, right)
+        t.drop(left)
+        t.drop(right)
+        return node
+
+    root = tree(9)
+    t.work(10)
+    trace = t.build()
+    _, out = run(trace, thresholds=(4024, 10, 10))
+    assert dict(out.gc_counts) == {"gen0": 1}
+    (at, freed), = out.collections
+    assert sorted(freed.tolist()) == [0, 1]
+    assert out.stats["gc_examined"] == 4025 and out.stats["gc_collected"] == 2
+    # the pause: fixed 1000 + 4023 survivors × 50 + 2 garbage × 135
+    assert out.pause_ns[0] == pytest.approx(1000 + 4023 * 50 + 2 * 135)
+    assert root is not None and head is not None and tail is not None
+
+
 def test_trees_dying_young_collect_once_per_tree_at_2000_and_twice_at_700():
     # a kept tree of 8,191 containers, then 20 trees of 2,047 built and dropped one at a time
     # (issue 9's question: does 3.13 gate or scale young collections? Python/gc.c does not: the

@@ -123,6 +123,11 @@ class Collector:
     #: below this many objects on the frontier, move_unreachable's walk continues one object at
     #: a time (a numpy level costs ~10 µs however small: a 2000-node chain would take 2000)
     SMALL_FRONTIER = 32
+    #: a small frontier first goes on by sweeps over every inner edge at once (a sweep costs
+    #: a few ns per edge, the walk ~0.3 µs per object): the first SWEEPS always, later ones
+    #: while a sweep reaches at least one object per SWEEP_YIELD edges
+    SWEEPS = 8
+    SWEEP_YIELD = 64
 
     def __init__(self, heap: Heap, thresholds: tuple[int, int, int], costs,
                  containers: np.ndarray):
@@ -198,12 +203,24 @@ class Collector:
         reached = refs > 0
         indptr = np.searchsorted(src, np.arange(m + 1))     # inner edges are grouped by src
         frontier = np.flatnonzero(reached)
-        while frontier.size >= self.SMALL_FRONTIER:
-            starts = indptr[frontier]
-            cnt = indptr[frontier + 1] - starts
-            k = int(cnt.sum())
-            kids = dst[np.repeat(starts - (np.cumsum(cnt) - cnt), cnt) + np.arange(k)]
-            kids = np.unique(kids[~reached[kids]])
+        # the frontier: the reached objects whose references are not yet followed
+        sweeps = 0
+        while frontier.size:
+            if frontier.size >= self.SMALL_FRONTIER:
+                starts = indptr[frontier]
+                cnt = indptr[frontier + 1] - starts
+                k = int(cnt.sum())
+                kids = dst[np.repeat(starts - (np.cumsum(cnt) - cnt), cnt) + np.arange(k)]
+                kids = np.sort(kids[~reached[kids]])       # once each (np.unique: 3x)
+                kids = kids[np.append(True, kids[1:] != kids[:-1])] if kids.size else kids
+            elif sweeps < self.SWEEPS or frontier.size * self.SWEEP_YIELD >= dst.size:
+                # every edge from a reached object: those reached before the frontier have
+                # nothing left to reach, so this is the frontier's next level (an object
+                # twice in it is harmless)
+                kids = dst[reached[src] & ~reached[dst]]
+                sweeps += 1
+            else:
+                break
             reached[kids] = True
             frontier = kids
         if frontier.size:

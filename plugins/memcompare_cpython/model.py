@@ -29,7 +29,9 @@ event unless a slot's final value still holds it, and then in its holder's casca
 (docs/simulator-speed.md §6.4) — visits only the allocations and those last Py_DECREFs that may
 free, in stream order, and runs pymalloc, the deallocation cascades and the young count there;
 a collection first brings the counts and slots to its moment (``Heap.sync``). On binary-trees
-that is 2 items per object instead of 7 per object.
+that is 2 items per object instead of 7 per object; and a run of allocations of one size class
+(consecutive items) takes as many blocks of pymalloc's head pool as fit before the pool fills or
+the young count reaches its threshold in one step, with the same result as one at a time.
 
 Costs the trace fixes (refcount updates, object creation, each deallocation's fast path) are
 summed with numpy after the loop; the loop records only what depends on the allocator's state.
@@ -38,6 +40,7 @@ This module computes no metric.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 from typing import Literal
 
 import numpy as np
@@ -95,6 +98,27 @@ class Params:
         if self.build == "free-threaded" and self.version in ("3.11", "3.12"):
             raise ValueError(f"version {self.version} has no free-threaded build (3.13t is "
                              f"the first)")
+
+
+def _alloc_runs(items: np.ndarray, size_class: np.ndarray, tracked: np.ndarray) -> np.ndarray:
+    """For each object, the allocations from its own on that are consecutive items of the
+    loop (``items``: ``p`` an allocation, negative a last Py_DECREF) of one pymalloc size class
+    and all tracked or all untracked; the loop takes such a run a pool's worth at a time."""
+    at = np.flatnonzero(items >= 0)
+    objs = items[at]
+    # (narrow types: a key is a class and a flag, a run is at most every object)
+    key = size_class.astype(np.int8)[objs] * np.int8(2) + tracked[objs]
+    m = objs.size
+    left = np.zeros(size_class.size, dtype=np.int32)
+    if m:
+        # the last allocation of each run: the next item is not an allocation of its kind
+        is_last = np.append((at[1:] != at[:-1] + 1) | (key[1:] != key[:-1]), True)
+        del key
+        last = np.flatnonzero(is_last).astype(np.int32)
+        run = np.cumsum(is_last, dtype=np.int32)
+        run -= is_last                                  # each allocation's run
+        left[objs] = last[run] - np.arange(m, dtype=np.int32) + 1
+    return left
 
 
 class CPythonModel(Model):
@@ -198,6 +222,7 @@ class CPythonModel(Model):
         items = stream[visit]                               # ~o: o's last Py_DECREF
         del visit
         items[items >= inc_end] -= inc_end                  # p: allocation of p
+        run_left = memoryview(_alloc_runs(items, heap.size_class, heap.nsl_np > 0))
         # Static tables are read through memoryviews of the numpy arrays: iterating or indexing
         # one makes each int when it is read, cheaper than a .tolist() of them all
         alloc_at = memoryview(alloc_at_np)
@@ -233,7 +258,7 @@ class CPythonModel(Model):
 
         # -- the loop: state in locals --
         fin, fslots, dl, dead, death = heap.fin, heap.fslots, heap.dl, heap.dead, heap.death
-        ocls, opool, nsl, sbase = heap.ocls, heap.pool, heap.nsl, heap.sbase
+        ocls, opool, nsl, fsb = heap.ocls, heap.pool, heap.nsl, heap.fsb
         obm = heap.obm
         pnext, pprev, pcount, pcap, pcls = obm.pnext, obm.pprev, obm.pcount, obm.pcap, obm.pcls
         new_pool = obm.allocate_from_new_pool
@@ -255,29 +280,79 @@ class CPythonModel(Model):
         floor, wrap = heap.young_floor, heap.young_wrap
         wraps = 0
         tracked_freed = 0                      # containers the loop's cascades freed
-        for p in items_mv:
+        it = iter(items_mv)
+        for p in it:
             if p < 0:                          # an object's last Py_DECREF from an event
-                d = root = ~p
+                d = ~p
                 if fin[d]:
                     continue                   # a live object's slot still holds it
-                # a deallocation cascade: one stall at this event, however deep
-                while True:
+                # a deallocation cascade: one stall at this event, however deep. d is its
+                # root, marked 2 in dead (its death entry is filled in after the loop); the
+                # others come from the worklist below, each with the same steps
+                dead[d] = 2
+                pl = opool[d]
+                if pl >= 0:
+                    # pymalloc_free's fast path
+                    n = pcount[pl]
+                    if n == pcap[pl]:          # was full: to the front of usedpools[class]
+                        cl = pcls[pl]
+                        nx = pnext[cl]
+                        pnext[pl] = nx
+                        pprev[pl] = cl
+                        pprev[nx] = pl
+                        pnext[cl] = pl
+                    pcount[pl] = n - 1
+                    if n == 1:
+                        at = last_dec[d]
+                        g_at(at)
+                        g_ns(free_pool(pl, at))
+                else:
+                    at = last_dec[d]
+                    g_at(at)
+                    g_ns(free_mem(d, at))
+                b = fsb[d]
+                if b == -2:                    # not a container
+                    continue
+                tracked_freed += 1             # PyObject_GC_Del: heap_size -= 1
+                if young > floor:              # PyObject_GC_Del: never below 0
+                    young -= 1
+                elif wrap:
+                    young += wrap - 1
+                    wraps += 1
+                # a dead object's slots hold their final values; each drops a reference, the
+                # last one if no event's Py_DECREF is still to come
+                if b >= 0:                     # none can be the last (refcount.py, fsb)
+                    for v in fslots[b:b + nsl[d]]:
+                        if v >= 0:
+                            fin[v] -= 1
+                    continue
+                if b == -1:                    # no slot holds a reference
+                    continue
+                b = -3 - b
+                root = d
+                lim = dl[d]
+                for v in fslots[b:b + nsl[d]]:
+                    if v >= 0:
+                        r = fin[v] - 1
+                        fin[v] = r
+                        if not r and dl[v] < lim:
+                            work.append(v)
+                while work:
+                    d = work.pop()
                     death[d] = root
                     dead[d] = 1
                     pl = opool[d]
                     if pl >= 0:
-                        # pymalloc_free's fast path
                         n = pcount[pl]
-                        if n == pcap[pl]:      # was full: to the front of usedpools[class]
+                        if n == pcap[pl]:
                             cl = pcls[pl]
                             nx = pnext[cl]
                             pnext[pl] = nx
                             pprev[pl] = cl
                             pprev[nx] = pl
                             pnext[cl] = pl
-                        n -= 1
-                        pcount[pl] = n
-                        if not n:
+                        pcount[pl] = n - 1
+                        if n == 1:
                             at = last_dec[root]
                             g_at(at)
                             g_ns(free_pool(pl, at))
@@ -285,33 +360,52 @@ class CPythonModel(Model):
                         at = last_dec[root]
                         g_at(at)
                         g_ns(free_mem(d, at))
-                    n = nsl[d]
-                    if n:
-                        tracked_freed += 1     # PyObject_GC_Del: heap_size -= 1
-                        if young > floor:      # PyObject_GC_Del: never below 0
+                    b = fsb[d]
+                    if b != -2:
+                        tracked_freed += 1
+                        if young > floor:
                             young -= 1
                         elif wrap:
                             young += wrap - 1
                             wraps += 1
-                        b = sbase[d]
-                        # a dead object's slots hold their final values; each drops a
-                        # reference, the last one if no event's Py_DECREF is still to come
-                        for v in fslots[b:b + n]:
-                            if v >= 0:
-                                r = fin[v] - 1
-                                fin[v] = r
-                                if not r and dl[v] < dl[root]:
-                                    work.append(v)
-                    if work:
-                        d = work.pop()
-                        continue
-                    break
+                        if b != -1:
+                            if b < 0:
+                                b = -3 - b
+                            for v in fslots[b:b + nsl[d]]:
+                                if v >= 0:
+                                    r = fin[v] - 1
+                                    fin[v] = r
+                                    if not r and dl[v] < lim:
+                                        work.append(v)
             else:                              # alloc: a new object with one reference
                 cl = ocls[p]
                 if cl >= 0:
                     # pymalloc_alloc's fast path: the head pool of usedpools[cl]
                     pl = pnext[cl]
                     if pl != cl:
+                        k = run_left[p]
+                        if k > 2:
+                            # a run of allocations of one class: as many as the head pool
+                            # has room for and the young count allows without a collection
+                            # take its blocks in one step, as they would one at a time
+                            n = pcap[pl] - pcount[pl]
+                            if n < k:
+                                k = n
+                            tracked = nsl[p]
+                            if tracked and trigger - young < k:
+                                k = trigger - young
+                            if k > 1:
+                                opool[p:p + k] = [pl] * k
+                                n = pcount[pl] + k
+                                pcount[pl] = n
+                                if n == pcap[pl]:      # full: unlink (pymalloc_pool_extend)
+                                    nx = pnext[pl]
+                                    pnext[cl] = nx
+                                    pprev[nx] = cl
+                                if tracked:
+                                    young += k         # _PyObject_GC_Link, k times
+                                next(islice(it, k - 2, None))   # the run's other items
+                                continue
                         n = pcount[pl] + 1
                         pcount[pl] = n
                         if n == pcap[pl]:      # full: unlink (pymalloc_pool_extend)
@@ -354,10 +448,15 @@ class CPythonModel(Model):
                             # and before the register drops what it held
                             young = collect(young, tracked_freed, p, at, at - 1, pos)
         collector.count[0] = young
+        # the loop's cascade roots: each is its own cascade's root
+        roots_np = np.flatnonzero(heap.dead_np == 2)
+        heap.death_np[roots_np] = roots_np
+        heap.dead_np[roots_np] = 1
+        del roots_np
         if gc_on:
             heap.sync(stream.size)             # the heap after the last event, for held()
         heap.lowered_done()
-        del stream, items, items_mv
+        del stream, items, items_mv, it, run_left
 
         # -- costs the trace fixes, summed with numpy --
         small = heap.size_class >= 0

@@ -261,6 +261,21 @@ class Heap:
         #: stream position of the last Py_DECREF from an event, for an object no register
         #: holds at the end; ``never`` (past every position) for the others
         self.dl = memoryview(dl)
+        #: where the loop finds a freed object's final slot values: its slot base ``b`` when
+        #: one of them holds a reference and none has its last Py_DECREF from an event before
+        #: the object's own (then the slots only drop references: none can start a cascade
+        #: when the object is a cascade's root), ``-3 - b`` when some may; -1 for a container
+        #: whose slots hold none, -2 for an object that is not a container
+        held = np.zeros(n, dtype=bool)
+        held[fh] = True
+        early = np.zeros(n, dtype=bool)
+        early[fh[dl[fv] < dl[fh]]] = True
+        fsb = np.where(held, self.sbase_np, np.where(self.nsl_np > 0, -1, -2))
+        fsb[early] = -3 - fsb[early]
+        if fslots.size < 2**31 - 3:
+            fsb = fsb.astype(np.int32)
+        self.fsb = memoryview(fsb)
+        del held, early
         fin = fcount.copy()
         fin[n] = 1
         self.fin: list[int] = fin.tolist()
@@ -292,13 +307,13 @@ class Heap:
         allocators' state and counters stay."""
         for name in ("request", "size_class", "ocls", "nsl_np", "nsl", "sbase_np", "sbase", "dead",
                      "dead_np", "death_np", "death", "pool", "dcost_np", "fin", "fcount", "dl",
-                     "fslots", "slots_np", "rcs", "big"):
+                     "fsb", "fslots", "slots_np", "rcs", "big"):
             setattr(self, name, None)
 
     def lowered_done(self) -> None:
         """Drop what only :meth:`sync` needs, once the heap is synced for good (the counts
         and slots stay, for the final collection and for tests)."""
-        self._stream = self.robj = None
+        self._stream = self.robj = self.fsb = None
         self.store_pos = self.store_slot = self.store_val = self.store_next = None
 
     def sync(self, pos: int) -> None:
@@ -310,11 +325,15 @@ class Heap:
             seg = self._robj()[s0:pos]
             n1 = self.rcs.size
             inc = seg >= 0
-            if pos - s0 > n1 // 4:
+            # (ufunc.at with a scalar operand, ~8 ns an entry, beats two bincounts over every
+            # object until the segment is several times longer than there are objects)
+            if pos - s0 > 8 * n1:
                 self.rcs += (np.bincount(seg[inc], minlength=n1)
                              - np.bincount(~seg[~inc], minlength=n1))
             else:
-                np.add.at(self.rcs, np.where(inc, seg, ~seg), np.where(inc, 1, -1))
+                # (a scalar operand takes ufunc.at's fast path: 2-3x faster than ±1 arrays)
+                np.add.at(self.rcs, seg[inc], 1)
+                np.subtract.at(self.rcs, ~seg[~inc], 1)
             k0, k1 = np.searchsorted(self.store_pos, (s0, pos))
             if k1 > k0:
                 lastw = self.store_next[k0:k1] >= k1      # the segment's last store to a slot
