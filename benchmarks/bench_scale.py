@@ -1,24 +1,30 @@
-"""Scale: record, save, reload and replay binary-trees at 10⁶, 10⁷ and 10⁸ events (issue 10).
+"""Scale: record, save, reload and replay traces of 10⁶, 10⁷ and 10⁸ events (issue 10).
 
-For each size (a binary-trees ``max_depth``: 10, 13 and 16 give about 1.0, 9.1 and 92 million
-events), every phase runs in its own child process, so that its peak resident memory is its own:
+Two series (:data:`SERIES`): binary-trees at ``max_depth`` 10, 13 and 16 (0.95, 9.4 and 105
+million events), whose long-lived tree grows 8x per step (a different program at each size),
+and message-buffer at ``messages`` 166,667, 1,666,667 and 16,666,667 with its window fixed
+(1.0, 10 and 100 million events: the same work per event at every size, so the collectors
+collect in proportion, and the growth is the simulator's own). For each size every phase runs
+in its own child process, so that its peak resident memory is its own:
 
-- ``record``: ``memcompare.record("binary-trees", max_depth=D)``, then ``save`` (binary format
+- ``record``: ``memcompare.record(workload, param=value)``, then ``save`` (binary format
   version 2, uncompressed) — seconds and ns per event of each, trace bytes per event in memory
   and on disk, peak RSS;
 - ``load``: ``traceio.load`` of the file (memory-mapped, block checksums and consistency
-  checks) — seconds, peak RSS;
+  checks) — seconds, peak RSS (``--no-load`` skips it: each replay loads the file anyway);
 - ``replay MODEL``: load, then ``engine.replay`` with the basic safety checks (the full oracle
   re-traces the heap at every collection: a test setting, not a cost of the model) — seconds,
-  ns per event, peak RSS, and the cell's status.
+  ns per event, peak RSS, page faults, the cell's status and collection counts, and the time
+  and page faults of each step of the replay (:data:`PHASES`).
 
-Then the growth of each phase's cost from one size to the next, as the ratio of ns per event
-(1.00 = linear). It asserts nothing; figures go to benchmarks/README.md. A phase that fails, or
-runs past ``--timeout`` seconds, is reported as such with what it printed last.
+Then the growth of each phase's and each step's cost from one size to the next, as the ratio
+of ns per event (1.00 = linear). It asserts nothing; figures go to benchmarks/README.md. A phase
+that fails, or runs past ``--timeout`` seconds, is reported as such with what it printed last.
 
-    python benchmarks/bench_scale.py [--depths 10,13,16] [--models cpp,go,jvm,cpython,nogc]
-        [--dir DIR [--reuse]] [--timeout 5400] [--memory-gib 16] [--min-available-gib 1.5]
-        [--json OUT]
+    python benchmarks/bench_scale.py [--series binary-trees,message-buffer] [--depths 10,13,16]
+        [--messages 166667,1666667,16666667] [--models cpp,go,jvm,cpython,nogc]
+        [--dir DIR [--reuse]] [--no-load] [--timeout 5400] [--memory-gib 16]
+        [--min-available-gib 1.5] [--json OUT] [--report OUT]
 """
 from __future__ import annotations
 
