@@ -818,8 +818,9 @@ class Recorder:
     misuse fails at the call that made it (a :class:`TraceError` naming the event index), and
     :meth:`build` needs no second pass over the events.
 
-    Events are staged as packed int64 bytes and kept in typed numpy chunks, not as Python
-    objects: a few hundred bytes of state per *live* object, about 20 bytes per event. The
+    Events are staged as packed int64 bytes and kept in one growing typed buffer per column
+    (:class:`_Column`), not as Python objects: a few hundred bytes of state per *live* object,
+    about 20 bytes per event, and :meth:`build` gives views of the buffers, no copy. The
     built-in workloads also use the batch operations: :meth:`repeat` (a self-contained block
     recorded once and copied), :meth:`slot_ops` (a sequence of slot operations on one object,
     recorded with numpy), :meth:`fifo` and :meth:`chain_window` (whole programs of linked
