@@ -815,15 +815,6 @@ class _Column:
         return self.buf[lo:self.n]
 
 
-def _blank_columns(total: int, small=np.int64, ids=np.int64) -> tuple[np.ndarray, ...]:
-    """A chunk's seven event columns before its events are put in: op (to be set), a, b, c
-    zero, and the derived object ids x, y, z unset (-1). ``c`` in dtype ``small`` and the ids in
-    ``ids`` when the caller knows their values fit (half the temporaries' memory in int32)."""
-    return (np.empty(total, dtype=np.uint8), np.zeros(total, dtype=np.int64),
-            np.zeros(total, dtype=np.int64), np.zeros(total, dtype=small),
-            np.full(total, -1, dtype=ids), np.full(total, -1, dtype=ids),
-            np.full(total, -1, dtype=ids))
-
 class Recorder:
     """Records a trace through handles: ``node = t.alloc(32, 2)``, ``t.store(node, 0, child)``.
 
@@ -863,6 +854,9 @@ class Recorder:
         self._nobj = 0
         # the current batch of FREEs: object id -> (event index, its record)
         self._dying: dict[int, tuple[int, list[int]]] = {}
+        # the batch operations' blank columns, kept from one block to the next: allocated and
+        # freed at every block, their memory went back to the system and was faulted in again
+        self._scratch: dict[tuple, np.ndarray] = {}
 
     def __len__(self) -> int:
         return self._flushed + len(self._ev) // 56
@@ -1658,7 +1652,7 @@ class Recorder:
     def _slot_events(self, kinds, slots, sizes, work, hasw, start, total, old, new, dst, o,
                      ra, rb) -> None:
         """The events of :meth:`slot_ops` for one slice of its operations, as a chunk."""
-        op, a, b, c, x, y, z = _blank_columns(total)
+        op, a, b, c, x, y, z = self._blank(total)
 
         def put(at, code, av, bv=0, cv=0, xv=-1, yv=-1, zv=-1):
             op[at] = code
@@ -1709,6 +1703,24 @@ class Recorder:
             self._held.append(-1)
             heappush(self._free_regs, r)
         self._next_reg = max(self._next_reg, top + 1)
+
+    def _blank(self, total: int, small=np.int64, ids=np.int64) -> tuple[np.ndarray, ...]:
+        """A block's seven event columns before its events are put in: op (to be set), a, b, c
+        zero, and the derived object ids x, y, z unset (-1); ``c`` in dtype ``small`` and the ids
+        in ``ids`` when the caller knows their values fit. In buffers the recorder keeps (valid
+        until the next call)."""
+        out = []
+        for k, (dt, fill) in enumerate(((np.uint8, None), (np.int64, 0), (np.int64, 0),
+                                        (small, 0), (ids, -1), (ids, -1), (ids, -1))):
+            key = (k, np.dtype(dt))
+            buf = self._scratch.get(key)
+            if buf is None or buf.shape[0] < total:
+                buf = self._scratch[key] = np.empty(max(total, 1), dtype=dt)
+            col = buf[:total]
+            if fill is not None:
+                col.fill(fill)
+            out.append(col)
+        return tuple(out)
 
     def _put_columns(self, op, a, b=0, c=0, x=-1, y=-1, z=-1) -> None:
         """Append events given as columns (flags 0) as one chunk, after the staged ones."""
@@ -1853,7 +1865,7 @@ class Recorder:
             total = int(cnt.sum())
             start = np.cumsum(cnt) - cnt
             del cnt
-            op, a, b, c, x, y, z = _blank_columns(total, small, ids)
+            op, a, b, c, x, y, z = self._blank(total, small, ids)
 
             def put(at, code, av, bv=0, cv=0, xv=-1, yv=-1):
                 op[at] = code
