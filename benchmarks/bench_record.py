@@ -16,6 +16,11 @@ It asserts nothing; the figures go to benchmarks/README.md. Timings on a shared 
 noisy: repeat the run and report the range.
 
     python benchmarks/bench_record.py [--config configs/default.toml] [--repeat 3] [--only NAME ...]
+        [--set WORKLOAD.PARAM=VALUE ...]
+
+``--set`` overrides one parameter of one workload (an integer), e.g. ``--set
+message-buffer.messages=2000000`` to see whether the bytes per event at the recording's peak
+stay the same at ten times the events.
 """
 from __future__ import annotations
 
@@ -36,6 +41,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # Linux: kilobytes
+
+
+def parse_sets(ap: argparse.ArgumentParser, items: list[str], cfg) -> dict[str, dict[str, int]]:
+    """``--set WORKLOAD.PARAM=VALUE`` items as {workload: {param: value}} (or a usage error)."""
+    overrides: dict[str, dict[str, int]] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        name, dot, param = key.rpartition(".")
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if not (eq and dot and name and param) or number is None:
+            ap.error(f"--set {item}: expected WORKLOAD.PARAM=INTEGER")
+        overrides.setdefault(name, {})[param] = number
+    unknown = set(overrides) - {w.name for w in cfg.workloads}
+    if unknown:
+        ap.error(f"--set: no workload {', '.join(sorted(unknown))} in the config")
+    return overrides
 
 
 def measure(name: str, params: dict, repeat: int) -> dict:
@@ -71,6 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default=str(ROOT / "configs" / "default.toml"))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", nargs="*", help="these workloads only")
+    ap.add_argument("--set", action="append", default=[], metavar="WORKLOAD.PARAM=VALUE",
+                    help="override one workload parameter (an integer); repeatable")
     ap.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.measure:
@@ -78,11 +104,13 @@ def main(argv=None) -> int:
         return 0
     from memcompare import config
     cfg = config.load(args.config)
+    overrides = parse_sets(ap, args.set, cfg)
     rows = []
     for w in cfg.workloads:
         if w.entry is None or (args.only and w.name not in args.only):
             continue
         params = {k: v for k, v in w.plain_params.items() if k != "seed"}
+        params.update(overrides.get(w.name, {}))
         r = subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat),
                             "--measure", w.name, json.dumps(params)],
                            capture_output=True, text=True)

@@ -12,6 +12,7 @@ per-event calls they stand for (class ``OldCalls`` below), which is what the wor
 
     git worktree add /tmp/memcompare-old 69ea977
     python benchmarks/bench_record_compare.py --old /tmp/memcompare-old [--rounds 2]
+        [--only NAME ...] [--set WORKLOAD.PARAM=VALUE ...]
 
 With ``--old-workloads`` the old side runs the old checkout's own workload plugins (its
 ``plugins/memcompare_*``) on its own ``Recorder``, unchanged: the comparison of a commit that
@@ -22,6 +23,7 @@ is enough of a checkout).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import random
 import sys
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from bench_record import parse_sets
 from memcompare import config
 from memcompare.trace import Recorder
 
@@ -116,16 +119,23 @@ def main(argv=None) -> int:
     ap.add_argument("--old-workloads", action="store_true",
                     help="run the old checkout's own workload plugins on its own Recorder")
     ap.add_argument("--only", nargs="*", help="these workloads only")
+    ap.add_argument("--set", action="append", default=[], metavar="WORKLOAD.PARAM=VALUE",
+                    help="override one workload parameter (an integer); repeatable")
     args = ap.parse_args(argv)
+    cfg = config.load(args.config)
+    overrides = parse_sets(ap, args.set, cfg)
     Old = old_recorder(Path(args.old))
     old_cls = {}
     if args.old_workloads:
         Old = Old.__mro__[1]               # the old Recorder itself, no per-call shims
         old_cls = old_workloads(Path(args.old))
     rows = []
-    for w in config.load(args.config).workloads:
+    for w in cfg.workloads:
         if w.entry is None or (args.only and w.name not in args.only):
             continue
+        params = w.params
+        if w.name in overrides:
+            params = dataclasses.replace(params, **overrides[w.name])
         times: dict[str, list[float]] = {"old": [], "new": []}
         cpu: dict[str, list[float]] = {"old": [], "new": []}
         sha = {}
@@ -134,7 +144,7 @@ def main(argv=None) -> int:
                 rec = cls(w.name, {})
                 wcls = old_cls.get(w.name, w.entry.cls) if label == "old" else w.entry.cls
                 t0, c0 = time.perf_counter(), time.process_time()
-                wcls().record(w.params, rec, random.Random(getattr(w.params, "seed", 0)))
+                wcls().record(params, rec, random.Random(getattr(params, "seed", 0)))
                 trace = rec.build()
                 times[label].append((time.perf_counter() - t0) / trace.events * 1e9)
                 cpu[label].append((time.process_time() - c0) / trace.events * 1e9)

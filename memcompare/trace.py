@@ -25,6 +25,7 @@ overwritten one (``z``): ``move 3 3`` copies a register onto itself and must cha
 from __future__ import annotations
 
 import hashlib
+import mmap
 import operator
 import struct
 import random
@@ -765,13 +766,83 @@ class _BlockState:
 
 
 
-def _blank_columns(total: int) -> tuple[np.ndarray, ...]:
-    """A chunk's seven event columns before its events are put in: op (to be set), a, b, c
-    zero, and the derived object ids x, y, z unset (-1)."""
-    return (np.empty(total, dtype=np.int64), np.zeros(total, dtype=np.int64),
-            np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64),
-            np.full(total, -1, dtype=np.int64), np.full(total, -1, dtype=np.int64),
-            np.full(total, -1, dtype=np.int64))
+class _Column:
+    """One event column of a :class:`Recorder`: a typed buffer that grows by doubling.
+
+    The buffer is an anonymous memory map, not a ``malloc``'d array. Its pages become resident
+    only when events are written into them, so the capacity beyond the events costs address
+    space, not memory; and a buffer outgrown is unmapped as soon as nothing refers to it, its
+    memory given back to the system at once. (``malloc``'d chunks — the recorder's first
+    design — ended in the middle of the C heap, among the recording's freed temporaries, where
+    their memory stayed resident after they were joined into the trace: the recording's peak
+    was the chunks, the holes between them and the joined trace, 50 bytes per event for a
+    20-byte trace.) The column takes the widest dtype of the pieces appended to it (``uint8``
+    for ``op`` and ``flags``; ``int16``, ``int32`` or ``int64`` for the others), converting what
+    it holds when a piece needs a wider one.
+    """
+
+    __slots__ = ("buf", "n", "room")
+
+    #: the first buffer's capacity, in events (address space only, until written)
+    FIRST = 1 << 16
+    #: private, not shared, anonymous memory where the platform has the flags (Python's default
+    #: anonymous map is shared: a page faulted in 3.4-4.5 us against 2.5-3.1 on the benchmark
+    #: machine, and growing it with ``mmap.resize`` ends in SIGBUS on Linux)
+    FLAGS = ({"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS}
+             if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS") else {})
+
+    def __init__(self, dtype):
+        self.buf = np.zeros(0, dtype=dtype)
+        self.n = 0
+        self.room: mmap.mmap | None = None
+
+    def _regrow(self, capacity: int, dtype: np.dtype) -> None:
+        size = max(capacity * dtype.itemsize, 1)
+        if self.room is not None and dtype == self.buf.dtype:
+            # grow the map where it is (Linux: mremap moves the pages, neither copying nor
+            # touching them), unless something still views it (a built trace): then copy
+            self.buf = None
+            try:
+                self.room.resize(size)
+            except (BufferError, OSError, SystemError, ValueError):
+                pass
+            self.buf = np.frombuffer(self.room, dtype=dtype)
+            if self.buf.shape[0] >= capacity:
+                self._huge(self.room, size)
+                return
+        room = mmap.mmap(-1, size, **self.FLAGS)
+        self._huge(room, size)
+        buf = np.frombuffer(room, dtype=dtype)
+        buf[:self.n] = self.buf[:self.n]
+        self.buf, self.room = buf, room   # the old map is unmapped once no view of it is left
+
+    #: maps of at least this many bytes ask for transparent huge pages (Linux): a 2 MiB page
+    #: faults in at once where 4 KiB pages fault 512 times (2.5-3 us each on the benchmark
+    #: machine); the last, partly written huge page of a column may hold up to 2 MiB it does
+    #: not use, so small maps (where that would be a large share) keep 4 KiB pages
+    HUGE = 32 << 20
+
+    @classmethod
+    def _huge(cls, room: mmap.mmap, size: int) -> None:
+        if size >= cls.HUGE and hasattr(mmap, "MADV_HUGEPAGE"):
+            try:
+                room.madvise(mmap.MADV_HUGEPAGE)
+            except OSError:
+                pass
+
+    def append(self, part: np.ndarray) -> None:
+        end = self.n + part.shape[0]
+        dt = np.promote_types(self.buf.dtype, part.dtype)
+        cap = self.buf.shape[0]
+        if end > cap or dt != self.buf.dtype:
+            self._regrow(max(end, 2 * cap, self.FIRST) if end > cap else cap, dt)
+        self.buf[self.n:end] = part
+        self.n = end
+
+    def view(self, lo: int = 0) -> np.ndarray:
+        """The events ``lo..`` (a view: valid until the next append)."""
+        return self.buf[lo:self.n]
+
 
 class Recorder:
     """Records a trace through handles: ``node = t.alloc(32, 2)``, ``t.store(node, 0, child)``.
@@ -784,8 +855,9 @@ class Recorder:
     misuse fails at the call that made it (a :class:`TraceError` naming the event index), and
     :meth:`build` needs no second pass over the events.
 
-    Events are staged as packed int64 bytes and kept in typed numpy chunks, not as Python
-    objects: a few hundred bytes of state per *live* object, about 20 bytes per event. The
+    Events are staged as packed int64 bytes and kept in one growing typed buffer per column
+    (:class:`_Column`), not as Python objects: a few hundred bytes of state per *live* object,
+    about 20 bytes per event, and :meth:`build` gives views of the buffers, no copy. The
     built-in workloads also use the batch operations: :meth:`repeat` (a self-contained block
     recorded once and copied), :meth:`slot_ops` (a sequence of slot operations on one object,
     recorded with numpy), :meth:`fifo` and :meth:`chain_window` (whole programs of linked
@@ -799,8 +871,10 @@ class Recorder:
         self.workload = workload
         self.params = dict(params or {})
         self._ev = bytearray()            # staging: op|flags<<3, a, b, c, x, y, z per event
-        self._chunks: list[dict[str, np.ndarray]] = []   # converted events, in order
-        self._flushed = 0                 # events in self._chunks
+        # converted events, in order: one growing typed buffer per column
+        self._cols = {name: _Column(np.uint8 if name in ("op", "flags") else np.int16)
+                      for name, _ in COLUMNS}
+        self._flushed = 0                 # events in self._cols
         self._free_regs: list[int] = []   # a heap: lowest register first keeps traces compact
         self._next_reg = 0
         self._held: list[int] = []        # object id per register (-1 = empty)
@@ -809,6 +883,9 @@ class Recorder:
         self._nobj = 0
         # the current batch of FREEs: object id -> (event index, its record)
         self._dying: dict[int, tuple[int, list[int]]] = {}
+        # the batch operations' blank columns, kept from one block to the next: allocated and
+        # freed at every block, their memory went back to the system and was faulted in again
+        self._scratch: dict[tuple, np.ndarray] = {}
 
     def __len__(self) -> int:
         return self._flushed + len(self._ev) // 56
@@ -829,8 +906,13 @@ class Recorder:
         chunk = {"op": (ev[:, 0] & 7).astype(np.uint8), "flags": (ev[:, 0] >> 3).astype(np.uint8)}
         for k, name in enumerate(("a", "b", "c", "x", "y", "z"), 1):
             chunk[name] = narrow(np.ascontiguousarray(ev[:, k]))
-        self._chunks.append(chunk)
-        self._flushed += ev.shape[0]
+        self._add(chunk)
+
+    def _add(self, chunk: dict[str, np.ndarray]) -> None:
+        """Append events given as one array per column (all as long), after the flushed ones."""
+        for name, col in self._cols.items():
+            col.append(chunk[name])
+        self._flushed += chunk["op"].shape[0]
 
     def _emit(self, opf: int, a: int, b: int, c: int, x: int, y: int, z: int) -> None:
         ev = self._ev
@@ -1599,7 +1681,7 @@ class Recorder:
     def _slot_events(self, kinds, slots, sizes, work, hasw, start, total, old, new, dst, o,
                      ra, rb) -> None:
         """The events of :meth:`slot_ops` for one slice of its operations, as a chunk."""
-        op, a, b, c, x, y, z = _blank_columns(total)
+        op, a, b, c, x, y, z = self._blank(total)
 
         def put(at, code, av, bv=0, cv=0, xv=-1, yv=-1, zv=-1):
             op[at] = code
@@ -1634,8 +1716,7 @@ class Recorder:
         chunk = {"op": op.astype(np.uint8), "flags": np.zeros(total, dtype=np.uint8)}
         for name, col in (("a", a), ("b", b), ("c", c), ("x", x), ("y", y), ("z", z)):
             chunk[name] = narrow(col)
-        self._chunks.append(chunk)
-        self._flushed += total
+        self._add(chunk)
 
     # -- whole programs of linked structures, recorded with numpy ---------------------------------
     def _lowest_free(self, k: int) -> list[int]:
@@ -1652,6 +1733,24 @@ class Recorder:
             heappush(self._free_regs, r)
         self._next_reg = max(self._next_reg, top + 1)
 
+    def _blank(self, total: int, small=np.int64, ids=np.int64) -> tuple[np.ndarray, ...]:
+        """A block's seven event columns before its events are put in: op (to be set), a, b, c
+        zero, and the derived object ids x, y, z unset (-1); ``c`` in dtype ``small`` and the ids
+        in ``ids`` when the caller knows their values fit. In buffers the recorder keeps (valid
+        until the next call)."""
+        out = []
+        for k, (dt, fill) in enumerate(((np.uint8, None), (np.int64, 0), (np.int64, 0),
+                                        (small, 0), (ids, -1), (ids, -1), (ids, -1))):
+            key = (k, np.dtype(dt))
+            buf = self._scratch.get(key)
+            if buf is None or buf.shape[0] < total:
+                buf = self._scratch[key] = np.empty(max(total, 1), dtype=dt)
+            col = buf[:total]
+            if fill is not None:
+                col.fill(fill)
+            out.append(col)
+        return tuple(out)
+
     def _put_columns(self, op, a, b=0, c=0, x=-1, y=-1, z=-1) -> None:
         """Append events given as columns (flags 0) as one chunk, after the staged ones."""
         n = op.shape[0]
@@ -1661,8 +1760,7 @@ class Recorder:
         chunk = {"op": op.astype(np.uint8), "flags": np.zeros(n, dtype=np.uint8)}
         for name, col in (("a", a), ("b", b), ("c", c), ("x", x), ("y", y), ("z", z)):
             chunk[name] = narrow(col)
-        self._chunks.append(chunk)
-        self._flushed += n
+        self._add(chunk)
 
     def fifo(self, sizes, pops, nslots: int = 1, next_slot: int = 0, *, work: int = 0) -> None:
         """A linked FIFO queue's whole life: one object pushed per step, ``pops[s]`` objects
@@ -1704,7 +1802,7 @@ class Recorder:
         if n and int(sizes.min()) < 0:
             raise ValueError(f"fifo: sizes must be >= 0, got {int(sizes.min())} (event {here})")
         popped = np.cumsum(pops)                  # objects popped by the end of each step
-        bad = np.flatnonzero((pops < 0) | (popped > np.arange(1, n + 2).clip(max=n)))
+        bad = np.flatnonzero((pops < 0) | (popped > np.minimum(np.arange(1, n + 2), n)))
         if bad.size or (n and int(popped[-1]) != n):
             s = int(bad[0]) if bad.size else n
             raise ValueError(f"fifo: pops[{s}] = {int(pops[s])}: a step pops between 0 and the "
@@ -1719,68 +1817,84 @@ class Recorder:
         # the tail before a push (the register the last push took), the head before a pop.
         r0, r1, r2 = self._lowest_free(3)
         o0 = self._nobj
-        step_ids = np.arange(n + 1)
+        # (the arrays below are one or two entries per object, so int32 where the count allows:
+        # they are the recording's memory while the columns are still empty)
+        idt = np.int32 if 2 * n + 3 < 1 << 31 else np.int64
+        if idt is np.int32:
+            popped = popped.astype(np.int32)
         empty = np.zeros(n + 1, dtype=bool)       # the queue is empty before step s's push
         empty[0] = True
-        empty[1:n] = popped[:n - 1] == step_ids[1:n]
-        first_pop = popped - pops                 # the first object each step pops
-        leave = np.repeat(step_ids.astype(np.int32), pops)   # the step that pops each object
-        objs_all = np.arange(n)
-        last_pop = objs_all == np.minimum(leave, n - 1)   # it leaves the queue empty
+        empty[1:n] = popped[:n - 1] == np.arange(1, n, dtype=idt)
+        leave = np.repeat(np.arange(n + 1, dtype=idt), pops)   # the step that pops each object
+        last_pop = np.arange(n, dtype=idt) == np.minimum(leave, n - 1)   # it empties the queue
         # every push and pop in order: step s's push, then its pops
         START, PUSH, POP, LAST = range(4)
         m = 2 * n
         kind = np.empty(m, dtype=np.int8)
-        at_push = objs_all + first_pop[:n]
-        at_pop = objs_all + np.minimum(leave + 1, n)
+        at_push = popped[:n] - pops[:n].astype(idt)   # the first object each step pops ...
+        at_push += np.arange(n, dtype=idt)            # ... plus the pushes before it
+        at_pop = np.minimum(leave, n - 1)             # the step that pops it (the drain: n) ...
+        at_pop += 1
+        at_pop += np.arange(n, dtype=idt)             # ... plus the pushes and pops before it
         kind[at_push] = np.where(empty[:n], START, PUSH)
         kind[at_pop] = np.where(last_pop, LAST, POP)
-        idx = np.arange(m, dtype=np.int32)       # (int32: these arrays are 2 per object)
-        period = np.maximum.accumulate(np.where(kind == START, idx, 0))
         nodes = {name: m + k for k, name in enumerate(("r0", "r1", "r2"))}
-        tail_src = np.full(m, nodes["r1"], dtype=np.int32)       # whose register the tail is in before op k
-        head_src = np.full(m, nodes["r0"], dtype=np.int32)
+        tail_src = np.full(m, nodes["r1"], dtype=idt)   # whose register the tail is in before op k
+        head_src = np.full(m, nodes["r0"], dtype=idt)
+        idx = np.arange(m, dtype=idt)
+        period = np.maximum.accumulate(np.where(kind == START, idx, 0))
         for src, code in ((tail_src, PUSH), (head_src, POP)):
-            latest = np.maximum.accumulate(np.where(kind == code, idx, -1))
-            before = np.empty(m, dtype=np.int32)
+            before = np.empty(m, dtype=idt)
             before[0] = -1
-            before[1:] = latest[:-1]
+            np.maximum.accumulate(np.where(kind[:-1] == code, idx[:-1], -1), out=before[1:])
             inside = before >= period
             src[inside] = before[inside]
+            del before, inside
+        del idx, period
         # the register op k takes is the one op k - 1 let go of: follow those links to a start
-        link = np.empty(m + 3, dtype=np.int32)
+        link = np.empty(m + 3, dtype=idt)
         link[m:] = np.arange(m, m + 3)
         link[0] = nodes["r0"]
         prev = kind[:-1]
         link[1:m] = np.where(prev == START, nodes["r2"],
                              np.where(prev == PUSH, tail_src[:-1], head_src[:-1]))
+        del prev, kind
+        nxt = np.empty_like(link)
         while True:                               # pointer jumping: log2(m) rounds at most
-            nxt = link[link]
+            np.take(link, link, out=nxt)
             if np.array_equal(nxt, link):
                 break
-            link = nxt
-        reg = np.array([r0, r1, r2], dtype=np.int64)[link - m]   # the register of every node
-        push_new = np.where(empty[:n], r0, reg[at_push])
-        push_old = np.where(empty[:n], r1, reg[tail_src[at_push]])
+            link, nxt = nxt, link
+        del nxt
+        link -= m
+        reg = np.array([r0, r1, r2], dtype=np.int32)[link]   # the register of every node
+        del link
+        push_new = np.where(empty[:n], np.int32(r0), reg[at_push])
+        push_old = np.where(empty[:n], np.int32(r1), reg[tail_src[at_push]])
         pop_head = reg[head_src[at_pop]]
         pop_a = np.where(last_pop, reg[tail_src[at_pop]], reg[at_pop])
         top = max(int(push_new.max()), int(pop_a.max()), r1)
-        push_new, push_old, pop_head, pop_a = (v.astype(np.int32) for v in
-                                               (push_new, push_old, pop_head, pop_a))
-        del kind, idx, period, tail_src, head_src, link, reg, at_push, at_pop, last_pop, objs_all
-        # the events, a block of steps at a time (bounds the columns' temporaries)
-        push_len = np.where(empty, 2, 3)
-        push_len[n] = 0
-        has_work = np.full(n + 1, 1 if work else 0)
-        has_work[n] = 0
-        count = push_len + has_work + 2 * pops
-        block = 1 << 14                           # steps: about 6 events each
+        del tail_src, head_src, reg, at_push, at_pop, last_pop
+        # the events, a block of steps at a time (bounds the columns' temporaries); what a
+        # block needs per step (its events' count and offsets) is worked out for the block
+        # only
+        ids = narrowest(-1, o0 + n)
+        small = narrowest(-1, max(nslots, top))
+        hasw = 1 if work else 0
+        block = 1 << 13                           # steps: about 6 events each
         for lo in range(0, n + 1, block):
             hi = min(n + 1, lo + block)
-            cnt = count[lo:hi]
+            push_len = np.where(empty[lo:hi], 2, 3)
+            if hi == n + 1:
+                push_len[-1] = 0                  # the drain after the last step: pops only
+            has_work = np.full(hi - lo, hasw, dtype=np.int64)
+            if hi == n + 1:
+                has_work[-1] = 0
+            cnt = push_len + has_work + 2 * pops[lo:hi]
             total = int(cnt.sum())
             start = np.cumsum(cnt) - cnt
-            op, a, b, c, x, y, z = _blank_columns(total)
+            del cnt
+            op, a, b, c, x, y, z = self._blank(total, small, ids)
 
             def put(at, code, av, bv=0, cv=0, xv=-1, yv=-1):
                 op[at] = code
@@ -1799,12 +1913,13 @@ class Recorder:
             put(st[ne] + 1, STORE, push_old[sn], next_slot, push_new[sn], o0 + sn - 1, o0 + sn)
             put(st[ne] + 2, CLEAR, push_old[sn], 0, 0, o0 + sn - 1)
             if work:
-                put(st + push_len[s], WORK, work)
-            objs = np.arange(int(first_pop[lo]), int(popped[hi - 1]))
+                put(st + push_len[s - lo], WORK, work)
+            objs = np.arange(int(popped[lo]) - int(pops[lo]), int(popped[hi - 1]))
             if objs.size:
-                d = leave[objs]
-                at = start[d - lo] + push_len[d] + has_work[d] + 2 * (objs - first_pop[d])
-                last = objs == np.minimum(d, n - 1)
+                d = leave[objs] - lo
+                first = popped[lo:hi][d] - pops[lo:hi][d]     # the first object step d pops
+                at = start[d] + push_len[d] + has_work[d] + 2 * (objs - first)
+                last = objs == np.minimum(d + lo, n - 1)
                 put(at[last], CLEAR, pop_a[objs[last]], 0, 0, o0 + objs[last])
                 nl = objs[~last]
                 put(at[~last], LOAD, pop_a[nl], pop_head[nl], next_slot, o0 + nl + 1, o0 + nl)
@@ -1999,7 +2114,17 @@ class Recorder:
                              f"program; it must start with an empty heap (event {here})")
         if isinstance(events, (bytes, bytearray, memoryview, np.ndarray)):
             events = [events]
-        chunks: list[dict[str, np.ndarray]] = []
+        self._flush()
+        try:
+            self._append_program(events, here)
+        except BaseException:
+            for col in self._cols.values():     # a call that fails records nothing
+                col.n = here
+            self._flushed = here
+            raise
+
+    def _append_program(self, events, here: int) -> None:
+        """:meth:`append_events`' pieces checked and appended to the columns as they come."""
         at, objs, top = here, self._nobj, -1
         freed = np.zeros(0, dtype=np.int64)
         for piece in events:
@@ -2043,14 +2168,12 @@ class Recorder:
             chunk = {"op": op.astype(np.uint8), "flags": flags.astype(np.uint8)}
             for k, name in enumerate(("a", "b", "c", "x", "y", "z"), 1):
                 chunk[name] = narrow(cols[k])
-            chunks.append(chunk)
+            del cols, opf, a, b, c, x, op, flags, alloc, free, regs, new, gone
+            self._add(chunk)
             at += n
         if np.any(freed != 1):
             raise ValueError(f"append_events: the program must free every object it allocates "
                              f"exactly once (event {here})")
-        self._flush()
-        self._chunks.extend(chunks)
-        self._flushed += at - here
         self._nobj = objs
         if top >= 0:
             self._release_new(top)
@@ -2108,24 +2231,18 @@ class Recorder:
                 out = np.tile(col, (copies, 1))
                 np.add(out, shift, out=out, where=mine[name][None, :])
                 chunk[name] = out.reshape(-1)
-            self._chunks.append(chunk)
-            self._flushed += copies * events
+            self._add(chunk)
         self._nobj += (times - 1) * nobj
 
     def _events_since(self, start: int) -> np.ndarray:
         """Events ``start..`` (all flushed) as an (n, 7) int64 array."""
-        parts, pos = [], 0
-        for chunk in self._chunks:
-            n = chunk["op"].shape[0]
-            if pos + n > start:
-                lo = max(0, start - pos)
-                opf = chunk["op"][lo:].astype(np.int64)
-                opf |= chunk["flags"][lo:].astype(np.int64) << 3
-                cols = [opf] + [chunk[name][lo:].astype(np.int64)
-                                for name in ("a", "b", "c", "x", "y", "z")]
-                parts.append(np.stack(cols, axis=1))
-            pos += n
-        return np.concatenate(parts) if parts else np.zeros((0, 7), dtype=np.int64)
+        cols = self._cols
+        ev = np.empty((self._flushed - start, 7), dtype=np.int64)
+        ev[:, 0] = cols["op"].view(start)
+        ev[:, 0] |= cols["flags"].view(start).astype(np.int64) << 3
+        for k, name in enumerate(("a", "b", "c", "x", "y", "z"), 1):
+            ev[:, k] = cols[name].view(start)
+        return ev
 
     # -- the result -----------------------------------------------------------------------------
     def build(self) -> Trace:
@@ -2133,15 +2250,8 @@ class Recorder:
         if self._dying:
             self._end_batch()
         self._flush()
-        cols = {}
-        for name in ("op", "flags", "a", "b", "c", "x", "y", "z"):
-            parts = [chunk[name] for chunk in self._chunks]
-            if not parts:
-                cols[name] = np.zeros(0, dtype=np.uint8 if name in ("op", "flags") else np.int16)
-            elif len(parts) == 1:
-                cols[name] = parts[0]
-            else:
-                dt = np.result_type(*parts)
-                cols[name] = np.concatenate(parts).astype(dt, copy=False)
+        # the columns' buffers themselves, no copy: recording more after a build appends beyond
+        # the trace's events (or into new buffers), never into them
+        cols = {name: col.view() for name, col in self._cols.items()}
         return Trace(cols["op"], cols["flags"], cols["a"], cols["b"], cols["c"], cols["x"],
                      cols["y"], cols["z"], self._next_reg, self.workload, self.params)

@@ -1384,3 +1384,44 @@ def test_append_events_appends_a_self_contained_program_and_checks_what_it_can()
         with pytest.raises((ValueError, TraceError), match=msg):
             t.append_events(np.array(bad))
     assert len(t) == 1
+    # a program whose first piece was appended before its second failed leaves nothing behind:
+    # the recorder carries on from where it was
+    with pytest.raises(ValueError, match=r"create objects 0, 1, ... in order \(event 9\)"):
+        t.append_events(iter([np.array(events), np.array(events)]))
+    assert len(t) == 1
+    t.append_events(np.array(events))
+    t.alloc(4)
+    assert t.build().sha256 == ref.build().sha256
+
+
+def _pairs(t: Recorder, k: int) -> None:
+    for _ in range(k):                  # alloc r0 (1 byte), free it: 2 events each
+        t.free(t.alloc(1))
+
+
+def test_a_build_is_a_snapshot_and_recording_goes_on_past_the_first_buffers():
+    # 80,000 events, past the columns' first buffers (65,536 events): they grow; then a build,
+    # and more events while the trace views the buffers — one that needs int64 operands
+    t = Recorder()
+    _pairs(t, 40000)
+    one = t.build()
+    h = t.alloc(1 << 40, 3)
+    t.work(7)
+    t.free(h)
+    _pairs(t, 40000)
+    two = t.build()
+    assert (one.events, two.events) == (80000, 160003)
+    assert one.b.tolist() == [1, 0] * 40000 and one.op.tolist() == [ALLOC, FREE] * 40000
+    assert one.x.tolist() == [k // 2 for k in range(80000)]
+    assert two.b[80000] == 1 << 40 and two.c[80000] == 3 and two.x[80000] == 40000
+    assert two.op[80001] == WORK and two.a[80001] == 7 and two.x[80002] == 40000
+    assert two.x[-1] == 80000 and two.registers == 1
+    for trace, calls in ((one, 1), (two, 2)):      # the same as recorded without a build between
+        ref = Recorder()
+        _pairs(ref, 40000)
+        if calls == 2:
+            g = ref.alloc(1 << 40, 3)
+            ref.work(7)
+            ref.free(g)
+            _pairs(ref, 40000)
+        assert trace.sha256 == ref.build().sha256
