@@ -602,8 +602,12 @@ func main() {
 		}
 		// the collection flushes every mcache, so /gc/heap/allocs:bytes is exact here
 		// (mcache.refill/releaseAll count a span's allocations when it leaves the cache) and
-		// nothing below allocates until the loop has run
-		runtime.GC()
+		// nothing below allocates until the loop has run. FreeOSMemory collects and then
+		// returns every free page to the OS (mheap.scavengeAll): decoding the trace freed
+		// tens of MB that the heap would otherwise keep resident and hand to the replay's
+		// objects, so the replay's growth would read low against a fresh program's (as
+		// glibc's free pages did for the CPython replayer before its malloc_trim)
+		debug.FreeOSMemory()
 		if clearRefs != nil {
 			syscall.Pwrite(int(clearRefs.Fd()), five, 0)
 		}
