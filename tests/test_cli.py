@@ -307,6 +307,10 @@ def test_interrupt_messages_say_what_was_saved(cfg, tmp_path, capsys):
     reg = Plugins()
     reg.register(Plugin(), "interrupting-plugin")
     set_plugins(reg)
+    # Ctrl-C as in a terminal: Python turns SIGINT into KeyboardInterrupt only when it did not
+    # start with SIGINT ignored, which a shell does to a command it runs in the background
+    # (`cmd &`), so the test sets the handler itself
+    sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # two trace files: one worker runs their cells in the config's order
         (tmp_path / "b.mctrace.txt").write_text("alloc 0 16 0\nwork 5\nfree 0\n")
@@ -329,6 +333,7 @@ def test_interrupt_messages_say_what_was_saved(cfg, tmp_path, capsys):
         assert code == 130 and "before any new cell finished" in err
         assert f"{out / 'results.json'} is as it was" in err
     finally:
+        signal.signal(signal.SIGINT, sigint)
         set_plugins(None)
 
 
