@@ -368,17 +368,22 @@ def test_full_collection_when_old_cannot_take_the_expected_promotion():
     assert r.status == "ok" and r.metrics["leaked_bytes"] == 0
 
 
-def test_parallel_follows_a_scavenge_with_a_full_collection_when_old_is_nearly_full():
+def test_parallel_skips_a_scavenge_that_would_not_fit_and_never_follows_one_with_a_full():
     # Parallel -Xmx8m: young 2.5 MiB = eden 1.5 MiB + 2 × 512 KiB, old 5.5 MiB (5 767 168);
     # MaxTenuringThreshold = 0. As above, each collection promotes one batch, here 640
     # nodes = 655 360 bytes (a 500 000-byte G triggers it: [G][B] ≈ 1.16 MB fits eden, the
     # next G does not); the padded average stays 655 360. Before the 8th scavenge old has
-    # 1 179 648 bytes free, more than min(padded average, young used): it scavenges; after
-    # it 524 288 are left, less than the padded average, so should_full_GC runs a full
-    # collection at once, which keeps only batch 8.
+    # 1 179 648 bytes free, more than min(padded average, young used): it scavenges, leaving
+    # 524 288. HotSpot 17.0.15 and 25.0.2 run no full collection right after a successful
+    # scavenge (with -Xlog:all=trace neither logs PSAdaptiveSizePolicy::should_full_GC's
+    # "after scavenge" line, and message-buffer at 64 MiB runs 6 scavenges and 5 full
+    # collections, each full one alone: "Skip scavenge ... Pause Full (Ergonomics)"). So
+    # the 9th allocation failure finds min(655 360, young used) ≥ 524 288 free:
+    # should_attempt_scavenge skips the scavenge and the full collection runs alone,
+    # keeping only batch 9.
     t = Recorder()
     prev = None
-    for _ in range(8):
+    for _ in range(9):
         garbage(t, 1, payload=500000 - 12)
         if prev is not None:
             t.drop(prev)
@@ -388,8 +393,7 @@ def test_parallel_follows_a_scavenge_with_a_full_collection_when_old_is_nearly_f
     model, out = run(trace, heap_mb=8, collector="parallel", max_tenuring_threshold=0)
     assert out.stats["old_bytes"] == 5767168 and out.stats["eden_bytes"] == 1536 * K
     assert out.pause_kind == ["minor"] * 8 + ["full"]
-    assert out.pause_at[-1] == out.pause_at[-2]    # one safepoint, two pauses
-    assert out.stats["full_after_young"] == 1
+    assert out.pause_at[-1] > out.pause_at[-2]     # its own safepoint, not after a scavenge
     assert model.heap.old_top == 655360
 
 
@@ -468,8 +472,10 @@ def test_an_object_larger_than_the_heap_is_out_of_memory_at_its_allocation():
     # survivors), so the 1 793rd node (index 1 792) has nowhere to go
     ("serial", 1792),
     # Parallel -Xmx2m: young 1.5 MiB (three 512 KiB alignments) = eden 512 KiB + two
-    # survivors of 512 KiB, old 512 KiB: 1 024 nodes
-    ("parallel", 1024),
+    # survivors of 512 KiB, old 512 KiB: at least old + eden hold their 1 024 nodes, and at
+    # most old, eden and one survivor space 1 536 (no full collection follows a scavenge, so
+    # a survivor space may still hold nodes when the heap runs out)
+    ("parallel", (1024, 1536)),
 ])
 def test_live_data_beyond_the_heap_is_out_of_memory(collector, nodes):
     t = Recorder()
@@ -479,7 +485,11 @@ def test_live_data_beyond_the_heap_is_out_of_memory(collector, nodes):
     r = memcompare.replay(trace, "jvm", heap_mb=2, collector=collector)
     assert r.status == "oom"
     assert trace.op[r.oom_at] == ALLOC
-    assert int(np.searchsorted(trace.obj_alloc_at, r.oom_at)) == nodes
+    at = int(np.searchsorted(trace.obj_alloc_at, r.oom_at))
+    if isinstance(nodes, tuple):
+        assert nodes[0] <= at <= nodes[1]
+    else:
+        assert at == nodes
     assert r.stats["full_gcs"] >= 2                # the last two: normal, then last-ditch
 
 

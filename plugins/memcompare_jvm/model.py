@@ -293,9 +293,9 @@ class JVMModel(Model):
             ok = False
             if policy.young_gc_safe(heap.old_free, heap.young_used(eden.eden_used)):
                 ok = self._young(out, i, eden_ids)
-            if not ok or policy.full_after_young(heap.old_free):
-                if ok:
-                    self.stats["full_after_young"] += 1
+            # a successful scavenge is not followed by a full collection: HotSpot 17.0.15 and
+            # 25.0.2 never call PSAdaptiveSizePolicy::should_full_GC after one (policy.py)
+            if not ok:
                 self._full(out, i, eden_ids, maximal=False)
                 self._full_at_attempt0 = True
             return self._full_at_attempt0
@@ -370,7 +370,7 @@ class JVMModel(Model):
             "minor_gcs", "full_gcs", "promotion_failures", "copied_objects",
             "survivor_copied_bytes", "promoted_bytes", "premature_promoted_bytes",
             "dirty_cards_scanned", "card_slots_scanned", "marked_objects", "compacted_bytes",
-            "dead_wood_bytes_last_full", "full_after_young", "page_faults")})
+            "dead_wood_bytes_last_full", "page_faults")})
         if g1:
             st.update({k: 0 for k in (
                 "mixed_gcs", "evacuation_failures", "concurrent_start_gcs", "concurrent_cycles",

@@ -22,10 +22,14 @@ Parallel (gc/parallel/parallelScavengeHeap.cpp, psScavenge.cpp):
   at least half of eden (``should_alloc_in_eden``: ``size < eden words / 2``);
 - ``failed_mem_allocate``: ``PSScavenge::invoke`` — skipped for a full collection when
   ``should_attempt_scavenge`` finds min(padded average promoted, young used) ≥ old free,
-  and followed by a full collection when the scavenge failed or
-  ``PSAdaptiveSizePolicy::should_full_GC`` finds the padded average above old free; then young,
-  a full collection if none ran yet, young, old, a maximal full collection, young, old, then
-  OutOfMemoryError.
+  and followed by a full collection when the scavenge failed; then young, a full collection
+  if none ran yet, young, old, a maximal full collection, young, old, then OutOfMemoryError.
+  A successful scavenge is never followed by a full collection: the jdk17u sources read here
+  still call ``PSAdaptiveSizePolicy::should_full_GC`` after one, but the runtimes the twin
+  runs (HotSpot 17.0.15, Debian, and 25.0.2) do not — with ``-Xlog:all=trace`` neither logs
+  its "Full/No full after scavenge" line, and on message-buffer (200 000 / 20 000) at 64 MiB,
+  -XX:-UseAdaptiveSizePolicy, HotSpot 17 runs 6 scavenges and 5 full collections, each full
+  one alone after "Skip scavenge" (mainline psScavenge.cpp has no such call either).
 
 The padded average is ``AdaptivePaddedNoZeroDevAverage(AdaptiveSizePolicyWeight = 10,
 PromotedPadding = 3)`` (gc/shared/gcUtil.cpp), in float32 as HotSpot computes it; Serial samples
@@ -129,12 +133,6 @@ class Policy:
             return old_free >= self.avg_promoted.padded_bytes or old_free >= young_used
         # PSScavenge::should_attempt_scavenge
         return min(self.avg_promoted.padded_bytes, young_used) < old_free
-
-    def full_after_young(self, old_free: int) -> bool:
-        """Parallel: ``PSAdaptiveSizePolicy::should_full_GC`` after a successful scavenge."""
-        if self.serial:
-            return False
-        return float(self.avg_promoted.padded) > float(_F(old_free))
 
     def sample_after_young(self, promoted: int) -> None:
         # Serial TenuredGeneration::update_promote_stats; Parallel update_averages
