@@ -12,6 +12,7 @@ from memcompare.model import Output
 from memcompare.params import NoParams
 from memcompare.costs import MutatorCosts
 from memcompare.traceio import parse_text
+from test_engine import TIMED      # the same seven-event trace with work
 
 END_STATE = """\
 alloc 0 8 2
@@ -53,15 +54,6 @@ def test_a_register_written_only_early_keeps_its_value_across_chunks(monkeypatch
     assert t.final_registers().tolist() == [0, 5]
 
 
-TIMED = """\
-alloc 0 16 0
-work 1000
-alloc 1 16 0
-work 1000
-free 0
-free 1
-work 1000
-"""
 
 
 class Toy(memcompare.Model):
