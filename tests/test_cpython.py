@@ -58,6 +58,20 @@ def reclaimed(out: Output) -> dict[int, int]:
     return dict(zip(np.asarray(out.reclaimed_ids).tolist(), np.asarray(out.reclaimed_at).tolist()))
 
 
+def perfect_tree(t: Recorder, depth: int, payload: int = 0):
+    """A perfect binary tree of containers (two slots each), built children first; returns the
+    root's handle, every other node's handle dropped."""
+    if depth == 0:
+        return t.alloc(payload, 2)
+    left, right = perfect_tree(t, depth - 1, payload), perfect_tree(t, depth - 1, payload)
+    node = t.alloc(payload, 2)
+    t.store(node, 0, left)
+    t.store(node, 1, right)
+    t.drop(left)
+    t.drop(right)
+    return node
+
+
 def kept_alive_chain(t: Recorder, n: int, payload: int = 0):
     """``n`` one-slot containers in a linked list held from its head: all stay alive."""
     head = t.alloc(payload, 1)
@@ -470,18 +484,7 @@ def test_a_collection_reaches_a_long_chain_and_a_deep_tree_and_frees_only_the_de
     t.drop(b)
     head, tail = kept_alive_chain(t, 3000)
 
-    def tree(depth):
-        if depth == 0:
-            return t.alloc(0, 2)
-        left, right = tree(depth - 1), tree(depth - 1)
-        node = t.alloc(0, 2)
-        t.store(node, 0, left)
-        t.store(node, 1, right)
-        t.drop(left)
-        t.drop(right)
-        return node
-
-    root = tree(9)
+    root = perfect_tree(t, 9)
     t.work(10)
     trace = t.build()
     _, out = run(trace, thresholds=(4024, 10, 10))
@@ -501,20 +504,9 @@ def test_trees_dying_young_collect_once_per_tree_at_2000_and_twice_at_700():
     # bring the count back to 0 (PyObject_GC_Del, never below 0).
     t = Recorder()
 
-    def tree(depth):
-        if depth == 0:
-            return t.alloc(8, 2)
-        left, right = tree(depth - 1), tree(depth - 1)
-        node = t.alloc(8, 2)
-        t.store(node, 0, left)
-        t.store(node, 1, right)
-        t.drop(left)
-        t.drop(right)
-        return node
-
-    keep = tree(12)
+    keep = perfect_tree(t, 12, payload=8)
     for _ in range(20):
-        t.drop(tree(10))
+        t.drop(perfect_tree(t, 10, payload=8))
     t.work(10)
     trace = t.build()
     # 3.13: ⌊8191 / 2001⌋ = 4 while the kept tree grows (187 left over), then each dropped tree
