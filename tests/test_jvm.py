@@ -1058,7 +1058,9 @@ def test_g1_copy_cost_sample_includes_the_first_write_faults(monkeypatch):
     # old regions they copy into (the heap is committed without AlwaysPreTouch). One young
     # collection copies a live window of 1 KiB messages into regions never written before,
     # so it faults at least a page per 4 KiB copied, and the sample carries those faults at
-    # page_fault_ns each over the workers (4 threads × parallel_efficiency 0.75)
+    # page_fault_ns each: the survivors' share over the workers (4 threads), the share of
+    # the messages promoted directly into the one old region at one thread's speed (each
+    # 1 KiB message is over 10 % of the 8 KiB old PLAB), both at parallel_efficiency 0.75
     from memcompare_jvm import g1
     samples = []
     real = g1.Analytics.report_cost_per_byte
@@ -1074,6 +1076,39 @@ def test_g1_copy_cost_sample_includes_the_first_write_faults(monkeypatch):
         runs[pf] = (samples[0], r.stats)
     (v0, st), (v1, _) = runs[0.0], runs[2100.0]
     copied = st["survivor_copied_bytes"] + st["promoted_bytes"]
-    faults = (v1 - v0) * 4 * 0.75 * 1e6 * copied / 2100.0
+    direct = st["promoted_bytes"] / copied
+    assert 0 < direct < 1
+    faults = (v1 - v0) * 0.75 * 1e6 * copied / 2100.0 / (direct + (1 - direct) / 4)
     assert faults == pytest.approx(round(faults), abs=1e-6)
     assert round(faults) >= copied // 4096
+
+
+def test_g1_direct_promotions_are_not_shared_among_workers():
+    # An object of 10 % of the 8 KiB old PLAB or more (820 B) is promoted by a CAS on the top
+    # of the one old GC alloc region (G1PLABAllocator::allocate_direct_or_new_plab), so its
+    # copying is not divided among the GC threads; smaller ones go through each worker's
+    # PLAB and are. Only copying is priced (1 ns/B): with MaxTenuringThreshold 0 a young
+    # collection promotes the 1,000 live objects, 2,016 B each (align8(12 + 2,000)) or 112 B
+    # each (align8(12 + 100)), in a pause of bytes / (threads × 0.75), the direct bytes
+    # at one thread's speed: bytes / 0.75 whatever the threads
+    costs = {k: 0.0 for k in ("young_pause_ns", "gc_thread_ns", "g1_region_ns",
+                              "scan_ns_per_slot", "copy_ns_per_object", "page_fault_ns",
+                              "dirty_card_ns", "tlab_alloc_ns", "zero_ns_per_byte",
+                              "tlab_refill_ns", "g1_barrier_ns")}
+    costs["copy_ns_per_byte"] = 1.0
+    for payload, each, direct in ((2000, 2016, True), (100, 112, False)):
+        t = Recorder()
+        live = [t.alloc(payload, 0) for _ in range(1000)]
+        for _ in range(125 * 1024):             # 125 MiB of garbage: the first eden, of 119
+            # regions with the pause goal out of the way, fills once
+            t.drop(t.alloc(1012, 0))
+        assert live
+        trace = t.build()
+        for threads in (1, 4):
+            r = memcompare.replay(trace, "jvm", collector="g1", heap_mb=256,
+                                  gc_threads=threads, max_tenuring_threshold=0,
+                                  max_gc_pause_ms=100000, costs=costs)
+            assert r.metrics["gc_counts"] == {"minor": 1}
+            assert r.stats["promoted_bytes"] == 1000 * each
+            share = 1 if direct or threads == 1 else threads
+            assert r.metrics["pause_max_s"] == pytest.approx(1000 * each / share / 0.75 / 1e9)

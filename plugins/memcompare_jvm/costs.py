@@ -107,7 +107,9 @@ class Costs:
     # phase 3 also pays scan_ns_per_slot per reference slot, phase 4 the copy costs above
     # -- parallel collector --
     parallel_efficiency: float = param(
-        0.75, "fraction of linear speed-up the parallel collector's threads achieve "
+        0.75, "fraction of linear speed-up the parallel collectors' threads achieve: each "
+              "does this fraction of a Serial thread's work per unit of time, and work they "
+              "cannot share (G1's direct promotions, g1.py) runs at one such thread's speed "
               "(assumption: work stealing and termination keep Parallel Scavenge below "
               "linear scaling, and it degrades beyond ≈8 cores — Gidra et al., PLOS 2011)",
         minimum=0.01, maximum=1)

@@ -642,14 +642,40 @@ class G1Run:
             old_cset, old_copy, dead = self.evacuate_old(i)
             reclaimed.append(dead)
         threads, eff = m.params.gc_threads, c.parallel_efficiency
+        # An object promoted to old whose size is ParallelGCBufferWastePct of the old PLAB or
+        # more is allocated directly (G1PLABAllocator::allocate_direct_or_new_plab ->
+        # G1Allocator::old_attempt_allocation): every worker bumps the top of the one old GC
+        # alloc region with a CAS, so their objects interleave in the same cache lines and
+        # first-written pages, and the copying of these objects gains nothing from more
+        # threads. Measured: HotSpot 17, G1, 256 MiB, message-buffer 200k/20k (83 % of the
+        # copied bytes are 1 KiB messages promoted directly), Object Copy's critical path
+        # per copied byte (-Xlog:gc*=debug: the slowest worker's time over the PLAB and
+        # direct-allocation bytes) 0.60-0.95 ns/B with 1 worker, 0.51-0.70 with 2, 0.50-0.63
+        # with 4; 0.20-0.25 with 1 and 0.18-0.39 with 2 under AlwaysPreTouch. Two C threads
+        # copying 1 KiB objects interleaved into one fresh mapping: 0.41-0.44 ns/B, one
+        # thread 0.44-0.56, each thread its own half 0.23-0.25 (docs/native-jvm.md).
+        direct_n = direct_b = 0
+        if w.promoted:
+            sz = heap.size[np.asarray(w.promoted, dtype=np.int64)]
+            small = sz * 100 < OLD_PLAB_BYTES * PARALLEL_GC_BUFFER_WASTE_PCT
+            # what the IHOP control learns from: see below
+            self.plab_promoted = int(sz[small].sum())
+            direct_n = int(small.size - np.count_nonzero(small))
+            direct_b = int(sz.sum()) - self.plab_promoted
+        else:
+            self.plab_promoted = 0
         copy_ns = (w.copied_objects * c.copy_ns_per_object + w.copied_bytes * c.copy_ns_per_byte
                    + w.scanned_slots * c.scan_ns_per_slot) + old_copy
+        # the direct copies' share of the first-write faults: by bytes
+        direct_faults = faults * direct_b / w.copied_bytes if w.copied_bytes else 0.0
+        serial = (direct_n * c.copy_ns_per_object + direct_b * c.copy_ns_per_byte
+                  + direct_faults * c.page_fault_ns)
         card_ns = w.dirty_cards * c.dirty_card_ns + w.card_slots * c.scan_ns_per_slot
         work = (copy_ns + card_ns + w.registers * c.scan_ns_per_slot
                 + young_regions * c.g1_region_ns + old_cset * c.g1_old_region_ns
-                + faults * c.page_fault_ns)
+                + faults * c.page_fault_ns) - serial
         kind = "mixed" if mixed else "minor"
-        ns = m._pause(out, i, kind, c.young_pause_ns, work)
+        ns = m._pause(out, i, kind, c.young_pause_ns, work, serial)
         out.collection(kind, max(i - 1, 0), np.concatenate(reclaimed))
         st["minor_gcs" if not mixed else "mixed_gcs"] += 1
         st["copied_objects"] += w.copied_objects
@@ -666,12 +692,7 @@ class G1Run:
         # resizing, G1EvacStats, is not modelled) objects of 820 bytes or more, such as
         # message-buffer's 1 KiB messages, promote unseen — HotSpot 17's -Xlog:gc+ihop shows
         # a "recent allocation size" of 2 KiB for a collection that promoted 8 MB of them.
-        if w.promoted:
-            sz = heap.size[np.asarray(w.promoted, dtype=np.int64)]
-            self.plab_promoted = int(
-                sz[sz * 100 < OLD_PLAB_BYTES * PARALLEL_GC_BUFFER_WASTE_PCT].sum())
-        else:
-            self.plab_promoted = 0
+        # (self.plab_promoted, computed above)
         st["dirty_cards_scanned"] += w.dirty_cards
         st["card_slots_scanned"] += w.card_slots
         st["old_cset_regions"] += old_cset
@@ -687,7 +708,8 @@ class G1Run:
         # 4 workers, promoting into never-written old regions: Object Copy 25.3 ms summed
         # over the workers for 13,072,072 copied bytes (-Xlog:gc+phases=debug, GC(1))
         if w.copied_bytes:
-            a.report_cost_per_byte((copy_ns + faults * c.page_fault_ns) / par
+            shared = copy_ns + faults * c.page_fault_ns - serial
+            a.report_cost_per_byte((serial + shared / threads) / (eff * 1e6)
                                    / (w.copied_bytes + 0.0), marking)
         a.constant_other.add(c.young_pause_ns / 1e6)
         if young_regions:

@@ -156,14 +156,20 @@ class JVMModel(Model):
     heap_granule_mb = 2.0
 
     # -- pricing ----------------------------------------------------------------------------
-    def _pause(self, out: Output, at: int, kind: str, fixed: float, work: float) -> float:
+    def _pause(self, out: Output, at: int, kind: str, fixed: float, work: float,
+               serial: float = 0.0) -> float:
+        """Price a pause: ``fixed`` + the ``work`` shared among the GC threads + the
+        ``serial`` work they cannot share (G1's direct allocations into one old region,
+        g1.py). Each thread of the parallel collectors does ``parallel_efficiency`` of a
+        Serial thread's work per unit of time, so the unshared work takes serial / efficiency
+        and one thread prices both as before. Serial has one thread and adds both."""
         p, c = self.params, self.costs
         if p.collector in ("parallel", "g1"):
-            t = p.gc_threads
-            ns = fixed + t * c.gc_thread_ns + work / (t * c.parallel_efficiency)
+            t, eff = p.gc_threads, c.parallel_efficiency
+            ns = fixed + t * c.gc_thread_ns + serial / eff + work / (t * eff)
             out.pause(at, ns, kind, cpu_ns=ns * t)
         else:
-            ns = fixed + work
+            ns = fixed + work + serial
             out.pause(at, ns, kind)
         return ns
 
