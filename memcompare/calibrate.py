@@ -73,6 +73,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
 #: at 16 MiB alone predicts)
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "jvm": [{"heap_mb": 256.0, "young_mb": 64.0}],
+    # Go's pauses at one P as well: the fixed part of a stop-the-world pause and the part
+    # each other P adds (stw_ns, stw_per_proc_ns) are told apart only across GOMAXPROCS
+    "go": [{"gomaxprocs": 1}],
 }
 #: a trace whose collection count differs from the model's by more than this fraction is left
 #: out of the collector-cost fit

@@ -8,8 +8,9 @@ Constants used throughout (docs/runtimes.md §1, golang/go runtime sources):
   run of whole pages; pointer-free objects under 16 bytes share 16-byte tiny blocks;
 - heap goal = marked + (marked + 8 × live registers) × GOGC/100, at least 4 MiB × GOGC/100;
   the trigger lies 45/64..61/64 of the way from the marked heap to the goal;
-- with the default cost table a stop-the-world pause is 10 µs + 1 µs per P, the sweep
-  termination pause adds 0.5 ns per live register (the goroutine's stack scan).
+- with the default cost table a stop-the-world pause is 10 µs + 1 µs per P other than the
+  one stopping the world (proc.go stopTheWorldWithSema), the sweep termination pause adds
+  0.5 ns per live register (the goroutine's stack scan).
 
 Scenarios: "garbage" allocates 1 KiB pointer-free objects (size class 1024, 8 per span) and
 drops each at once; "live list" keeps a linked list of 512-byte nodes (504 bytes + 1 slot: size
@@ -327,7 +328,8 @@ def test_memory_limit_below_the_live_heap_slows_the_program_down():
 
 def test_two_pauses_per_cycle_fixed_plus_stack_scan():
     # during the garbage phase one register holds the object just allocated when a cycle
-    # starts: sweep termination = 40 µs + 4 × 1 µs + 1 × 0.5 ns, mark termination = 44 µs
+    # starts: sweep termination = 40 µs + (4 − 1) × 1 µs + 1 × 0.5 ns, mark termination =
+    # 43 µs (the P that stops the world is not preempted)
     t = Recorder()
     garbage(t, 16 * MiB)
     model, out = run(t.build(), costs={"stw_ns": 40000.0})
@@ -335,8 +337,8 @@ def test_two_pauses_per_cycle_fixed_plus_stack_scan():
     assert n == 4
     kinds = out.pause_kind
     assert kinds == ["sweep termination", "mark termination"] * n
-    assert out.pause_ns[0::2] == [44000.5] * n
-    assert out.pause_ns[1::2] == [44000.0] * n
+    assert out.pause_ns[0::2] == [43000.5] * n
+    assert out.pause_ns[1::2] == [43000.0] * n
 
 
 def test_narrow_keeps_values_and_halves_them_when_they_fit():
@@ -599,7 +601,8 @@ def test_mark_ends_where_the_mutator_timeline_passes_the_mark_work():
     trace = _mark_then_compute()
     model, out = run(trace, costs={"mark_start_ns": 0.0}, globals_kb=0)
     assert out.stats["mark_work_ns"] == 20520.0
-    assert out.pause_ns == [14001.0, 14000.0]
+    # 10 µs + 3 other Ps × 1 µs (+ 1 ns: two live registers' stack scan at sweep termination)
+    assert out.pause_ns == [13001.0, 13000.0]
     assert out.concurrent_ns >= 20520.0            # the workers' marking, off the timeline
     # idle workers on (every idle P marks): 1 dedicated + 2 idle Ps, 6840 ns: k = 8
     assert _mark_events(trace, costs={"mark_start_ns": 0.0}, globals_kb=0,
@@ -621,7 +624,8 @@ def test_one_p_marks_in_the_fractional_worker_only_after_sysmon_preempts():
     model, out = run(trace, gomaxprocs=1, globals_kb=0)
     s, e = out.pause_at
     assert e - s == 10063
-    assert out.pause_ns == [11001.0, 11000.0]
+    # one P: no other P to stop, 10 µs (+ 1 ns of stack scan)
+    assert out.pause_ns == [10001.0, 10000.0]
     assert out.stats["fractional_mark_ns"] == 20520.0
     assert out.gc_ns[e] >= 20520.0
 

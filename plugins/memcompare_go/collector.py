@@ -318,9 +318,11 @@ class Collector:
         stack_bytes = PTR_SIZE * nregs + (int(lw.local_bytes[i])
                                           if lw.local_bytes is not None else 0)
         stack_work = c.mark_slot_ns * nregs
-        # the world stops: fixed cost, each P, and the goroutine's stack scan (mgcmark.go
-        # scanstack suspends the goroutine while its frames are scanned)
-        pause = c.stw_ns + c.stw_per_proc_ns * self.procs + stack_work
+        # the world stops: fixed cost, each P but the one stopping it (proc.go
+        # stopTheWorldWithSema: the caller's P stops itself, the others are preempted or taken
+        # idle), and the goroutine's stack scan (mgcmark.go scanstack suspends the goroutine
+        # while its frames are scanned)
+        pause = c.stw_ns + c.stw_per_proc_ns * (self.procs - 1) + stack_work
         t_pause = self.t0[j] + led.extra
         self.out.pause(j, pause, "sweep termination")
         self.limiter.update(t_pause, False, 0.0)
@@ -477,7 +479,7 @@ class Collector:
         self.bg_mark_ns += max(bg, 0.0)
         self.mark_work_ns += self.work
         self.limiter.update(t_now, True, 0.0)
-        pause = c.stw_ns + c.stw_per_proc_ns * self.procs
+        pause = c.stw_ns + c.stw_per_proc_ns * (self.procs - 1)
         self.out.pause(j, pause, "mark termination")
         self.limiter.pause(t_now, pause)
         led.extra += pause

@@ -79,8 +79,12 @@ class Costs:
         10000.0, "fixed part of each stop-the-world pause (§1.5: Go 1.8+ pauses 'often as "
                  "low as 10 µs', local gctrace 5–20 µs each)", minimum=0)
     stw_per_proc_ns: float = param(
-        1000.0, "per P in each pause: preempting and restarting it, flushing its caches "
-                "(assumption)", minimum=0)
+        1000.0, "per P other than the one stopping the world, in each pause: preempting or "
+                "taking it and restarting it (proc.go stopTheWorldWithSema: the caller's P "
+                "stops itself; assumption). On the reference VM a second P adds 25-95 µs to "
+                "sweep termination's median (gctrace, GOMAXPROCS 1 against 2) and about "
+                "nothing to mark termination's; `memcompare calibrate` fits it from its "
+                "GOMAXPROCS=1 variant (docs/calibration.md)", minimum=0)
     scavenge_ns: float = param(
         10000.0, "releasing one 4 KiB physical page to the OS (madvise): mgcscavenge.go "
                  "approxWorkedNSPerPhysicalPage = 10 µs, 'somewhat pessimistic'", minimum=0)
