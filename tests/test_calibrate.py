@@ -142,6 +142,26 @@ def test_calibrate_recovers_a_synthetic_runtimes_true_costs_within_5_percent(toy
     assert all(t["counts_agree"] for t in sec["traces"])
 
 
+def test_calibrate_recovers_a_cost_far_from_its_default(toys, monkeypatch):
+    # a runtime whose collection pause is 40 × the documented default (40 µs against 1 µs):
+    # the prior pulls in log terms, so the data are not held near the default; the fitted
+    # value comes from them (resolution at the fitted size) and is within 5 % of the truth.
+    # With a linear pull of weight 0.1 per default-sized unit this fit stopped near 11 µs
+    # and, with a resolution of 0.3 measured at the default, went back to 1 µs.
+    monkeypatch.setitem(globals(), "SECRET", ToyCosts(alloc_ns=37.0, pause_ns=40000.0,
+                                                      scan_ns=3.2))
+    traces = [t for t in calibrate.calibration_traces(0.05)
+              if t[0] in ("churn-16B", "live-list-20k", "live-list-100k", "wide-live",
+                          "mutator-mixed", "mutator-loads", "mutator-moves", "mutator-stores")]
+    sec = calibrate.calibrate_model("toy", registry=toys, traces=traces)
+    assert sec["costs"]["pause_ns"] == pytest.approx(40000.0, rel=0.05)
+    assert sec["fit"]["pause_ns"]["status"] == "fitted"
+    assert sec["fit"]["pause_ns"]["resolution"] > 0.9
+    # the prior's remaining pull on the far cost (0.1 × log 40) is taken up partly by the
+    # per-object cost that shares its figures (the pause totals): within 10 %
+    assert sec["costs"]["scan_ns"] == pytest.approx(3.2, rel=0.10)
+
+
 def _profile_doc(costs, mutator=None):
     sec = {"twin": "cpp-native", "runtime": "test", "settings": {}, "costs": costs,
            "mutator": mutator or {}, "fit": {}, "traces": []}
