@@ -143,8 +143,8 @@ def draws(p: Params, rng: random.Random, steps: int) -> tuple[list[int], list[in
     """The next ``steps`` steps' object sizes and lifetimes, drawn in the program's order:
     ``rng.random() < large_fraction`` chooses a large array (its size
     ``power_law_size(rng.random(), ...)``) or a small object (``rng.randint(small_min,
-    small_max)``), then ``rng.randint(lifetime_min, lifetime_max)`` — with ``randint`` inlined where :func:`getrandbits_of` allows (the same
-    numbers, without a Python call per number)."""
+    small_max)``), then ``rng.randint(lifetime_min, lifetime_max)``; ``randint`` inlined where
+    :func:`getrandbits_of` allows (the same numbers, without a Python call per number)."""
     small_span = p.small_max - p.small_min + 1
     life_span = p.lifetime_max - p.lifetime_min + 1
     large, lo, hi = p.large_fraction, p.large_min, p.large_max
