@@ -32,6 +32,9 @@ a collection first brings the counts and slots to its moment (``Heap.sync``). On
 that is 2 items per object instead of 7 per object; and a run of allocations of one size class
 (consecutive items) takes as many blocks of pymalloc's head pool as fit before the pool fills or
 the young count reaches its threshold in one step, with the same result as one at a time.
+The last Py_DECREFs between two allocations are one stretch, looped over with no test of the
+item's kind; the young count's decrements for the containers they free are applied when the
+count is next read (the next allocation), in one step with the same result (``_settle``).
 
 Costs the trace fixes (refcount updates, object creation, each deallocation's fast path) are
 summed with numpy after the loop; the loop records only what depends on the allocator's state.
