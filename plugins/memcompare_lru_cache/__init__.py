@@ -405,7 +405,8 @@ class _Events:
                     walk_reg += (b0, b1)
                     walk_steps.append(steps)
                     walk_ids += chain[:steps + 1]
-                    ev += bytes(112 * steps)    # room for its events, filled by _piece
+                    # room for its events, filled by _piece
+                    ev += ROOM[:112 * steps] if steps <= ROOM_STEPS else bytes(112 * steps)
                 a = b1 if steps & 1 else b0     # the register the walk ends in
                 if e < 0:
                     ev += _P1(CLEAR, a, 0, 0, chain[steps], -1, -1)
@@ -520,7 +521,7 @@ class _Events:
                 self.walk_reg += (b1, b2)
                 self.walk_steps.append(i - 1)
                 self.walk_ids += chain[:i]
-                ev += bytes(112 * (i - 1))
+                ev += ROOM[:112 * (i - 1)] if i <= ROOM_STEPS else bytes(112 * (i - 1))
             v = self.value.pop(x)
             if i + 1 == len(chain):
                 self.evict_end.notes += (len(ev) // 56, b1 if i & 1 else b2, chain[i - 1], v, x)
@@ -673,6 +674,10 @@ class _Template:
         out.view(whole).reshape(-1)[rows] = block.reshape(-1, 7).view(whole).reshape(-1)
 
 
+#: the room a walk of up to ROOM_STEPS steps leaves for its events (a slice of one buffer of
+#: zeros, rather than a new bytes object per walk)
+ROOM_STEPS = 4096
+ROOM = memoryview(bytes(112 * ROOM_STEPS))
 #: events per piece of _Events.run (bytes of the packed events written by hand)
 PIECE = 56 << 14
 #: _Pk(...): k events' 7 × k values as the bytes of int64s
