@@ -359,8 +359,12 @@ class CPythonModel(Model):
                     b = fsb[d]
                     if b >= 0:                     # none can be the last (refcount.py, fsb)
                         tracked_freed += 1         # PyObject_GC_Del: heap_size -= 1, young -= 1
-                        for v in fslots[b:b + nsl[d]]:
-                            fin[v] -= 1
+                        if nsl[d] == 2:            # (a pair: no slice made)
+                            fin[fslots[b]] -= 1
+                            fin[fslots[b + 1]] -= 1
+                        else:
+                            for v in fslots[b:b + nsl[d]]:
+                                fin[v] -= 1
                         continue
                     if b == -1:                    # a container whose slots hold no reference
                         tracked_freed += 1
