@@ -734,6 +734,32 @@ def _ints(what: str, index: int, *values) -> list[int]:
     return out
 
 
+def getrandbits_of(rng) -> Callable[[int], int] | None:
+    """``rng.getrandbits`` when ``rng.randrange(n)`` for ``n > 0`` is, on this Python, ``r =
+    rng.getrandbits(n.bit_length())`` taken again while ``r >= n`` (CPython's Lib/random.py,
+    ``_randbelow_with_getrandbits``; ``rng.randint(lo, hi)`` is ``lo + rng.randrange(hi - lo +
+    1)``), so that a workload's loop can draw the same numbers inline, without a Python call per
+    number (``getrandbits`` is a C method: about a third of ``randrange``'s cost); ``None`` for
+    a generator of another class or a Python that draws otherwise (checked once, on a few
+    hundred draws): then the workload calls ``rng.randrange`` / ``rng.randint`` itself."""
+    if type(rng) is not random.Random:
+        return None
+    if not _BITS_AGREE:
+        ref, mine = random.Random(2024), random.Random(2024)
+        ok = True
+        for n in (1, 2, 3, 5, 7, 100, 241, 400, 1000, 20001, (1 << 31) + 1, (1 << 40) + 3) * 20:
+            k = n.bit_length()
+            r = mine.getrandbits(k)
+            while r >= n:
+                r = mine.getrandbits(k)
+            ok = ok and r == ref.randrange(n)
+        _BITS_AGREE.append(ok and mine.getstate() == ref.getstate())
+    return rng.getrandbits if _BITS_AGREE[0] else None
+
+
+_BITS_AGREE: list[bool] = []
+
+
 class Handle:
     """A reference a workload holds; the recorder decides which register backs it."""
 
@@ -830,9 +856,11 @@ class _Column:
             except OSError:
                 pass
 
-    def append(self, part: np.ndarray) -> None:
+    def append(self, part: np.ndarray, dtype=None) -> None:
+        """Append ``part`` (any layout), stored as ``dtype`` (default: its own), widening the
+        column if it needs more."""
         end = self.n + part.shape[0]
-        dt = np.promote_types(self.buf.dtype, part.dtype)
+        dt = np.promote_types(self.buf.dtype, part.dtype if dtype is None else dtype)
         cap = self.buf.shape[0]
         if end > cap or dt != self.buf.dtype:
             self._regrow(max(end, 2 * cap, self.FIRST) if end > cap else cap, dt)
@@ -2124,34 +2152,52 @@ class Recorder:
             raise
 
     def _append_program(self, events, here: int) -> None:
-        """:meth:`append_events`' pieces checked and appended to the columns as they come."""
+        """:meth:`append_events`' pieces checked and appended to the columns as they come (each
+        column written once into its buffer, in the narrowest dtype its values need)."""
         at, objs, top = here, self._nobj, -1
         freed = np.zeros(0, dtype=np.int64)
+        top_opf = WORK | FLAG_LOCAL << 3
         for piece in events:
             if isinstance(piece, (bytes, bytearray, memoryview)):
                 piece = np.frombuffer(piece, dtype="<i8")
-            cols = np.asarray(piece, dtype=np.int64).reshape(-1, 7).T.copy()
-            n = cols.shape[1]
+            ev = np.asarray(piece)
+            if ev.dtype != np.int64:
+                ev = ev.astype(np.int64)
+            ev = ev.reshape(-1, 7).T.copy()     # one column a row: 3x faster to scan than
+            n = ev.shape[1]                     # the piece's strided columns
             if not n:
                 continue
-            opf, a, b, c, x = cols[0], cols[1], cols[2], cols[3], cols[4]
-            op, flags = opf & 7, opf >> 3
-            alloc, free = op == ALLOC, op == FREE
-            bad = np.flatnonzero((opf < 0) | (op > WORK) | ((flags & ~FLAG_LOCAL) != 0)
-                                 | ((flags != 0) & ~alloc)
-                                 | (alloc & ((b < 0) | (c < 0) | (c > MAX_SLOTS)))
-                                 | ((op == WORK) & (a < 0)))
-            if bad.size:
-                i = int(bad[0])
-                raise TraceError(f"append_events: not a valid event: {cols[:, i].tolist()}",
+            opf, a, b, c, x = ev[0], ev[1], ev[2], ev[3], ev[4]
+            ok = 0 <= int(opf.min()) and int(opf.max()) <= top_opf
+            if ok:
+                opf8 = opf.astype(np.uint8)
+                op, flags = opf8 & 7, opf8 >> 3
+                alloc, free, work = op == ALLOC, op == FREE, op == WORK
+                ok = not (np.any(op > WORK) or np.any(flags[~alloc]) or int((a * work).min()) < 0)
+                if ok and alloc.any():
+                    ab, ac = b[alloc], c[alloc]
+                    ok = int(ab.min()) >= 0 and int(ac.min()) >= 0 and int(ac.max()) <= MAX_SLOTS
+            if not ok:
+                op, flags = opf & 7, opf >> 3
+                alloc = op == ALLOC
+                i = int(np.flatnonzero((opf < 0) | (op > WORK) | ((flags & ~FLAG_LOCAL) != 0)
+                                       | ((flags != 0) & ~alloc)
+                                       | (alloc & ((b < 0) | (c < 0) | (c > MAX_SLOTS)))
+                                       | ((op == WORK) & (a < 0)))[0])
+                raise TraceError(f"append_events: not a valid event: {ev[:, i].tolist()}",
                                  index=at + i)
-            regs = np.concatenate([a[op != WORK], b[(op == LOAD) | (op == MOVE)],
-                                   c[(op == STORE) & (c != NULL)]])
-            if regs.size:
-                if int(regs.min()) < 0 or int(regs.max()) >= MAX_REGISTER:
+            # registers: a of every event but WORK, b of LOAD and MOVE, c of a non-null STORE
+            rb = (op == LOAD) | (op == MOVE)
+            rc = (op == STORE) & (c != NULL)
+            # (multiplied by their masks: the other events count as register 0)
+            if rb.any() or rc.any() or not work.all():
+                ra, rb, rc = a * ~work, b * rb, c * rc
+                lo = min(int(ra.min()), int(rb.min()), int(rc.min()))
+                hi = max(int(ra.max()), int(rb.max()), int(rc.max()))
+                if lo < 0 or hi >= MAX_REGISTER:
                     raise ValueError(f"append_events: registers must be in "
                                      f"0..{MAX_REGISTER - 1} (event {at})")
-                top = max(top, int(regs.max()))
+                top = max(top, hi)
             new = x[alloc]
             if not np.array_equal(new, np.arange(objs, objs + new.shape[0])):
                 raise ValueError(f"append_events: the program's ALLOCs must create objects "
@@ -2165,11 +2211,15 @@ class Recorder:
                 freed = np.concatenate([freed, np.zeros(objs - freed.shape[0], np.int64)])
             if gone.size:
                 freed += np.bincount(gone, minlength=freed.shape[0])
-            chunk = {"op": op.astype(np.uint8), "flags": flags.astype(np.uint8)}
+            # each column straight into its buffer, in the narrowest dtype its values need
+            cols = self._cols
+            cols["op"].append(op)
+            cols["flags"].append(flags)
             for k, name in enumerate(("a", "b", "c", "x", "y", "z"), 1):
-                chunk[name] = narrow(cols[k])
-            del cols, opf, a, b, c, x, op, flags, alloc, free, regs, new, gone
-            self._add(chunk)
+                col = ev[k]
+                cols[name].append(col, narrowest(int(col.min()), int(col.max())))
+            self._flushed += n
+            del ev, opf, a, b, c, x, opf8, op, flags, alloc, free, work, rb, rc, new, gone
             at += n
         if np.any(freed != 1):
             raise ValueError(f"append_events: the program must free every object it allocates "

@@ -807,3 +807,23 @@ def test_3_12_collection_after_an_allocation_over_a_register_sees_its_last_decre
     assert out11.pause_at == [3] and [f.tolist() for _, f in out11.collections] == [[]]
     deaths = {1: 3, 0: 4, 3: 5, 2: 6}
     assert _deaths(out12) == deaths and _deaths(out11) == deaths
+
+
+def test_young_count_settled_in_one_step_is_the_count_one_decrement_at_a_time():
+    # PyObject_GC_Del per container freed: "never below 0" (floor, no wrap), or the
+    # free-threaded counter's wrap at its floor; the loop applies k of them at once
+    from memcompare_cpython.model import _settle
+
+    def one_at_a_time(young, k, floor, wrap):
+        wraps = 0
+        for _ in range(k):
+            if young > floor:
+                young -= 1
+            elif wrap:
+                young += wrap - 1
+                wraps += 1
+        return young, wraps
+    for floor, wrap in ((0, 0), (-512, 512), (-3, 4), (0, 1)):
+        for young in range(floor - 2, floor + 12):
+            for k in range(0, 30):
+                assert _settle(young, k, floor, wrap) == one_at_a_time(young, k, floor, wrap)

@@ -1115,6 +1115,29 @@ def test_randint_of_draws_what_rng_randint_draws():
     assert randbelow_of(Mine(1))(10) == 42
 
 
+def test_getrandbits_of_draws_what_randrange_draws():
+    # randrange(n) inline: r = getrandbits(n.bit_length()) again while r >= n, the same numbers
+    # and the same generator state as the calls (CPython's _randbelow_with_getrandbits)
+    import random
+    from memcompare.trace import getrandbits_of
+    for n in (1, 2, 3, 241, 400, 20000, (1 << 32) - 1, (1 << 32) + 7, 10 ** 15):
+        a, b = random.Random(11), random.Random(11)
+        bits = getrandbits_of(b)
+        k = n.bit_length()
+        got = []
+        for _ in range(300):
+            r = bits(k)
+            while r >= n:
+                r = bits(k)
+            got.append(r)
+        assert got == [a.randrange(n) for _ in range(300)]
+        assert a.getstate() == b.getstate()
+
+    class Mine(random.Random):
+        pass
+    assert getrandbits_of(Mine(1)) is None      # another class: the workload calls rng itself
+
+
 def test_zstd_without_its_package_is_a_clear_error():
     try:
         import zstandard  # noqa: F401
@@ -1392,6 +1415,33 @@ def test_append_events_appends_a_self_contained_program_and_checks_what_it_can()
     t.append_events(np.array(events))
     t.alloc(4)
     assert t.build().sha256 == ref.build().sha256
+
+
+def test_append_events_names_the_first_bad_event_or_register():
+    # each rule append_events checks with numpy, broken once (the bad event second in the
+    # program, event 3 of the trace): the error names the event or the rule; nothing is recorded
+    alloc, free = (ALLOC, 0, 16, 1, 0, -1, -1), (FREE, 0, 0, 0, 0, -1, -1)
+    for bad, msg in (
+            ((7, 0, 0, 0, -1, -1, -1), r"event 3: .*not a valid event: \[7, 0"),
+            ((LOAD | 1 << 3, 1, 0, 0, 0, -1, -1), r"event 3: .*not a valid event: \[9, 1"),
+            ((-1, 0, 0, 0, -1, -1, -1), r"event 3: .*not a valid event: \[-1, 0"),
+            ((WORK, -4, 0, 0, -1, -1, -1), r"event 3: .*not a valid event: \[6, -4"),
+            ((ALLOC, 1, -5, 0, 1, -1, -1), r"event 3: .*not a valid event: \[0, 1, -5"),
+            ((ALLOC, 1, 8, (1 << 24) + 1, 1, -1, -1), r"event 3: .*not a valid event: \[0, 1, 8"),
+            ((STORE, 0, 0, -7, 0, -1, -1), "registers must be in"),
+            ((LOAD, 1, (1 << 20) + 3, 0, -1, -1, -1), "registers must be in"),
+            ((CLEAR, -2, 0, 0, -1, -1, -1), "registers must be in"),
+            ((WORK, 5, 0, 0, -1, -1, -1), None)):
+        t = Recorder()
+        t.work(1)
+        t.work(2)
+        if msg is None:                     # WORK's operand is a duration, not a register
+            t.append_events(np.array([alloc, (WORK, 1 << 40, 0, 0, -1, -1, -1), free]))
+            assert len(t) == 5 and t.build().registers == 1
+            continue
+        with pytest.raises((ValueError, TraceError), match=msg):
+            t.append_events(np.array([alloc, bad, free]))
+        assert len(t) == 2
 
 
 def _pairs(t: Recorder, k: int) -> None:

@@ -371,3 +371,90 @@ def test_lru_cache_from_a_recorder_that_is_not_empty_records_call_by_call():
     cls().record(params, rec, random.Random(1))
     assert rec.build().sha256 != record("lru-cache", operations=300).sha256
     assert len(rec) == record("lru-cache", operations=300).events + 1
+
+
+class _OtherRandom(random.Random):
+    """The same numbers as random.Random, but another class: the workloads then call rng."""
+
+
+def _record_with(name: str, rng: random.Random, **values) -> Trace:
+    cls = workload_class(name)
+    rec = Recorder(name, values)
+    cls().record(build(cls.Params, values), rec, rng)
+    return rec.build()
+
+
+@pytest.mark.parametrize("name, values", [
+    ("lru-cache", {"operations": 2500, "capacity": 30, "key_space": 70, "buckets": 4}),
+    ("large-objects", {"steps": 9000, "lifetime_min": 0, "lifetime_max": 900}),
+    ("large-objects", {"steps": 5000, "large_fraction": 0.4, "work_ns": 0, "seed": 4}),
+])
+def test_inline_draws_give_the_numbers_of_the_rng_calls(name, values):
+    # lru-cache and large-objects draw with rng.getrandbits inline (getrandbits_of); with a
+    # generator of another class they call rng.randrange / rng.randint: the same trace
+    seed = values.get("seed", 1)
+    fast = _record_with(name, random.Random(seed), **values)
+    calls = _record_with(name, _OtherRandom(seed), **values)
+    assert fast.sha256 == calls.sha256 and fast.registers == calls.registers
+
+
+def _large_objects_by_steps(p, t: Recorder, rng: random.Random) -> None:
+    """large-objects' program one step at a time, as written before its operations were put in
+    order with numpy: step k allocates into the top free slot (work after), then frees the
+    objects whose lifetime ends at k in slot order; at the end the rest in (end, slot) order."""
+    from memcompare.trace import FROM, INTO, SPEND
+    mod = sys.modules[workload_class("large-objects").__module__]
+    slots = p.lifetime_max + 1
+    table = t.alloc(0, slots)
+    free_slots = list(range(slots - 1, -1, -1))
+    ending: dict[int, list[int]] = {}
+    kinds, where, sizes = [], [], []
+
+    def op(kind, slot=0, size=0):
+        kinds.append(kind)
+        where.append(slot)
+        sizes.append(size)
+    for step in range(p.steps):
+        if rng.random() < p.large_fraction:
+            size = mod.power_law_size(rng.random(), p.large_min, p.large_max)
+        else:
+            size = rng.randint(p.small_min, p.small_max)
+        life = rng.randint(p.lifetime_min, p.lifetime_max)
+        slot = free_slots.pop()
+        op(INTO, slot, size)
+        if p.work_ns:
+            op(SPEND)
+        ending.setdefault(step + life, []).append(slot)
+        due = sorted(ending.pop(step, []))
+        for s in due:
+            op(FROM, s)
+        free_slots.extend(due)
+    for end in sorted(ending):
+        for s in sorted(ending[end]):
+            op(FROM, s)
+    kinds = np.array(kinds)
+    t.slot_ops(table, kinds, where, sizes, np.where(kinds == SPEND, p.work_ns, 0))
+    t.free(table)
+
+
+@pytest.mark.parametrize("values", [
+    {"steps": 3000},
+    {"steps": 9000, "lifetime_min": 0, "lifetime_max": 5000, "seed": 3},   # across blocks
+    {"steps": 4100, "lifetime_min": 0, "lifetime_max": 0, "work_ns": 0},
+])
+def test_large_objects_records_its_program_step_by_step(values):
+    cls = workload_class("large-objects")
+    params = build(cls.Params, values)
+    ref = Recorder("large-objects", values)
+    _large_objects_by_steps(params, ref, random.Random(params.seed))
+    got = record("large-objects", **values)
+    assert got.sha256 == ref.build().sha256
+
+
+def test_lru_cache_walks_longer_than_its_room_buffer(monkeypatch):
+    # a walk of more steps than the shared buffer of zeros covers takes room of its own: the
+    # same trace (the buffer made 3 steps long, so that most walks here pass it)
+    mod = sys.modules[workload_class("lru-cache").__module__]
+    monkeypatch.setattr(mod, "ROOM_STEPS", 3)
+    values = {"operations": 2000, "capacity": 40, "key_space": 50, "buckets": 2, "seed": 9}
+    assert record("lru-cache", **values).sha256 == _lru_by_calls(**values).sha256

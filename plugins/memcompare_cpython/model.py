@@ -32,6 +32,9 @@ a collection first brings the counts and slots to its moment (``Heap.sync``). On
 that is 2 items per object instead of 7 per object; and a run of allocations of one size class
 (consecutive items) takes as many blocks of pymalloc's head pool as fit before the pool fills or
 the young count reaches its threshold in one step, with the same result as one at a time.
+The last Py_DECREFs between two allocations are one stretch, looped over with no test of the
+item's kind; the young count's decrements for the containers they free are applied when the
+count is next read (the next allocation), in one step with the same result (``_settle``).
 
 Costs the trace fixes (refcount updates, object creation, each deallocation's fast path) are
 summed with numpy after the loop; the loop records only what depends on the allocator's state.
@@ -119,6 +122,26 @@ def _alloc_runs(items: np.ndarray, size_class: np.ndarray, tracked: np.ndarray) 
         run -= is_last                                  # each allocation's run
         left[objs] = last[run] - np.arange(m, dtype=np.int32) + 1
     return left
+
+
+def _settle(young: int, k: int, floor: int, wrap: int) -> tuple[int, int]:
+    """The young count after ``k`` containers freed, each PyObject_GC_Del's decrement in turn
+    (Python/gc.c: "never below 0" — the count stops at ``floor``; the free-threaded collector's
+    counter instead wraps by ``wrap - 1`` there, freethreaded.py), and the wraps made: one step
+    per stretch of decrements rather than one per container."""
+    wraps = 0
+    while k:
+        if young > floor:
+            t = min(k, young - floor)
+            young -= t
+            k -= t
+        elif wrap:
+            young += wrap - 1
+            wraps += 1
+            k -= 1
+        else:
+            break
+    return young, wraps
 
 
 class CPythonModel(Model):
@@ -223,6 +246,10 @@ class CPythonModel(Model):
         del visit
         items[items >= inc_end] -= inc_end                  # p: allocation of p
         run_left = memoryview(_alloc_runs(items, heap.size_class, heap.nsl_np > 0))
+        allocs = np.flatnonzero(items >= 0)
+        # the loop's items the other way round: o for o's last Py_DECREF (most items: no ~ to
+        # undo in the death path), ~p for the allocation of p
+        np.invert(items, out=items)
         # Static tables are read through memoryviews of the numpy arrays: iterating or indexing
         # one makes each int when it is read, cheaper than a .tolist() of them all
         alloc_at = memoryview(alloc_at_np)
@@ -236,11 +263,18 @@ class CPythonModel(Model):
             own[own] = stream_ev[after[own]] == stream_ev[alloc_entry[own]]
             next_dec[stream[alloc_entry[own]] - inc_end] = after[own]
             #: the item after each allocation's (a 3.12+ collection with such a decref reads it)
-            alloc_item = memoryview(np.flatnonzero(items >= 0))
+            alloc_item = memoryview(allocs)
+        del allocs
         last_dec = memoryview(last_dec_np)
         next_dec_mv = memoryview(next_dec)
         items_mv = memoryview(items)          # writable: the loop may void an item
-        void = ~n_obj                         # fin[n_obj] is 1: a voided item frees nothing
+        # stretches of items of one kind, (start, end, deaths?): deaths are o >= 0
+        kind = items >= 0
+        cut = np.flatnonzero(kind[1:] != kind[:-1]) + 1
+        starts = [0] + cut.tolist() if items.size else []
+        stretches = list(zip(starts, cut.tolist() + [items.size], kind[starts].tolist()))
+        del kind, cut, starts
+        void = n_obj                          # fin[n_obj] > 0: a voided item frees nothing
 
         def collect(young: int, tracked_freed: int, end: int, pause_at: int,
                     state_at: int, pos: int) -> int:
@@ -280,104 +314,116 @@ class CPythonModel(Model):
         floor, wrap = heap.young_floor, heap.young_wrap
         wraps = 0
         tracked_freed = 0                      # containers the loop's cascades freed
-        it = iter(items_mv)
-        for p in it:
-            if p < 0:                          # an object's last Py_DECREF from an event
-                d = ~p
-                if fin[d]:
-                    continue                   # a live object's slot still holds it
-                # a deallocation cascade: one stall at this event, however deep. d is its
-                # root, marked 2 in dead (its death entry is filled in after the loop); the
-                # others come from the worklist below, each with the same steps
-                dead[d] = 2
-                pl = opool[d]
-                if pl >= 0:
-                    # pymalloc_free's fast path
+        # PyObject_GC_Del's decrement of the young count for each container freed is applied
+        # when the count is next read (an allocation, the end): `settled` is tracked_freed as
+        # of then (_settle: the same count as one decrement at a time)
+        settled = 0
+        # the items in stretches of one kind: a stretch of last Py_DECREFs is its own loop,
+        # with no test of the kind per item (a voided item stays one: void >= 0)
+        for a, e, deaths in stretches:
+            if deaths:
+                for d in items_mv[a:e]:    # an object's last Py_DECREF from an event
+                    if fin[d]:
+                        continue                   # a live object's slot still holds it
+                    # a deallocation cascade: one stall at this event, however deep. d is its
+                    # root, marked 2 in dead (its death entry is filled in after the loop); the
+                    # others come from the worklist below, each with the same steps
+                    dead[d] = 2
+                    # pymalloc_free's fast path: a pool neither full before nor empty after
+                    # (pool 0, a usedpools head whose count and capacity stay 0, stands for no
+                    # pool: the object's memory is glibc's, or mimalloc's: the other branch)
+                    pl = opool[d]
                     n = pcount[pl]
-                    if n == pcap[pl]:          # was full: to the front of usedpools[class]
-                        cl = pcls[pl]
-                        nx = pnext[cl]
-                        pnext[pl] = nx
-                        pprev[pl] = cl
-                        pprev[nx] = pl
-                        pnext[cl] = pl
-                    pcount[pl] = n - 1
-                    if n == 1:
-                        at = last_dec[d]
-                        g_at(at)
-                        g_ns(free_pool(pl, at))
-                else:
-                    at = last_dec[d]
-                    g_at(at)
-                    g_ns(free_mem(d, at))
-                b = fsb[d]
-                if b == -2:                    # not a container
-                    continue
-                tracked_freed += 1             # PyObject_GC_Del: heap_size -= 1
-                if young > floor:              # PyObject_GC_Del: never below 0
-                    young -= 1
-                elif wrap:
-                    young += wrap - 1
-                    wraps += 1
-                # a dead object's slots hold their final values; each drops a reference, the
-                # last one if no event's Py_DECREF is still to come
-                if b >= 0:                     # none can be the last (refcount.py, fsb)
+                    if n == pcap[pl] or n == 1:
+                        if not pl:
+                            at = last_dec[d]
+                            g_at(at)
+                            g_ns(free_mem(d, at))
+                        else:
+                            if n == pcap[pl]:      # was full: to the front of usedpools[class]
+                                cl = pcls[pl]
+                                nx = pnext[cl]
+                                pnext[pl] = nx
+                                pprev[pl] = cl
+                                pprev[nx] = pl
+                                pnext[cl] = pl
+                            pcount[pl] = n - 1
+                            if n == 1:
+                                at = last_dec[d]
+                                g_at(at)
+                                g_ns(free_pool(pl, at))
+                    else:
+                        pcount[pl] = n - 1
+                    # a dead object's slots hold their final values; each drops a reference, the
+                    # last one if no event's Py_DECREF is still to come (a null slot: the spare's)
+                    b = fsb[d]
+                    if b >= 0:                     # none can be the last (refcount.py, fsb)
+                        tracked_freed += 1         # PyObject_GC_Del: heap_size -= 1, young -= 1
+                        if nsl[d] == 2:            # (a pair: no slice made)
+                            fin[fslots[b]] -= 1
+                            fin[fslots[b + 1]] -= 1
+                        else:
+                            for v in fslots[b:b + nsl[d]]:
+                                fin[v] -= 1
+                        continue
+                    if b == -1:                    # a container whose slots hold no reference
+                        tracked_freed += 1
+                        continue
+                    if b == -2:                    # not a container
+                        continue
+                    tracked_freed += 1
+                    b = -3 - b
+                    root = d
+                    lim = dl[d]
                     for v in fslots[b:b + nsl[d]]:
                         if v >= 0:
-                            fin[v] -= 1
-                    continue
-                if b == -1:                    # no slot holds a reference
-                    continue
-                b = -3 - b
-                root = d
-                lim = dl[d]
-                for v in fslots[b:b + nsl[d]]:
-                    if v >= 0:
-                        r = fin[v] - 1
-                        fin[v] = r
-                        if not r and dl[v] < lim:
-                            work.append(v)
-                while work:
-                    d = work.pop()
-                    death[d] = root
-                    dead[d] = 1
-                    pl = opool[d]
-                    if pl >= 0:
-                        n = pcount[pl]
-                        if n == pcap[pl]:
-                            cl = pcls[pl]
-                            nx = pnext[cl]
-                            pnext[pl] = nx
-                            pprev[pl] = cl
-                            pprev[nx] = pl
-                            pnext[cl] = pl
-                        pcount[pl] = n - 1
-                        if n == 1:
+                            r = fin[v] - 1
+                            fin[v] = r
+                            if not r and dl[v] < lim:
+                                work.append(v)
+                    while work:
+                        d = work.pop()
+                        death[d] = root
+                        dead[d] = 1
+                        pl = opool[d]
+                        if pl:
+                            n = pcount[pl]
+                            if n == pcap[pl]:
+                                cl = pcls[pl]
+                                nx = pnext[cl]
+                                pnext[pl] = nx
+                                pprev[pl] = cl
+                                pprev[nx] = pl
+                                pnext[cl] = pl
+                            pcount[pl] = n - 1
+                            if n == 1:
+                                at = last_dec[root]
+                                g_at(at)
+                                g_ns(free_pool(pl, at))
+                        else:
                             at = last_dec[root]
                             g_at(at)
-                            g_ns(free_pool(pl, at))
-                    else:
-                        at = last_dec[root]
-                        g_at(at)
-                        g_ns(free_mem(d, at))
-                    b = fsb[d]
-                    if b != -2:
-                        tracked_freed += 1
-                        if young > floor:
-                            young -= 1
-                        elif wrap:
-                            young += wrap - 1
-                            wraps += 1
-                        if b != -1:
-                            if b < 0:
-                                b = -3 - b
-                            for v in fslots[b:b + nsl[d]]:
-                                if v >= 0:
-                                    r = fin[v] - 1
-                                    fin[v] = r
-                                    if not r and dl[v] < lim:
-                                        work.append(v)
-            else:                              # alloc: a new object with one reference
+                            g_ns(free_mem(d, at))
+                        b = fsb[d]
+                        if b != -2:
+                            tracked_freed += 1
+                            if b != -1:
+                                if b < 0:
+                                    b = -3 - b
+                                for v in fslots[b:b + nsl[d]]:
+                                    if v >= 0:
+                                        r = fin[v] - 1
+                                        fin[v] = r
+                                        if not r and dl[v] < lim:
+                                            work.append(v)
+                continue
+            it = iter(items_mv[a:e])
+            for d in it:                   # alloc: a new object with one reference
+                p = ~d
+                if tracked_freed != settled:   # the young count, as of now
+                    young, k = _settle(young, tracked_freed - settled, floor, wrap)
+                    wraps += k
+                    settled = tracked_freed
                 cl = ocls[p]
                 if cl >= 0:
                     # pymalloc_alloc's fast path: the head pool of usedpools[cl]
@@ -437,7 +483,7 @@ class CPythonModel(Model):
                                 v = ~int(stream[j])   # (a decrement: as it was)
                                 if dl[v] == j:     # its last: done now, its item voided
                                     k = alloc_item[p] + 1
-                                    if k < len(items_mv) and items_mv[k] == ~v:
+                                    if k < len(items_mv) and items_mv[k] == v:
                                         items_mv[k] = void
                                     young = heap.last_decref(v, j, at, young)
                             if at + 1 < n_ev:
@@ -447,6 +493,8 @@ class CPythonModel(Model):
                             # (PyType_GenericAlloc tracks it after _PyObject_GC_Link returns)
                             # and before the register drops what it held
                             young = collect(young, tracked_freed, p, at, at - 1, pos)
+        young, k = _settle(young, tracked_freed - settled, floor, wrap)
+        wraps += k
         collector.count[0] = young
         # the loop's cascade roots: each is its own cascade's root
         roots_np = np.flatnonzero(heap.dead_np == 2)
@@ -456,7 +504,7 @@ class CPythonModel(Model):
         if gc_on:
             heap.sync(stream.size)             # the heap after the last event, for held()
         heap.lowered_done()
-        del stream, items, items_mv, it, run_left
+        del stream, items, items_mv, run_left, stretches
 
         # -- costs the trace fixes, summed with numpy --
         small = heap.size_class >= 0

@@ -28,7 +28,8 @@ net count less the final references released by freed holders (:meth:`Heap.refco
 Per-object state lives in lists indexed by object id (docs/simulator-speed.md §6.4); the
 model's replay loop takes them as locals and inlines the common paths of this module. Slots are
 one flat array, object ``o``'s slot ``k`` at ``sbase[o] + k``. ``fin`` has one spare entry past
-the last object (always 1), which a voided candidate names.
+the last object (:data:`SPARE`, so large that it stays positive), which a voided candidate and a
+null final slot name.
 
 This module keeps state and frees memory; it decides nothing about collections and computes no
 metric.
@@ -49,6 +50,10 @@ from .obmalloc import POOL_SIZE, Obmalloc, size_class
 
 
 
+#: the spare object's ``fin``: positive however many null final slots drop a reference from it
+SPARE = 1 << 62
+
+
 def gather(values: list[int], idx: np.ndarray) -> np.ndarray:
     """``values[i]`` for every ``i`` in ``idx``, as an int64 array (itemgetter loops in C)."""
     n = idx.size
@@ -66,8 +71,8 @@ class Heap:
     collector). ``death[o]``, for an object refcounting freed on the mutator's timeline, is the
     object whose Py_DECREF started that cascade (its last decrement is the cascade's event;
     -1 for objects not freed that way). ``pool[o]`` is the pymalloc pool of an object of size
-    class ``ocls[o] >= 0`` (-1 for one over 512 bytes), ``big[o]`` the glibc chunk
-    ``(address, size)`` of one over 512 bytes.
+    class ``ocls[o] >= 0`` (0 for one over 512 bytes: pool ids start after the usedpools
+    heads), ``big[o]`` the glibc chunk ``(address, size)`` of one over 512 bytes.
     """
 
     def __init__(self, trace: Trace, costs, out: Output, free_threaded: bool = False):
@@ -93,7 +98,7 @@ class Heap:
         self.dead_np = np.frombuffer(self.dead, dtype=np.uint8)
         self.death_np = np.full(n, -1, dtype=np.int64)
         self.death = memoryview(self.death_np)
-        self.pool: list[int] = [-1] * n
+        self.pool: list[int] = [0] * n          # 0: none (pool ids start after the heads)
         self.big: dict[int, tuple[int, int]] = {}
         #: tp_dealloc's cost besides freeing a glibc chunk: the dealloc itself, a Py_XDECREF per
         #: slot, and pymalloc_free's fast path for a small object
@@ -174,7 +179,7 @@ class Heap:
         """``PyObject_Free`` of object ``o``'s memory; returns the cost beyond pymalloc_free's
         fast path (all of glibc's free for a large object)."""
         pool = self.pool[o]
-        if pool >= 0:
+        if pool:
             return self.obm.free(pool, at)
         if self.mi is not None:
             return self.c_mi_free + self.mi.free(self.big[o][0], at)
@@ -277,9 +282,12 @@ class Heap:
         self.fsb = memoryview(fsb)
         del held, early
         fin = fcount.copy()
-        fin[n] = 1
+        fin[n] = SPARE
         self.fin: list[int] = fin.tolist()
-        #: every slot's final value (read through a memoryview: as fast to slice as a list)
+        #: every slot's final value (read through a memoryview: as fast to slice as a list),
+        #: a null one as the spare object ``n``, whose ``fin`` never reaches 0 (so the loop
+        #: drops a slot's reference with no test for null: the spare's count only falls)
+        fslots[fslots < 0] = n
         self.fslots = memoryview(fslots)
         # -- for sync --
         self.rcs = np.zeros(n + 1, dtype=np.int64)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from memcompare import Recorder, Workload, hookimpl, param
-from memcompare.trace import FROM, INTO, SPEND, randbelow_of
+from memcompare.trace import FROM, INTO, SPEND, getrandbits_of, randbelow_of
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -71,52 +71,111 @@ class LargeObjects(Workload):
 
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
         p = params
-        below = randbelow_of(rng)       # rng.randint(lo, hi) is lo + below(hi - lo + 1)
-        small_span = p.small_max - p.small_min + 1
-        life_span = p.lifetime_max - p.lifetime_min + 1
         slots = p.lifetime_max + 1
         table = t.alloc(0, slots)
         free_slots = list(range(slots - 1, -1, -1))     # a stack: slot 0 is used first
         # the slots whose objects end at each step, by step modulo `slots` (no object lives
-        # longer than lifetime_max steps); deleted in (end step, slot) order
+        # longer than lifetime_max steps); given back in (end step, slot) order
         ending: list[list[int]] = [[] for _ in range(slots)]
-        # the program's table operations as (kind, slot, size) triples, recorded a few
-        # thousand at a time
-        ops: list[int] = []
-
-        def record_ops() -> None:
-            kinds, where, sizes = np.array(ops, dtype=np.int64).reshape(-1, 3).T
-            t.slot_ops(table, kinds, where, sizes, np.where(kinds == SPEND, p.work_ns, 0))
-            ops.clear()
-
-        large, lo, hi = p.large_fraction, p.large_min, p.large_max
-        for step in range(p.steps):
-            if rng.random() < large:
-                size = power_law_size(rng.random(), lo, hi)
-            else:
-                size = p.small_min + below(small_span)
-            life = p.lifetime_min + below(life_span)
-            slot = free_slots.pop()
-            if p.work_ns:               # alloc, store into the table, drop the local
-                ops.extend((INTO, slot, size, SPEND, 0, 0))     # (t.alloc_into), t.work
-            else:
-                ops.extend((INTO, slot, size))
-            ending[(step + life) % slots].append(slot)
-            due = ending[step % slots]
-            if due:
-                due.sort()
-                for slot in due:        # load it, null its slot, free it (t.free_from)
-                    ops.extend((FROM, slot, 0))
-                free_slots.extend(due)
-                due.clear()
-            if len(ops) >= 3 * 16384:
-                record_ops()
-        for k in range(1, slots):       # at the end, every object still held
-            due = sorted(ending[(p.steps - 1 + k) % slots])
-            for slot in due:
-                ops.extend((FROM, slot, 0))
-        record_ops()
+        take = free_slots.pop
+        # objects of earlier blocks that end in a later one: their end steps and slots
+        left_end = left_slot = np.zeros(0, dtype=np.int64)
+        for s0 in range(0, p.steps, BLOCK):
+            n = min(BLOCK, p.steps - s0)
+            sizes, lives = draws(p, rng, n)
+            # which slot of the table each step's object takes: the program's one sequential
+            # part (a Python step per object); its table operations are put in order with numpy
+            taken: list[int] = []
+            for step, life in enumerate(lives, s0):
+                slot = take()
+                taken.append(slot)
+                ending[(step + life) % slots].append(slot)
+                due = ending[step % slots]
+                if due:
+                    if len(due) > 1:
+                        due.sort()
+                    free_slots += due
+                    due.clear()
+            slot = np.array(taken, dtype=np.int64)
+            step = np.arange(s0, s0 + n, dtype=np.int64)
+            end = np.concatenate([left_end, step + np.array(lives, dtype=np.int64)])
+            held = np.concatenate([left_slot, slot])
+            last = s0 + n == p.steps
+            now = end < s0 + n if not last else np.ones(end.shape[0], dtype=bool)
+            left_end, left_slot = end[~now], held[~now]
+            end, held = end[now], held[now]
+            ops = self._ops(step, slot, np.array(sizes, dtype=np.int64), end, held, p.work_ns)
+            for lo in range(0, ops[0].shape[0], CALL):
+                t.slot_ops(table, *(o[lo:lo + CALL] for o in ops))
         t.free(table)
+
+    @staticmethod
+    def _ops(step, slot, size, end, held, work):
+        """The table operations of the steps ``step`` (their objects' slots and sizes) and the
+        frees of the objects ``held`` in the slots ``held`` that end at ``end``, in the
+        program's order: step s allocates into its slot (``t.alloc_into``), charges ``work``
+        (``t.work``), then loads, nulls and frees (``t.free_from``) the objects that end at s in
+        slot order; objects still held at the end are freed last, in (end step, slot) order.
+        As ``Recorder.slot_ops`` arguments (kinds, slots, sizes, work)."""
+        n, m = step.shape[0], end.shape[0]
+        per = 2 if work else 1                  # operations per step before its frees
+        kinds = np.empty(per * n + m, dtype=np.int64)
+        where = np.zeros_like(kinds)
+        sizes = np.zeros_like(kinds)
+        # sort keys: (step, rank), rank 0 = INTO, 1 = SPEND, 2 + slot = FROM of that slot
+        rank = np.zeros_like(kinds)
+        kinds[:n], where[:n], sizes[:n] = INTO, slot, size
+        if work:
+            kinds[n:2 * n], rank[n:2 * n] = SPEND, 1
+        kinds[per * n:], where[per * n:], rank[per * n:] = FROM, held, 2 + held
+        order = np.lexsort((rank, np.concatenate([step] * per + [end])))
+        kinds = kinds[order]
+        return kinds, where[order], sizes[order], np.where(kinds == SPEND, work, 0)
+
+
+#: steps drawn and laid out at a time
+BLOCK = 4096
+#: table operations per Recorder.slot_ops call (its temporaries are some 100 bytes each)
+CALL = 16384
+
+
+def draws(p: Params, rng: random.Random, steps: int) -> tuple[list[int], list[int]]:
+    """The next ``steps`` steps' object sizes and lifetimes, drawn in the program's order:
+    ``rng.random() < large_fraction`` chooses a large array (its size
+    ``power_law_size(rng.random(), ...)``) or a small object (``rng.randint(small_min,
+    small_max)``), then ``rng.randint(lifetime_min, lifetime_max)``; ``randint`` inlined where
+    :func:`getrandbits_of` allows (the same numbers, without a Python call per number)."""
+    small_span = p.small_max - p.small_min + 1
+    life_span = p.lifetime_max - p.lifetime_min + 1
+    large, lo, hi = p.large_fraction, p.large_min, p.large_max
+    small_min, life_min = p.small_min, p.lifetime_min
+    rand = rng.random
+    sizes: list[int] = []
+    lives: list[int] = []
+    bits = getrandbits_of(rng)
+    if bits is None:
+        below = randbelow_of(rng)       # rng.randint(lo, hi) is lo + below(hi - lo + 1)
+        for _ in range(steps):
+            if rand() < large:
+                sizes.append(power_law_size(rand(), lo, hi))
+            else:
+                sizes.append(small_min + below(small_span))
+            lives.append(life_min + below(life_span))
+        return sizes, lives
+    ks, kl = small_span.bit_length(), life_span.bit_length()
+    for _ in range(steps):
+        if rand() < large:
+            sizes.append(power_law_size(rand(), lo, hi))
+        else:
+            r = bits(ks)                # small_min + below(small_span), inline
+            while r >= small_span:
+                r = bits(ks)
+            sizes.append(small_min + r)
+        r = bits(kl)                    # life_min + below(life_span), inline
+        while r >= life_span:
+            r = bits(kl)
+        lives.append(life_min + r)
+    return sizes, lives
 
 
 @hookimpl

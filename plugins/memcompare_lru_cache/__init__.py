@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import random
 import struct
+from array import array
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -50,7 +51,7 @@ import numpy as np
 
 from memcompare import Handle, Recorder, Workload, hookimpl, param
 from memcompare.trace import (ALLOC, CLEAR, FLAG_LOCAL, FREE, LOAD, NULL, STORE, WORK,
-                              randbelow_of, randint_of)
+                              getrandbits_of, randint_of)
 
 # cache slots
 TABLE, MRU, LRU = 0, 1, 2
@@ -96,7 +97,8 @@ class LRUCache(Workload):
     Params = Params
 
     def record(self, params: Params, t: Recorder, rng: random.Random) -> None:
-        if len(t):                      # not from an empty recorder: the calls themselves
+        if len(t) or getrandbits_of(rng) is None:
+            # not from an empty recorder, or rng's numbers not drawn inline: the calls themselves
             _Cache(params, t).run(rng)
             return
         # the same program's events derived from the shadow, a few times faster to record
@@ -298,26 +300,95 @@ class _Events:
         self.key_of: dict[int, int] = {}        # entry id -> key
         self.mru = self.lru = -1
         self.nobj = 2
+        # the event sequences most gets write, each filled in by _piece from one note per use
+        # (the registers b0 < b1 < b2 as in run)
+        b0 = 3 if p.lookup_key > 0 else 2
+        b1, b2 = b0 + 1, b0 + 2
+        # a hit on an entry that is neither end of the recency list: return its value, unlink
+        # it from its neighbours, link it in front of the most recently used entry
+        self.hit = _Template(
+            "a bb v e n o m",
+            (LOAD, "bb", "a", VALUE, "v", "e", -1), (CLEAR, "bb", 0, 0, "v", -1, -1),
+            (LOAD, "bb", "a", NEWER, "n", "e", -1), (LOAD, b2, "a", OLDER, "o", "e", -1),
+            (STORE, "bb", OLDER, b2, "n", "o", "e"), (STORE, b2, NEWER, "bb", "o", "n", "e"),
+            (CLEAR, b2, 0, 0, "o", -1, -1), (CLEAR, "bb", 0, 0, "n", -1, -1),
+            (LOAD, "bb", 0, MRU, "m", 0, -1), (STORE, "a", OLDER, "bb", "e", "m", "o"),
+            (STORE, "bb", NEWER, "a", "m", "e", -1), (CLEAR, "bb", 0, 0, "m", -1, -1),
+            (STORE, "a", NEWER, NULL, "e", -1, "n"), (STORE, 0, MRU, "a", 0, "e", "m"),
+            (CLEAR, "a", 0, 0, "e", -1, -1))
+        # a miss's new value and entry, put at the head of a non-empty chain and in front of
+        # the most recently used entry
+        self.insert = _Template(
+            "size v e b head m",
+            (ALLOC, b0, "size", 0, "v", -1, -1), (ALLOC, b1, p.key_bytes, 4, "e", -1, -1),
+            (STORE, b1, VALUE, b0, "e", "v", -1), (CLEAR, b0, 0, 0, "v", -1, -1),
+            (LOAD, b0, 1, "b", "head", 1, -1), (STORE, b1, CHAIN, b0, "e", "head", -1),
+            (CLEAR, b0, 0, 0, "head", -1, -1), (STORE, 1, "b", b1, 1, "e", "head"),
+            (LOAD, b0, 0, MRU, "m", 0, -1), (STORE, b1, OLDER, b0, "e", "m", -1),
+            (STORE, b0, NEWER, b1, "m", "e", -1), (CLEAR, b0, 0, 0, "m", -1, -1),
+            (STORE, b1, NEWER, NULL, "e", -1, -1), (STORE, 0, MRU, b1, 0, "e", "m"),
+            (CLEAR, b1, 0, 0, "e", -1, -1))
+        # an eviction's start (the least recently used entry x, not the only one, unlinked
+        # from its newer neighbour n) and end (x and its value v deleted)
+        self.evict_head = _Template(
+            "x n",
+            (LOAD, b0, 0, LRU, "x", 0, -1), (LOAD, b1, b0, NEWER, "n", "x", -1),
+            (STORE, b1, OLDER, NULL, "n", -1, "x"), (STORE, 0, LRU, b1, 0, "n", "x"),
+            (CLEAR, b1, 0, 0, "n", -1, -1))
+        self.evict_tail = _Template(
+            "v x",
+            (LOAD, b1, b0, VALUE, "v", "x", -1), (FREE, b0, 0, 0, "x", -1, -1),
+            (FREE, b1, 0, 0, "v", -1, -1))
+        # the common eviction: x is last in its chain, behind others (b: its bucket, head: the
+        # chain's first entry); the walk to the entry before it (pred, in register r) between
+        self.evict_start = _Template(
+            "x n b head",
+            (LOAD, b0, 0, LRU, "x", 0, -1), (LOAD, b1, b0, NEWER, "n", "x", -1),
+            (STORE, b1, OLDER, NULL, "n", -1, "x"), (STORE, 0, LRU, b1, 0, "n", "x"),
+            (CLEAR, b1, 0, 0, "n", -1, -1), (LOAD, b1, 1, "b", "head", 1, -1))
+        self.evict_end = _Template(
+            "r pred v x",
+            (STORE, "r", CHAIN, NULL, "pred", -1, "x"), (CLEAR, "r", 0, 0, "pred", -1, -1),
+            (LOAD, b1, b0, VALUE, "v", "x", -1), (FREE, b0, 0, 0, "x", -1, -1),
+            (FREE, b1, 0, 0, "v", -1, -1))
+        self.evict_next = _Template(
+            "r f pred nxt v x",
+            (LOAD, "f", b0, CHAIN, "nxt", "x", -1), (STORE, "r", CHAIN, "f", "pred", "nxt", "x"),
+            (CLEAR, "f", 0, 0, "nxt", -1, -1), (CLEAR, "r", 0, 0, "pred", -1, -1),
+            (LOAD, b1, b0, VALUE, "v", "x", -1), (FREE, b0, 0, 0, "x", -1, -1),
+            (FREE, b1, 0, 0, "v", -1, -1))
+        self.templates = (self.hit, self.insert, self.evict_head, self.evict_tail,
+                          self.evict_start, self.evict_end, self.evict_next)
         self.ev += _P3(ALLOC, 0, CACHE_BYTES, 3, 0, -1, -1, ALLOC, 1, 0, p.buckets, 1, -1, -1,
                        STORE, 0, TABLE, 1, 0, 1, -1)
 
     def run(self, rng: random.Random) -> Iterator[np.ndarray]:
         """The program's events, a piece at a time (``(n, 7)`` int64 arrays)."""
         p, ev = self.p, self.ev
-        below = randbelow_of(rng)       # rng.randrange(n) and rng.randint, faster
+        # rng.randrange(key_space) and rng.randint(value_min_bytes, value_max_bytes), drawn
+        # inline (the same numbers: see getrandbits_of)
+        bits = getrandbits_of(rng)
+        key_space, vw = p.key_space, p.value_max_bytes - p.value_min_bytes + 1
+        ks, vs = key_space.bit_length(), vw.bit_length()
         probe = p.lookup_key > 0
         b0 = 3 if probe else 2
         b1, b2 = b0 + 1, b0 + 2
         work_hit, work_miss = p.op_ns, p.op_ns + p.miss_ns
-        vlo, vw = p.value_min_bytes, p.value_max_bytes - p.value_min_bytes + 1
+        vlo = p.value_min_bytes
         chains, entry, value, newer, older = (self.chains, self.entry, self.value, self.newer,
                                               self.older)
         buckets, capacity = p.buckets, p.capacity
         # self._walk inlined for the lookups (most of the events are their loads and clears)
         walk_at, walk_reg, walk_steps, walk_ids = (self.walk_at, self.walk_reg, self.walk_steps,
                                                    self.walk_ids)
+        hit_notes, hit_room = self.hit.notes, self.hit.room
+        insert_notes, insert_room = self.insert.notes, self.insert.room
+        work_hit_event = _P1(WORK, work_hit, 0, 0, -1, -1, -1)
+        work_miss_event = _P1(WORK, work_miss, 0, 0, -1, -1, -1)
         for _ in range(p.operations):
-            key = below(p.key_space)
+            key = bits(ks)                      # rng.randrange(key_space)
+            while key >= key_space:
+                key = bits(ks)
             if probe:
                 pid = self.nobj
                 self.nobj += 1
@@ -334,6 +405,8 @@ class _Events:
                     walk_reg += (b0, b1)
                     walk_steps.append(steps)
                     walk_ids += chain[:steps + 1]
+                    # room for its events, filled by _piece
+                    ev += ROOM[:112 * steps] if steps <= ROOM_STEPS else bytes(112 * steps)
                 a = b1 if steps & 1 else b0     # the register the walk ends in
                 if e < 0:
                     ev += _P1(CLEAR, a, 0, 0, chain[steps], -1, -1)
@@ -341,64 +414,79 @@ class _Events:
                 bb = b0 if a == b1 else b1
                 v = value[e]
                 if work_hit:
-                    ev += _P1(WORK, work_hit, 0, 0, -1, -1, -1)
-                ev += _P2(LOAD, bb, a, VALUE, v, e, -1, CLEAR, bb, 0, 0, v, -1, -1)
-                if self.mru != e:               # move it to the front
-                    n, o = newer[e], older[e]
-                    if o < 0:
-                        ev += _P3(LOAD, bb, a, NEWER, n, e, -1,
-                                  STORE, bb, OLDER, NULL, n, -1, e, STORE, 0, LRU, bb, 0, n, e)
-                        self.lru = n
-                    else:
-                        ev += _P5(LOAD, bb, a, NEWER, n, e, -1,
-                                  LOAD, b2, a, OLDER, o, e, -1, STORE, bb, OLDER, b2, n, o, e,
-                                  STORE, b2, NEWER, bb, o, n, e, CLEAR, b2, 0, 0, o, -1, -1)
-                        newer[o] = n
+                    ev += work_hit_event
+                m, o = self.mru, older[e]
+                if m != e and o >= 0:           # the common case: self.hit's events
+                    n = newer[e]
+                    hit_notes += (len(ev) // 56, a, bb, v, e, n, o, m)
+                    ev += hit_room
+                    newer[o] = n
                     older[n] = o
-                    m = self.mru
-                    ev += _P8(CLEAR, bb, 0, 0, n, -1, -1,
-                              LOAD, bb, 0, MRU, m, 0, -1, STORE, a, OLDER, bb, e, m, o,
-                              STORE, bb, NEWER, a, m, e, -1, CLEAR, bb, 0, 0, m, -1, -1,
-                              STORE, a, NEWER, NULL, e, -1, n, STORE, 0, MRU, a, 0, e, m,
-                              CLEAR, a, 0, 0, e, -1, -1)
                     newer[m] = e
                     older[e] = m
                     newer[e] = -1
                     self.mru = e
                 else:
-                    ev += _P1(CLEAR, a, 0, 0, e, -1, -1)
+                    ev += _P2(LOAD, bb, a, VALUE, v, e, -1, CLEAR, bb, 0, 0, v, -1, -1)
+                    if m != e:                  # the least recently used entry to the front
+                        n = newer[e]
+                        ev += _P3(LOAD, bb, a, NEWER, n, e, -1,
+                                  STORE, bb, OLDER, NULL, n, -1, e, STORE, 0, LRU, bb, 0, n, e)
+                        self.lru = n
+                        older[n] = o
+                        ev += _P8(CLEAR, bb, 0, 0, n, -1, -1,
+                                  LOAD, bb, 0, MRU, m, 0, -1, STORE, a, OLDER, bb, e, m, o,
+                                  STORE, bb, NEWER, a, m, e, -1, CLEAR, bb, 0, 0, m, -1, -1,
+                                  STORE, a, NEWER, NULL, e, -1, n, STORE, 0, MRU, a, 0, e, m,
+                                  CLEAR, a, 0, 0, e, -1, -1)
+                        newer[m] = e
+                        older[e] = m
+                        newer[e] = -1
+                        self.mru = e
+                    else:
+                        ev += _P1(CLEAR, a, 0, 0, e, -1, -1)
             else:                               # a miss: evict when full, then insert
                 if work_miss:
-                    ev += _P1(WORK, work_miss, 0, 0, -1, -1, -1)
+                    ev += work_miss_event
                 if len(newer) >= capacity:
                     self._evict(b0, b1, b2)
-                vbytes = vlo + below(vw)
-                v, e = self.nobj, self.nobj + 1
-                self.nobj += 2
-                ev += _P4(ALLOC, b0, vbytes, 0, v, -1, -1, ALLOC, b1, p.key_bytes, 4, e, -1, -1,
-                          STORE, b1, VALUE, b0, e, v, -1, CLEAR, b0, 0, 0, v, -1, -1)
-                if chain:
-                    head = chain[0]
-                    ev += _P4(LOAD, b0, 1, b, head, 1, -1, STORE, b1, CHAIN, b0, e, head, -1,
-                              CLEAR, b0, 0, 0, head, -1, -1, STORE, 1, b, b1, 1, e, head)
+                vbytes = bits(vs)               # rng.randint(value_min_bytes, ...max_bytes)
+                while vbytes >= vw:
+                    vbytes = bits(vs)
+                vbytes += vlo
+                v = self.nobj
+                e = v + 1
+                self.nobj = v + 2
+                m = self.mru
+                if chain and m >= 0:            # the common case: self.insert's events
+                    insert_notes += (len(ev) // 56, vbytes, v, e, b, chain[0], m)
+                    ev += insert_room
+                    newer[m] = e
                 else:
-                    ev += _P1(STORE, 1, b, b1, 1, e, -1)
+                    ev += _P4(ALLOC, b0, vbytes, 0, v, -1, -1,
+                              ALLOC, b1, p.key_bytes, 4, e, -1, -1,
+                              STORE, b1, VALUE, b0, e, v, -1, CLEAR, b0, 0, 0, v, -1, -1)
+                    if chain:
+                        head = chain[0]
+                        ev += _P4(LOAD, b0, 1, b, head, 1, -1, STORE, b1, CHAIN, b0, e, head, -1,
+                                  CLEAR, b0, 0, 0, head, -1, -1, STORE, 1, b, b1, 1, e, head)
+                    else:
+                        ev += _P1(STORE, 1, b, b1, 1, e, -1)
+                    if m >= 0:
+                        ev += _P7(LOAD, b0, 0, MRU, m, 0, -1, STORE, b1, OLDER, b0, e, m, -1,
+                                  STORE, b0, NEWER, b1, m, e, -1, CLEAR, b0, 0, 0, m, -1, -1,
+                                  STORE, b1, NEWER, NULL, e, -1, -1, STORE, 0, MRU, b1, 0, e, m,
+                                  CLEAR, b1, 0, 0, e, -1, -1)
+                        newer[m] = e
+                    else:
+                        ev += _P5(STORE, b1, OLDER, NULL, e, -1, -1, STORE, 0, LRU, b1, 0, e, -1,
+                                  STORE, b1, NEWER, NULL, e, -1, -1, STORE, 0, MRU, b1, 0, e, m,
+                                  CLEAR, b1, 0, 0, e, -1, -1)
+                        self.lru = e
                 chain.insert(0, e)
                 entry[key] = e
                 self.key_of[e] = key
                 value[e] = v
-                m = self.mru
-                if m >= 0:
-                    ev += _P7(LOAD, b0, 0, MRU, m, 0, -1, STORE, b1, OLDER, b0, e, m, -1,
-                              STORE, b0, NEWER, b1, m, e, -1, CLEAR, b0, 0, 0, m, -1, -1,
-                              STORE, b1, NEWER, NULL, e, -1, -1, STORE, 0, MRU, b1, 0, e, m,
-                              CLEAR, b1, 0, 0, e, -1, -1)
-                    newer[m] = e
-                else:
-                    ev += _P5(STORE, b1, OLDER, NULL, e, -1, -1, STORE, 0, LRU, b1, 0, e, -1,
-                              STORE, b1, NEWER, NULL, e, -1, -1, STORE, 0, MRU, b1, 0, e, m,
-                              CLEAR, b1, 0, 0, e, -1, -1)
-                    self.lru = e
                 older[e] = m
                 newer[e] = -1
                 self.mru = e
@@ -406,6 +494,7 @@ class _Events:
                 ev += _P1(FREE, 2, 0, 0, pid, -1, -1)
             if len(ev) >= PIECE:
                 yield self._piece()
+                ev = self.ev                    # (_piece starts a new buffer)
         self._destroy()
         yield self._piece()
 
@@ -413,22 +502,47 @@ class _Events:
         """Unlink the least recently used entry from the list and its chain, then delete it."""
         ev = self.ev
         x = self.lru
-        ev += _P1(LOAD, b0, 0, LRU, x, 0, -1)
         n = self.newer.pop(x)
         del self.older[x]
+        key = self.key_of.pop(x)
+        b = ((key * 2654435761) & 0xFFFFFFFF) % self.p.buckets      # bucket_of(key, buckets)
+        chain = self.chains[b]
+        i = chain.index(x)
+        if n >= 0 and i > 0:
+            # the common case (the oldest entry is behind newer ones in its chain):
+            # self.evict_start's events, the walk to the entry before it (pred, in register r),
+            # then self.evict_end's, or self.evict_next's when an entry follows it
+            self.evict_start.notes += (len(ev) // 56, x, n, b, chain[0])
+            ev += self.evict_start.room
+            self.older[n] = -1
+            self.lru = n
+            if i > 1:                           # self._walk(chain, i - 1, b1, b2)
+                self.walk_at.append(len(ev) // 56)
+                self.walk_reg += (b1, b2)
+                self.walk_steps.append(i - 1)
+                self.walk_ids += chain[:i]
+                ev += ROOM[:112 * (i - 1)] if i <= ROOM_STEPS else bytes(112 * (i - 1))
+            v = self.value.pop(x)
+            if i + 1 == len(chain):
+                self.evict_end.notes += (len(ev) // 56, b1 if i & 1 else b2, chain[i - 1], v, x)
+                ev += self.evict_end.room
+            else:
+                r, f = (b1, b2) if i & 1 else (b2, b1)
+                self.evict_next.notes += (len(ev) // 56, r, f, chain[i - 1], chain[i + 1], v, x)
+                ev += self.evict_next.room
+            del chain[i]
+            del self.entry[key]
+            return
         if n < 0:                               # the only entry
-            ev += _P2(STORE, 0, LRU, NULL, 0, -1, x, STORE, 0, MRU, NULL, 0, -1, x)
+            ev += _P3(LOAD, b0, 0, LRU, x, 0, -1,
+                      STORE, 0, LRU, NULL, 0, -1, x, STORE, 0, MRU, NULL, 0, -1, x)
             self.mru = self.lru = -1
-        else:
-            ev += _P4(LOAD, b1, b0, NEWER, n, x, -1, STORE, b1, OLDER, NULL, n, -1, x,
-                      STORE, 0, LRU, b1, 0, n, x, CLEAR, b1, 0, 0, n, -1, -1)
+        else:                                   # self.evict_head's events
+            self.evict_head.notes += (len(ev) // 56, x, n)
+            ev += self.evict_head.room
             self.older[n] = -1
             self.lru = n
         # unlink it from its chain: the table's slot or the entry before it points past it
-        key = self.key_of.pop(x)
-        b = bucket_of(key, self.p.buckets)
-        chain = self.chains[b]
-        i = chain.index(x)
         if i == 0:
             pred_reg, pred_slot, pred = 1, b, 1
             free = b1
@@ -450,8 +564,8 @@ class _Events:
         del chain[i]
         v = self.value.pop(x)
         del self.entry[key]
-        ev += _P3(LOAD, b1, b0, VALUE, v, x, -1, FREE, b0, 0, 0, x, -1, -1,
-                  FREE, b1, 0, 0, v, -1, -1)
+        self.evict_tail.notes += (len(ev) // 56, v, x)   # self.evict_tail's events
+        ev += self.evict_tail.room
 
     def _walk(self, chain: list[int], steps: int, r0: int, r1: int) -> None:
         """``t.walk(h, CHAIN, steps)`` from ``chain[0]`` held in ``r0``: each step loads the
@@ -462,34 +576,39 @@ class _Events:
         self.walk_reg.append(r1)
         self.walk_steps.append(steps)
         self.walk_ids += chain[:steps + 1]
+        self.ev += bytes(112 * steps)
 
     def _piece(self) -> np.ndarray:
-        """The events written since the last piece, with the walks' LOAD/CLEAR pairs put in."""
-        fixed = np.frombuffer(self.ev, dtype="<i8").reshape(-1, 7)
-        steps = np.array(self.walk_steps, dtype=np.int64)
-        at = np.array(self.walk_at, dtype=np.int64)
-        reg = np.array(self.walk_reg, dtype=np.int64).reshape(-1, 2)
-        ids = np.array(self.walk_ids, dtype=np.int64)
-        walked = np.zeros(steps.shape[0] + 1, dtype=np.int64)    # walk events before walk w
-        np.cumsum(2 * steps, out=walked[1:])
-        out = np.empty((fixed.shape[0] + int(walked[-1]), 7), dtype=np.int64)
-        f = np.arange(fixed.shape[0])
-        out[f + walked[np.searchsorted(at, f, "right")]] = fixed
+        """The events written since the last piece, with the walks' LOAD/CLEAR pairs put in the
+        room :meth:`run` and :meth:`_walk` left for them (a view of the buffer they were written
+        in; a new buffer takes the next events)."""
+        out = np.frombuffer(self.ev, dtype="<i8").reshape(-1, 7)
+        self.ev = bytearray()
+        steps = np.frombuffer(array("q", self.walk_steps), dtype=np.int64)
         if steps.size:
-            w = np.repeat(np.arange(steps.shape[0]), steps)      # each step's walk
-            k = np.arange(w.shape[0]) - np.repeat(walked[:-1] // 2, steps)   # 0-based step
-            pos = (at + walked[:-1])[w] + 2 * k
+            at = np.frombuffer(array("q", self.walk_at), dtype=np.int64)
+            reg = np.frombuffer(array("q", self.walk_reg), dtype=np.int64).reshape(-1, 2)
+            ids = np.frombuffer(array("q", self.walk_ids), dtype=np.int64)
+            total = int(steps.sum())
+            before = np.cumsum(steps) - steps                   # steps of the walks before
+            w = np.repeat(np.arange(steps.shape[0]), steps)     # each step's walk
+            k = np.arange(total) - before[w]                    # 0-based step in its walk
             odd = k & 1
             cur, nxt = reg[w, odd], reg[w, 1 - odd]
-            first = np.repeat(np.cumsum(steps + 1) - (steps + 1), steps)
-            came, goes = ids[first + k], ids[first + k + 1]
-            out[pos] = np.stack([np.full_like(k, LOAD), nxt, cur, np.full_like(k, CHAIN),
-                                 goes, came, np.full_like(k, -1)], axis=1)
-            out[pos + 1] = np.stack([np.full_like(k, CLEAR), cur, np.zeros_like(k),
-                                     np.zeros_like(k), came, np.full_like(k, -1),
-                                     np.full_like(k, -1)], axis=1)
-        del fixed                                               # (a view of self.ev)
-        del self.ev[:]
+            first = k + w + before[w]                           # ids[first]: the step's entry
+            came, goes = ids[first], ids[first + 1]
+            # each step's LOAD of the next entry and CLEAR of the one before, as one row of 14
+            pair = np.empty((total, 14), dtype=np.int64)
+            pair[:, 0], pair[:, 1], pair[:, 2], pair[:, 3] = LOAD, nxt, cur, CHAIN
+            pair[:, 4], pair[:, 5], pair[:, 6] = goes, came, -1
+            pair[:, 7], pair[:, 8], pair[:, 9], pair[:, 10] = CLEAR, cur, 0, 0
+            pair[:, 11], pair[:, 12], pair[:, 13] = came, -1, -1
+            # the walk w's events fill rows at[w] .. at[w] + 2 * steps[w] - 1, in order
+            rows = np.repeat(at - 2 * before, 2 * steps) + np.arange(2 * total)
+            whole = np.dtype((np.void, 56))
+            out.view(whole).reshape(-1)[rows] = pair.reshape(-1, 7).view(whole).reshape(-1)
+        for template in self.templates:
+            template.fill(out)
         for notes in (self.walk_at, self.walk_reg, self.walk_steps, self.walk_ids):
             del notes[:]                                        # (run holds them)
         return out
@@ -517,8 +636,50 @@ class _Events:
             ev += _P1(FREE, r, 0, 0, o, -1, -1)
 
 
+class _Template:
+    """A sequence of events that differ from one use to the next only in some fields (the
+    parameters: registers, object ids, sizes), written with numpy: each use notes where its
+    events go and its parameters' values, and leaves zeroed room for them in the buffer; then
+    :meth:`fill` writes every noted use at once. A use costs one list extend and one copy of
+    :attr:`room`, where packing its events cost a Python call with 7 values per event."""
+
+    def __init__(self, names: str, *events: tuple):
+        names_ = names.split()
+        self.base = np.zeros((len(events), 7), dtype=np.int64)
+        self.fields: list[tuple[int, int, int]] = []    # (event, field, parameter)
+        for j, event in enumerate(events):
+            for f, value in enumerate(event):
+                if isinstance(value, str):
+                    self.fields.append((j, f, names_.index(value)))
+                else:
+                    self.base[j, f] = value
+        self.width = 1 + len(names_)
+        self.room = bytes(56 * len(events))
+        #: per use: the row its first event goes to, then its parameters in ``names`` order
+        self.notes: list[int] = []
+
+    def fill(self, out: np.ndarray) -> None:
+        """Write every noted use into ``out`` (an ``(n, 7)`` int64 array) and forget them."""
+        if not self.notes:
+            return
+        notes = np.array(self.notes, dtype=np.int64).reshape(-1, self.width)
+        del self.notes[:]
+        k = self.base.shape[0]
+        block = np.empty((notes.shape[0], k, 7), dtype=np.int64)
+        block[:] = self.base
+        for j, f, q in self.fields:
+            block[:, j, f] = notes[:, 1 + q]
+        rows = (notes[:, :1] + np.arange(k)).reshape(-1)
+        whole = np.dtype((np.void, 56))
+        out.view(whole).reshape(-1)[rows] = block.reshape(-1, 7).view(whole).reshape(-1)
+
+
+#: the room a walk of up to ROOM_STEPS steps leaves for its events (a slice of one buffer of
+#: zeros, rather than a new bytes object per walk)
+ROOM_STEPS = 4096
+ROOM = memoryview(bytes(112 * ROOM_STEPS))
 #: events per piece of _Events.run (bytes of the packed events written by hand)
-PIECE = 56 << 16
+PIECE = 56 << 14
 #: _Pk(...): k events' 7 × k values as the bytes of int64s
 _P1 = struct.Struct("<7q").pack
 _P2 = struct.Struct("<14q").pack
