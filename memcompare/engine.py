@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,31 +177,44 @@ def _per_event(values, n: int, what: str) -> np.ndarray:
     return arr
 
 
-def _consume(out: Output, name: str, n: int, into: np.ndarray) -> float:
-    """Add the model's per-event cost column ``name`` into ``into`` and return its sum, then
-    drop it from ``out`` (one such column alive at a time: issue 10's memory at 10⁸ events).
-    An absent column is zeros: adding it would change no bit (``into`` is never -0.0)."""
+def _take(out: Output, name: str, n: int) -> np.ndarray | None:
+    """The model's per-event cost column ``name`` as a float array the engine may write in
+    place, dropped from ``out`` (one such column alive at a time: issue 10's memory at 10⁸
+    events); None when the model set none. The model's own array when nothing else holds it
+    (its pages are then reused for the timeline rather than fresh ones faulted in: at 10⁸
+    events every fresh array of one float per event costs 800 MB of first touches), else a
+    copy."""
     col = getattr(out, name)
     if col is None:
-        return 0.0
+        return None
     values = _per_event(col, n, name)
     setattr(out, name, None)
-    total = float(values.sum())
-    into += values
-    return total
+    if values is col:
+        del col
+        # held here and as getrefcount's argument only: no one else sees it change
+        if not (values.flags.writeable and values.flags.c_contiguous and values.flags.owndata
+                and sys.getrefcount(values) <= 2):
+            values = values.copy()
+    return values
 
 
-def _mutator_costs(trace: Trace, mutator: MutatorCosts) -> np.ndarray:
+def _mutator_costs(trace: Trace, mutator: MutatorCosts, into: np.ndarray | None = None
+                   ) -> np.ndarray:
     """The mutator's cost of every event (:meth:`MutatorCosts.per_event`), a segment of
-    :data:`SEGMENT_EVENTS` at a time into one array: the same values (it is elementwise), but
-    its temporaries (a gather and masks per event) stay a few MB at any trace length, rather
-    than several arrays of bytes per event each faulted in fresh."""
+    :data:`SEGMENT_EVENTS` at a time: the same values (it is elementwise), but its temporaries
+    (a gather and masks per event) stay a few MB at any trace length, rather than several
+    arrays of bytes per event each faulted in fresh. Into a new array, or added into ``into``
+    (the model's own costs: ``into + cost`` is ``cost + into`` to the bit)."""
     n = trace.events
-    cost = np.empty(n)
+    cost = np.empty(n) if into is None else into
     op, a, b, c = trace.op, trace.a, trace.b, trace.c
     for lo in range(0, n, SEGMENT_EVENTS):
         hi = min(lo + SEGMENT_EVENTS, n)
-        cost[lo:hi] = mutator.per_event(op[lo:hi], a[lo:hi], b[lo:hi], c[lo:hi])
+        part = mutator.per_event(op[lo:hi], a[lo:hi], b[lo:hi], c[lo:hi])
+        if into is None:
+            cost[lo:hi] = part
+        else:
+            cost[lo:hi] += part
     return cost
 
 
@@ -216,18 +230,35 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     live_curve = trace.live_curve
     # numpy's pairwise sum has a fixed order for a given length: the same bits everywhere
     # in place where possible: every temporary of a few million floats costs its page faults
-    stall = np.zeros(n)
     p_at = np.asarray(out.pause_at, dtype=np.int64)
     p_ns = np.asarray(out.pause_ns, dtype=np.float64)
     if p_at.size and (p_at.min() < 0 or p_at.max() >= max(n, 1)):
         raise ValueError(f"a pause was reported at event {int(p_at.max())}, outside 0..{n - 1}")
+    # stall[i] = ((0 + the pauses before event i, in report order) + free_ns[i]) + gc_ns[i],
+    # built in the model's own free_ns (else gc_ns) array: x + 0.0 is 0.0 + x to the bit (it
+    # turns -0.0 into +0.0), and the pauses' sum, never -0.0, is added in front
+    free = _take(out, "free_ns", n)
+    free_total = float(free.sum()) if free is not None else 0.0
+    gc_mut = _take(out, "gc_ns", n)
+    gc_mut_total = float(gc_mut.sum()) if gc_mut is not None else 0.0
+    if free is not None or gc_mut is not None:
+        stall = free if free is not None else gc_mut
+        stall += 0.0
+    else:
+        stall = np.zeros(n)
     if p_at.size:
         # several pauses before one event happen one after the other; add them in report order
-        np.add.at(stall, p_at, p_ns)
-    free_total = _consume(out, "free_ns", n, stall)
-    gc_mut_total = _consume(out, "gc_ns", n, stall)
-    progress = _mutator_costs(trace, mutator)
-    mm_total = _consume(out, "mm_ns", n, progress)
+        at, which = np.unique(p_at, return_inverse=True)
+        paused = np.zeros(at.size)
+        np.add.at(paused, which, p_ns)
+        stall[at] = paused + stall[at]
+    if free is not None and gc_mut is not None:
+        stall += gc_mut
+    del free, gc_mut
+    mm = _take(out, "mm_ns", n)
+    mm_total = float(mm.sum()) if mm is not None else 0.0
+    progress = _mutator_costs(trace, mutator, into=mm)
+    del mm
     # event i starts at (end - stall) - progress and makes progress from start + stall. Where
     # stall[i] is zero it is +0.0 (zeros plus costs), and no end is -0.0 (a sum of terms none of
     # which is): start and progress time are then both end - progress, to the bit. So one pass
