@@ -364,6 +364,8 @@ def _reclaims(out: Output) -> tuple[np.ndarray, np.ndarray]:
     for a, batch in out.collections:
         ids.append(batch)
         at.append(np.full(batch.shape[0], a, dtype=np.int64))
+    if len(ids) == 1:       # no collections (a manual heap): no copy of a column per object
+        return ids[0], at[0]
     return np.concatenate(ids), np.concatenate(at)
 
 

@@ -275,12 +275,13 @@ class Trace:
             for lo in range(0, n, CHUNK_EVENTS):
                 hi = min(lo + CHUNK_EVENTS, n)
                 seg, xs = op[lo:hi], x[lo:hi]
-                delta = np.zeros(hi - lo, dtype=np.int64)
-                alloc = seg == ALLOC
-                delta[alloc] = nbytes[xs[alloc]]
-                free = seg == FREE
-                delta[free] = -nbytes[xs[free]]
-                part = np.cumsum(delta, out=live[lo:hi])
+                part = live[lo:hi]          # the chunk's deltas first, then their sums
+                part.fill(0)
+                at = np.flatnonzero(seg == ALLOC)
+                part[at] = nbytes[xs[at]]
+                at = np.flatnonzero(seg == FREE)
+                part[at] = -nbytes[xs[at]]
+                np.cumsum(part, out=part)
                 part += carry
                 carry = int(part[-1])
             self._cache["live_peak"] = int(live.max()) if n else 0
