@@ -21,8 +21,8 @@ import numpy as np
 
 from .costs import MutatorCosts
 from .errors import OutOfMemory, SafetyError, Unavailable
-from .metrics import (MMU_CURVE_WINDOWS, MMU_WINDOWS, envelope, merge_stalls, mmu, percentile,
-                      step_mean)
+from .metrics import (MMU_CURVE_WINDOWS, MMU_WINDOWS, envelope, envelope_chunks, merge_stalls,
+                      mmu, percentile, step_mean)
 from .model import Model, Output
 from .trace import ALLOC, CLEAR, FREE, LOAD, MOVE, OP_NAMES, STORE, Trace, reachable
 
@@ -226,8 +226,6 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     None afterwards, each dropped as soon as it is summed into the timeline, so that at most
     three arrays of one float per event are alive at once (a 10^8-event replay: 2.4 GB)."""
     n = trace.events
-    # the trace's own live-bytes curve, first: computing it takes a temporary of its own
-    live_curve = trace.live_curve
     # numpy's pairwise sum has a fixed order for a given length: the same bits everywhere
     # in place where possible: every temporary of a few million floats costs its page faults
     p_at = np.asarray(out.pause_at, dtype=np.int64)
@@ -273,10 +271,16 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     t += progress
     np.cumsum(t, out=t)
     wall_ns = float(t[-1]) if n else 0.0
-    start_st = (t[stalled] - s_st) - progress[stalled]
+    start_st = t[stalled]               # (end - stall) - progress, in place: the same bits
+    start_st -= s_st
+    start_st -= progress[stalled]
     positive = s_st > 0
-    st_start, st_dur = merge_stalls(stalled[positive], s_st[positive], progress,
-                                    start_st[positive])
+    if positive.all():                  # no negative stall: no copies of one per stall
+        st_start, st_dur = merge_stalls(stalled, s_st, progress, start_st)
+    else:
+        st_start, st_dur = merge_stalls(stalled[positive], s_st[positive], progress,
+                                        start_st[positive])
+    del positive
     t -= progress
     del progress
     t[stalled] = start_st + s_st
@@ -347,7 +351,8 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     timeline = {
         "wall_ns": wall_ns,
         "footprint": envelope(fp_t, fp_bytes, wall_ns),
-        "live": envelope(t_progress, live_curve, wall_ns) if n else [],
+        # the trace's own live-bytes curve, read a chunk at a time (never one array of it)
+        "live": envelope_chunks(t_progress, trace.live_chunks(), wall_ns) if n else [],
         "pauses": pauses,
         "mmu": [[float(k), curve[k]] for k in MMU_CURVE_WINDOWS],
     }

@@ -263,36 +263,54 @@ class Trace:
     def live_peak_bytes(self) -> int:
         """Peak of bytes allocated and not yet freed by the trace's own FREEs (docs/design.md §4)."""
         if "live_peak" not in self._cache:
-            # one pass over the events, a chunk at a time: each ALLOC adds its object's bytes
-            # and each FREE takes them away, summed in place into the curve (integers: exact
-            # whatever the grouping). Whole-trace temporaries (a delta per event, scattered
-            # into by object, then gathered again) cost their first touches at 10^8 events.
-            n = self.events
-            live = np.empty(n, dtype=np.int64)
-            nbytes = self.obj_bytes
-            op, x = self.op, self.x
-            carry = 0
-            for lo in range(0, n, CHUNK_EVENTS):
-                hi = min(lo + CHUNK_EVENTS, n)
-                seg, xs = op[lo:hi], x[lo:hi]
-                part = live[lo:hi]          # the chunk's deltas first, then their sums
-                part.fill(0)
-                at = np.flatnonzero(seg == ALLOC)
-                part[at] = nbytes[xs[at]]
-                at = np.flatnonzero(seg == FREE)
-                part[at] = -nbytes[xs[at]]
-                np.cumsum(part, out=part)
-                part += carry
-                carry = int(part[-1])
-            self._cache["live_peak"] = int(live.max()) if n else 0
-            self._cache["live_curve"] = live
+            peak = 0 if not self.events else None
+            for _, part in self.live_chunks():
+                top = int(part.max())
+                peak = top if peak is None else max(peak, top)
+            self._cache["live_peak"] = peak
         return self._cache["live_peak"]
 
     @property
     def live_curve(self) -> np.ndarray:
-        """Live bytes after each event (the trace's FREEs define death)."""
-        self.live_peak_bytes
+        """Live bytes after each event (the trace's FREEs define death), as one array."""
+        if "live_curve" not in self._cache:
+            live = np.empty(self.events, dtype=np.int64)
+            for lo, part in self.live_chunks():
+                live[lo:lo + part.size] = part
+            self._cache["live_curve"] = live
         return self._cache["live_curve"]
+
+    def live_chunks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """:attr:`live_curve` a chunk of :data:`CHUNK_EVENTS` events at a time: ``(lo, live)``,
+        the live bytes after events ``lo, lo + 1, ...``, in a buffer reused for the next chunk.
+
+        One pass: each ALLOC adds its object's bytes and each FREE takes them away, summed in
+        place (integers: exact whatever the grouping). Its temporaries stay a few MB, where a
+        curve of 8 bytes per event is fresh memory at 10⁸ events (the measurement reads it a
+        chunk at a time: :func:`memcompare.metrics.envelope_chunks`)."""
+        n = self.events
+        if "live_curve" in self._cache:
+            live = self._cache["live_curve"]
+            for lo in range(0, n, CHUNK_EVENTS):
+                yield lo, live[lo:lo + CHUNK_EVENTS]
+            return
+        nbytes = self.obj_bytes
+        op, x = self.op, self.x
+        buf = np.empty(min(n, CHUNK_EVENTS), dtype=np.int64)
+        carry = 0
+        for lo in range(0, n, CHUNK_EVENTS):
+            hi = min(lo + CHUNK_EVENTS, n)
+            seg, xs = op[lo:hi], x[lo:hi]
+            part = buf[:hi - lo]            # the chunk's deltas first, then their sums
+            part.fill(0)
+            at = np.flatnonzero(seg == ALLOC)
+            part[at] = nbytes[xs[at]]
+            at = np.flatnonzero(seg == FREE)
+            part[at] = -nbytes[xs[at]]
+            np.cumsum(part, out=part)
+            part += carry
+            carry = int(part[-1])
+            yield lo, part
 
     # -- end state ----------------------------------------------------------------------------
     def final_registers(self) -> np.ndarray:
@@ -325,7 +343,13 @@ class Trace:
     def reachable_at_end(self) -> np.ndarray:
         """Boolean mask over objects: reachable from the registers after the last event."""
         if "reach_end" not in self._cache:
-            self._cache["reach_end"] = reachable(self.final_registers(), self.final_slots(),
+            regs = self.final_registers()
+            if not (regs >= 0).any():
+                # every register empty at the end (a program that cleaned up): nothing is
+                # reachable, whatever the slots hold — no walk over every STORE of the trace
+                self._cache["reach_end"] = np.zeros(self.objects, dtype=bool)
+                return self._cache["reach_end"]
+            self._cache["reach_end"] = reachable(regs, self.final_slots(),
                                                  self.obj_slot_base, self.obj_nslots, self.objects)
         return self._cache["reach_end"]
 
@@ -380,9 +404,12 @@ def reachable(registers: np.ndarray, slots: np.ndarray, slot_base: np.ndarray,
               nslots: np.ndarray, nobjects: int) -> np.ndarray:
     """Objects reachable from ``registers`` through ``slots`` (a Python worklist: no recursion)."""
     mark = bytearray(nobjects)
-    base = slot_base.tolist()
-    ns = nslots.tolist()
-    flat = slots.tolist()
+    # memoryviews, read one object at a time: the same Python ints, without a list of one
+    # int per object made and faulted in first (at 10⁸ events, 1 GB for objects the walk
+    # mostly never visits)
+    base = memoryview(np.ascontiguousarray(slot_base, dtype=np.int64))
+    ns = memoryview(np.ascontiguousarray(nslots, dtype=np.int64))
+    flat = memoryview(np.ascontiguousarray(slots, dtype=np.int64))
     stack = [r for r in registers.tolist() if r >= 0]
     while stack:
         o = stack.pop()
@@ -393,7 +420,7 @@ def reachable(registers: np.ndarray, slots: np.ndarray, slot_base: np.ndarray,
         for v in flat[s:s + ns[o]]:
             if v >= 0 and not mark[v]:
                 stack.append(v)
-    return np.frombuffer(bytes(mark), dtype=np.uint8).astype(bool)
+    return np.frombuffer(mark, dtype=np.uint8).astype(bool)
 
 
 def build(op, a, b, c, flags=None, *, workload: str | None = None,
