@@ -218,6 +218,58 @@ def _mutator_costs(trace: Trace, mutator: MutatorCosts, into: np.ndarray | None 
     return cost
 
 
+def _stalled_times(stall: np.ndarray, progress: np.ndarray):
+    """Every event's progress time, the run's wall time and the stall intervals, from each
+    event's stall and progress costs (both arrays are reused: ``stall`` becomes the progress
+    times). Returns (wall_ns, t_progress, stalled events, their start times, the merged
+    intervals' starts and durations)."""
+    n = stall.size
+    stalled = np.flatnonzero(stall != 0)    # of the bools: 4x faster than of the floats
+    s_st = stall[stalled]
+    # one sequential cumsum gives every event's end; its stall segment comes first. In the
+    # stall array's own memory: its nonzero entries are kept above, and a fresh array of one
+    # float per event would cost its pages (8 bytes per event) and their faults
+    t = stall
+    del stall
+    t += progress
+    np.cumsum(t, out=t)
+    wall_ns = float(t[-1]) if n else 0.0
+    start_st = t[stalled]               # (end - stall) - progress, in place: the same bits
+    start_st -= s_st
+    start_st -= progress[stalled]
+    positive = s_st > 0
+    if positive.all():                  # no negative stall: no copies of one per stall
+        st_start, st_dur = merge_stalls(stalled, s_st, progress, start_st)
+    else:
+        st_start, st_dur = merge_stalls(stalled[positive], s_st[positive], progress,
+                                        start_st[positive])
+    del positive
+    t -= progress
+    t[stalled] = start_st + s_st
+    t_progress = t                      # when event i makes progress, after anything stalling it
+    return wall_ns, t, stalled, start_st, st_start, st_dur
+
+
+def _unstalled_times(progress: np.ndarray) -> tuple[float, np.ndarray]:
+    """:func:`_stalled_times` of a run with no stall at all: the wall time and every event's
+    progress time, in ``progress``'s own memory (no array of one float per event more), a
+    segment at a time. The same bits: the ends are the sequential sum of (0.0 + progress), the
+    segment's first sum starting from the previous end; 0.0 + x is x but for -0.0, which adds
+    as +0.0 to a sum that is never -0.0."""
+    n = progress.size
+    buf = np.empty(min(n, SEGMENT_EVENTS) + 1)
+    end = 0.0
+    for lo in range(0, n, SEGMENT_EVENTS):
+        seg = progress[lo:lo + SEGMENT_EVENTS]
+        part = buf[:seg.size + 1]
+        part[0] = end
+        part[1:] = seg
+        np.cumsum(part, out=part)
+        end = float(part[-1])
+        np.subtract(part[1:], seg, out=seg)     # when event i makes progress: end - progress
+    return (end if n else 0.0), progress
+
+
 def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndarray,
             mutator: MutatorCosts) -> tuple[dict[str, Any], dict[str, Any]]:
     """The metrics and timeline of a finished replay.
@@ -242,8 +294,10 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     if free is not None or gc_mut is not None:
         stall = free if free is not None else gc_mut
         stall += 0.0
-    else:
+    elif p_at.size:
         stall = np.zeros(n)
+    else:
+        stall = None                    # no pause, no delete, no collector work: no stall
     if p_at.size:
         # several pauses before one event happen one after the other; add them in report order
         at, which = np.unique(p_at, return_inverse=True)
@@ -261,30 +315,15 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     # stall[i] is zero it is +0.0 (zeros plus costs), and no end is -0.0 (a sum of terms none of
     # which is): start and progress time are then both end - progress, to the bit. So one pass
     # over every event, and the three steps only where a stall is.
-    stalled = np.flatnonzero(stall != 0)    # of the bools: 4x faster than of the floats
-    s_st = stall[stalled]
-    # one sequential cumsum gives every event's end; its stall segment comes first. In the
-    # stall array's own memory: its nonzero entries are kept above, and a fresh array of one
-    # float per event would cost its pages (8 bytes per event) and their faults
-    t = stall
-    del stall
-    t += progress
-    np.cumsum(t, out=t)
-    wall_ns = float(t[-1]) if n else 0.0
-    start_st = t[stalled]               # (end - stall) - progress, in place: the same bits
-    start_st -= s_st
-    start_st -= progress[stalled]
-    positive = s_st > 0
-    if positive.all():                  # no negative stall: no copies of one per stall
-        st_start, st_dur = merge_stalls(stalled, s_st, progress, start_st)
+    if stall is None:
+        wall_ns, t_progress = _unstalled_times(progress)
+        del progress
+        stalled = np.zeros(0, dtype=np.int64)
+        start_st = st_start = st_dur = np.zeros(0)
     else:
-        st_start, st_dur = merge_stalls(stalled[positive], s_st[positive], progress,
-                                        start_st[positive])
-    del positive
-    t -= progress
-    del progress
-    t[stalled] = start_st + s_st
-    t_progress = t                      # when event i makes progress, after anything stalling it
+        wall_ns, t_progress, stalled, start_st, st_start, st_dur = _stalled_times(stall,
+                                                                                  progress)
+        del stall, progress
     if p_at.size:                       # when each pause's event starts (its stall first)
         k = np.minimum(np.searchsorted(stalled, p_at), max(stalled.size - 1, 0))
         hit = stalled[k] == p_at if stalled.size else np.zeros(p_at.size, bool)
