@@ -295,7 +295,7 @@ class Trace:
                 yield lo, live[lo:lo + CHUNK_EVENTS]
             return
         nbytes = self.obj_bytes
-        op, x = self.op, self.x
+        op, x = self.op, self.stored("x")          # object ids, only to index: as stored
         buf = np.empty(min(n, CHUNK_EVENTS), dtype=np.int64)
         carry = 0
         for lo in range(0, n, CHUNK_EVENTS):
@@ -316,7 +316,9 @@ class Trace:
     def final_registers(self) -> np.ndarray:
         """The object each register holds after the last event (``-1`` = empty)."""
         regs = np.full(self.registers, -1, dtype=np.int64)
-        op, a, x = self.op, self.a, self.x
+        # the columns as stored: registers and object ids index and are copied, never summed,
+        # so a narrow column gives the same values without a whole-trace widened copy
+        op, a, x = self.op, self.stored("a"), self.stored("x")
 
         def writes(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
             seg = op[lo:hi]
@@ -331,7 +333,9 @@ class Trace:
         """Every slot's value after the last event, flat (see :attr:`obj_slot_base`)."""
         total = int(self.obj_nslots.sum())
         slots = np.full(total, -1, dtype=np.int64)
-        op, b, x, y, base = self.op, self.b, self.x, self.y, self.obj_slot_base
+        # as stored (see final_registers): base is int64, so base + b cannot overflow
+        op, b, x, y = self.op, self.stored("b"), self.stored("x"), self.stored("y")
+        base = self.obj_slot_base
 
         def writes(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
             w = np.flatnonzero(op[lo:hi] == STORE)
