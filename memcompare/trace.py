@@ -203,20 +203,40 @@ class Trace:
     # -- object table (numpy, computed once) --------------------------------------------------
     def _objects(self) -> dict[str, np.ndarray]:
         if "objects" not in self._cache:
-            alloc_at = np.flatnonzero(self.op == ALLOC)
+            # a chunk of events at a time, into tables made once: whole-trace temporaries (a
+            # mask per event, a gather then a widened copy per table) are fresh memory at 10⁸
+            # events; the same values
+            op, cols = self.op, self._cols
+            n = self.events
+            m = sum(int(np.count_nonzero(op[lo:lo + CHUNK_EVENTS] == ALLOC))
+                    for lo in range(0, n, CHUNK_EVENTS))
+            alloc_at = np.empty(m, dtype=np.int64)
             # int64 per object whatever the columns' storage: sizes are summed and multiplied
-            size = self._cols["b"][alloc_at].astype(np.int64)
-            nslots = self._cols["c"][alloc_at].astype(np.int64)
-            free_at = np.full(alloc_at.shape[0], -1, dtype=np.int64)
-            frees = np.flatnonzero(self.op == FREE)
-            free_at[self._cols["x"][frees]] = frees
+            size = np.empty(m, dtype=np.int64)
+            nslots = np.empty(m, dtype=np.int64)
+            local = np.empty(m, dtype=bool)
+            free_at = np.full(m, -1, dtype=np.int64)
+            k = 0
+            for lo in range(0, n, CHUNK_EVENTS):
+                seg = op[lo:lo + CHUNK_EVENTS]
+                at = np.flatnonzero(seg == ALLOC)
+                j = k + at.size
+                alloc_at[k:j] = at + lo
+                size[k:j] = cols["b"][lo:lo + CHUNK_EVENTS][at]
+                nslots[k:j] = cols["c"][lo:lo + CHUNK_EVENTS][at]
+                local[k:j] = (cols["flags"][lo:lo + CHUNK_EVENTS][at] & FLAG_LOCAL) != 0
+                k = j
+                at = np.flatnonzero(seg == FREE)
+                free_at[cols["x"][lo:lo + CHUNK_EVENTS][at]] = at + lo
+            slot_base = np.cumsum(nslots)
+            slot_base -= nslots
             self._cache["objects"] = {
                 "alloc_at": alloc_at,
                 "size": size,
                 "nslots": nslots,
-                "local": (self._cols["flags"][alloc_at] & FLAG_LOCAL) != 0,
+                "local": local,
                 "free_at": free_at,
-                "slot_base": np.cumsum(nslots) - nslots,
+                "slot_base": slot_base,
             }
         return self._cache["objects"]
 

@@ -225,3 +225,19 @@ def test_a_stall_adds_the_pauses_then_the_delete_then_the_collector_work():
     result = replay(parse_text(TIMED), Stacked, NoParams(), NoParams(), check="basic")
     assert (0.1 + 0.2) + 0.3 != 0.1 + (0.2 + 0.3)
     assert result.metrics["max_stall_s"] == ((0.1 + 0.2) + 0.3) / 1e9
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_object_tables_by_hand_whatever_the_chunk(monkeypatch, chunk):
+    # END_STATE allocates objects 0-3 at e0, e1, e3 and e10, with 2, 0, 1 and 0 slots; it
+    # frees none. TIMED frees object 0 at e4 and object 1 at e5.
+    monkeypatch.setattr(memcompare.trace, "CHUNK_EVENTS", chunk)
+    t = parse_text(END_STATE)
+    assert t.obj_alloc_at.tolist() == [0, 1, 3, 10]
+    assert t.obj_size.tolist() == [8, 8, 8, 8]
+    assert t.obj_nslots.tolist() == [2, 0, 1, 0]
+    assert t.obj_slot_base.tolist() == [0, 2, 2, 3]
+    assert t.obj_free_at.tolist() == [-1, -1, -1, -1]
+    assert t.obj_local.tolist() == [False] * 4
+    t = parse_text(TIMED)
+    assert t.obj_alloc_at.tolist() == [0, 2] and t.obj_free_at.tolist() == [4, 5]
