@@ -18,7 +18,10 @@ in its own child process, so that its peak resident memory is its own:
   and page faults of each step of the replay (:data:`PHASES`).
 
 Then the growth of each phase's and each step's cost from one size to the next, as the ratio
-of ns per event (1.00 = linear). It asserts nothing; figures go to benchmarks/README.md. A phase
+of ns per event (1.00 = linear), and each replay's cost per (event + object its collections
+visited, as the replay's own stats count them: :data:`WORK`) with its growth: binary-trees
+asks the collectors for more work per event at each size, and this says whether the simulator
+is linear in the work it simulates. It asserts nothing; figures go to benchmarks/README.md. A phase
 that fails, or runs past ``--timeout`` seconds, is reported as such with what it printed last.
 
     python benchmarks/bench_scale.py [--series binary-trees,message-buffer] [--depths 10,13,16]
@@ -78,8 +81,10 @@ def phase_load(path: str) -> dict:
 
 #: the steps of a replay timed apart (``phases`` of a replay's figures), in the order they run:
 #: (what the report calls it, where it is). Inclusive times: ``last_touch`` is part of
-#: ``use_after_reclaim``, and ``live_curve``, ``per_event``, ``merge_stalls``, ``mmu`` and
-#: ``envelope`` are parts of ``measure``; ``run`` and ``held`` are the model's own.
+#: ``use_after_reclaim``; ``live_peak``, ``per_event``, ``times`` (every event's progress time,
+#: with ``merge_stalls`` inside it), ``mmu``, ``envelope`` and ``live_envelope`` (the trace's
+#: live-bytes curve, computed a chunk at a time and down-sampled) are parts of ``measure``;
+#: ``run`` and ``held`` are the model's own.
 PHASES = (
     ("reachable_at_end", "trace.Trace.reachable_at_end"),
     ("run", "model.run"), ("held", "model.held"),
@@ -87,10 +92,20 @@ PHASES = (
     ("accounting", "engine._check_accounting"),
     ("use_after_reclaim", "engine._check_use_after_reclaim"),
     ("last_touch", "engine._last_touch"),
-    ("measure", "engine.measure"), ("live_curve", "trace.Trace.live_curve"),
-    ("per_event", "costs.MutatorCosts.per_event"), ("merge_stalls", "engine.merge_stalls"),
+    ("measure", "engine.measure"), ("live_peak", "trace.Trace.live_peak_bytes"),
+    ("per_event", "costs.MutatorCosts.per_event"), ("times", "engine._stalled_times"),
+    ("times", "engine._unstalled_times"), ("merge_stalls", "engine.merge_stalls"),
     ("mmu", "engine.mmu"), ("envelope", "engine.envelope"),
+    ("live_envelope", "engine.envelope_chunks"),
 )
+
+#: the collector work a replay reports, by model: the stats that count the objects its
+#: collections visited — ``go``: objects marked (collector.py's ``marked_objects``, every
+#: cycle); ``jvm``: objects copied by minor collections plus objects marked by full ones;
+#: ``cpython``: objects the cycle collector examined (gc.py's ``gc_examined``). ``cpp`` and
+#: ``nogc`` collect nothing. Used only to print the cost per (event + object visited).
+WORK = {"go": ("objects_marked",), "jvm": ("copied_objects", "marked_objects"),
+        "cpython": ("gc_examined",)}
 
 
 def timed_phases(model_cls) -> dict[str, list[float]]:
@@ -152,7 +167,8 @@ def phase_replay(path: str, model: str) -> dict:
     return {"events": trace.events, "load_s": load_s, "replay_s": time.perf_counter() - t0,
             "status": result.status, "peak_rss": peak_rss_bytes(), "peak_rss_load": rss_load,
             "page_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
-            "gc_counts": (result.metrics or {}).get("gc_counts"), "phases": phases}
+            "gc_counts": (result.metrics or {}).get("gc_counts"), "phases": phases,
+            "work": {k: result.stats.get(k, 0) for k in WORK.get(model, ())}}
 
 
 def child(args: list[str], timeout: float, memory_gib: float,
@@ -349,7 +365,7 @@ def report(series: str, param: str, figures: dict[str, dict], models: list[str])
                                   "peak RSS / notes"], tablefmt="github", disable_numparse=True))
 
     # the replays' steps, ns per event (inclusive: see PHASES)
-    steps = [name for name, _ in PHASES]
+    steps = list(dict.fromkeys(name for name, _ in PHASES))    # "times" is two functions
     rows = []
     for value, row in figures.items():
         n = events_of(row)
@@ -391,6 +407,55 @@ def report(series: str, param: str, figures: dict[str, dict], models: list[str])
         print(f"\n{series}: growth of each step's ns/event\n")
         print(tabulate(step_growth, headers=["events", "model", *steps], tablefmt="github",
                        disable_numparse=True))
+    report_work(series, param, figures, models)
+
+
+def work_of(r: dict) -> int | None:
+    """The objects a replay's collections visited (:data:`WORK`); None for a figure recorded
+    before the replays reported it."""
+    return sum(r["work"].values()) if "work" in r else None
+
+
+def report_work(series: str, param: str, figures: dict[str, dict], models: list[str]) -> None:
+    """The replays' cost per unit of the work the trace asks of them: ns per (event + object
+    its collections visited), whole replay and the model's ``run()``, and its growth. Where a
+    larger program makes the collectors do more per event (binary-trees), this says whether
+    the simulator is linear in the work it simulates."""
+    rows, per = [], {}
+    for value, row in figures.items():
+        n = events_of(row)
+        for m in models:
+            r = row.get(m, {})
+            w = work_of(r) if "replay_s" in r else None
+            if w is None:
+                continue
+            units = n + w
+            run_s = r.get("phases", {}).get("run", [None])[0]
+            per[value, m] = (r["replay_s"] / units, run_s / units if run_s else None)
+            rows.append([value, m, f"{n:,}", f"{w:,}", f"{w / n:.3f}",
+                         f"{r['replay_s'] / units * 1e9:.0f}",
+                         f"{run_s / units * 1e9:.0f}" if run_s else "-"])
+    if not rows:
+        return
+    print(f"\n{series}: ns per (event + object visited by a collection)\n")
+    print(tabulate(rows, headers=[param, "model", "events", "objects visited",
+                                  "visited/event", "replay", "run()"],
+                   tablefmt="github", disable_numparse=True))
+    values = [v for v in figures if events_of(figures[v])]
+    growth = []
+    for v0, v1 in zip(values, values[1:]):
+        line = [f"{events_of(figures[v0]):,} → {events_of(figures[v1]):,}"]
+        for m in models:
+            a, b = per.get((v0, m)), per.get((v1, m))
+            line.append(f"{b[0] / a[0]:.2f}" + (f" ({b[1] / a[1]:.2f})" if a[1] and b[1] else "")
+                        if a and b else "-")
+        growth.append(line)
+    if not growth:
+        return
+    print(f"\n{series}: growth of ns per (event + object visited), replay (run()), "
+          f"1.00 = linear\n")
+    print(tabulate(growth, headers=["events", *models], tablefmt="github",
+                   disable_numparse=True))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +21,8 @@ import numpy as np
 
 from .costs import MutatorCosts
 from .errors import OutOfMemory, SafetyError, Unavailable
-from .metrics import (MMU_CURVE_WINDOWS, MMU_WINDOWS, envelope, merge_stalls, mmu, percentile,
-                      step_mean)
+from .metrics import (MMU_CURVE_WINDOWS, MMU_WINDOWS, envelope, envelope_chunks, merge_stalls,
+                      mmu, percentile, step_mean)
 from .model import Model, Output
 from .trace import ALLOC, CLEAR, FREE, LOAD, MOVE, OP_NAMES, STORE, Trace, reachable
 
@@ -176,62 +177,62 @@ def _per_event(values, n: int, what: str) -> np.ndarray:
     return arr
 
 
-def _consume(out: Output, name: str, n: int, into: np.ndarray) -> float:
-    """Add the model's per-event cost column ``name`` into ``into`` and return its sum, then
-    drop it from ``out`` (one such column alive at a time: issue 10's memory at 10⁸ events).
-    An absent column is zeros: adding it would change no bit (``into`` is never -0.0)."""
+def _take(out: Output, name: str, n: int) -> np.ndarray | None:
+    """The model's per-event cost column ``name`` as a float array the engine may write in
+    place, dropped from ``out`` (one such column alive at a time: issue 10's memory at 10⁸
+    events); None when the model set none. The model's own array when nothing else holds it
+    (its pages are then reused for the timeline rather than fresh ones faulted in: at 10⁸
+    events every fresh array of one float per event costs 800 MB of first touches), else a
+    copy."""
     col = getattr(out, name)
     if col is None:
-        return 0.0
+        return None
     values = _per_event(col, n, name)
     setattr(out, name, None)
-    total = float(values.sum())
-    into += values
-    return total
+    if values is col:
+        del col
+        # held here and as getrefcount's argument only: no one else sees it change
+        if not (values.flags.writeable and values.flags.c_contiguous and values.flags.owndata
+                and sys.getrefcount(values) <= 2):
+            values = values.copy()
+    return values
 
 
-def _mutator_costs(trace: Trace, mutator: MutatorCosts) -> np.ndarray:
+def _mutator_costs(trace: Trace, mutator: MutatorCosts, into: np.ndarray | None = None
+                   ) -> np.ndarray:
     """The mutator's cost of every event (:meth:`MutatorCosts.per_event`), a segment of
-    :data:`SEGMENT_EVENTS` at a time into one array: the same values (it is elementwise), but
-    its temporaries (a gather and masks per event) stay a few MB at any trace length, rather
-    than several arrays of bytes per event each faulted in fresh."""
+    :data:`SEGMENT_EVENTS` at a time: the same values (it is elementwise), but its temporaries
+    (a gather and masks per event) stay a few MB at any trace length, rather than several
+    arrays of bytes per event each faulted in fresh. Into a new array, or added into ``into``
+    (the model's own costs: ``into + cost`` is ``cost + into`` to the bit)."""
     n = trace.events
-    cost = np.empty(n)
-    op, a, b, c = trace.op, trace.a, trace.b, trace.c
+    cost = np.empty(n) if into is None else into
+    op = trace.op
+    # the operands as stored, each segment widened as Trace.a/b/c would be (int32 at least):
+    # the same values, without a whole-trace int32 copy of each narrow column (12 bytes per
+    # event of fresh memory at 10⁸ events, kept with the trace)
+    a, b, c = (trace.stored(k) for k in "abc")
+
+    def wide(col: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        part = col[lo:hi]
+        return part if part.dtype.itemsize >= 4 else part.astype(np.int32)
+
     for lo in range(0, n, SEGMENT_EVENTS):
         hi = min(lo + SEGMENT_EVENTS, n)
-        cost[lo:hi] = mutator.per_event(op[lo:hi], a[lo:hi], b[lo:hi], c[lo:hi])
+        part = mutator.per_event(op[lo:hi], wide(a, lo, hi), wide(b, lo, hi), wide(c, lo, hi))
+        if into is None:
+            cost[lo:hi] = part
+        else:
+            cost[lo:hi] += part
     return cost
 
 
-def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndarray,
-            mutator: MutatorCosts) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The metrics and timeline of a finished replay.
-
-    Consumes the model's per-event arrays: ``out.mm_ns``, ``out.free_ns`` and ``out.gc_ns`` are
-    None afterwards, each dropped as soon as it is summed into the timeline, so that at most
-    three arrays of one float per event are alive at once (a 10^8-event replay: 2.4 GB)."""
-    n = trace.events
-    # the trace's own live-bytes curve, first: computing it takes a temporary of its own
-    live_curve = trace.live_curve
-    # numpy's pairwise sum has a fixed order for a given length: the same bits everywhere
-    # in place where possible: every temporary of a few million floats costs its page faults
-    stall = np.zeros(n)
-    p_at = np.asarray(out.pause_at, dtype=np.int64)
-    p_ns = np.asarray(out.pause_ns, dtype=np.float64)
-    if p_at.size and (p_at.min() < 0 or p_at.max() >= max(n, 1)):
-        raise ValueError(f"a pause was reported at event {int(p_at.max())}, outside 0..{n - 1}")
-    if p_at.size:
-        # several pauses before one event happen one after the other; add them in report order
-        np.add.at(stall, p_at, p_ns)
-    free_total = _consume(out, "free_ns", n, stall)
-    gc_mut_total = _consume(out, "gc_ns", n, stall)
-    progress = _mutator_costs(trace, mutator)
-    mm_total = _consume(out, "mm_ns", n, progress)
-    # event i starts at (end - stall) - progress and makes progress from start + stall. Where
-    # stall[i] is zero it is +0.0 (zeros plus costs), and no end is -0.0 (a sum of terms none of
-    # which is): start and progress time are then both end - progress, to the bit. So one pass
-    # over every event, and the three steps only where a stall is.
+def _stalled_times(stall: np.ndarray, progress: np.ndarray):
+    """Every event's progress time, the run's wall time and the stall intervals, from each
+    event's stall and progress costs (both arrays are reused: ``stall`` becomes the progress
+    times). Returns (wall_ns, t_progress, stalled events, their start times, the merged
+    intervals' starts and durations)."""
+    n = stall.size
     stalled = np.flatnonzero(stall != 0)    # of the bools: 4x faster than of the floats
     s_st = stall[stalled]
     # one sequential cumsum gives every event's end; its stall segment comes first. In the
@@ -242,14 +243,97 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     t += progress
     np.cumsum(t, out=t)
     wall_ns = float(t[-1]) if n else 0.0
-    start_st = (t[stalled] - s_st) - progress[stalled]
+    start_st = t[stalled]               # (end - stall) - progress, in place: the same bits
+    start_st -= s_st
+    start_st -= progress[stalled]
     positive = s_st > 0
-    st_start, st_dur = merge_stalls(stalled[positive], s_st[positive], progress,
-                                    start_st[positive])
+    if positive.all():                  # no negative stall: no copies of one per stall
+        st_start, st_dur = merge_stalls(stalled, s_st, progress, start_st)
+    else:
+        st_start, st_dur = merge_stalls(stalled[positive], s_st[positive], progress,
+                                        start_st[positive])
+    del positive
     t -= progress
-    del progress
-    t[stalled] = start_st + s_st
-    t_progress = t                      # when event i makes progress, after anything stalling it
+    t[stalled] = start_st + s_st        # t: when event i makes progress, after its stall
+    return wall_ns, t, stalled, start_st, st_start, st_dur
+
+
+def _unstalled_times(progress: np.ndarray) -> tuple[float, np.ndarray]:
+    """:func:`_stalled_times` of a run with no stall at all: the wall time and every event's
+    progress time, in ``progress``'s own memory (no array of one float per event more), a
+    segment at a time. The same bits: the ends are the sequential sum of (0.0 + progress), the
+    segment's first sum starting from the previous end; 0.0 + x is x but for -0.0, which adds
+    as +0.0 to a sum that is never -0.0."""
+    n = progress.size
+    buf = np.empty(min(n, SEGMENT_EVENTS) + 1)
+    end = 0.0
+    for lo in range(0, n, SEGMENT_EVENTS):
+        seg = progress[lo:lo + SEGMENT_EVENTS]
+        part = buf[:seg.size + 1]
+        part[0] = end
+        part[1:] = seg
+        np.cumsum(part, out=part)
+        end = float(part[-1])
+        np.subtract(part[1:], seg, out=seg)     # when event i makes progress: end - progress
+    return (end if n else 0.0), progress
+
+
+def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndarray,
+            mutator: MutatorCosts) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metrics and timeline of a finished replay.
+
+    Consumes the model's per-event arrays: ``out.mm_ns``, ``out.free_ns`` and ``out.gc_ns`` are
+    None afterwards. The timeline is built in them (the stalls in ``free_ns``, else ``gc_ns``;
+    the progress costs in ``mm_ns``) when the model keeps no reference to them, so that at most
+    two arrays of one float per event are alive at once, and none is fresh memory beyond the
+    model's own (a 10^8-event replay: 1.6 GB)."""
+    n = trace.events
+    # numpy's pairwise sum has a fixed order for a given length: the same bits everywhere
+    # in place where possible: every temporary of a few million floats costs its page faults
+    p_at = np.asarray(out.pause_at, dtype=np.int64)
+    p_ns = np.asarray(out.pause_ns, dtype=np.float64)
+    if p_at.size and (p_at.min() < 0 or p_at.max() >= max(n, 1)):
+        raise ValueError(f"a pause was reported at event {int(p_at.max())}, outside 0..{n - 1}")
+    # stall[i] = ((0 + the pauses before event i, in report order) + free_ns[i]) + gc_ns[i],
+    # built in the model's own free_ns (else gc_ns) array: x + 0.0 is 0.0 + x to the bit (it
+    # turns -0.0 into +0.0), and the pauses' sum, never -0.0, is added in front
+    free = _take(out, "free_ns", n)
+    free_total = float(free.sum()) if free is not None else 0.0
+    gc_mut = _take(out, "gc_ns", n)
+    gc_mut_total = float(gc_mut.sum()) if gc_mut is not None else 0.0
+    if free is not None or gc_mut is not None:
+        stall = free if free is not None else gc_mut
+        stall += 0.0
+    elif p_at.size:
+        stall = np.zeros(n)
+    else:
+        stall = None                    # no pause, no delete, no collector work: no stall
+    if p_at.size:
+        # several pauses before one event happen one after the other; add them in report order
+        at, which = np.unique(p_at, return_inverse=True)
+        paused = np.zeros(at.size)
+        np.add.at(paused, which, p_ns)
+        stall[at] = paused + stall[at]
+    if free is not None and gc_mut is not None:
+        stall += gc_mut
+    del free, gc_mut
+    mm = _take(out, "mm_ns", n)
+    mm_total = float(mm.sum()) if mm is not None else 0.0
+    progress = _mutator_costs(trace, mutator, into=mm)
+    del mm
+    # event i starts at (end - stall) - progress and makes progress from start + stall. Where
+    # stall[i] is zero it is +0.0 (zeros plus costs), and no end is -0.0 (a sum of terms none of
+    # which is): start and progress time are then both end - progress, to the bit. So one pass
+    # over every event, and the three steps only where a stall is.
+    if stall is None:
+        wall_ns, t_progress = _unstalled_times(progress)
+        del progress
+        stalled = np.zeros(0, dtype=np.int64)
+        start_st = st_start = st_dur = np.zeros(0)
+    else:
+        wall_ns, t_progress, stalled, start_st, st_start, st_dur = _stalled_times(stall,
+                                                                                  progress)
+        del stall, progress
     if p_at.size:                       # when each pause's event starts (its stall first)
         k = np.minimum(np.searchsorted(stalled, p_at), max(stalled.size - 1, 0))
         hit = stalled[k] == p_at if stalled.size else np.zeros(p_at.size, bool)
@@ -316,7 +400,8 @@ def measure(trace: Trace, out: Output, held_ids: np.ndarray, held_bytes: np.ndar
     timeline = {
         "wall_ns": wall_ns,
         "footprint": envelope(fp_t, fp_bytes, wall_ns),
-        "live": envelope(t_progress, live_curve, wall_ns) if n else [],
+        # the trace's own live-bytes curve, read a chunk at a time (never one array of it)
+        "live": envelope_chunks(t_progress, trace.live_chunks(), wall_ns) if n else [],
         "pauses": pauses,
         "mmu": [[float(k), curve[k]] for k in MMU_CURVE_WINDOWS],
     }
@@ -333,6 +418,8 @@ def _reclaims(out: Output) -> tuple[np.ndarray, np.ndarray]:
     for a, batch in out.collections:
         ids.append(batch)
         at.append(np.full(batch.shape[0], a, dtype=np.int64))
+    if len(ids) == 1:       # no collections (a manual heap): no copy of a column per object
+        return ids[0], at[0]
     return np.concatenate(ids), np.concatenate(at)
 
 

@@ -203,20 +203,40 @@ class Trace:
     # -- object table (numpy, computed once) --------------------------------------------------
     def _objects(self) -> dict[str, np.ndarray]:
         if "objects" not in self._cache:
-            alloc_at = np.flatnonzero(self.op == ALLOC)
+            # a chunk of events at a time, into tables made once: whole-trace temporaries (a
+            # mask per event, a gather then a widened copy per table) are fresh memory at 10⁸
+            # events; the same values
+            op, cols = self.op, self._cols
+            n = self.events
+            m = sum(int(np.count_nonzero(op[lo:lo + CHUNK_EVENTS] == ALLOC))
+                    for lo in range(0, n, CHUNK_EVENTS))
+            alloc_at = np.empty(m, dtype=np.int64)
             # int64 per object whatever the columns' storage: sizes are summed and multiplied
-            size = self._cols["b"][alloc_at].astype(np.int64)
-            nslots = self._cols["c"][alloc_at].astype(np.int64)
-            free_at = np.full(alloc_at.shape[0], -1, dtype=np.int64)
-            frees = np.flatnonzero(self.op == FREE)
-            free_at[self._cols["x"][frees]] = frees
+            size = np.empty(m, dtype=np.int64)
+            nslots = np.empty(m, dtype=np.int64)
+            local = np.empty(m, dtype=bool)
+            free_at = np.full(m, -1, dtype=np.int64)
+            k = 0
+            for lo in range(0, n, CHUNK_EVENTS):
+                seg = op[lo:lo + CHUNK_EVENTS]
+                at = np.flatnonzero(seg == ALLOC)
+                j = k + at.size
+                alloc_at[k:j] = at + lo
+                size[k:j] = cols["b"][lo:lo + CHUNK_EVENTS][at]
+                nslots[k:j] = cols["c"][lo:lo + CHUNK_EVENTS][at]
+                local[k:j] = (cols["flags"][lo:lo + CHUNK_EVENTS][at] & FLAG_LOCAL) != 0
+                k = j
+                at = np.flatnonzero(seg == FREE)
+                free_at[cols["x"][lo:lo + CHUNK_EVENTS][at]] = at + lo
+            slot_base = np.cumsum(nslots)
+            slot_base -= nslots
             self._cache["objects"] = {
                 "alloc_at": alloc_at,
                 "size": size,
                 "nslots": nslots,
-                "local": (self._cols["flags"][alloc_at] & FLAG_LOCAL) != 0,
+                "local": local,
                 "free_at": free_at,
-                "slot_base": np.cumsum(nslots) - nslots,
+                "slot_base": slot_base,
             }
         return self._cache["objects"]
 
@@ -263,27 +283,62 @@ class Trace:
     def live_peak_bytes(self) -> int:
         """Peak of bytes allocated and not yet freed by the trace's own FREEs (docs/design.md §4)."""
         if "live_peak" not in self._cache:
-            delta = np.zeros(self.events, dtype=np.int64)
-            alloc_at = self.obj_alloc_at
-            delta[alloc_at] = self.obj_bytes
-            freed = self.obj_free_at >= 0
-            delta[self.obj_free_at[freed]] -= self.obj_bytes[freed]
-            live = np.cumsum(delta, out=delta)      # in place: one array per event, not two
-            self._cache["live_peak"] = int(live.max()) if live.size else 0
-            self._cache["live_curve"] = live
+            peak = 0 if not self.events else None
+            for _, part in self.live_chunks():
+                top = int(part.max())
+                peak = top if peak is None else max(peak, top)
+            self._cache["live_peak"] = peak
         return self._cache["live_peak"]
 
     @property
     def live_curve(self) -> np.ndarray:
-        """Live bytes after each event (the trace's FREEs define death)."""
-        self.live_peak_bytes
+        """Live bytes after each event (the trace's FREEs define death), as one array."""
+        if "live_curve" not in self._cache:
+            live = np.empty(self.events, dtype=np.int64)
+            for lo, part in self.live_chunks():
+                live[lo:lo + part.size] = part
+            self._cache["live_curve"] = live
         return self._cache["live_curve"]
+
+    def live_chunks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """:attr:`live_curve` a chunk of :data:`CHUNK_EVENTS` events at a time: ``(lo, live)``,
+        the live bytes after events ``lo, lo + 1, ...``, in a buffer reused for the next chunk.
+
+        One pass: each ALLOC adds its object's bytes and each FREE takes them away, summed in
+        place (integers: exact whatever the grouping). Its temporaries stay a few MB, where a
+        curve of 8 bytes per event is fresh memory at 10⁸ events (the measurement reads it a
+        chunk at a time: :func:`memcompare.metrics.envelope_chunks`)."""
+        n = self.events
+        if "live_curve" in self._cache:
+            live = self._cache["live_curve"]
+            for lo in range(0, n, CHUNK_EVENTS):
+                yield lo, live[lo:lo + CHUNK_EVENTS]
+            return
+        nbytes = self.obj_bytes
+        op, x = self.op, self.stored("x")          # object ids, only to index: as stored
+        buf = np.empty(min(n, CHUNK_EVENTS), dtype=np.int64)
+        carry = 0
+        for lo in range(0, n, CHUNK_EVENTS):
+            hi = min(lo + CHUNK_EVENTS, n)
+            seg, xs = op[lo:hi], x[lo:hi]
+            part = buf[:hi - lo]            # the chunk's deltas first, then their sums
+            part.fill(0)
+            at = np.flatnonzero(seg == ALLOC)
+            part[at] = nbytes[xs[at]]
+            at = np.flatnonzero(seg == FREE)
+            part[at] = -nbytes[xs[at]]
+            np.cumsum(part, out=part)
+            part += carry
+            carry = int(part[-1])
+            yield lo, part
 
     # -- end state ----------------------------------------------------------------------------
     def final_registers(self) -> np.ndarray:
         """The object each register holds after the last event (``-1`` = empty)."""
         regs = np.full(self.registers, -1, dtype=np.int64)
-        op, a, x = self.op, self.a, self.x
+        # the columns as stored: registers and object ids index and are copied, never summed,
+        # so a narrow column gives the same values without a whole-trace widened copy
+        op, a, x = self.op, self.stored("a"), self.stored("x")
 
         def writes(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
             seg = op[lo:hi]
@@ -298,7 +353,9 @@ class Trace:
         """Every slot's value after the last event, flat (see :attr:`obj_slot_base`)."""
         total = int(self.obj_nslots.sum())
         slots = np.full(total, -1, dtype=np.int64)
-        op, b, x, y, base = self.op, self.b, self.x, self.y, self.obj_slot_base
+        # as stored (see final_registers): base is int64, so base + b cannot overflow
+        op, b, x, y = self.op, self.stored("b"), self.stored("x"), self.stored("y")
+        base = self.obj_slot_base
 
         def writes(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
             w = np.flatnonzero(op[lo:hi] == STORE)
@@ -310,7 +367,13 @@ class Trace:
     def reachable_at_end(self) -> np.ndarray:
         """Boolean mask over objects: reachable from the registers after the last event."""
         if "reach_end" not in self._cache:
-            self._cache["reach_end"] = reachable(self.final_registers(), self.final_slots(),
+            regs = self.final_registers()
+            if not (regs >= 0).any():
+                # every register empty at the end (a program that cleaned up): nothing is
+                # reachable, whatever the slots hold — no walk over every STORE of the trace
+                self._cache["reach_end"] = np.zeros(self.objects, dtype=bool)
+                return self._cache["reach_end"]
+            self._cache["reach_end"] = reachable(regs, self.final_slots(),
                                                  self.obj_slot_base, self.obj_nslots, self.objects)
         return self._cache["reach_end"]
 
@@ -365,9 +428,12 @@ def reachable(registers: np.ndarray, slots: np.ndarray, slot_base: np.ndarray,
               nslots: np.ndarray, nobjects: int) -> np.ndarray:
     """Objects reachable from ``registers`` through ``slots`` (a Python worklist: no recursion)."""
     mark = bytearray(nobjects)
-    base = slot_base.tolist()
-    ns = nslots.tolist()
-    flat = slots.tolist()
+    # memoryviews, read one object at a time: the same Python ints, without a list of one
+    # int per object made and faulted in first (at 10⁸ events, 1 GB for objects the walk
+    # mostly never visits)
+    base = memoryview(np.ascontiguousarray(slot_base, dtype=np.int64))
+    ns = memoryview(np.ascontiguousarray(nslots, dtype=np.int64))
+    flat = memoryview(np.ascontiguousarray(slots, dtype=np.int64))
     stack = [r for r in registers.tolist() if r >= 0]
     while stack:
         o = stack.pop()
@@ -378,7 +444,7 @@ def reachable(registers: np.ndarray, slots: np.ndarray, slot_base: np.ndarray,
         for v in flat[s:s + ns[o]]:
             if v >= 0 and not mark[v]:
                 stack.append(v)
-    return np.frombuffer(bytes(mark), dtype=np.uint8).astype(bool)
+    return np.frombuffer(mark, dtype=np.uint8).astype(bool)
 
 
 def build(op, a, b, c, flags=None, *, workload: str | None = None,

@@ -109,13 +109,135 @@ def test_nogc_footprint_is_every_allocation_so_far():
 
 
 @pytest.mark.parametrize("chunk", [1, 3])
-def test_cpp_replays_the_same_whatever_the_stream_chunk(monkeypatch, chunk):
-    # the glibc loop takes its ALLOC/FREE stream a chunk at a time; the tcache, fastbins and
-    # bins carry over from one chunk to the next, so every figure is the one-chunk replay's
+@pytest.mark.parametrize("lower", [1, 7, 1 << 20])
+def test_cpp_replays_the_same_whatever_the_stream_chunk(monkeypatch, chunk, lower):
+    # the glibc loop takes its ALLOC/FREE stream a chunk at a time, lowered (chunk sizes, the
+    # stream, the cost columns) a chunk of events or objects at a time; the tcache, fastbins
+    # and bins carry over from one chunk to the next, so every figure is the one-chunk replay's
     import memcompare_cpp.model as cpp
     trace = memcompare.record("fragmentation", rounds=2, count=200)
     whole = memcompare.replay(trace, "cpp")
     monkeypatch.setattr(cpp, "STREAM_CHUNK", chunk)
+    monkeypatch.setattr(cpp, "LOWER_CHUNK", lower)
     cut = memcompare.replay(trace, "cpp")
     assert cut.metrics == whole.metrics and cut.stats == whole.stats
+    assert cut.timeline == whole.timeline
     assert whole.stats["tcache_hits"] > 0 and whole.stats["mallocs"] > whole.stats["tcache_hits"]
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_live_curve_and_peak_by_hand_whatever_the_chunk(monkeypatch, chunk):
+    # END_STATE's objects: 0 is 8 + 2 × 8 = 24 bytes, 1 is 8, 2 is 16, 3 is 8; nothing is
+    # freed (FREE is the only death), so the curve rises at each ALLOC: e0 24, e1 32, e3 48,
+    # e10 56
+    monkeypatch.setattr(memcompare.trace, "CHUNK_EVENTS", chunk)
+    t = parse_text(END_STATE)
+    assert t.live_peak_bytes == 56
+    assert t.live_curve.tolist() == [24, 32, 32, 48, 48, 48, 48, 48, 48, 48, 56, 56]
+    got = np.concatenate([part.copy() for _, part in parse_text(END_STATE).live_chunks()])
+    assert got.tolist() == t.live_curve.tolist()
+    # TIMED: two 16-byte objects, freed at e4 and e5
+    assert [int(v) for _, p in parse_text(TIMED).live_chunks() for v in p] == [
+        16, 16, 32, 32, 16, 0, 0]
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 7, 64, 1000])
+def test_envelope_from_chunks_is_the_envelope(cut):
+    from memcompare.metrics import envelope, envelope_chunks
+    rng = np.random.default_rng(cut)
+    for n in (10, 499, 500, 501, 2000):
+        times = np.cumsum(rng.integers(0, 5, n)).astype(np.float64)
+        values = rng.integers(0, 1000, n)
+        chunks = ((lo, values[lo:lo + cut]) for lo in range(0, n, cut))
+        assert envelope_chunks(times, chunks, float(times[-1]) + 3, 50 if n > 100 else 500) == \
+            envelope(times, values, float(times[-1]) + 3, 50 if n > 100 else 500)
+    # by hand: four points in two buckets of width 2: peaks 5 (t 0-1) and 9 (t 2-3), and the
+    # final value 1 after them
+    times = np.array([0.0, 1.0, 2.0, 3.0])
+    chunks = iter([(0, np.array([5, 2, 9])), (3, np.array([1]))])
+    assert envelope_chunks(times, chunks, 4.0, 2) == [[0.0, 5], [2.0, 9], [3.0, 1]]
+
+
+def test_nothing_is_reachable_when_every_register_is_empty():
+    # object 0's slot holds object 1, but no register holds either at the end
+    t = parse_text("alloc 0 8 1\nalloc 1 8 0\nstore 0 0 1\nclear 1\nclear 0\n")
+    assert t.reachable_at_end().tolist() == [False, False]
+    # ... and from a register that holds object 0, both are
+    t = parse_text("alloc 0 8 1\nalloc 1 8 0\nstore 0 0 1\nclear 1\n")
+    assert t.reachable_at_end().tolist() == [True, True]
+
+
+class Kept(Toy):
+    """Toy, keeping its own cost columns (as a model that reads them afterwards might)."""
+
+    name = "toy-kept"
+
+    def run(self, trace, out: Output) -> None:
+        super().run(trace, out)
+        # float arrays, as most models hand them (a list is always copied)
+        out.mm_ns = np.asarray(out.mm_ns, dtype=np.float64)
+        out.free_ns = np.asarray(out.free_ns, dtype=np.float64)
+        self.kept = (out.mm_ns, out.free_ns)
+
+
+def test_the_engine_builds_its_timeline_in_a_models_arrays_only_when_no_one_else_holds_them():
+    trace = parse_text(TIMED)
+    model = {}
+
+    class Spy(Kept):
+        def __init__(self, *a):
+            super().__init__(*a)
+            model["it"] = self
+
+    result = replay(trace, Spy, NoParams(), NoParams(), check="basic")
+    mm, fr = model["it"].kept
+    # unchanged: 10 ns per ALLOC, 5 per FREE, not the timeline's sums
+    assert mm.tolist() == [10.0, 0, 10.0, 0, 0, 0, 0]
+    assert fr.tolist() == [0, 0, 0, 0, 5.0, 5.0, 0]
+    assert result.timeline["wall_ns"] == 3132.0      # as Toy's (test above)
+
+
+class Stacked(memcompare.Model):
+    """A pause, a delete and collector work at the same event (e2), in amounts whose sum
+    depends on the order of the additions: (0.1 + 0.2) + 0.3 is 0.6000000000000001, 0.1 +
+    (0.2 + 0.3) is 0.6."""
+
+    name = "toy-stacked"
+
+    def run(self, trace, out: Output) -> None:
+        n = trace.events
+        out.free_ns = np.zeros(n)
+        out.free_ns[2] = 0.2
+        out.gc_ns = np.zeros(n)
+        out.gc_ns[2] = 0.3
+        out.pause(2, 0.1, "minor")
+        out.footprint(0, 0)
+        frees = np.flatnonzero(trace.op == memcompare.trace.FREE)
+        out.reclaimed_ids = trace.x[frees]
+        out.reclaimed_at = frees
+
+    def held(self):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+
+
+def test_a_stall_adds_the_pauses_then_the_delete_then_the_collector_work():
+    # docs/design.md §4: pauses first, then free_ns, then gc_ns, in that order to the bit
+    result = replay(parse_text(TIMED), Stacked, NoParams(), NoParams(), check="basic")
+    assert (0.1 + 0.2) + 0.3 != 0.1 + (0.2 + 0.3)
+    assert result.metrics["max_stall_s"] == ((0.1 + 0.2) + 0.3) / 1e9
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_object_tables_by_hand_whatever_the_chunk(monkeypatch, chunk):
+    # END_STATE allocates objects 0-3 at e0, e1, e3 and e10, with 2, 0, 1 and 0 slots; it
+    # frees none. TIMED frees object 0 at e4 and object 1 at e5.
+    monkeypatch.setattr(memcompare.trace, "CHUNK_EVENTS", chunk)
+    t = parse_text(END_STATE)
+    assert t.obj_alloc_at.tolist() == [0, 1, 3, 10]
+    assert t.obj_size.tolist() == [8, 8, 8, 8]
+    assert t.obj_nslots.tolist() == [2, 0, 1, 0]
+    assert t.obj_slot_base.tolist() == [0, 2, 2, 3]
+    assert t.obj_free_at.tolist() == [-1, -1, -1, -1]
+    assert t.obj_local.tolist() == [False] * 4
+    t = parse_text(TIMED)
+    assert t.obj_alloc_at.tolist() == [0, 2] and t.obj_free_at.tolist() == [4, 5]

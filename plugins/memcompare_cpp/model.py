@@ -26,6 +26,9 @@ from .malloc import (DEFAULT_MMAP_THRESHOLD_MAX, MALLOC_ALIGN_MASK, MAX_FAST_SIZ
 
 #: ALLOC/FREE events the replay loop turns into Python ints at a time
 STREAM_CHUNK = 1 << 16
+#: events (objects) the lowering reads at a time: its temporaries stay a few MB at any trace
+#: length, rather than several arrays of bytes per event, each fresh memory at 10⁸ events
+LOWER_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,20 @@ def _request2size(req: np.ndarray) -> np.ndarray:
     return np.maximum(MINSIZE, (req + SIZE_SZ + MALLOC_ALIGN_MASK) & ~MALLOC_ALIGN_MASK)
 
 
+def _heap_stream(trace: Trace, local: np.ndarray):
+    """The ALLOC and FREE events of heap objects (``local`` objects are C++ automatic
+    variables: on the stack, no malloc, no free), :data:`LOWER_CHUNK` events at a time: for
+    each chunk, their event indices (int64), whether each is an ALLOC, and the object."""
+    op, x = trace.op, trace.x
+    for lo in range(0, trace.events, LOWER_CHUNK):
+        seg = op[lo:lo + LOWER_CHUNK]
+        at = np.flatnonzero((seg == ALLOC) | (seg == FREE))
+        obj = x[lo:lo + LOWER_CHUNK][at]
+        heap = ~local[obj]
+        at, obj = at[heap], obj[heap]
+        yield at + lo, seg[at] == ALLOC, obj
+
+
 class CppModel(Model):
     """C++ new/delete over glibc malloc (ptmalloc2): tcache, fastbins, bins, brk and mmap.
 
@@ -130,19 +147,8 @@ class CppModel(Model):
             return self._run_heap(trace, out)
         c = self.costs
         n_obj = trace.objects
-        # -- lowering (numpy): chunk size per object, the ALLOC/FREE stream of heap objects --
-        # request = payload + 8 × slots; C++ `new` of 0 bytes asks malloc for 1, which
-        # request2size rounds to the same 32-byte chunk
-        nb = _request2size(trace.obj_bytes.astype(np.int64))
         local = trace.obj_local
         op = trace.op
-        ev = np.flatnonzero((op == ALLOC) | (op == FREE))
-        obj = trace.x[ev]
-        # `local` objects are C++ automatic variables: on the stack, no malloc, no free
-        heap = ~local[obj]
-        ev, obj = ev[heap], obj[heap]
-        is_alloc = op[ev] == ALLOC
-        code = np.where(is_alloc, obj, ~obj)            # alloc: id; free: ~id
         self._local = local
         self._free_at = trace.obj_free_at
 
@@ -151,9 +157,17 @@ class CppModel(Model):
         self.arena = arena
         # each object's chunk size (differs from nb only when the slow path hands out a whole
         # free chunk or an mmapped one) and address: typed arrays, 8 bytes per object, rather
-        # than lists of Python ints (~36 bytes per object each, read all over at 10⁸ events)
-        osize = array("q", nb.astype(np.int64).tobytes())
-        oaddr = array("q", bytes(8 * n_obj))
+        # than lists of Python ints (~36 bytes per object each, read all over at 10⁸ events);
+        # nb = request2size(payload + 8 × slots) — C++ `new` of 0 bytes asks malloc for 1,
+        # which request2size rounds to the same 32-byte chunk — a chunk of objects at a time
+        osize = array("q")
+        nb_heap = 0                # bytes of the heap objects' nb: allocated_bytes less extra
+        obj_bytes = trace.obj_bytes
+        for lo in range(0, n_obj, LOWER_CHUNK):
+            nb = _request2size(obj_bytes[lo:lo + LOWER_CHUNK].astype(np.int64))
+            osize.frombytes(nb.tobytes())
+            nb_heap += int(nb[~local[lo:lo + LOWER_CHUNK]].sum())
+        oaddr = array("q", [0]) * n_obj
         slow_at: list[int] = []    # events that left the tcache fast path, and their cost
         slow_ns: list[float] = []
         fast_free_at: list[int] = []   # frees pushed on a fastbin by the loop itself
@@ -169,55 +183,63 @@ class CppModel(Model):
         slow_append = slow_at.append
         ns_append = slow_ns.append
         fast_append = fast_free_at.append
-        # the stream a chunk at a time: its Python ints are made and dropped per chunk (the
-        # same memory reused), not two lists of one int per ALLOC/FREE held for the whole loop
-        for lo in range(0, ev.size, STREAM_CHUNK):
-            hi = lo + STREAM_CHUNK
-            for i, o in zip(ev[lo:hi].tolist(), code[lo:hi].tolist()):
-                if o >= 0:
-                    s = osize[o]
-                    if s <= tc_max:
-                        t = tcache[s >> 4]
-                        if t:
-                            # __libc_malloc: tcache_get, most recently freed chunk first
-                            oaddr[o] = t.pop()
+        for ev, is_alloc, obj in _heap_stream(trace, local):
+            code = np.where(is_alloc, obj, ~obj)            # alloc: id; free: ~id
+            # the stream a chunk at a time: its Python ints are made and dropped per chunk
+            # (the same memory reused), not two lists of one int per ALLOC/FREE held for the
+            # whole loop
+            for lo in range(0, ev.size, STREAM_CHUNK):
+                hi = lo + STREAM_CHUNK
+                for i, o in zip(ev[lo:hi].tolist(), code[lo:hi].tolist()):
+                    if o >= 0:
+                        s = osize[o]
+                        if s <= tc_max:
+                            t = tcache[s >> 4]
+                            if t:
+                                # __libc_malloc: tcache_get, most recently freed chunk first
+                                oaddr[o] = t.pop()
+                                continue
+                        a, size, ns = malloc(s, i)
+                        oaddr[o] = a
+                        if size != s:
+                            osize[o] = size
+                            extra += size - s
+                        slow_append(i)
+                        ns_append(ns)
+                    else:
+                        o = ~o
+                        s = osize[o]
+                        if s <= tc_max:
+                            t = tcache[s >> 4]
+                            if len(t) < tcount:
+                                # _int_free: tcache_put while the bin holds fewer than
+                                # tcache_count
+                                t.append(oaddr[o])
+                                continue
+                        if s <= max_fast:
+                            # _int_free: fastbin push, no coalescing (Arena.free's fastbin
+                            # branch, inline: freeing a whole structure sends all but 7
+                            # chunks of a size here)
+                            fastbins[s >> 4].append(oaddr[o])
+                            arena.have_fast = True
+                            fast_append(i)
                             continue
-                    a, size, ns = malloc(s, i)
-                    oaddr[o] = a
-                    if size != s:
-                        osize[o] = size
-                        extra += size - s
-                    slow_append(i)
-                    ns_append(ns)
-                else:
-                    o = ~o
-                    s = osize[o]
-                    if s <= tc_max:
-                        t = tcache[s >> 4]
-                        if len(t) < tcount:
-                            # _int_free: tcache_put while the bin holds fewer than tcache_count
-                            t.append(oaddr[o])
-                            continue
-                    if s <= max_fast:
-                        # _int_free: fastbin push, no coalescing (Arena.free's fastbin
-                        # branch, inline: freeing a whole structure sends all but 7 chunks of
-                        # a size here)
-                        fastbins[s >> 4].append(oaddr[o])
-                        arena.have_fast = True
-                        fast_append(i)
-                        continue
-                    slow_append(i)
-                    ns_append(free(oaddr[o], s, i))
+                        slow_append(i)
+                        ns_append(free(oaddr[o], s, i))
         self._addresses = oaddr
         self._chunk_sizes = osize
 
         # -- costs: every heap ALLOC/FREE at its tcache price, the slow ones patched in --
-        alloc_ev = ev[is_alloc]
-        free_ev = ev[~is_alloc]
         mm = np.zeros(trace.events)
         fr = np.zeros(trace.events)
-        mm[alloc_ev] = c.tcache_get_ns
-        fr[free_ev] = c.tcache_put_ns
+        n_alloc = n_free = 0
+        for ev, is_alloc, _ in _heap_stream(trace, local):
+            alloc_ev = ev[is_alloc]
+            free_ev = ev[~is_alloc]
+            mm[alloc_ev] = c.tcache_get_ns
+            fr[free_ev] = c.tcache_put_ns
+            n_alloc += alloc_ev.size
+            n_free += free_ev.size
         fr[np.asarray(fast_free_at, dtype=np.int64)] = c.fastbin_put_ns
         arena.fastbin_frees += len(fast_free_at)
         s_at = np.asarray(slow_at, dtype=np.int64)
@@ -228,19 +250,18 @@ class CppModel(Model):
         out.mm_ns = mm
         out.free_ns = fr
 
-        out.allocated_bytes = int(nb[~local].sum()) + extra
+        out.allocated_bytes = nb_heap + extra
         # every FREE ends its object's life: heap chunks go back to malloc, locals' frames end
         frees = np.flatnonzero(op == FREE)
         out.reclaimed_ids = trace.x[frees]
         out.reclaimed_at = frees
         n_slow_alloc = int(np.count_nonzero(slow_alloc))
         st = out.stats
-        st["mallocs"] = int(alloc_ev.size)
-        st["frees"] = int(free_ev.size)
+        st["mallocs"] = n_alloc
+        st["frees"] = n_free
         st["local_objects"] = int(np.count_nonzero(local))
-        st["tcache_hits"] = int(alloc_ev.size) - n_slow_alloc
-        st["tcache_frees"] = (int(free_ev.size) - (int(s_at.size) - n_slow_alloc)
-                              - len(fast_free_at))
+        st["tcache_hits"] = n_alloc - n_slow_alloc
+        st["tcache_frees"] = n_free - (int(s_at.size) - n_slow_alloc) - len(fast_free_at)
         st.update(arena.stats())
 
     def _run_bump(self, trace: Trace, out: Output) -> None:
