@@ -382,13 +382,13 @@ def fit(meas: list[Measured], sim_of: Callable[[Measured], _Sim], x0: np.ndarray
     # costs whose default is 0, keep the linear pull.
     logp = ~is_mutator & (x0 > 0)
     floor = np.where(logp, 1e-6 * x0, 0.0)
+    x0_log = np.where(logp, x0, 1.0)            # 1.0 where the pull is linear (unused there)
 
     def prior_rows(x):
         """The prior's rows at ``x``, linearised: (weight per unit of step, residual)."""
-        xs = np.maximum(x, np.where(logp, floor, 1.0))
+        xs = np.where(logp, np.maximum(x, floor), 1.0)
         per = np.where(logp, weight * scale / xs, weight)
-        res = np.where(logp, weight * np.log(np.where(logp, xs, 1.0) / np.where(logp, x0, 1.0)),
-                       weight * (x - prior) / scale)
+        res = np.where(logp, weight * np.log(xs / x0_log), weight * (x - prior) / scale)
         return per, res
 
     x = x0.copy()

@@ -208,18 +208,13 @@ def _mutator_costs(trace: Trace, mutator: MutatorCosts, into: np.ndarray | None 
     n = trace.events
     cost = np.empty(n) if into is None else into
     op = trace.op
-    # the operands as stored, each segment widened as Trace.a/b/c would be (int32 at least):
-    # the same values, without a whole-trace int32 copy of each narrow column (12 bytes per
-    # event of fresh memory at 10⁸ events, kept with the trace)
-    a, b, c = (trace.stored(k) for k in "abc")
-
-    def wide(col: np.ndarray, lo: int, hi: int) -> np.ndarray:
-        part = col[lo:hi]
-        return part if part.dtype.itemsize >= 4 else part.astype(np.int32)
-
+    # the operands a segment at a time (Trace.segment): the same values as Trace.a/b/c,
+    # without a whole-trace int32 copy of each narrow column (12 bytes per event of fresh
+    # memory at 10⁸ events, kept with the trace)
     for lo in range(0, n, SEGMENT_EVENTS):
         hi = min(lo + SEGMENT_EVENTS, n)
-        part = mutator.per_event(op[lo:hi], wide(a, lo, hi), wide(b, lo, hi), wide(c, lo, hi))
+        part = mutator.per_event(op[lo:hi], trace.segment("a", lo, hi),
+                                 trace.segment("b", lo, hi), trace.segment("c", lo, hi))
         if into is None:
             cost[lo:hi] = part
         else:

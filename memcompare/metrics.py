@@ -222,15 +222,25 @@ def envelope(times: np.ndarray, values: np.ndarray, total: float, points: int = 
     """
     if times.size <= points:
         return [[round(float(a), 1), int(b)] for a, b in zip(times.tolist(), values.tolist())]
+    firsts = _bucket_firsts(times, total, points)
+    return _envelope_points(times, firsts, np.maximum.reduceat(values, firsts), values[-1])
+
+
+def _bucket_firsts(times: np.ndarray, total: float, points: int) -> np.ndarray:
+    """The index of each non-empty bucket's first point (``points`` buckets over ``total``)."""
     width = total / points if total > 0 else 1.0
     # times are sorted: each bucket's first point by binary search, not a pass over all points
     firsts = np.unique(np.searchsorted(times, np.arange(points) * width, side="left"))
     firsts = firsts[firsts < times.size]
     firsts[0] = 0
-    peak = np.maximum.reduceat(values, firsts)
-    t = times[firsts]
-    out = [[round(float(a), 1), int(b)] for a, b in zip(t.tolist(), peak.tolist())]
-    last = [round(float(times[-1]), 1), int(values[-1])]
+    return firsts
+
+
+def _envelope_points(times: np.ndarray, firsts: np.ndarray, peak: np.ndarray,
+                     last_value) -> list[list[float]]:
+    """Each bucket's (start time, maximum), then the run's final value if it differs."""
+    out = [[round(float(a), 1), int(b)] for a, b in zip(times[firsts].tolist(), peak.tolist())]
+    last = [round(float(times[-1]), 1), int(last_value)]
     if last != out[-1]:
         out.append(last)
     return out
@@ -247,10 +257,7 @@ def envelope_chunks(times: np.ndarray, chunks, total: float, points: int = 500
         for lo, part in chunks:
             values[lo:lo + part.size] = part
         return envelope(times, values, total, points)
-    width = total / points if total > 0 else 1.0
-    firsts = np.unique(np.searchsorted(times, np.arange(points) * width, side="left"))
-    firsts = firsts[firsts < times.size]
-    firsts[0] = 0
+    firsts = _bucket_firsts(times, total, points)
     peak = None
     last = None
     for lo, part in chunks:
@@ -265,9 +272,4 @@ def envelope_chunks(times: np.ndarray, chunks, total: float, points: int = 500
             peak[:] = np.iinfo(got.dtype).min if got.dtype.kind in "iu" else -np.inf
         np.maximum(peak[j0:j1], got, out=peak[j0:j1])
         last = part[-1]
-    t = times[firsts]
-    out = [[round(float(a), 1), int(b)] for a, b in zip(t.tolist(), peak.tolist())]
-    last = [round(float(times[-1]), 1), int(last)]
-    if last != out[-1]:
-        out.append(last)
-    return out
+    return _envelope_points(times, firsts, peak, last)

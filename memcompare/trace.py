@@ -91,6 +91,11 @@ def narrow(col: np.ndarray) -> np.ndarray:
     return col.astype(want)
 
 
+def _widened(col: np.ndarray) -> np.ndarray:
+    """A narrow (int8 or int16) column as int32, the narrowest type the models compute in."""
+    return col if col.dtype.itemsize >= 4 else col.astype(np.int32)
+
+
 class Trace:
     """One validated trace. Build it with :func:`build`, a :class:`Recorder` or a file loader.
 
@@ -137,13 +142,18 @@ class Trace:
         """Column ``name`` as stored (possibly int16, possibly a read-only memory map)."""
         return self._cols[name]
 
+    def segment(self, name: str, lo: int, hi: int) -> np.ndarray:
+        """Events ``lo``..``hi`` of column ``name`` widened as its property gives it (int32 at
+        least), without a widened copy of the whole column."""
+        return _widened(self._cols[name][lo:hi])
+
     def _wide(self, name: str) -> np.ndarray:
         col = self._cols[name]
         if col.dtype.itemsize >= 4:
             return col
         key = "wide_" + name
         if key not in self._cache:
-            self._cache[key] = col.astype(np.int32)
+            self._cache[key] = _widened(col)
         return self._cache[key]
 
     @property

@@ -272,11 +272,11 @@ class CPythonModel(Model):
         # one allocation and one death, and a list of (start, end, kind) tuples held about 150
         # bytes a stretch, 3 GB at 10^8 events); kinds alternate from the first item's
         kind = items >= 0
-        bounds = np.flatnonzero(kind[1:] != kind[:-1]) + 1
-        bounds = np.concatenate((np.zeros(1, np.int64), bounds.astype(np.int64),
-                                 np.full(1, items.size, np.int64)))
+        cuts = np.flatnonzero(kind[1:] != kind[:-1]) + 1
+        bounds = np.concatenate((np.zeros(1, np.int64), cuts,
+                                 np.full(min(items.size, 1), items.size, np.int64)))
         first_deaths = bool(kind[0]) if items.size else False
-        del kind
+        del kind, cuts
         void = n_obj                          # fin[n_obj] > 0: a voided item frees nothing
 
         def collect(young: int, tracked_freed: int, end: int, pause_at: int,
@@ -325,7 +325,7 @@ class CPythonModel(Model):
         # with no test of the kind per item (a voided item stays one: void >= 0)
         deaths = not first_deaths
         bmv = memoryview(bounds)
-        for a, e in zip(bmv[:-1] if items.size else (), bmv[1:]):
+        for a, e in zip(bmv[:-1], bmv[1:]):
             deaths = not deaths
             if deaths:
                 for d in items_mv[a:e]:    # an object's last Py_DECREF from an event

@@ -654,11 +654,20 @@ class G1Run:
         # with 4; 0.20-0.25 with 1 and 0.18-0.39 with 2 under AlwaysPreTouch. Two C threads
         # copying 1 KiB objects interleaved into one fresh mapping: 0.41-0.44 ns/B, one
         # thread 0.44-0.56, each thread its own half 0.23-0.25 (docs/native-jvm.md).
+        # The old generation's allocation the IHOP control learns from is what went through
+        # old PLABs: G1CollectedHeap::record_obj_copy_mem_stats adds _old_evac_stats.allocated()
+        # (PLABs handed out) to G1OldGenAllocationTracker, and an object copied directly into
+        # an old region (_direct_allocated) is not in it. G1PLABAllocator::
+        # allocate_direct_or_new_plab takes a new PLAB only while the object is under
+        # ParallelGCBufferWastePct of the PLAB (may_throw_away_buffer); a larger one is
+        # allocated directly (g1Allocator.cpp). With the PLAB at OldPLABSize (8 KiB; its
+        # resizing, G1EvacStats, is not modelled) objects of 820 bytes or more, such as
+        # message-buffer's 1 KiB messages, promote unseen — HotSpot 17's -Xlog:gc+ihop shows
+        # a "recent allocation size" of 2 KiB for a collection that promoted 8 MB of them.
         direct_n = direct_b = 0
         if w.promoted:
             sz = heap.size[np.asarray(w.promoted, dtype=np.int64)]
             small = sz * 100 < OLD_PLAB_BYTES * PARALLEL_GC_BUFFER_WASTE_PCT
-            # what the IHOP control learns from: see below
             self.plab_promoted = int(sz[small].sum())
             direct_n = int(small.size - np.count_nonzero(small))
             direct_b = int(sz.sum()) - self.plab_promoted
@@ -682,17 +691,6 @@ class G1Run:
         st["survivor_copied_bytes"] += w.survived_bytes
         st["promoted_bytes"] += w.promoted_bytes
         st["premature_promoted_bytes"] += w.premature_bytes
-        # The old generation's allocation the IHOP control learns from is what went through
-        # old PLABs: G1CollectedHeap::record_obj_copy_mem_stats adds _old_evac_stats.allocated()
-        # (PLABs handed out) to G1OldGenAllocationTracker, and an object copied directly into
-        # an old region (_direct_allocated) is not in it. G1PLABAllocator::
-        # allocate_direct_or_new_plab takes a new PLAB only while the object is under
-        # ParallelGCBufferWastePct of the PLAB (may_throw_away_buffer); a larger one is
-        # allocated directly (g1Allocator.cpp). With the PLAB at OldPLABSize (8 KiB; its
-        # resizing, G1EvacStats, is not modelled) objects of 820 bytes or more, such as
-        # message-buffer's 1 KiB messages, promote unseen — HotSpot 17's -Xlog:gc+ihop shows
-        # a "recent allocation size" of 2 KiB for a collection that promoted 8 MB of them.
-        # (self.plab_promoted, computed above)
         st["dirty_cards_scanned"] += w.dirty_cards
         st["card_slots_scanned"] += w.card_slots
         st["old_cset_regions"] += old_cset
