@@ -230,6 +230,8 @@ class CppModel(Model):
         self._chunk_sizes = osize
 
         # -- costs: every heap ALLOC/FREE at its tcache price, the slow ones patched in --
+        # (the stream walked again: the two columns of one float per event are made after
+        # the loop, not held through it)
         mm = np.zeros(trace.events)
         fr = np.zeros(trace.events)
         n_alloc = n_free = 0
