@@ -15,7 +15,27 @@ in its own child process, so that its peak resident memory is its own:
 - ``replay MODEL``: load, then ``engine.replay`` with the basic safety checks (the full oracle
   re-traces the heap at every collection: a test setting, not a cost of the model) — seconds,
   ns per event, peak RSS, page faults, the cell's status and collection counts, and the time
-  and page faults of each step of the replay (:data:`PHASES`).
+  and page faults of each step of the replay (:data:`PHASES`), and the replay's user and
+  system CPU seconds.
+
+Each replay runs ``--repeat`` times (default 3), in rounds over every size and model, and keeps
+its fastest run, with how much slower the slowest was. On this KVM guest the time a replay
+takes varies from run to run by up to 3x with nothing else running, in its memory-bound steps
+only: the guest's balloon device has free page reporting on (``virtio_balloon`` feature bit 5),
+so memory a process frees goes back to the host, and the next process's first write to it waits
+for the host to back it again, inside the kernel's page clearing (``clear_page_erms``: 39 % of a
+slow replay's samples, 5 % of a fast one's, under ``perf record -e cpu-clock``); and a random
+gather over 400 MB takes 0.12 or 0.29 s from one repetition to the next in one process. The
+fastest run is the simulator's own cost; the spread is the machine's.
+
+The first write to memory the host has taken back costs about 2 s per GiB of system time here
+(a host fault per page), against 0.07-0.14 s per GiB for memory it still backs (the kernel's
+zeroing only), measured by writing 0.5 to 14 GiB of fresh numpy arrays in a new process. A
+10⁸-event replay takes 5-16 GiB, far more than the last processes warmed, so without care its
+system time per event is 2-7x that of a 10⁷ one while its user time is the same: growth that is
+the host's, not the simulator's. So before each replay a process of its own writes
+``--warm-gib`` GiB of fresh memory and exits (``warm``; its seconds are not the replay's), and
+the table gives each replay's user and system CPU time apart.
 
 Then the growth of each phase's and each step's cost from one size to the next, as the ratio
 of ns per event (1.00 = linear), and each replay's cost per (event + object its collections
@@ -26,7 +46,7 @@ that fails, or runs past ``--timeout`` seconds, is reported as such with what it
 
     python benchmarks/bench_scale.py [--series binary-trees,message-buffer] [--depths 10,13,16]
         [--messages 166667,1666667,16666667] [--models cpp,go,jvm,cpython,nogc]
-        [--dir DIR [--reuse]] [--no-load] [--timeout 5400] [--memory-gib 16]
+        [--dir DIR [--reuse]] [--no-load] [--repeat 3] [--warm-gib 14] [--timeout 5400] [--memory-gib 16]
         [--min-available-gib 1.5] [--json OUT] [--report OUT]
 """
 from __future__ import annotations
@@ -160,15 +180,33 @@ def phase_replay(path: str, model: str) -> dict:
     rss_load = peak_rss_bytes()
     entry = plugins().model(model)
     phases = timed_phases(entry.cls)
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     result = replay(trace, entry.cls, P.build(entry.cls.Params, {}),
                     P.build(entry.cls.Costs, {}), check="basic", mutator=MutatorCosts())
-    return {"events": trace.events, "load_s": load_s, "replay_s": time.perf_counter() - t0,
+    replay_s = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    return {"events": trace.events, "load_s": load_s, "replay_s": replay_s,
+            "user_s": r1.ru_utime - r0.ru_utime, "sys_s": r1.ru_stime - r0.ru_stime,
             "status": result.status, "peak_rss": peak_rss_bytes(), "peak_rss_load": rss_load,
-            "page_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
+            "page_faults": r1.ru_minflt - r0.ru_minflt,
             "gc_counts": (result.metrics or {}).get("gc_counts"), "phases": phases,
             "work": {k: result.stats.get(k, 0) for k in WORK.get(model, ())}}
+
+
+def phase_warm(gib: float) -> dict:
+    """Write ``gib`` GiB of fresh memory (256 MiB numpy arrays) and exit, so that the host backs
+    the guest memory the next replay will take (see the module docstring)."""
+    import numpy as np
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    keep = []
+    for _ in range(int(gib * 4)):
+        keep.append(np.empty(2**25))
+        keep[-1].fill(1.0)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    return {"warm_gib": gib, "wall_s": time.perf_counter() - t0,
+            "sys_s": r1.ru_stime - r0.ru_stime}
 
 
 def child(args: list[str], timeout: float, memory_gib: float,
@@ -208,6 +246,16 @@ def child(args: list[str], timeout: float, memory_gib: float,
         tail = (stderr.strip().splitlines() or ["(no output)"])[-1]
         return {"error": f"exit {proc.returncode}: {tail}", "wall_s": time.perf_counter() - t0}
     return json.loads(stdout.strip().splitlines()[-1])
+
+
+def min_run(runs: list[dict]) -> dict:
+    """The fastest of a size's and model's replays (an error if every one failed), with every
+    run's seconds (``runs_s``) and its user and system CPU seconds (``user_s``, ``sys_s``)."""
+    done = [r for r in runs if "replay_s" in r]
+    if not done:
+        return runs[-1]
+    return {**min(done, key=lambda r: r["replay_s"]), "runs_s": [r["replay_s"] for r in done],
+            "failed_runs": len(runs) - len(done)}
 
 
 def available_gib() -> float:
@@ -261,6 +309,13 @@ def main(argv=None) -> int:
                     help="use a trace file already in --dir instead of recording it again")
     ap.add_argument("--no-load", action="store_true",
                     help="skip the separate load phase (each replay loads the trace itself)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="replays of each size and model, in interleaved rounds; each keeps "
+                         "its fastest (default %(default)s: see the module docstring)")
+    ap.add_argument("--warm-gib", type=float, default=14,
+                    help="before each replay, write this many GiB of fresh memory in a process "
+                         "of its own, capped by the memory available (default %(default)s; 0: "
+                         "do not: see the module docstring)")
     ap.add_argument("--json", help="also write every figure to this JSON file")
     ap.add_argument("--report", metavar="JSON",
                     help="print the tables of a --json file written earlier, and run nothing")
@@ -275,7 +330,8 @@ def main(argv=None) -> int:
         kind, *rest = args.phase
         fn = {"record": lambda: phase_record(rest[0], rest[1], int(rest[2]), rest[3]),
               "load": lambda: phase_load(rest[0]),
-              "replay": lambda: phase_replay(rest[0], rest[1])}[kind]
+              "replay": lambda: phase_replay(rest[0], rest[1]),
+              "warm": lambda: phase_warm(float(rest[0]))}[kind]
         print(json.dumps(fn()))
         return 0
 
@@ -289,6 +345,7 @@ def main(argv=None) -> int:
         if series not in SERIES:
             ap.error(f"--series: unknown series {series!r} (known: {', '.join(SERIES)})")
         param = SERIES[series][0]
+        paths = {}
         for value in (int(v) for v in sizes[series].split(",")):
             path = str(where / f"{series}-{value}.mctrace")
             row = figures.setdefault(series, {})[str(value)] = {}
@@ -301,17 +358,33 @@ def main(argv=None) -> int:
             print(f"{label}: record {row['record']}", file=sys.stderr, flush=True)
             if "error" in row["record"] and not os.path.exists(path):
                 continue
+            paths[str(value)] = path
             if not args.no_load:
                 row["load"] = child(["load", path], args.timeout, args.memory_gib,
                                     args.min_available_gib)
                 print(f"{label}: load {row['load']}", file=sys.stderr, flush=True)
-            for m in models:
-                row[m] = child(["replay", path, m], args.timeout, args.memory_gib,
-                               args.min_available_gib)
-                print(f"{label}: {m} {row[m]}", file=sys.stderr, flush=True)
+        # the replays, in --repeat rounds over every size and model (interleaved, so that a
+        # slow spell of the machine falls on one run of several sizes rather than on every run
+        # of one size); each size and model keeps its fastest run (min_run)
+        runs: dict[tuple[str, str], list[dict]] = {}
+        for round_ in range(args.repeat):
+            for value, path in paths.items():
+                for m in models:
+                    warm = min(args.warm_gib, available_gib() - args.min_available_gib - 1)
+                    if warm > 0:
+                        w = child(["warm", f"{warm:.2f}"], args.timeout, args.memory_gib,
+                                  args.min_available_gib)
+                        print(f"warm {w}", file=sys.stderr, flush=True)
+                    got = child(["replay", path, m], args.timeout, args.memory_gib,
+                                args.min_available_gib)
+                    runs.setdefault((value, m), []).append(got)
+                    figures[series][value][m] = min_run(runs[value, m])
+                    print(f"{series} {param}={value} (round {round_ + 1}): {m} {got}",
+                          file=sys.stderr, flush=True)
             if args.json:
                 Path(args.json).write_text(json.dumps(figures, indent=1))
-            if not args.dir:
+        if not args.dir:
+            for path in paths.values():
                 os.unlink(path)
     for series, rows_ in figures.items():
         report(series, SERIES[series][0], rows_, models)
@@ -356,10 +429,14 @@ def report(series: str, param: str, figures: dict[str, dict], models: list[str])
             if "error" in r:
                 rows.append([value, m, f"{n:,}", "", "", r["error"]])
             else:
+                runs_s = r.get("runs_s", [r["replay_s"]])
+                cpu = (f"; user {r['user_s'] / n * 1e9:.0f} + system "
+                       f"{r['sys_s'] / n * 1e9:.0f} ns/event" if "sys_s" in r else "")
                 rows.append([value, m, f"{n:,}", f"{r['replay_s']:.1f}",
                              f"{r['replay_s'] / n * 1e9:.0f}",
                              f"{gib(r['peak_rss'])} GiB ({r['peak_rss'] / n:.0f} B/event); "
-                             f"{r['status']}"])
+                             f"{r['status']}{cpu}; fastest of {len(runs_s)}, slowest "
+                             f"{max(runs_s) / r['replay_s']:.2f}×"])
     print(f"\n{series} ({param})\n")
     print(tabulate(rows, headers=[param, "phase", "events", "seconds", "ns/event",
                                   "peak RSS / notes"], tablefmt="github", disable_numparse=True))
