@@ -10,6 +10,7 @@ This module must not import the engine, the runner or anything after them.
 from __future__ import annotations
 
 import random
+from array import array
 from collections import Counter
 from typing import Any, ClassVar, Sequence
 
@@ -55,8 +56,10 @@ class Output:
         self.pause_cpu_ns: list[float] = []
         self.pause_kind: list[str] = []
         self.gc_counts: Counter[str] = Counter()
-        self.fp_at: list[int] = []
-        self.fp_bytes: list[int] = []
+        #: the footprint's steps (:meth:`footprint`), 8 bytes each rather than a Python int (a
+        #: glibc model steps at most allocations and frees: 2 x 40 bytes a message at 10^8)
+        self.fp_at: array[int] = array("q")
+        self.fp_bytes: array[int] = array("q")
         #: objects reclaimed one at a time (manual frees, refcount deallocation): parallel lists
         self.reclaimed_ids: list[int] | np.ndarray = []
         self.reclaimed_at: list[int] | np.ndarray = []

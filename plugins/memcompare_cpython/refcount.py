@@ -72,7 +72,7 @@ class Heap:
     object whose Py_DECREF started that cascade (its last decrement is the cascade's event;
     -1 for objects not freed that way). ``pool[o]`` is the pymalloc pool of an object of size
     class ``ocls[o] >= 0`` (0 for one over 512 bytes: pool ids start after the usedpools
-    heads), ``big[o]`` the glibc chunk ``(address, size)`` of one over 512 bytes.
+    heads), ``big[o]`` the glibc chunk ``(address, size)`` of a live one over 512 bytes.
     """
 
     def __init__(self, trace: Trace, costs, out: Output, free_threaded: bool = False):
@@ -100,6 +100,8 @@ class Heap:
         self.death = memoryview(self.death_np)
         self.pool: list[int] = [0] * n          # 0: none (pool ids start after the heads)
         self.big: dict[int, tuple[int, int]] = {}
+        #: every chunk big has held, freed ones included (allocated_bytes)
+        self.big_total = 0
         #: tp_dealloc's cost besides freeing a glibc chunk: the dealloc itself, a Py_XDECREF per
         #: slot, and pymalloc_free's fast path for a small object
         #: (the free-threaded build: its owner-thread reference count, and mimalloc's fast
@@ -168,9 +170,11 @@ class Heap:
             req = int(self.request[o])
             page, ns = self.mi.malloc(req, at)
             self.big[o] = (page, block_size(req))
+            self.big_total += block_size(req)
             return self.c_mi_alloc + ns
         a, size, ns = self.glibc.libc_malloc(int(self.request[o]), at)
         self.big[o] = (a, size)
+        self.big_total += size
         self.large_allocs += 1
         self._glibc_changed(at)
         return ns
@@ -182,8 +186,8 @@ class Heap:
         if pool:
             return self.obm.free(pool, at)
         if self.mi is not None:
-            return self.c_mi_free + self.mi.free(self.big[o][0], at)
-        a, size = self.big[o]
+            return self.c_mi_free + self.mi.free(self.big.pop(o)[0], at)
+        a, size = self.big.pop(o)
         ns = self.glibc.libc_free(a, size, at)
         self._glibc_changed(at)
         return ns
@@ -200,7 +204,7 @@ class Heap:
     def allocated_bytes(self) -> int:
         """Every object's block or chunk: headers and rounding included."""
         small = self.size_class[self.size_class >= 0]
-        return int(((small + 1) << 4).sum()) + sum(size for _, size in self.big.values())
+        return int(((small + 1) << 4).sum()) + self.big_total
 
     # -- reference lifetimes (numpy) ----------------------------------------------------------
     def lower(self, stream: np.ndarray, inc_end: int, store_pos: np.ndarray,
