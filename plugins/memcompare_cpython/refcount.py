@@ -36,6 +36,7 @@ metric.
 """
 from __future__ import annotations
 
+from array import array
 from operator import itemgetter
 
 import numpy as np
@@ -121,14 +122,16 @@ class Heap:
         self.young_wraps_loop = 0
         #: requests over 512 bytes: PyMem_RawMalloc → glibc malloc with default tunables, the
         #: cpp model's allocator (memcompare_cpp/malloc.py)
-        self.glibc = Arena(GlibcParams(), costs, [], [])
+        self.glibc = Arena(GlibcParams(), costs, array("q"), array("q"))
         self.glibc_bytes = 0
         self.large_allocs = 0
-        #: extra costs beyond what the loop prices in bulk: (event, ns) for mm_ns and gc_ns
-        self.m_at: list[int] = []
-        self.m_ns: list[float] = []
-        self.g_at: list[int] = []
-        self.g_ns: list[float] = []
+        #: extra costs beyond what the loop prices in bulk: (event, ns) for mm_ns and gc_ns, as
+        #: machine numbers (a list keeps a Python int and float per entry: 2 entries of 72
+        #: bytes per large object at 10^8 events)
+        self.m_at: array[int] = array("q")
+        self.m_ns: array[float] = array("d")
+        self.g_at: array[int] = array("q")
+        self.g_ns: array[float] = array("d")
         self.reporting = True
         self.c_mi_alloc = c.mi_alloc_ns
         self.c_mi_free = c.mi_free_ns
