@@ -56,8 +56,9 @@ class Output:
         self.pause_cpu_ns: list[float] = []
         self.pause_kind: list[str] = []
         self.gc_counts: Counter[str] = Counter()
-        #: the footprint's steps (:meth:`footprint`), 8 bytes each rather than a Python int (a
-        #: glibc model steps at most allocations and frees: 2 x 40 bytes a message at 10^8)
+        #: the footprint's steps (:meth:`footprint`), as machine integers: a list would keep
+        #: a Python int (32 bytes plus an 8-byte pointer) per step, and a malloc model may
+        #: step at every allocation and free
         self.fp_at: array[int] = array("q")
         self.fp_bytes: array[int] = array("q")
         #: objects reclaimed one at a time (manual frees, refcount deallocation): parallel lists

@@ -575,6 +575,19 @@ def test_a_scheduled_collection_finds_nothing_to_do_when_the_write_freed_a_conta
     assert out11.collections[0][1].size == 0
 
 
+def test_allocated_bytes_count_a_freed_glibc_chunk():
+    # two bytes(480) objects, one freed before the other is made: 513 bytes each, over 512, so
+    # glibc's: chunk (513 + 8 + 15) & ~15 = 528 each, both allocated, one held at the end
+    t = Recorder()
+    a = t.alloc(480, 0)
+    t.free(a)
+    t.alloc(480, 0)
+    model, out = run(t.build())
+    ids, held = model.held()
+    assert ids.tolist() == [1] and held.tolist() == [528]
+    assert out.allocated_bytes == 2 * 528
+
+
 def test_local_objects_are_ordinary_heap_objects():
     t = Recorder()
     h = t.alloc(8, 0, local=True)             # CPython has no escape analysis

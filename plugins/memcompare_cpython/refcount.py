@@ -172,8 +172,9 @@ class Heap:
             # the free-threaded build: _PyObject_MallocWithType → mimalloc, every size
             req = int(self.request[o])
             page, ns = self.mi.malloc(req, at)
-            self.big[o] = (page, block_size(req))
-            self.big_total += block_size(req)
+            size = block_size(req)
+            self.big[o] = (page, size)
+            self.big_total += size
             return self.c_mi_alloc + ns
         a, size, ns = self.glibc.libc_malloc(int(self.request[o]), at)
         self.big[o] = (a, size)
