@@ -300,6 +300,7 @@ class CPythonModel(Model):
         pnext, pprev, pcount, pcap, pcls = obm.pnext, obm.pprev, obm.pcount, obm.pcap, obm.pcls
         new_pool = obm.allocate_from_new_pool
         free_pool = obm.insert_to_freepool
+        to_usedpool = obm.insert_to_usedpool      # a full pool's first free (rare: no inlining)
         alloc_large = heap.alloc_large
         free_mem = heap.free_mem
         m_at, m_ns = heap.m_at.append, heap.m_ns.append
@@ -347,12 +348,7 @@ class CPythonModel(Model):
                             g_ns(free_mem(d, at))
                         else:
                             if n == pcap[pl]:      # was full: to the front of usedpools[class]
-                                cl = pcls[pl]
-                                nx = pnext[cl]
-                                pnext[pl] = nx
-                                pprev[pl] = cl
-                                pprev[nx] = pl
-                                pnext[cl] = pl
+                                to_usedpool(pl, pcls[pl])
                             pcount[pl] = n - 1
                             if n == 1:
                                 at = last_dec[d]
@@ -395,12 +391,7 @@ class CPythonModel(Model):
                         if pl:
                             n = pcount[pl]
                             if n == pcap[pl]:
-                                cl = pcls[pl]
-                                nx = pnext[cl]
-                                pnext[pl] = nx
-                                pprev[pl] = cl
-                                pprev[nx] = pl
-                                pnext[cl] = pl
+                                to_usedpool(pl, pcls[pl])
                             pcount[pl] = n - 1
                             if n == 1:
                                 at = last_dec[root]
